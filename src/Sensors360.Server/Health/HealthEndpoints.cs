@@ -1,0 +1,42 @@
+using System.Text.Json;
+using Microsoft.AspNetCore.Diagnostics.HealthChecks;
+using Microsoft.Extensions.Diagnostics.HealthChecks;
+
+namespace Sensors360.Server.Health;
+
+public static class HealthEndpoints
+{
+    private const string ReadyTag = "ready";
+
+    public static WebApplicationBuilder AddSensors360Health(this WebApplicationBuilder builder)
+    {
+        builder.Services.AddHealthChecks()
+            .AddCheck<SiloActiveCheck>("silo", tags: [ReadyTag])
+            .AddCheck<PostgresCheck>("postgres", tags: [ReadyTag]);
+        return builder;
+    }
+
+    /// <summary>
+    /// <c>/healthz</c>: the process answers. <c>/readyz</c>: the silo is active in the cluster and the
+    /// database answers (503 otherwise), so a load balancer only sends traffic to silos that can serve it.
+    /// </summary>
+    public static IEndpointRouteBuilder MapHealth(this IEndpointRouteBuilder app)
+    {
+        app.MapHealthChecks("/healthz", new HealthCheckOptions { Predicate = _ => false, ResponseWriter = WriteJsonAsync });
+        app.MapHealthChecks("/readyz", new HealthCheckOptions { Predicate = check => check.Tags.Contains(ReadyTag), ResponseWriter = WriteJsonAsync });
+        return app;
+    }
+
+    private static Task WriteJsonAsync(HttpContext context, HealthReport report)
+    {
+        context.Response.ContentType = "application/json";
+        var body = new
+        {
+            status = report.Status.ToString().ToLowerInvariant(),
+            checks = report.Entries.ToDictionary(
+                entry => entry.Key,
+                entry => new { status = entry.Value.Status.ToString().ToLowerInvariant(), description = entry.Value.Description }),
+        };
+        return JsonSerializer.SerializeAsync(context.Response.Body, body, JsonSerializerOptions.Web, context.RequestAborted);
+    }
+}

@@ -1,0 +1,26 @@
+using Microsoft.Extensions.Diagnostics.HealthChecks;
+using Npgsql;
+
+namespace Sensors360.Server.Health;
+
+/// <summary>Healthy when the database answers a trivial query within a couple of seconds.</summary>
+internal sealed class PostgresCheck(NpgsqlDataSource dataSource) : IHealthCheck
+{
+    private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(2);
+
+    public async Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default)
+    {
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        deadline.CancelAfter(Timeout);
+        try
+        {
+            await using var command = dataSource.CreateCommand("SELECT 1");
+            await command.ExecuteScalarAsync(deadline.Token);
+            return HealthCheckResult.Healthy("database answers");
+        }
+        catch (Exception e) when (e is NpgsqlException or OperationCanceledException or TimeoutException)
+        {
+            return HealthCheckResult.Unhealthy($"database unreachable: {e.Message.ReplaceLineEndings(" ")}");
+        }
+    }
+}

@@ -1,0 +1,166 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Net.Http.Json;
+using System.Runtime.InteropServices;
+using Sensors360.Testing;
+
+namespace Sensors360.Server.Tests;
+
+/// <summary>
+/// The real server, started as an operator would start it (<c>dotnet Sensors360.Server.dll</c>), on free
+/// ports, configured through environment variables only.
+/// </summary>
+public sealed partial class ServerProcess : IAsyncDisposable
+{
+    private const int SigTerm = 15;
+
+    private readonly Process _process;
+    private readonly ConcurrentQueue<string> _output = new();
+
+    private ServerProcess(Process process, Uri baseAddress, int siloPort)
+    {
+        _process = process;
+        BaseAddress = baseAddress;
+        SiloPort = siloPort;
+        Http = new HttpClient { BaseAddress = baseAddress, Timeout = TimeSpan.FromSeconds(10) };
+    }
+
+    public Uri BaseAddress { get; }
+
+    public int SiloPort { get; }
+
+    public HttpClient Http { get; }
+
+    /// <summary>Everything the process wrote to stdout and stderr so far.</summary>
+    public IReadOnlyList<string> Output => [.. _output];
+
+    public bool HasExited => _process.HasExited;
+
+    public int ExitCode => _process.ExitCode;
+
+    /// <summary>Starts a server. <paramref name="environment"/> adds to or overrides the defaults (null removes).</summary>
+    public static ServerProcess Start(string? connectionString, string clusterId, IReadOnlyDictionary<string, string?>? environment = null)
+    {
+        var httpPort = FreePort.Next();
+        var siloPort = FreePort.Next();
+        var start = new ProcessStartInfo("dotnet")
+        {
+            WorkingDirectory = AppContext.BaseDirectory,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        start.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "Sensors360.Server.dll"));
+        var variables = new Dictionary<string, string?>
+        {
+            ["ASPNETCORE_URLS"] = $"http://127.0.0.1:{httpPort}",
+            ["ASPNETCORE_ENVIRONMENT"] = "Production",
+            ["ConnectionStrings__Postgres"] = connectionString,
+            ["Sensors360__Cluster__ClusterId"] = clusterId,
+            ["Sensors360__Cluster__ServiceId"] = clusterId,
+            ["Sensors360__Cluster__SiloPort"] = siloPort.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            ["Sensors360__Cluster__GatewayPort"] = FreePort.Next().ToString(System.Globalization.CultureInfo.InvariantCulture),
+            ["Sensors360__Cluster__AdvertisedAddress"] = "127.0.0.1",
+            ["Logging__LogLevel__Default"] = "Information",
+        };
+        foreach (var (name, value) in environment ?? new Dictionary<string, string?>())
+        {
+            variables[name] = value;
+        }
+
+        foreach (var (name, value) in variables)
+        {
+            if (value is null)
+            {
+                start.Environment.Remove(name);
+            }
+            else
+            {
+                start.Environment[name] = value;
+            }
+        }
+
+        var process = new Process { StartInfo = start, EnableRaisingEvents = true };
+        var server = new ServerProcess(process, new Uri($"http://127.0.0.1:{httpPort}"), siloPort);
+        process.OutputDataReceived += (_, line) => server.Collect(line.Data);
+        process.ErrorDataReceived += (_, line) => server.Collect(line.Data);
+        process.Start();
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        return server;
+    }
+
+    /// <summary>Waits until <c>/readyz</c> answers 200; fails with the server's output if it exits first.</summary>
+    public Task WaitUntilReadyAsync() => Eventually.TrueAsync(
+        async () =>
+        {
+            if (_process.HasExited)
+            {
+                throw new InvalidOperationException($"The server exited with {_process.ExitCode}:\n{string.Join('\n', Output)}");
+            }
+
+            using var response = await Http.GetAsync(new Uri("/readyz", UriKind.Relative));
+            return response.IsSuccessStatusCode;
+        },
+        TimeSpan.FromSeconds(60),
+        $"server {BaseAddress} ready");
+
+    public async Task<ClusterResponse> GetClusterAsync() =>
+        await Http.GetFromJsonAsync<ClusterResponse>(new Uri("/api/cluster", UriKind.Relative))
+        ?? throw new InvalidOperationException("/api/cluster returned null");
+
+    /// <summary>Waits for the process to end by itself and returns its exit code.</summary>
+    public async Task<int> WaitForExitAsync(TimeSpan timeout)
+    {
+        using var cancel = new CancellationTokenSource(timeout);
+        await _process.WaitForExitAsync(cancel.Token);
+        return _process.ExitCode;
+    }
+
+    /// <summary>Asks the server to shut down as Ctrl+C or a service manager would, and waits for it.</summary>
+    public async Task StopAsync()
+    {
+        if (!_process.HasExited)
+        {
+            _ = Kill(_process.Id, SigTerm);
+            using var cancel = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+            try
+            {
+                await _process.WaitForExitAsync(cancel.Token);
+            }
+            catch (OperationCanceledException)
+            {
+                _process.Kill(entireProcessTree: true);
+                throw new TimeoutException($"The server did not stop within 30 s of SIGTERM:\n{string.Join('\n', Output)}");
+            }
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        try
+        {
+            await StopAsync();
+        }
+        finally
+        {
+            Http.Dispose();
+            _process.Dispose();
+        }
+    }
+
+    private void Collect(string? line)
+    {
+        if (line is not null)
+        {
+            _output.Enqueue(line);
+        }
+    }
+
+    [LibraryImport("libc", EntryPoint = "kill", SetLastError = true)]
+    private static partial int Kill(int pid, int signal);
+}
+
+public sealed record ClusterResponse(IReadOnlyList<SiloResponse> Silos);
+
+public sealed record SiloResponse(string Address, string HostName, string Status);
