@@ -128,6 +128,11 @@ public sealed partial class DatabaseSetup(
         {
             throw new SchemaMigrationException($"migration {result.ErrorScript?.Name ?? "?"} failed: {OneLine(result.Error)}", result.Error);
         }
+
+        foreach (var script in result.Scripts)
+        {
+            LogMigrationApplied(logger, script.Name);
+        }
     }
 
     /// <summary>The text of <c>orleans-postgres.sql</c> as built into this assembly.</summary>
@@ -167,6 +172,9 @@ public sealed partial class DatabaseSetup(
     [LoggerMessage(Level = LogLevel.Information, Message = "Database {Target} is ready")]
     private static partial void LogReady(ILogger logger, string target);
 
+    [LoggerMessage(Level = LogLevel.Information, Message = "Applied migration {Script}")]
+    private static partial void LogMigrationApplied(ILogger logger, string script);
+
     [LoggerMessage(Level = LogLevel.Debug, Message = "Database not reachable yet, retrying: {Reason}")]
     private static partial void LogRetrying(ILogger logger, string reason);
 
@@ -178,7 +186,8 @@ public sealed partial class DatabaseSetup(
     {
         public void LogTrace(string format, params object[] args) => Log(LogLevel.Trace, format, args);
         public void LogDebug(string format, params object[] args) => Log(LogLevel.Debug, format, args);
-        public void LogInformation(string format, params object[] args) => Log(LogLevel.Information, format, args);
+        // DbUp narrates every step; what was applied is logged once by ApplyMigrations.
+        public void LogInformation(string format, params object[] args) => Log(LogLevel.Debug, format, args);
         public void LogWarning(string format, params object[] args) => Log(LogLevel.Warning, format, args);
         public void LogError(string format, params object[] args) => Log(LogLevel.Error, format, args);
         public void LogError(Exception ex, string format, params object[] args) => Log(LogLevel.Error, format, args);

@@ -1,0 +1,288 @@
+#!/usr/bin/env pwsh
+<#
+.SYNOPSIS
+    Builds, runs and tests Sensors 360.
+
+.DESCRIPTION
+    dotnet tool restore && dotnet pwsh ./build.ps1 <command>
+
+    run    Starts the server on http://localhost:5000. Without ConnectionStrings__Postgres it first
+           creates and starts a private PostgreSQL under .data/ on a free port, and stops it again on Ctrl+C.
+    test   Builds everything and runs every test project; ends with "N passed, N failed, N skipped".
+    build  Builds the solution (Release).
+
+    Missing system prerequisites (the PostgreSQL server) are installed with apt-get on Debian and Ubuntu.
+#>
+[CmdletBinding()]
+param(
+    [Parameter(Position = 0)]
+    [ValidateSet('run', 'test', 'build', 'help')]
+    [string] $Command = 'help'
+)
+
+$ErrorActionPreference = 'Stop'
+Set-StrictMode -Version Latest
+
+$Root = $PSScriptRoot
+$Solution = Join-Path $Root 'Sensors360.sln'
+$Server = Join-Path $Root 'src/Sensors360.Server/Sensors360.Server.csproj'
+$DataDir = Join-Path $Root '.data'
+$Configuration = 'Release'
+
+function Write-Step([string] $Message) {
+    Write-Host "==> $Message" -ForegroundColor Cyan
+}
+
+function Stop-Build([string] $Message) {
+    Write-Host $Message -ForegroundColor Red
+    exit 1
+}
+
+function Test-IsRoot {
+    return $IsLinux -and ((& id -u) -eq '0')
+}
+
+# Runs a program, showing its output (never returning it), and throws if it fails.
+function Invoke-Native([string] $Program, [string[]] $Arguments) {
+    & $Program @Arguments | Out-Host
+    if ($LASTEXITCODE -ne 0) {
+        throw "$Program $($Arguments -join ' ') failed with exit code $LASTEXITCODE."
+    }
+}
+
+# Runs a PostgreSQL server program; as root, as the postgres user, since PostgreSQL refuses to run as root.
+function Invoke-AsPostgres([string] $Program, [string[]] $Arguments) {
+    if (Test-IsRoot) {
+        Invoke-Native 'runuser' (@('-u', 'postgres', '--', $Program) + $Arguments)
+    }
+    else {
+        Invoke-Native $Program $Arguments
+    }
+}
+
+function Find-PostgresBin {
+    if ($env:SENSORS360_PG_BIN -and (Test-Path (Join-Path $env:SENSORS360_PG_BIN 'initdb'))) {
+        return $env:SENSORS360_PG_BIN
+    }
+    if (-not (Test-Path '/usr/lib/postgresql')) {
+        return $null
+    }
+    $candidates = Get-ChildItem '/usr/lib/postgresql' -Directory |
+        Where-Object { (Test-Path (Join-Path $_.FullName 'bin/initdb')) -and (Test-Path (Join-Path $_.FullName 'bin/pg_ctl')) } |
+        Sort-Object { [int]($_.Name -replace '\D', '') } -Descending
+    if ($candidates) {
+        return Join-Path @($candidates)[0].FullName 'bin'
+    }
+    return $null
+}
+
+# The PostgreSQL server binaries: found, or installed with apt-get, or one sentence saying what to install.
+function Install-Postgres {
+    $bin = Find-PostgresBin
+    if ($bin) {
+        return $bin
+    }
+    if (-not ($IsLinux -and (Test-Path '/etc/debian_version') -and (Get-Command apt-get -ErrorAction SilentlyContinue))) {
+        Stop-Build 'PostgreSQL server binaries (initdb, pg_ctl; version 15 or later) are missing: install the PostgreSQL server for your system, or set SENSORS360_PG_BIN to its bin directory, and run again.'
+    }
+    $sudo = @()
+    if (-not (Test-IsRoot)) {
+        if (-not (Get-Command sudo -ErrorAction SilentlyContinue)) {
+            Stop-Build "PostgreSQL server binaries are missing and this user cannot install them: run 'apt-get install postgresql' as root, then run again."
+        }
+        $sudo = @('sudo')
+    }
+    Write-Step 'Installing the PostgreSQL server (apt-get install postgresql)'
+    # Our own clusters live in .data/ and in test directories; the package's default cluster is not needed.
+    $createCluster = '/etc/postgresql-common/createcluster.conf'
+    if (-not (Test-Path $createCluster)) {
+        Invoke-Native ($sudo + 'sh')[0] (@($sudo | Select-Object -Skip 1) + @('-c', "mkdir -p /etc/postgresql-common && echo 'create_main_cluster = false' > $createCluster") | Where-Object { $_ })
+    }
+    $env:DEBIAN_FRONTEND = 'noninteractive'
+    $aptGet = if ($sudo) { @('sudo', 'apt-get') } else { @('apt-get') }
+    Invoke-Native $aptGet[0] (@($aptGet | Select-Object -Skip 1) + @('update', '-qq'))
+    Invoke-Native $aptGet[0] (@($aptGet | Select-Object -Skip 1) + @('install', '-y', '-qq', '--no-install-recommends', '-o', 'Dpkg::Options::=--force-confold', 'postgresql'))
+    $bin = Find-PostgresBin
+    if (-not $bin) {
+        Stop-Build 'apt-get installed postgresql, but initdb and pg_ctl are still not under /usr/lib/postgresql/<version>/bin: install the PostgreSQL server binaries and run again.'
+    }
+    return $bin
+}
+
+function Get-FreePort {
+    $listener = [System.Net.Sockets.TcpListener]::new([System.Net.IPAddress]::Loopback, 0)
+    $listener.Start()
+    try { return $listener.LocalEndpoint.Port } finally { $listener.Stop() }
+}
+
+function New-Password {
+    $bytes = [System.Security.Cryptography.RandomNumberGenerator]::GetBytes(24)
+    return [System.Convert]::ToBase64String($bytes).Replace('+', 'x').Replace('/', 'y').TrimEnd('=')
+}
+
+# Creates (first time) and starts the private PostgreSQL of `run` under .data/; returns its connection string.
+function Start-PrivatePostgres([string] $Bin) {
+    $pgDir = Join-Path $DataDir 'postgres'
+    $cluster = Join-Path $pgDir 'data'
+    $passwordFile = Join-Path $DataDir 'postgres-password'
+    New-Item -ItemType Directory -Force -Path $pgDir | Out-Null
+    if (Test-IsRoot) {
+        Invoke-Native 'chown' @('postgres:postgres', $pgDir)
+        & runuser -u postgres -- test -w $pgDir
+        if ($LASTEXITCODE -ne 0) {
+            Stop-Build "The postgres user cannot reach $pgDir (a parent directory is private): clone the repository somewhere other users can read, or set ConnectionStrings__Postgres to a database of your own."
+        }
+    }
+
+    if (-not (Test-Path (Join-Path $cluster 'PG_VERSION'))) {
+        Write-Step "Creating a private PostgreSQL cluster in $cluster"
+        $password = New-Password
+        $initPassword = Join-Path $pgDir 'initdb-password'
+        Set-Content -Path $initPassword -Value $password -NoNewline
+        if (Test-IsRoot) { Invoke-Native 'chown' @('postgres:postgres', $initPassword) }
+        try {
+            Invoke-AsPostgres (Join-Path $Bin 'initdb') @('-D', $cluster, '-U', 'postgres', '-A', 'scram-sha-256', "--pwfile=$initPassword", '-E', 'UTF8', '--no-instructions')
+        }
+        finally {
+            Remove-Item $initPassword -Force
+        }
+        Set-Content -Path $passwordFile -Value $password -NoNewline
+        if ($IsLinux) { Invoke-Native 'chmod' @('600', $passwordFile) }
+    }
+    $password = Get-Content $passwordFile -Raw
+
+    $port = Get-FreePort
+    Write-Step "Starting PostgreSQL on 127.0.0.1:$port"
+    Invoke-AsPostgres (Join-Path $Bin 'pg_ctl') @('-D', $cluster, '-l', (Join-Path $pgDir 'server.log'), '-w', '-t', '60',
+        '-o', "-p $port -k $pgDir -c listen_addresses=127.0.0.1", 'start')
+
+    $env:PGPASSWORD = $password
+    try {
+        $psql = Join-Path $Bin 'psql'
+        $exists = & $psql -h 127.0.0.1 -p $port -U postgres -d postgres -tAc "SELECT 1 FROM pg_database WHERE datname = 'sensors360'"
+        if ($LASTEXITCODE -ne 0) { throw 'psql could not query the private PostgreSQL.' }
+        if ("$exists".Trim() -ne '1') {
+            Invoke-Native $psql @('-h', '127.0.0.1', '-p', "$port", '-U', 'postgres', '-d', 'postgres', '-qc', 'CREATE DATABASE sensors360')
+        }
+    }
+    catch {
+        Invoke-AsPostgres (Join-Path $Bin 'pg_ctl') @('-D', $cluster, '-m', 'fast', '-w', 'stop')
+        throw
+    }
+    finally {
+        Remove-Item Env:PGPASSWORD
+    }
+
+    return [pscustomobject]@{
+        Port             = $port
+        Cluster          = $cluster
+        Log              = Join-Path $pgDir 'server.log'
+        PasswordFile     = $passwordFile
+        ConnectionString = "Host=127.0.0.1;Port=$port;Database=sensors360;Username=postgres;Password=$password"
+    }
+}
+
+function Stop-PrivatePostgres([string] $Bin, $Postgres) {
+    Write-Step 'Stopping the private PostgreSQL'
+    Invoke-AsPostgres (Join-Path $Bin 'pg_ctl') @('-D', $Postgres.Cluster, '-m', 'fast', '-w', 'stop')
+}
+
+function Invoke-Build {
+    Write-Step "Building $([System.IO.Path]::GetFileName($Solution)) ($Configuration)"
+    & dotnet build $Solution -c $Configuration --nologo -v quiet
+    if ($LASTEXITCODE -ne 0) {
+        Stop-Build 'The build failed (see the errors above).'
+    }
+}
+
+function Invoke-Run {
+    $bin = $null
+    $postgres = $null
+    if ([string]::IsNullOrWhiteSpace($env:ConnectionStrings__Postgres)) {
+        $bin = Install-Postgres
+        $postgres = Start-PrivatePostgres $bin
+        $env:ConnectionStrings__Postgres = $postgres.ConnectionString
+    }
+    if ([string]::IsNullOrWhiteSpace($env:ASPNETCORE_URLS)) {
+        $env:ASPNETCORE_URLS = 'http://localhost:5000'
+    }
+    try {
+        Invoke-Build
+        Write-Host ''
+        Write-Host 'Sensors 360 is starting:' -ForegroundColor Green
+        Write-Host "  server        $env:ASPNETCORE_URLS  (GET /healthz, /readyz, /api/cluster)"
+        if ($postgres) {
+            Write-Host "  PostgreSQL    127.0.0.1:$($postgres.Port), database sensors360, user postgres"
+            Write-Host "                password in $($postgres.PasswordFile), data in $($postgres.Cluster), log $($postgres.Log)"
+        }
+        else {
+            Write-Host '  PostgreSQL    the database in ConnectionStrings__Postgres'
+        }
+        Write-Host '  Ctrl+C stops the server' -NoNewline
+        if ($postgres) { Write-Host ' and the private PostgreSQL.' } else { Write-Host '.' }
+        Write-Host ''
+        & dotnet run --project $Server -c $Configuration --no-build --no-launch-profile
+    }
+    finally {
+        if ($postgres) {
+            Stop-PrivatePostgres $bin $postgres
+        }
+    }
+}
+
+# Sums the counters of every TRX file: "N passed, N failed, N skipped".
+function Get-TestCounts([string[]] $TrxFiles) {
+    $counts = [ordered]@{ passed = 0; failed = 0; skipped = 0 }
+    foreach ($file in $TrxFiles) {
+        [xml] $trx = Get-Content $file -Raw
+        $counters = $trx.TestRun.ResultSummary.Counters
+        $counts.passed += [int] $counters.passed
+        $counts.failed += [int] $counters.failed + [int] $counters.error + [int] $counters.timeout + [int] $counters.aborted
+        $counts.skipped += [int] $counters.notExecuted + [int] $counters.inconclusive
+    }
+    return $counts
+}
+
+function Invoke-Test {
+    Install-Postgres | Out-Null
+    Invoke-Build
+    $results = Join-Path $Root 'artifacts/test-results'
+    if (Test-Path $results) { Remove-Item $results -Recurse -Force }
+    New-Item -ItemType Directory -Force -Path $results | Out-Null
+
+    $projects = Get-ChildItem (Join-Path $Root 'test') -Recurse -Filter '*.Tests.csproj' | Sort-Object Name
+    $trxFiles = @()
+    $broken = @()
+    foreach ($project in $projects) {
+        $name = $project.BaseName
+        $trx = Join-Path $results "$name.trx"
+        Write-Step "Testing $name"
+        & dotnet test $project.FullName -c $Configuration --no-build --nologo --results-directory $results `
+            --logger "trx;LogFileName=$name.trx" --logger 'console;verbosity=normal'
+        $exit = $LASTEXITCODE
+        if (Test-Path $trx) {
+            $trxFiles += $trx
+        }
+        if (-not (Test-Path $trx) -or ($exit -ne 0 -and (Get-TestCounts @($trx)).failed -eq 0)) {
+            # The test host crashed or the run was aborted: no trustworthy counts for this project.
+            $broken += $name
+        }
+    }
+
+    $counts = Get-TestCounts $trxFiles
+    $failed = $counts.failed + $broken.Count
+    if ($broken) {
+        Write-Host "Test runs that did not finish: $($broken -join ', ')" -ForegroundColor Red
+    }
+    Write-Host "$($counts.passed) passed, $failed failed, $($counts.skipped) skipped"
+    if ($failed -gt 0 -or $trxFiles.Count -eq 0) {
+        exit 1
+    }
+}
+
+switch ($Command) {
+    'run' { Invoke-Run }
+    'test' { Invoke-Test }
+    'build' { Invoke-Build }
+    default { Get-Help $PSCommandPath -Detailed | Out-String | Write-Host }
+}
