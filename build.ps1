@@ -50,6 +50,16 @@ function Invoke-Native([string] $Program, [string[]] $Arguments) {
     }
 }
 
+# Runs a command as root: directly when root, else through sudo.
+function Invoke-Privileged([string[]] $CommandLine) {
+    if (Test-IsRoot) {
+        Invoke-Native $CommandLine[0] @($CommandLine | Select-Object -Skip 1)
+    }
+    else {
+        Invoke-Native 'sudo' $CommandLine
+    }
+}
+
 # Runs a PostgreSQL server program; as root, as the postgres user, since PostgreSQL refuses to run as root.
 function Invoke-AsPostgres([string] $Program, [string[]] $Arguments) {
     if (Test-IsRoot) {
@@ -85,23 +95,18 @@ function Install-Postgres {
     if (-not ($IsLinux -and (Test-Path '/etc/debian_version') -and (Get-Command apt-get -ErrorAction SilentlyContinue))) {
         Stop-Build 'PostgreSQL server binaries (initdb, pg_ctl; version 15 or later) are missing: install the PostgreSQL server for your system, or set SENSORS360_PG_BIN to its bin directory, and run again.'
     }
-    $sudo = @()
-    if (-not (Test-IsRoot)) {
-        if (-not (Get-Command sudo -ErrorAction SilentlyContinue)) {
-            Stop-Build "PostgreSQL server binaries are missing and this user cannot install them: run 'apt-get install postgresql' as root, then run again."
-        }
-        $sudo = @('sudo')
+    if (-not (Test-IsRoot) -and -not (Get-Command sudo -ErrorAction SilentlyContinue)) {
+        Stop-Build "PostgreSQL server binaries are missing and this user cannot install them: run 'apt-get install postgresql' as root, then run again."
     }
     Write-Step 'Installing the PostgreSQL server (apt-get install postgresql)'
     # Our own clusters live in .data/ and in test directories; the package's default cluster is not needed.
     $createCluster = '/etc/postgresql-common/createcluster.conf'
     if (-not (Test-Path $createCluster)) {
-        Invoke-Native ($sudo + 'sh')[0] (@($sudo | Select-Object -Skip 1) + @('-c', "mkdir -p /etc/postgresql-common && echo 'create_main_cluster = false' > $createCluster") | Where-Object { $_ })
+        Invoke-Privileged @('sh', '-c', "mkdir -p /etc/postgresql-common && echo 'create_main_cluster = false' > $createCluster")
     }
-    $env:DEBIAN_FRONTEND = 'noninteractive'
-    $aptGet = if ($sudo) { @('sudo', 'apt-get') } else { @('apt-get') }
-    Invoke-Native $aptGet[0] (@($aptGet | Select-Object -Skip 1) + @('update', '-qq'))
-    Invoke-Native $aptGet[0] (@($aptGet | Select-Object -Skip 1) + @('install', '-y', '-qq', '--no-install-recommends', '-o', 'Dpkg::Options::=--force-confold', 'postgresql'))
+    Invoke-Privileged @('env', 'DEBIAN_FRONTEND=noninteractive', 'apt-get', 'update', '-qq')
+    Invoke-Privileged @('env', 'DEBIAN_FRONTEND=noninteractive', 'apt-get', 'install', '-y', '-qq', '--no-install-recommends',
+        '-o', 'Dpkg::Options::=--force-confold', 'postgresql')
     $bin = Find-PostgresBin
     if (-not $bin) {
         Stop-Build 'apt-get installed postgresql, but initdb and pg_ctl are still not under /usr/lib/postgresql/<version>/bin: install the PostgreSQL server binaries and run again.'
@@ -284,5 +289,10 @@ switch ($Command) {
     'run' { Invoke-Run }
     'test' { Invoke-Test }
     'build' { Invoke-Build }
-    default { Get-Help $PSCommandPath -Detailed | Out-String | Write-Host }
+    default {
+        Write-Host 'Usage: dotnet tool restore && dotnet pwsh ./build.ps1 <command>'
+        Write-Host '  run    start the server on http://localhost:5000 (with a private PostgreSQL under .data/ unless ConnectionStrings__Postgres is set)'
+        Write-Host '  test   build and run every test; ends with "N passed, N failed, N skipped"'
+        Write-Host '  build  build the solution'
+    }
 }
