@@ -17,11 +17,12 @@ public sealed partial class ServerProcess : IAsyncDisposable
     private readonly Process _process;
     private readonly ConcurrentQueue<string> _output = new();
 
-    private ServerProcess(Process process, Uri baseAddress, int siloPort)
+    private ServerProcess(Process process, Uri baseAddress, int siloPort, string adminPassword)
     {
         _process = process;
         BaseAddress = baseAddress;
         SiloPort = siloPort;
+        AdminPassword = adminPassword;
         Http = new HttpClient { BaseAddress = baseAddress, Timeout = TimeSpan.FromSeconds(10) };
     }
 
@@ -29,7 +30,11 @@ public sealed partial class ServerProcess : IAsyncDisposable
 
     public int SiloPort { get; }
 
+    /// <summary>An HTTP client without a session.</summary>
     public HttpClient Http { get; }
+
+    /// <summary>The bootstrap password of the <c>admin</c> operator (used when the database has no operator yet).</summary>
+    public string AdminPassword { get; }
 
     /// <summary>Everything the process wrote to stdout and stderr so far.</summary>
     public IReadOnlyList<string> Output => [.. _output];
@@ -39,8 +44,10 @@ public sealed partial class ServerProcess : IAsyncDisposable
     public int ExitCode => _process.ExitCode;
 
     /// <summary>Starts a server. <paramref name="environment"/> adds to or overrides the defaults (null removes).</summary>
-    public static ServerProcess Start(string? connectionString, string clusterId, IReadOnlyDictionary<string, string?>? environment = null)
+    public static ServerProcess Start(
+        string? connectionString, string clusterId, IReadOnlyDictionary<string, string?>? environment = null, string? adminPassword = null)
     {
+        adminPassword ??= Convert.ToBase64String(System.Security.Cryptography.RandomNumberGenerator.GetBytes(18));
         var httpPort = FreePort.Next();
         var siloPort = FreePort.Next();
         var start = new ProcessStartInfo("dotnet")
@@ -62,6 +69,7 @@ public sealed partial class ServerProcess : IAsyncDisposable
             ["Sensors360__Cluster__GatewayPort"] = FreePort.Next().ToString(System.Globalization.CultureInfo.InvariantCulture),
             ["Sensors360__Cluster__AdvertisedAddress"] = "127.0.0.1",
             ["Logging__LogLevel__Default"] = "Information",
+            ["Sensors360__Bootstrap__AdminPassword"] = adminPassword,
         };
         foreach (var (name, value) in environment ?? new Dictionary<string, string?>())
         {
@@ -81,7 +89,7 @@ public sealed partial class ServerProcess : IAsyncDisposable
         }
 
         var process = new Process { StartInfo = start, EnableRaisingEvents = true };
-        var server = new ServerProcess(process, new Uri($"http://127.0.0.1:{httpPort}"), siloPort);
+        var server = new ServerProcess(process, new Uri($"http://127.0.0.1:{httpPort}"), siloPort, adminPassword);
         process.OutputDataReceived += (_, line) => server.Collect(line.Data);
         process.ErrorDataReceived += (_, line) => server.Collect(line.Data);
         process.Start();
@@ -105,9 +113,30 @@ public sealed partial class ServerProcess : IAsyncDisposable
         TimeSpan.FromSeconds(60),
         $"server {BaseAddress} ready");
 
-    public async Task<ClusterResponse> GetClusterAsync() =>
-        await Http.GetFromJsonAsync<ClusterResponse>(new Uri("/api/cluster", UriKind.Relative))
-        ?? throw new InvalidOperationException("/api/cluster returned null");
+    /// <summary>A client with its own cookie jar, logged in as the bootstrap admin.</summary>
+    public async Task<HttpClient> LoginAsync(string username = "admin", string? password = null)
+    {
+        var client = new HttpClient(new HttpClientHandler { CookieContainer = new System.Net.CookieContainer(), AllowAutoRedirect = false })
+        {
+            BaseAddress = BaseAddress,
+            Timeout = TimeSpan.FromSeconds(30),
+        };
+        using var response = await client.PostAsJsonAsync(new Uri("/api/auth/login", UriKind.Relative), new { username, password = password ?? AdminPassword });
+        if (!response.IsSuccessStatusCode)
+        {
+            client.Dispose();
+            throw new InvalidOperationException($"Login as {username} failed with {(int)response.StatusCode}: {await response.Content.ReadAsStringAsync()}");
+        }
+
+        return client;
+    }
+
+    public async Task<ClusterResponse> GetClusterAsync()
+    {
+        using var operatorClient = await LoginAsync();
+        return await operatorClient.GetFromJsonAsync<ClusterResponse>(new Uri("/api/cluster", UriKind.Relative))
+            ?? throw new InvalidOperationException("/api/cluster returned null");
+    }
 
     /// <summary>Waits for the process to end by itself and returns its exit code.</summary>
     public async Task<int> WaitForExitAsync(TimeSpan timeout)

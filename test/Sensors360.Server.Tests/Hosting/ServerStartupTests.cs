@@ -40,7 +40,7 @@ public sealed class ServerStartupTests(ThrowawayPostgres postgres)
     {
         var database = await postgres.CreateDatabaseAsync(nameof(Two_servers_on_one_database_form_one_cluster_and_the_survivor_sees_the_other_leave));
         await using var first = ServerProcess.Start(database, "pair");
-        await using var second = ServerProcess.Start(database, "pair");
+        await using var second = ServerProcess.Start(database, "pair", adminPassword: first.AdminPassword);
         await Task.WhenAll(first.WaitUntilReadyAsync(), second.WaitUntilReadyAsync());
 
         string[] both = [$"127.0.0.1:{first.SiloPort}", $"127.0.0.1:{second.SiloPort}"];

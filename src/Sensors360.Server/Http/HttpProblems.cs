@@ -1,0 +1,28 @@
+using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.AspNetCore.Mvc;
+
+namespace Sensors360.Server.Http;
+
+/// <summary>
+/// Every error leaves as an RFC 9457 problem body, whether an endpoint returned it, the framework
+/// rejected the request (bad JSON, a body too large) or a bare status code was set.
+/// </summary>
+public static class HttpProblems
+{
+    public static WebApplicationBuilder AddSensors360Problems(this WebApplicationBuilder builder)
+    {
+        builder.Services.AddProblemDetails();
+        return builder;
+    }
+
+    public static WebApplication UseSensors360Problems(this WebApplication app)
+    {
+        app.UseExceptionHandler();
+        app.UseStatusCodePages();
+        return app;
+    }
+
+    /// <summary>A problem result with a status, a short title and a detail that says what to fix.</summary>
+    public static ProblemHttpResult Problem(int status, string title, string? detail = null) =>
+        TypedResults.Problem(new ProblemDetails { Status = status, Title = title, Detail = detail });
+}
