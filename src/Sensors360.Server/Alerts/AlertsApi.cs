@@ -1,6 +1,76 @@
+using System.Security.Claims;
+using Microsoft.AspNetCore.Http.HttpResults;
+using Sensors360.Grains.Alerts;
+using Sensors360.Grains.Sensors;
+using static Sensors360.Server.Http.HttpProblems;
+
 namespace Sensors360.Server.Alerts;
 
+/// <summary>Alerts for operators: list them, acknowledge them. Sensor grains raise and resolve them.</summary>
 public static class AlertsApi
 {
-    public static IEndpointRouteBuilder MapAlerts(this IEndpointRouteBuilder app) => app;
+    public const int DefaultPageSize = 100;
+    public const int MaxPageSize = 1000;
+
+    public static IEndpointRouteBuilder MapAlerts(this IEndpointRouteBuilder app)
+    {
+        var alerts = app.MapGroup("/api/alerts");
+        alerts.MapGet("", ListAsync);
+        alerts.MapPost("/{id}/acknowledge", AcknowledgeAsync);
+        return app;
+    }
+
+    internal static async Task<Results<Ok<AlertPageResponse>, ProblemHttpResult>> ListAsync(
+        AlertLedger ledger, CancellationToken cancellationToken, string? state = null, string? sensor = null, string? limit = null, string? cursor = null)
+    {
+        var wanted = AlertState.Open;
+        if (!string.IsNullOrEmpty(state) && (!Enum.TryParse(state, ignoreCase: true, out wanted) || !state.All(char.IsAsciiLetterLower)))
+        {
+            return Problem(400, "Invalid state", "state must be one of open, resolved, all");
+        }
+
+        if (!string.IsNullOrEmpty(sensor) && !SensorIds.IsValid(sensor))
+        {
+            return Problem(400, "Invalid sensor id", "sensor must be 1–64 characters of A-Z a-z 0-9 . _ : -");
+        }
+
+        var pageSize = DefaultPageSize;
+        if (!string.IsNullOrEmpty(limit) && (!int.TryParse(limit, out pageSize) || pageSize is < 1 or > MaxPageSize))
+        {
+            return Problem(400, "Invalid limit", $"limit must be a whole number from 1 to {MaxPageSize}");
+        }
+
+        long? before = null;
+        if (!string.IsNullOrEmpty(cursor))
+        {
+            if (!long.TryParse(cursor, out var parsed) || parsed < 1)
+            {
+                return Problem(400, "Invalid cursor", "cursor must be a nextCursor value returned by this endpoint");
+            }
+
+            before = parsed;
+        }
+
+        var page = await ledger.ListAsync(wanted, string.IsNullOrEmpty(sensor) ? null : sensor, before, pageSize + 1, cancellationToken);
+        var items = page.Take(pageSize).ToList();
+        var next = page.Count > pageSize ? items[^1].Id.ToString(System.Globalization.CultureInfo.InvariantCulture) : null;
+        return TypedResults.Ok(new AlertPageResponse(items, next));
+    }
+
+    internal static async Task<Results<Ok<AlertView>, ProblemHttpResult>> AcknowledgeAsync(
+        string id, ClaimsPrincipal user, AlertLedger ledger, TimeProvider time, CancellationToken cancellationToken)
+    {
+        if (!long.TryParse(id, out var alertId) || alertId < 1)
+        {
+            return Problem(404, "Alert not found", $"No alert has id '{id}'.");
+        }
+
+        var username = user.Identity?.Name ?? throw new InvalidOperationException("An operator session without a name.");
+        return await ledger.AcknowledgeAsync(alertId, username, time.GetUtcNow(), cancellationToken) is { } alert
+            ? TypedResults.Ok(alert)
+            : Problem(404, "Alert not found", $"No alert has id '{id}'.");
+    }
 }
+
+/// <summary>One page of alerts, newest first; pass <c>nextCursor</c> as <c>cursor</c> for the next page.</summary>
+public sealed record AlertPageResponse(IReadOnlyList<AlertView> Items, string? NextCursor);

@@ -1,11 +1,25 @@
+using Microsoft.AspNetCore.Identity;
+
 namespace Sensors360.Server.Operators;
 
-// Placeholder wiring; the Operators feature fills this in.
 public static class OperatorsHosting
 {
-    public static WebApplicationBuilder AddOperators(this WebApplicationBuilder builder) => builder;
+    /// <summary>Operators' accounts, the first admin, sessions shared by every silo, and the login rate limit.</summary>
+    public static WebApplicationBuilder AddOperators(this WebApplicationBuilder builder)
+    {
+        builder.Services.Configure<BootstrapOptions>(builder.Configuration.GetSection(BootstrapOptions.Section));
+        builder.Services.AddSingleton<IPasswordHasher<OperatorAccount>, PasswordHasher<OperatorAccount>>();
+        builder.Services.AddSingleton<OperatorAccounts>();
+        builder.Services.AddSingleton<OperatorBootstrap>();
+        builder.Services.AddOperatorSessions();
+        builder.Services.AddLoginRateLimit();
+        return builder;
+    }
 
-    public static Task<bool> BootstrapOperatorsAsync(this WebApplication app) => Task.FromResult(app is not null);
-
-    public static IEndpointRouteBuilder MapOperatorAuth(this IEndpointRouteBuilder app) => app;
+    /// <summary>
+    /// Runs after the schema is prepared and before the silo starts: settles the shared session key and
+    /// creates the first admin when no operator exists. False (after one log line) when it cannot.
+    /// </summary>
+    public static Task<bool> BootstrapOperatorsAsync(this WebApplication app) =>
+        app.Services.GetRequiredService<OperatorBootstrap>().TryBootstrapAsync(app.Lifetime.ApplicationStopping);
 }

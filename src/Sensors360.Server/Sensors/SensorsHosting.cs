@@ -1,10 +1,13 @@
+using Sensors360.Grains.Sensors;
+
 namespace Sensors360.Server.Sensors;
 
 public static class SensorsHosting
 {
-    public static WebApplicationBuilder AddSensors(this WebApplicationBuilder builder) => builder;
-
-    public static IEndpointRouteBuilder MapSensors(this IEndpointRouteBuilder app) => app;
-
-    public static IEndpointRouteBuilder MapHeartbeats(this IEndpointRouteBuilder app) => app;
+    /// <summary>Sensor grains' services (heartbeat writer, stores, monitoring settings) in this silo.</summary>
+    public static WebApplicationBuilder AddSensors(this WebApplicationBuilder builder)
+    {
+        builder.Services.AddSensorMonitoring(builder.Configuration);
+        return builder;
+    }
 }

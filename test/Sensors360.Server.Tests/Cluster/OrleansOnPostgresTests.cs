@@ -1,7 +1,6 @@
 using Microsoft.Extensions.DependencyInjection;
 using Orleans.TestingHost;
 using Orleans.Storage;
-using Sensors360.Server.Tests.Database;
 using Sensors360.Testing;
 
 namespace Sensors360.Server.Tests.Cluster;

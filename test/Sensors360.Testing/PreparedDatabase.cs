@@ -2,12 +2,11 @@ using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
 using Sensors360.Server.Database;
-using Sensors360.Testing;
 
-namespace Sensors360.Server.Tests.Database;
+namespace Sensors360.Testing;
 
 /// <summary>Databases set up exactly as the server sets them up at start.</summary>
-internal static class PreparedDatabase
+public static class PreparedDatabase
 {
     public static DatabaseSetup SetupFor(string connectionString, bool applyOrleansScript = true)
     {
@@ -25,7 +24,11 @@ internal static class PreparedDatabase
     public static async Task<string> CreateAsync(ThrowawayPostgres postgres, string purpose)
     {
         var connectionString = await postgres.CreateDatabaseAsync(purpose);
-        Assert.True(await SetupFor(connectionString).TryPrepareAsync(TestContext.Current.CancellationToken), "database set-up failed");
+        if (!await SetupFor(connectionString).TryPrepareAsync(CancellationToken.None))
+        {
+            throw new InvalidOperationException($"Setting up the database for {purpose} failed.");
+        }
+
         return connectionString;
     }
 }

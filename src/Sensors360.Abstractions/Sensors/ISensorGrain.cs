@@ -1,0 +1,26 @@
+namespace Sensors360.Abstractions.Sensors;
+
+/// <summary>
+/// One field sensor, keyed by its public id: its life (pending, online, silent, retired), its heartbeats
+/// and its silence alerts. The <c>sensor</c> and <c>heartbeat</c> tables are its record.
+/// </summary>
+public interface ISensorGrain : IGrainWithStringKey
+{
+    /// <summary>Registers the sensor; <see cref="ProvisionResult.AlreadyExists"/> when the id is taken.</summary>
+    Task<ProvisionResult> Provision(SensorRegistration registration);
+
+    /// <summary>Stores a heartbeat durably and returns once it is committed (or why it was not).</summary>
+    Task<HeartbeatResult> Heartbeat(HeartbeatReport report);
+
+    /// <summary>Ends the sensor's life: no more alerts, heartbeats are refused. Idempotent.</summary>
+    Task<SensorCommandResult> Retire();
+
+    /// <summary>Replaces the token; the old one stops working at once.</summary>
+    Task<SensorCommandResult> RotateToken(string tokenHash);
+
+    /// <summary>The sensor as this grain sees it now, or null when no such sensor exists.</summary>
+    Task<SensorSnapshot?> Describe();
+
+    /// <summary>Checks whether the sensor has been silent past its threshold (timer and reminder entry point).</summary>
+    Task CheckSilence();
+}

@@ -1,0 +1,70 @@
+namespace Sensors360.Abstractions.Sensors;
+
+/// <summary>Where a sensor is in its life.</summary>
+public enum SensorStatus
+{
+    /// <summary>Provisioned, no heartbeat yet.</summary>
+    Pending,
+
+    /// <summary>Reporting within its silence threshold.</summary>
+    Online,
+
+    /// <summary>No heartbeat for longer than its threshold; an alert is open.</summary>
+    Silent,
+
+    /// <summary>Taken out of service for good.</summary>
+    Retired,
+}
+
+/// <summary>What a new sensor is registered with. The token arrives already hashed.</summary>
+[GenerateSerializer, Immutable]
+public sealed record SensorRegistration(string[] Tags, int? SilenceThresholdSeconds, string TokenHash);
+
+/// <summary>One heartbeat as received: the hash of the presented token, the server's receive time, and optional metrics as JSON.</summary>
+[GenerateSerializer, Immutable]
+public sealed record HeartbeatReport(string TokenHash, DateTimeOffset ReceivedAt, string? MetricsJson);
+
+/// <summary>A sensor's state as its grain holds it.</summary>
+[GenerateSerializer, Immutable]
+public sealed record SensorSnapshot(
+    string Id,
+    string[] Tags,
+    SensorStatus Status,
+    DateTimeOffset CreatedAt,
+    DateTimeOffset? FirstHeartbeatAt,
+    DateTimeOffset? LastHeartbeatAt,
+    long HeartbeatCount,
+    int SilenceThresholdSeconds,
+    long? OpenAlertId);
+
+[GenerateSerializer]
+public enum ProvisionResult
+{
+    Created,
+    AlreadyExists,
+    Unavailable,
+}
+
+[GenerateSerializer]
+public enum HeartbeatResult
+{
+    /// <summary>Committed to the database.</summary>
+    Stored,
+
+    /// <summary>Unknown sensor or wrong token; deliberately indistinguishable.</summary>
+    Unauthorized,
+
+    Retired,
+
+    /// <summary>The database could not take the write; nothing was stored.</summary>
+    Unavailable,
+}
+
+[GenerateSerializer]
+public enum SensorCommandResult
+{
+    Done,
+    NotFound,
+    Retired,
+    Unavailable,
+}

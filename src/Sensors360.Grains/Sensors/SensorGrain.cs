@@ -1,0 +1,401 @@
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using Npgsql;
+using Sensors360.Abstractions.Sensors;
+
+namespace Sensors360.Grains.Sensors;
+
+/// <summary>
+/// One sensor's life. Its record is the database (<c>sensor</c>, <c>heartbeat</c>, <c>alert</c>), not
+/// Orleans grain state: heartbeats are appended through the silo's <see cref="HeartbeatLog"/>, and the
+/// grain rebuilds itself from the tables whenever it activates.
+///
+/// Silence is detected on time by an in-memory timer armed for last heartbeat + threshold, and backed by
+/// a reminder (<see cref="SilenceReminder"/>) that survives the silo: registered when the sensor comes
+/// online, unregistered when it goes silent or retires, untouched by steady heartbeats.
+/// </summary>
+public sealed partial class SensorGrain(
+    SensorStore store,
+    HeartbeatLog heartbeats,
+    IOptions<MonitoringOptions> options,
+    [FromKeyedServices(MonitoringClock.Key)] TimeProvider clock,
+    ILogger<SensorGrain> logger) : Grain, ISensorGrain, IRemindable
+{
+    // How soon to try again when the database refused to record a silence.
+    private static readonly TimeSpan RetryDelay = TimeSpan.FromSeconds(5);
+
+    private SensorRecord? _sensor;
+    private bool _loaded;
+    private SensorStatus _status;
+    private const long TicksPerMicrosecond = TimeSpan.TicksPerMillisecond / 1000;
+
+    private ITimer? _silenceTimer;
+    private DateTimeOffset? _timerDue;
+    // Null until this activation has checked; then whether the silence reminder is known to exist.
+    private bool? _reminderRegistered;
+
+    private string Name => this.GetPrimaryKeyString();
+
+    private TimeSpan Threshold => _sensor?.SilenceThresholdSeconds is { } seconds
+        ? TimeSpan.FromSeconds(seconds)
+        : options.Value.SilenceThreshold;
+
+    public override async Task OnActivateAsync(CancellationToken cancellationToken)
+    {
+        try
+        {
+            await EnsureLoadedAsync();
+        }
+        catch (Exception e) when (IsDatabaseFailure(e))
+        {
+            // Not fatal: every call loads again until the database answers.
+            LogLoadFailed(logger, Name, e.Message);
+        }
+    }
+
+    public override Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
+    {
+        _silenceTimer?.Dispose();
+        return Task.CompletedTask;
+    }
+
+    public async Task<ProvisionResult> Provision(SensorRegistration registration)
+    {
+        try
+        {
+            await EnsureLoadedAsync();
+            if (_sensor is not null)
+            {
+                return ProvisionResult.AlreadyExists;
+            }
+
+            var inserted = await store.InsertAsync(
+                Name, registration.Tags, registration.SilenceThresholdSeconds, registration.TokenHash, clock.GetUtcNow(), CancellationToken.None);
+            if (inserted is not { } row)
+            {
+                _loaded = false; // Created meanwhile through another activation: read it next time.
+                return ProvisionResult.AlreadyExists;
+            }
+
+            _sensor = new SensorRecord(row.Id, Name, registration.Tags, row.CreatedAt, null, null, 0, null,
+                registration.SilenceThresholdSeconds, registration.TokenHash, null);
+            _status = SensorStatus.Pending;
+            return ProvisionResult.Created;
+        }
+        catch (Exception e) when (IsDatabaseFailure(e))
+        {
+            return ProvisionResult.Unavailable;
+        }
+    }
+
+    public async Task<HeartbeatResult> Heartbeat(HeartbeatReport report)
+    {
+        try
+        {
+            await EnsureLoadedAsync();
+        }
+        catch (Exception e) when (IsDatabaseFailure(e))
+        {
+            return HeartbeatResult.Unavailable;
+        }
+
+        if (_sensor is not { } sensor || !SensorTokens.Matches(report.TokenHash, sensor.TokenHash))
+        {
+            return HeartbeatResult.Unauthorized;
+        }
+
+        if (_status == SensorStatus.Retired)
+        {
+            return HeartbeatResult.Retired;
+        }
+
+        var receivedAt = NextReceiveTime(report.ReceivedAt, sensor.LastHeartbeatAt);
+        try
+        {
+            await heartbeats.AppendAsync(new HeartbeatRecord(sensor.Id, receivedAt, report.MetricsJson, sensor.OpenAlertId));
+        }
+        catch (HeartbeatLogUnavailableException)
+        {
+            return HeartbeatResult.Unavailable;
+        }
+
+        _sensor = sensor with
+        {
+            FirstHeartbeatAt = sensor.FirstHeartbeatAt ?? receivedAt,
+            LastHeartbeatAt = receivedAt,
+            HeartbeatCount = sensor.HeartbeatCount + 1,
+            OpenAlertId = null,
+        };
+        if (_status != SensorStatus.Online)
+        {
+            if (_status == SensorStatus.Silent)
+            {
+                LogRecovered(logger, Name);
+            }
+
+            _status = SensorStatus.Online;
+        }
+
+        ArmSilenceTimer();
+        if (_reminderRegistered != true)
+        {
+            await EnsureReminderAsync();
+        }
+
+        return HeartbeatResult.Stored;
+    }
+
+    public async Task<SensorCommandResult> Retire()
+    {
+        try
+        {
+            await EnsureLoadedAsync();
+            if (_sensor is not { } sensor)
+            {
+                return SensorCommandResult.NotFound;
+            }
+
+            if (_status != SensorStatus.Retired)
+            {
+                var now = clock.GetUtcNow();
+                await store.RetireAsync(sensor.Id, now, CancellationToken.None);
+                _sensor = sensor with { RetiredAt = now, OpenAlertId = null };
+                _status = SensorStatus.Retired;
+                DisarmSilenceTimer();
+            }
+
+            await UnregisterReminderAsync();
+            return SensorCommandResult.Done;
+        }
+        catch (Exception e) when (IsDatabaseFailure(e))
+        {
+            return SensorCommandResult.Unavailable;
+        }
+    }
+
+    public async Task<SensorCommandResult> RotateToken(string tokenHash)
+    {
+        try
+        {
+            await EnsureLoadedAsync();
+            if (_sensor is not { } sensor)
+            {
+                return SensorCommandResult.NotFound;
+            }
+
+            if (_status == SensorStatus.Retired)
+            {
+                return SensorCommandResult.Retired;
+            }
+
+            await store.RotateTokenAsync(sensor.Id, tokenHash, CancellationToken.None);
+            _sensor = sensor with { TokenHash = tokenHash };
+            return SensorCommandResult.Done;
+        }
+        catch (Exception e) when (IsDatabaseFailure(e))
+        {
+            return SensorCommandResult.Unavailable;
+        }
+    }
+
+    public async Task<SensorSnapshot?> Describe()
+    {
+        await EnsureLoadedAsync();
+        return _sensor is not { } sensor
+            ? null
+            : new SensorSnapshot(Name, sensor.Tags, _status, sensor.CreatedAt, sensor.FirstHeartbeatAt, sensor.LastHeartbeatAt,
+                sensor.HeartbeatCount, (int)Threshold.TotalSeconds, sensor.OpenAlertId);
+    }
+
+    public async Task CheckSilence()
+    {
+        try
+        {
+            await EnsureLoadedAsync();
+        }
+        catch (Exception e) when (IsDatabaseFailure(e))
+        {
+            LogLoadFailed(logger, Name, e.Message);
+            return; // The reminder's next tick tries again.
+        }
+
+        switch (_status)
+        {
+            case SensorStatus.Online when _sensor?.LastHeartbeatAt is { } last:
+                var deadline = last + Threshold;
+                if (clock.GetUtcNow() >= deadline)
+                {
+                    await RaiseSilenceAsync(deadline);
+                }
+                else
+                {
+                    ArmSilenceTimer(force: true);
+                }
+
+                break;
+            case SensorStatus.Silent or SensorStatus.Retired or SensorStatus.Pending when _reminderRegistered != false:
+                // Left over from an interrupted transition: a reminder only belongs to an online sensor.
+                await UnregisterReminderAsync();
+                break;
+        }
+    }
+
+    public Task ReceiveReminder(string reminderName, TickStatus status) => CheckSilence();
+
+    private async Task RaiseSilenceAsync(DateTimeOffset silentSince)
+    {
+        var sensor = _sensor!;
+        long alertId;
+        try
+        {
+            alertId = await store.RaiseSilenceAsync(sensor.Id, silentSince, clock.GetUtcNow(), CancellationToken.None);
+        }
+        catch (Exception e) when (IsDatabaseFailure(e))
+        {
+            // Stay online so the timer (soon) and the reminder (at the latest) try again.
+            LogRaiseFailed(logger, Name, e.Message);
+            ArmSilenceTimer(retryAfter: RetryDelay);
+            return;
+        }
+
+        _sensor = sensor with { OpenAlertId = alertId };
+        _status = SensorStatus.Silent;
+        DisarmSilenceTimer();
+        LogWentSilent(logger, Name, silentSince, alertId);
+        await UnregisterReminderAsync();
+    }
+
+    /// <summary>Loads the sensor from the database once per activation and settles its status from the record.</summary>
+    private async Task EnsureLoadedAsync()
+    {
+        if (_loaded)
+        {
+            return;
+        }
+
+        _sensor = await store.LoadAsync(Name, CancellationToken.None);
+        _loaded = true;
+        _status = _sensor switch
+        {
+            null => SensorStatus.Pending,
+            { RetiredAt: not null } => SensorStatus.Retired,
+            { OpenAlertId: not null } => SensorStatus.Silent,
+            { LastHeartbeatAt: null } => SensorStatus.Pending,
+            _ => SensorStatus.Online,
+        };
+        if (_status == SensorStatus.Online && _sensor!.LastHeartbeatAt is { } last)
+        {
+            // Woken after a restart or by the reminder: the silence may have come due while nobody watched.
+            if (clock.GetUtcNow() >= last + Threshold)
+            {
+                await RaiseSilenceAsync(last + Threshold);
+            }
+            else
+            {
+                ArmSilenceTimer();
+            }
+        }
+    }
+
+    /// <summary>
+    /// Arms the one silence timer for last heartbeat + threshold. Heartbeats only move the deadline: an
+    /// earlier wake-up already set is left alone and re-arms itself when it finds the sensor still fresh,
+    /// so steady heartbeats cost no timer churn.
+    /// </summary>
+    private void ArmSilenceTimer(TimeSpan? retryAfter = null, bool force = false)
+    {
+        if (_sensor?.LastHeartbeatAt is not { } last || (_timerDue is not null && !force && retryAfter is null))
+        {
+            return;
+        }
+
+        var now = clock.GetUtcNow();
+        var due = retryAfter is { } delay ? now + delay : last + Threshold;
+        if (_silenceTimer is null)
+        {
+            var self = this.AsReference<ISensorGrain>();
+            // The callback runs outside the grain; it comes back in through an ordinary grain call.
+            _silenceTimer = clock.CreateTimer(_ => self.CheckSilence().Ignore(), null, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+        }
+
+        _silenceTimer.Change(due > now ? due - now : TimeSpan.Zero, Timeout.InfiniteTimeSpan);
+        _timerDue = due;
+    }
+
+    private void DisarmSilenceTimer()
+    {
+        _silenceTimer?.Change(Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+        _timerDue = null;
+    }
+
+    /// <summary>Makes sure the reminder exists, reading before writing so a re-activation costs no write.</summary>
+    private async Task EnsureReminderAsync()
+    {
+        try
+        {
+            if (_reminderRegistered is null && await this.GetReminder(SilenceReminder.Name) is not null)
+            {
+                _reminderRegistered = true;
+                return;
+            }
+
+            var period = options.Value.SilenceCheckPeriod;
+            await this.RegisterOrUpdateReminder(SilenceReminder.Name, period, period);
+            _reminderRegistered = true;
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            // The timer still watches while the silo lives; the next heartbeat tries the reminder again.
+            _reminderRegistered = false;
+            LogReminderFailed(logger, Name, "register", e.Message);
+        }
+    }
+
+    private async Task UnregisterReminderAsync()
+    {
+        try
+        {
+            if (await this.GetReminder(SilenceReminder.Name) is { } reminder)
+            {
+                await this.UnregisterReminder(reminder);
+            }
+
+            _reminderRegistered = false;
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            // Harmless: a stray tick finds the sensor not online and tries again.
+            LogReminderFailed(logger, Name, "unregister", e.Message);
+        }
+    }
+
+    /// <summary>
+    /// The receive time to record: never earlier than, nor equal to, the previous heartbeat's (the
+    /// heartbeat key is sensor + time), at the microsecond precision PostgreSQL keeps.
+    /// </summary>
+    private static DateTimeOffset NextReceiveTime(DateTimeOffset receivedAt, DateTimeOffset? previous)
+    {
+        var utc = receivedAt.ToUniversalTime();
+        utc = utc.AddTicks(-(utc.Ticks % TicksPerMicrosecond));
+        return previous is { } last && utc <= last ? last.AddTicks(TicksPerMicrosecond) : utc;
+    }
+
+    private static bool IsDatabaseFailure(Exception e) =>
+        e is NpgsqlException or TimeoutException or InvalidOperationException { InnerException: NpgsqlException };
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Sensor {Sensor}: could not load from the database: {Reason}")]
+    private static partial void LogLoadFailed(ILogger logger, string sensor, string reason);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Sensor {Sensor}: could not record its silence, retrying: {Reason}")]
+    private static partial void LogRaiseFailed(ILogger logger, string sensor, string reason);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Sensor {Sensor} went silent at {SilentSince:O} (alert {AlertId})")]
+    private static partial void LogWentSilent(ILogger logger, string sensor, DateTimeOffset silentSince, long alertId);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Sensor {Sensor} is reporting again")]
+    private static partial void LogRecovered(ILogger logger, string sensor);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Sensor {Sensor}: could not {Action} its silence reminder: {Reason}")]
+    private static partial void LogReminderFailed(ILogger logger, string sensor, string action, string reason);
+}

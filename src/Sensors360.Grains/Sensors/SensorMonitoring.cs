@@ -1,0 +1,41 @@
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Options;
+using Sensors360.Grains.Alerts;
+
+namespace Sensors360.Grains.Sensors;
+
+public static class SensorMonitoring
+{
+    /// <summary>
+    /// What sensor grains need in a silo: the heartbeat writer, the stores, the monitoring settings and
+    /// clock, and reminders allowed down to the silence check period. Expects an NpgsqlDataSource.
+    /// </summary>
+    public static IServiceCollection AddSensorMonitoring(this IServiceCollection services, IConfiguration configuration)
+    {
+        services.AddOptions<MonitoringOptions>()
+            .Bind(configuration.GetSection(MonitoringOptions.Section))
+            .Validate(options => options.SilenceThreshold >= MonitoringOptions.MinimumPeriod,
+                $"{MonitoringOptions.Section}:SilenceThreshold must be at least {MonitoringOptions.MinimumPeriod}.")
+            .Validate(options => options.SilenceCheckPeriod >= MonitoringOptions.MinimumPeriod,
+                $"{MonitoringOptions.Section}:SilenceCheckPeriod must be at least {MonitoringOptions.MinimumPeriod}.")
+            .ValidateOnStart();
+        services.TryAddKeyedSingleton(MonitoringClock.Key, TimeProvider.System);
+        services.AddSingleton<SensorStore>();
+        services.AddSingleton<SensorDirectory>();
+        services.AddSingleton<AlertLedger>();
+        services.AddSingleton<HeartbeatLog>();
+        services.AddHostedService(provider => provider.GetRequiredService<HeartbeatLog>());
+        // Orleans refuses reminder periods under a minute by default; tests and demos check every second.
+        services.AddSingleton<IConfigureOptions<ReminderOptions>>(provider => new ConfigureOptions<ReminderOptions>(reminders =>
+        {
+            var checkPeriod = provider.GetRequiredService<IOptions<MonitoringOptions>>().Value.SilenceCheckPeriod;
+            if (checkPeriod < reminders.MinimumReminderPeriod)
+            {
+                reminders.MinimumReminderPeriod = checkPeriod;
+            }
+        }));
+        return services;
+    }
+}

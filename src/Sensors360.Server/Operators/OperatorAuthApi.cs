@@ -1,0 +1,88 @@
+using System.Globalization;
+using System.Security.Claims;
+using System.Threading.RateLimiting;
+using Microsoft.AspNetCore.Authentication;
+using Microsoft.AspNetCore.Authentication.Cookies;
+using Microsoft.AspNetCore.Http.HttpResults;
+using Sensors360.Server.Http;
+
+namespace Sensors360.Server.Operators;
+
+/// <summary><c>/api/auth</c>: log in, log out, and who the current session belongs to.</summary>
+public static class OperatorAuthApi
+{
+    public const string LoginRateLimit = "login";
+
+    /// <summary>Login attempts accepted per client address and minute; more get 429.</summary>
+    public const int LoginAttemptsPerMinute = 10;
+
+    public static IEndpointRouteBuilder MapOperatorAuth(this IEndpointRouteBuilder app)
+    {
+        var auth = app.MapGroup("/api/auth");
+        auth.MapPost("/login", LoginAsync).AllowAnonymous().RequireRateLimiting(LoginRateLimit).WithName("Login");
+        // The cast makes the framework write the handler's result instead of taking it for a RequestDelegate.
+        auth.MapPost("/logout", (Delegate)LogoutAsync).WithName("Logout");
+        auth.MapGet("/me", GetCurrentOperator).WithName("GetCurrentOperator");
+        return app;
+    }
+
+    internal static IServiceCollection AddLoginRateLimit(this IServiceCollection services) => services.AddRateLimiter(options =>
+    {
+        options.RejectionStatusCode = StatusCodes.Status429TooManyRequests;
+        // Applies to every rate-limit policy, so it names none.
+        options.OnRejected = (context, _) =>
+        {
+            var detail = "Too many requests from this address; try again later.";
+            if (context.Lease.TryGetMetadata(MetadataName.RetryAfter, out var retryAfter))
+            {
+                var seconds = (int)Math.Ceiling(retryAfter.TotalSeconds);
+                context.HttpContext.Response.Headers.RetryAfter = seconds.ToString(CultureInfo.InvariantCulture);
+                detail = $"Too many requests from this address; try again in {seconds} s.";
+            }
+
+            return new ValueTask(HttpProblems.Problem(StatusCodes.Status429TooManyRequests, "Too many requests", detail).ExecuteAsync(context.HttpContext));
+        };
+        // Per client address: slows password guessing without letting one client lock others out.
+        options.AddPolicy(LoginRateLimit, http => RateLimitPartition.GetFixedWindowLimiter(
+            http.Connection.RemoteIpAddress?.ToString() ?? "",
+            _ => new FixedWindowRateLimiterOptions { PermitLimit = LoginAttemptsPerMinute, Window = TimeSpan.FromMinutes(1), QueueLimit = 0 }));
+    });
+
+    /// <summary><c>POST /api/auth/login</c>: starts a session for a name and password.</summary>
+    internal static async Task<Results<Ok<OperatorView>, ProblemHttpResult>> LoginAsync(
+        LoginRequest? request, HttpContext context, OperatorAccounts accounts, CancellationToken cancellationToken)
+    {
+        if (request is null || string.IsNullOrWhiteSpace(request.Username) || string.IsNullOrEmpty(request.Password))
+        {
+            return HttpProblems.Problem(StatusCodes.Status400BadRequest, "Username and password are required",
+                """Send a JSON body {"username": "...", "password": "..."}.""");
+        }
+
+        var account = await accounts.FindByPasswordAsync(request.Username, request.Password, cancellationToken);
+        if (account is null)
+        {
+            // One answer for an unknown name and a wrong password, so names cannot be probed.
+            return HttpProblems.Problem(StatusCodes.Status401Unauthorized, "Wrong username or password");
+        }
+
+        await context.SignInAsync(CookieAuthenticationDefaults.AuthenticationScheme, OperatorSessions.PrincipalFor(account));
+        return TypedResults.Ok(new OperatorView(account.Username, account.Role));
+    }
+
+    /// <summary><c>POST /api/auth/logout</c>: ends the session by clearing its cookie.</summary>
+    internal static async Task<NoContent> LogoutAsync(HttpContext context)
+    {
+        await context.SignOutAsync(CookieAuthenticationDefaults.AuthenticationScheme);
+        return TypedResults.NoContent();
+    }
+
+    /// <summary><c>GET /api/auth/me</c>: the operator the session belongs to.</summary>
+    internal static Results<Ok<OperatorView>, ProblemHttpResult> GetCurrentOperator(ClaimsPrincipal user) =>
+        user.FindFirstValue(ClaimTypes.Name) is { } username && user.FindFirstValue(ClaimTypes.Role) is { } role
+            ? TypedResults.Ok(new OperatorView(username, role))
+            : HttpProblems.Problem(StatusCodes.Status401Unauthorized, "Not logged in", "The session names no operator; log in again.");
+}
+
+internal sealed record LoginRequest(string? Username, string? Password);
+
+internal sealed record OperatorView(string Username, string Role);

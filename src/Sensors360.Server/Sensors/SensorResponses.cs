@@ -1,0 +1,32 @@
+using Sensors360.Grains.Sensors;
+
+namespace Sensors360.Server.Sensors;
+
+/// <summary>A sensor in API responses (docs/api.md).</summary>
+public record SensorResponse(
+    string Id,
+    string[] Tags,
+    string Status,
+    DateTimeOffset CreatedAt,
+    DateTimeOffset? FirstHeartbeatAt,
+    DateTimeOffset? LastHeartbeatAt,
+    long HeartbeatCount,
+    double? MeanIntervalSeconds,
+    int SilenceThresholdSeconds)
+{
+    public static SensorResponse From(SensorView sensor) => new(
+        sensor.Id, sensor.Tags, sensor.Status.ToString().ToLowerInvariant(), sensor.CreatedAt, sensor.FirstHeartbeatAt,
+        sensor.LastHeartbeatAt, sensor.HeartbeatCount, sensor.MeanIntervalSeconds, sensor.SilenceThresholdSeconds);
+}
+
+/// <summary>A newly provisioned sensor with its token: the only time the token is ever shown.</summary>
+public sealed record ProvisionedSensorResponse(SensorResponse Sensor, string Token) : SensorResponse(Sensor);
+
+/// <summary>One page of sensors; pass <c>nextCursor</c> as <c>cursor</c> for the next page (null at the end).</summary>
+public sealed record SensorPageResponse(IReadOnlyList<SensorResponse> Items, string? NextCursor);
+
+/// <summary>A sensor's new token after rotation.</summary>
+public sealed record SensorTokenResponse(string Id, string Token);
+
+/// <summary>The body of <c>POST /api/sensors</c>.</summary>
+public sealed record ProvisionRequest(string? Id, string[]? Tags, int? SilenceThresholdSeconds);

@@ -1,0 +1,161 @@
+using System.Buffers.Text;
+using System.Text;
+using Microsoft.AspNetCore.Http.HttpResults;
+using Sensors360.Abstractions.Sensors;
+using Sensors360.Grains.Sensors;
+using static Sensors360.Server.Http.HttpProblems;
+
+namespace Sensors360.Server.Sensors;
+
+/// <summary>Sensor management for operators: provision, list, read, retire, rotate tokens.</summary>
+public static class SensorsApi
+{
+    public const int MaxTags = 16;
+    public const int MaxSilenceThresholdSeconds = 30 * 24 * 3600;
+    public const int DefaultPageSize = 100;
+    public const int MaxPageSize = 1000;
+
+    public static IEndpointRouteBuilder MapSensors(this IEndpointRouteBuilder app)
+    {
+        var sensors = app.MapGroup("/api/sensors");
+        sensors.MapPost("", ProvisionAsync);
+        sensors.MapGet("", ListAsync);
+        sensors.MapGet("/{id}", GetAsync);
+        sensors.MapPost("/{id}/retire", RetireAsync);
+        sensors.MapPost("/{id}/token", RotateTokenAsync);
+        return app;
+    }
+
+    internal static async Task<Results<Created<ProvisionedSensorResponse>, ProblemHttpResult>> ProvisionAsync(
+        ProvisionRequest request, IGrainFactory grains, SensorDirectory directory, CancellationToken cancellationToken)
+    {
+        if (!SensorIds.IsValid(request.Id))
+        {
+            return Problem(400, "Invalid sensor id", "id must be 1–64 characters of A-Z a-z 0-9 . _ : -");
+        }
+
+        var tags = request.Tags ?? [];
+        if (tags.Length > MaxTags || !tags.All(SensorIds.IsValid) || tags.Distinct(StringComparer.Ordinal).Count() != tags.Length)
+        {
+            return Problem(400, "Invalid tags", $"tags must be at most {MaxTags} distinct values of 1–64 characters of A-Z a-z 0-9 . _ : -");
+        }
+
+        if (request.SilenceThresholdSeconds is < 1 or > MaxSilenceThresholdSeconds)
+        {
+            return Problem(400, "Invalid silence threshold", $"silenceThresholdSeconds must be between 1 and {MaxSilenceThresholdSeconds}, or absent for the default");
+        }
+
+        var token = SensorTokens.NewToken();
+        var result = await grains.GetGrain<ISensorGrain>(request.Id!).Provision(new SensorRegistration(tags, request.SilenceThresholdSeconds, SensorTokens.Hash(token)));
+        switch (result)
+        {
+            case ProvisionResult.AlreadyExists:
+                return Problem(409, "Sensor exists", $"A sensor with id '{request.Id}' already exists.");
+            case ProvisionResult.Unavailable:
+                return Unavailable();
+        }
+
+        var sensor = await directory.GetAsync(request.Id!, cancellationToken)
+            ?? throw new InvalidOperationException($"Sensor {request.Id} vanished right after it was created.");
+        return TypedResults.Created($"/api/sensors/{Uri.EscapeDataString(sensor.Id)}", new ProvisionedSensorResponse(SensorResponse.From(sensor), token));
+    }
+
+    internal static async Task<Results<Ok<SensorPageResponse>, ProblemHttpResult>> ListAsync(
+        SensorDirectory directory, CancellationToken cancellationToken, string? status = null, string? tag = null, string? limit = null, string? cursor = null)
+    {
+        SensorStatus? wanted = null;
+        if (!string.IsNullOrEmpty(status))
+        {
+            if (!Enum.TryParse<SensorStatus>(status, ignoreCase: true, out var parsed) || !status.All(char.IsAsciiLetterLower))
+            {
+                return Problem(400, "Invalid status", "status must be one of pending, online, silent, retired");
+            }
+
+            wanted = parsed;
+        }
+
+        var pageSize = DefaultPageSize;
+        if (!string.IsNullOrEmpty(limit) && (!int.TryParse(limit, out pageSize) || pageSize is < 1 or > MaxPageSize))
+        {
+            return Problem(400, "Invalid limit", $"limit must be a whole number from 1 to {MaxPageSize}");
+        }
+
+        string? after = null;
+        if (!string.IsNullOrEmpty(cursor) && !TryDecodeCursor(cursor, out after))
+        {
+            return Problem(400, "Invalid cursor", "cursor must be a nextCursor value returned by this endpoint");
+        }
+
+        var page = await directory.ListAsync(wanted, string.IsNullOrEmpty(tag) ? null : tag, after, pageSize + 1, cancellationToken);
+        var items = page.Take(pageSize).Select(SensorResponse.From).ToList();
+        var next = page.Count > pageSize ? EncodeCursor(items[^1].Id) : null;
+        return TypedResults.Ok(new SensorPageResponse(items, next));
+    }
+
+    internal static async Task<Results<Ok<SensorResponse>, ProblemHttpResult>> GetAsync(
+        string id, SensorDirectory directory, CancellationToken cancellationToken)
+    {
+        if (!SensorIds.IsValid(id))
+        {
+            return Problem(400, "Invalid sensor id", "id must be 1–64 characters of A-Z a-z 0-9 . _ : -");
+        }
+
+        return await directory.GetAsync(id, cancellationToken) is { } sensor
+            ? TypedResults.Ok(SensorResponse.From(sensor))
+            : NotFound(id);
+    }
+
+    internal static async Task<Results<Ok<SensorResponse>, ProblemHttpResult>> RetireAsync(
+        string id, IGrainFactory grains, SensorDirectory directory, CancellationToken cancellationToken)
+    {
+        if (!SensorIds.IsValid(id))
+        {
+            return NotFound(id);
+        }
+
+        return await grains.GetGrain<ISensorGrain>(id).Retire() switch
+        {
+            SensorCommandResult.NotFound => NotFound(id),
+            SensorCommandResult.Unavailable => Unavailable(),
+            _ => TypedResults.Ok(SensorResponse.From((await directory.GetAsync(id, cancellationToken))!)),
+        };
+    }
+
+    internal static async Task<Results<Ok<SensorTokenResponse>, ProblemHttpResult>> RotateTokenAsync(string id, IGrainFactory grains)
+    {
+        if (!SensorIds.IsValid(id))
+        {
+            return NotFound(id);
+        }
+
+        var token = SensorTokens.NewToken();
+        return await grains.GetGrain<ISensorGrain>(id).RotateToken(SensorTokens.Hash(token)) switch
+        {
+            SensorCommandResult.NotFound => NotFound(id),
+            SensorCommandResult.Retired => Problem(409, "Sensor retired", $"Sensor '{id}' is retired; its token cannot be rotated."),
+            SensorCommandResult.Unavailable => Unavailable(),
+            _ => TypedResults.Ok(new SensorTokenResponse(id, token)),
+        };
+    }
+
+    private static ProblemHttpResult NotFound(string id) => Problem(404, "Sensor not found", $"No sensor has id '{id}'.");
+
+    private static ProblemHttpResult Unavailable() => Problem(503, "Database unavailable", "The database could not take the change; try again.");
+
+    private static string EncodeCursor(string lastId) => Base64Url.EncodeToString(Encoding.UTF8.GetBytes(lastId));
+
+    private static bool TryDecodeCursor(string cursor, out string? lastId)
+    {
+        lastId = null;
+        try
+        {
+            lastId = Encoding.UTF8.GetString(Base64Url.DecodeFromChars(cursor));
+        }
+        catch (FormatException)
+        {
+            return false;
+        }
+
+        return SensorIds.IsValid(lastId);
+    }
+}

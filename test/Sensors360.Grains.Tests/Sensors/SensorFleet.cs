@@ -1,0 +1,114 @@
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Time.Testing;
+using Npgsql;
+using Orleans.TestingHost;
+using Sensors360.Abstractions.Sensors;
+using Sensors360.Grains.Sensors;
+using Sensors360.Testing;
+
+namespace Sensors360.Grains.Tests.Sensors;
+
+/// <summary>
+/// A one-silo cluster with sensor grains on a fresh database and a fake monitoring clock, plus the
+/// queries tests use to see what the grains wrote.
+/// </summary>
+internal sealed class SensorFleet : IAsyncDisposable
+{
+    public static readonly TimeSpan DefaultThreshold = TimeSpan.FromSeconds(60);
+
+    private SensorFleet(TestCluster cluster, FakeTimeProvider clock, NpgsqlDataSource db)
+    {
+        Cluster = cluster;
+        Clock = clock;
+        Db = db;
+    }
+
+    public TestCluster Cluster { get; }
+
+    public FakeTimeProvider Clock { get; }
+
+    public NpgsqlDataSource Db { get; }
+
+    public static async Task<SensorFleet> StartAsync(ThrowawayPostgres postgres, string purpose)
+    {
+        var connectionString = await PreparedDatabase.CreateAsync(postgres, purpose);
+        // Whole seconds, so times read back from PostgreSQL (microseconds) compare exactly.
+        var now = DateTimeOffset.UtcNow;
+        var clock = new FakeTimeProvider(now.AddTicks(-(now.Ticks % TimeSpan.TicksPerSecond)));
+        var cluster = PostgresCluster.Build(connectionString, silos: 1, clock: clock, settings: new Dictionary<string, string>
+        {
+            ["Sensors360:Monitoring:SilenceThreshold"] = DefaultThreshold.ToString(),
+            ["Sensors360:Monitoring:SilenceCheckPeriod"] = "00:00:01",
+        });
+        await cluster.DeployAsync();
+        return new SensorFleet(cluster, clock, NpgsqlDataSource.Create(connectionString));
+    }
+
+    public ISensorGrain Sensor(string id) => Cluster.Client.GetGrain<ISensorGrain>(id);
+
+    /// <summary>Provisions a sensor and returns its token.</summary>
+    public async Task<string> ProvisionAsync(string id, int? thresholdSeconds = null, params string[] tags)
+    {
+        var token = SensorTokens.NewToken();
+        Assert.Equal(ProvisionResult.Created, await Sensor(id).Provision(new SensorRegistration(tags, thresholdSeconds, SensorTokens.Hash(token))));
+        return token;
+    }
+
+    public Task<HeartbeatResult> HeartbeatAsync(string id, string token, string? metricsJson = null) =>
+        Sensor(id).Heartbeat(new HeartbeatReport(SensorTokens.Hash(token), Clock.GetUtcNow(), metricsJson));
+
+    /// <summary>Moves sensor time on; due silence timers fire at once (their grain calls complete later).</summary>
+    public void Advance(TimeSpan by) => Clock.Advance(by);
+
+    public async Task<SensorStatus> StatusAsync(string id) => (await Sensor(id).Describe())!.Status;
+
+    public Task WaitForStatusAsync(string id, SensorStatus status) =>
+        Eventually.TrueAsync(async () => await StatusAsync(id) == status, TimeSpan.FromSeconds(20), $"sensor {id} is {status}");
+
+    public async Task<List<AlertRow>> AlertsAsync(string id)
+    {
+        await using var command = Db.CreateCommand("""
+            SELECT a.id, a.silent_since, a.raised_at, a.resolved_at FROM alert a JOIN sensor s ON s.id = a.sensor_id
+            WHERE s.name = $1 ORDER BY a.id
+            """);
+        command.Parameters.AddWithValue(id);
+        await using var reader = await command.ExecuteReaderAsync();
+        var alerts = new List<AlertRow>();
+        while (await reader.ReadAsync())
+        {
+            alerts.Add(new AlertRow(
+                reader.GetInt64(0),
+                reader.GetFieldValue<DateTimeOffset>(1),
+                reader.GetFieldValue<DateTimeOffset>(2),
+                reader.IsDBNull(3) ? null : reader.GetFieldValue<DateTimeOffset>(3)));
+        }
+
+        return alerts;
+    }
+
+    public async Task<long> ScalarAsync(string sql, params object[] values)
+    {
+        await using var command = Db.CreateCommand(sql);
+        foreach (var value in values)
+        {
+            command.Parameters.AddWithValue(value);
+        }
+
+        return Convert.ToInt64(await command.ExecuteScalarAsync(), System.Globalization.CultureInfo.InvariantCulture);
+    }
+
+    /// <summary>The silence reminder rows of a sensor (with their ETags, which change on every write).</summary>
+    public async Task<IReadOnlyList<ReminderEntry>> RemindersAsync(string id)
+    {
+        var table = Cluster.GetSiloServiceProvider().GetRequiredService<IReminderTable>();
+        return [.. (await table.ReadRows(Sensor(id).GetGrainId())).Reminders];
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await Cluster.DisposeAsync();
+        await Db.DisposeAsync();
+    }
+}
+
+internal sealed record AlertRow(long Id, DateTimeOffset SilentSince, DateTimeOffset RaisedAt, DateTimeOffset? ResolvedAt);
