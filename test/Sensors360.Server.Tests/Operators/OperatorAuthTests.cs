@@ -202,20 +202,21 @@ public sealed class OperatorAuthTests(ThrowawayPostgres postgres)
     public async Task A_session_from_one_server_is_accepted_by_another_on_the_same_database()
     {
         var database = await postgres.CreateDatabaseAsync(nameof(A_session_from_one_server_is_accepted_by_another_on_the_same_database));
-        // Started together on an empty database, so both reach for a session key at the same time.
+        // Started together on an empty database and logged in on both at once, so both reach for a session key together.
         await using var first = ServerProcess.Start(database, "shared-sessions");
         await using var second = ServerProcess.Start(database, "shared-sessions", adminPassword: first.AdminPassword);
         await Task.WhenAll(first.WaitUntilReadyAsync(), second.WaitUntilReadyAsync());
         using var client = CookielessClient(first);
+        var credentials = new { username = "admin", password = first.AdminPassword };
+        var logins = await Task.WhenAll(PostLoginAsync(client, credentials, first.BaseAddress), PostLoginAsync(client, credentials, second.BaseAddress));
 
-        foreach (var (issuer, reader) in new[] { (first, second), (second, first) })
+        foreach (var (login, reader) in new[] { (logins[0], second), (logins[1], first) })
         {
-            using var login = await PostLoginAsync(client, new { username = "admin", password = first.AdminPassword }, issuer.BaseAddress);
             Assert.Equal(HttpStatusCode.OK, login.StatusCode);
-
             using var me = await SendAsync(client, HttpMethod.Get, new Uri(reader.BaseAddress, "/api/auth/me").ToString(), CookieOf(login));
             Assert.Equal(HttpStatusCode.OK, me.StatusCode);
             Assert.Equal(("admin", "admin"), await ReadOperatorAsync(me));
+            login.Dispose();
         }
 
         Assert.Equal(1L, await ScalarAsync(database, "SELECT count(*) FROM data_protection_key"));

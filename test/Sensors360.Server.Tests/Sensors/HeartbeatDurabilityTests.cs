@@ -1,0 +1,97 @@
+using System.Net;
+using Sensors360.Testing;
+using static Sensors360.Server.Tests.Sensors.SensorClient;
+
+namespace Sensors360.Server.Tests.Sensors;
+
+/// <summary>What survives failures: no 2xx without a stored heartbeat, and alerts even when a silo dies.</summary>
+public sealed class HeartbeatDurabilityTests(ThrowawayPostgres postgres)
+{
+    [Fact]
+    public async Task While_PostgreSQL_is_down_heartbeats_get_503_and_the_server_recovers_without_a_restart()
+    {
+        await using var ownPostgres = await ThrowawayPostgres.StartAsync();
+        var database = await ownPostgres.CreateDatabaseAsync("outage");
+        await using var server = ServerProcess.Start(database, "outage");
+        await server.WaitUntilReadyAsync();
+        using var operatorClient = await server.LoginAsync();
+        var (_, token) = await ProvisionAsync(operatorClient, "outage-1");
+        using (var before = await HeartbeatAsync(server.Http, "outage-1", token))
+        {
+            Assert.Equal(HttpStatusCode.NoContent, before.StatusCode);
+        }
+
+        await ownPostgres.StopServerAsync();
+        var during = await Task.WhenAll(Enumerable.Range(0, 20).Select(async _ =>
+        {
+            using var response = await HeartbeatAsync(server.Http, "outage-1", token);
+            return (response.StatusCode, RetryAfter: response.Headers.RetryAfter?.Delta, await response.Content.ReadAsStringAsync());
+        }));
+        Assert.All(during, response =>
+        {
+            Assert.Equal(HttpStatusCode.ServiceUnavailable, response.StatusCode);
+            Assert.NotNull(response.RetryAfter);
+        });
+
+        await ownPostgres.StartServerAsync();
+        var accepted = 1;
+        await Eventually.TrueAsync(
+            async () =>
+            {
+                using var response = await HeartbeatAsync(server.Http, "outage-1", token);
+                if (response.StatusCode == HttpStatusCode.NoContent)
+                {
+                    accepted++;
+                    return true;
+                }
+
+                Assert.Equal(HttpStatusCode.ServiceUnavailable, response.StatusCode);
+                return false;
+            },
+            TimeSpan.FromSeconds(30),
+            "heartbeats are stored again once PostgreSQL is back");
+
+        // Exactly the acknowledged heartbeats are in the table: none of the 503s slipped in.
+        Assert.Equal(accepted, await Sql.ScalarAsync(database, "SELECT count(*) FROM heartbeat"));
+        Assert.Equal(accepted, await Sql.ScalarAsync(database, "SELECT heartbeat_count FROM sensor WHERE name = 'outage-1'"));
+        Assert.False(server.HasExited);
+    }
+
+    [Fact]
+    public async Task A_sensor_that_goes_quiet_while_its_silo_is_stopped_still_gets_its_alert_from_the_survivor()
+    {
+        var database = await PreparedDatabase.CreateAsync(postgres, nameof(A_sensor_that_goes_quiet_while_its_silo_is_stopped_still_gets_its_alert_from_the_survivor));
+        var monitoring = new Dictionary<string, string?>
+        {
+            ["Sensors360__Monitoring__SilenceThreshold"] = "00:00:03",
+            ["Sensors360__Monitoring__SilenceCheckPeriod"] = "00:00:01",
+        };
+        await using var doomed = ServerProcess.Start(database, "survivor", monitoring);
+        await using var survivor = ServerProcess.Start(database, "survivor", monitoring, adminPassword: doomed.AdminPassword);
+        await Task.WhenAll(doomed.WaitUntilReadyAsync(), survivor.WaitUntilReadyAsync());
+        await Eventually.MatchesAsync(survivor.GetClusterAsync, view => view.Silos.Count == 2, TimeSpan.FromSeconds(30), "both silos in the cluster");
+
+        using var operatorClient = await doomed.LoginAsync();
+        var sensors = Enumerable.Range(0, 8).Select(i => $"quiet-{i}").ToList();
+        foreach (var id in sensors)
+        {
+            var (_, token) = await ProvisionAsync(operatorClient, id);
+            using var beat = await HeartbeatAsync(doomed.Http, id, token);
+            Assert.Equal(HttpStatusCode.NoContent, beat.StatusCode);
+        }
+
+        // The sensors' silo goes away before any threshold passes; only the survivor is left to notice.
+        Assert.Equal(0, await Sql.ScalarAsync(database, "SELECT count(*) FROM alert"));
+        await doomed.StopAsync();
+
+        await Eventually.TrueAsync(
+            async () => await Sql.ScalarAsync(database, "SELECT count(DISTINCT sensor_id) FROM alert WHERE resolved_at IS NULL") == sensors.Count,
+            TimeSpan.FromSeconds(60),
+            "every quiet sensor has an open alert");
+        Assert.Equal(sensors.Count, await Sql.ScalarAsync(database, "SELECT count(*) FROM alert"));
+        Assert.Equal(0, await Sql.ScalarAsync(database, """
+            SELECT count(*) FROM alert a JOIN sensor s ON s.id = a.sensor_id
+            WHERE a.silent_since <> s.last_heartbeat_at + interval '3 seconds' OR a.raised_at < a.silent_since
+            """));
+    }
+}

@@ -1,0 +1,48 @@
+using System.Net.Http.Headers;
+using System.Net.Http.Json;
+using System.Text;
+using System.Text.Json;
+
+namespace Sensors360.Server.Tests.Sensors;
+
+/// <summary>What tests do over HTTP: provision sensors as an operator, send heartbeats as a sensor.</summary>
+internal static class SensorClient
+{
+    public static async Task<(JsonElement Sensor, string Token)> ProvisionAsync(HttpClient operatorClient, string id, object? extra = null)
+    {
+        using var response = await operatorClient.PostAsJsonAsync(new Uri("/api/sensors", UriKind.Relative), extra ?? new { id });
+        var body = await response.Content.ReadAsStringAsync();
+        Assert.True(response.StatusCode == System.Net.HttpStatusCode.Created, $"Provisioning {id}: {(int)response.StatusCode} {body}");
+        var sensor = JsonDocument.Parse(body).RootElement.Clone();
+        return (sensor, sensor.GetProperty("token").GetString()!);
+    }
+
+    public static async Task<HttpResponseMessage> HeartbeatAsync(
+        HttpClient client, string id, string? token, string? body = null, string contentType = "application/json")
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Post, new Uri($"/api/sensors/{id}/heartbeat", UriKind.Relative));
+        if (token is not null)
+        {
+            request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", token);
+        }
+
+        if (body is not null)
+        {
+            request.Content = new StringContent(body, Encoding.UTF8);
+            request.Content.Headers.ContentType = MediaTypeHeaderValue.Parse(contentType);
+        }
+
+        return await client.SendAsync(request);
+    }
+
+    /// <summary>Asserts an error response: the status and an RFC 9457 problem body.</summary>
+    public static async Task AssertProblemAsync(HttpResponseMessage response, int status)
+    {
+        var body = await response.Content.ReadAsStringAsync();
+        Assert.True((int)response.StatusCode == status, $"Expected {status}, got {(int)response.StatusCode}: {body}");
+        Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
+        using var problem = JsonDocument.Parse(body);
+        Assert.Equal(status, problem.RootElement.GetProperty("status").GetInt32());
+        Assert.False(string.IsNullOrEmpty(problem.RootElement.GetProperty("title").GetString()));
+    }
+}
