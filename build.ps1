@@ -208,6 +208,16 @@ function Invoke-Run {
         $postgres = Start-PrivatePostgres $bin
         $env:ConnectionStrings__Postgres = $postgres.ConnectionString
     }
+    if ($postgres -and [string]::IsNullOrWhiteSpace($env:Sensors360__Bootstrap__AdminPassword)) {
+        # The private database gets an admin with a random password, made once and kept beside the data.
+        $adminPasswordFile = Join-Path $DataDir 'admin-password'
+        if (-not (Test-Path $adminPasswordFile)) {
+            Set-Content -Path $adminPasswordFile -Value (New-Password) -NoNewline
+            if ($IsLinux) { Invoke-Native 'chmod' @('600', $adminPasswordFile) }
+        }
+        $env:Sensors360__Bootstrap__AdminPassword = Get-Content $adminPasswordFile -Raw
+    }
+    $adminUser = if ($env:Sensors360__Bootstrap__AdminUser) { $env:Sensors360__Bootstrap__AdminUser } else { 'admin' }
     if ([string]::IsNullOrWhiteSpace($env:ASPNETCORE_URLS)) {
         $env:ASPNETCORE_URLS = 'http://localhost:5000'
     }
@@ -215,7 +225,10 @@ function Invoke-Run {
         Invoke-Build
         Write-Host ''
         Write-Host 'Sensors 360 is starting:' -ForegroundColor Green
-        Write-Host "  server        $env:ASPNETCORE_URLS  (GET /healthz, /readyz, /api/cluster)"
+        Write-Host "  server        $env:ASPNETCORE_URLS  (GET /healthz, /readyz; API under /api, see docs/api.md)"
+        if ($postgres) {
+            Write-Host "  operator      user '$adminUser', password $env:Sensors360__Bootstrap__AdminPassword  (kept in $(Join-Path $DataDir 'admin-password'))"
+        }
         if ($postgres) {
             Write-Host "  PostgreSQL    127.0.0.1:$($postgres.Port), database sensors360, user postgres"
             Write-Host "                password in $($postgres.PasswordFile), data in $($postgres.Cluster), log $($postgres.Log)"

@@ -15,7 +15,7 @@ builder.AddOperators();
 builder.AddSensors();
 
 var app = builder.Build();
-if (!await app.PrepareDatabaseAsync() || !await app.BootstrapOperatorsAsync())
+if (!app.CheckSettings() || !await app.PrepareDatabaseAsync() || !await app.BootstrapOperatorsAsync())
 {
     return 1;
 }

@@ -100,7 +100,14 @@ public sealed partial class SensorGrain(
             return HeartbeatResult.Unavailable;
         }
 
-        if (_sensor is not { } sensor || !SensorTokens.Matches(report.TokenHash, sensor.TokenHash))
+        if (_sensor is not { } sensor)
+        {
+            // Nothing to keep in memory for an id nobody provisioned (e.g. someone probing ids).
+            DeactivateOnIdle();
+            return HeartbeatResult.Unauthorized;
+        }
+
+        if (!SensorTokens.Matches(report.TokenHash, sensor.TokenHash))
         {
             return HeartbeatResult.Unauthorized;
         }

@@ -41,7 +41,7 @@ public static partial class SiloHosting
             await app.RunAsync();
             return 0;
         }
-        catch (Exception e) when (e is OrleansException or IOException or System.Net.Sockets.SocketException)
+        catch (Exception e) when (e is OrleansException or IOException or System.Net.Sockets.SocketException or Microsoft.Extensions.Options.OptionsValidationException)
         {
             var reason = e.Message.ReplaceLineEndings(" ");
             LogCannotStart(app.Logger, reason);

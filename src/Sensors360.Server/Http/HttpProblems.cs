@@ -12,6 +12,7 @@ public static class HttpProblems
     public static WebApplicationBuilder AddSensors360Problems(this WebApplicationBuilder builder)
     {
         builder.Services.AddProblemDetails();
+        builder.Services.AddExceptionHandler<DatabaseUnavailableHandler>();
         return builder;
     }
 

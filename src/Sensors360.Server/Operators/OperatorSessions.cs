@@ -40,6 +40,10 @@ public static class OperatorSessions
             options.ExpireTimeSpan = IdleTimeout;
             options.SlidingExpiration = true;
             // An API answers 401/403 with a problem body; redirecting to an HTML login page would hide the error.
+            options.Events.OnRedirectToLogin = context => WriteProblemAsync(
+                context.HttpContext, StatusCodes.Status401Unauthorized, "Not logged in", "Log in with POST /api/auth/login; the session may have expired.");
+            options.Events.OnRedirectToAccessDenied = context => WriteProblemAsync(
+                context.HttpContext, StatusCodes.Status403Forbidden, "Not allowed", "Your role does not allow this request.");
         });
 
         // Secure by default: an endpoint is public only when it says AllowAnonymous.

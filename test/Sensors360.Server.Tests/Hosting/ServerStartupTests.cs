@@ -99,6 +99,19 @@ public sealed class ServerStartupTests(ThrowawayPostgres postgres)
     }
 
     [Fact]
+    public async Task An_invalid_setting_stops_the_server_with_one_clear_line()
+    {
+        var database = await postgres.CreateDatabaseAsync(nameof(An_invalid_setting_stops_the_server_with_one_clear_line));
+        await using var server = ServerProcess.Start(database, "invalid", new Dictionary<string, string?>
+        {
+            ["Sensors360__Monitoring__SilenceCheckPeriod"] = "00:00:00.500",
+        });
+
+        Assert.NotEqual(0, await server.WaitForExitAsync(ExitTimeout));
+        AssertOneClearLine(server.Output, "SilenceCheckPeriod must be at least");
+    }
+
+    [Fact]
     public async Task Readyz_answers_503_while_the_database_is_down_and_recovers_without_a_restart()
     {
         await using var ownPostgres = await ThrowawayPostgres.StartAsync();

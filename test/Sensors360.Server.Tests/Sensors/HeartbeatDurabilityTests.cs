@@ -33,6 +33,13 @@ public sealed class HeartbeatDurabilityTests(ThrowawayPostgres postgres)
             Assert.NotNull(response.RetryAfter);
         });
 
+        // Operator reads fail the same way: 503 and a problem body, never a 500.
+        using (var list = await operatorClient.GetAsync(new Uri("/api/sensors", UriKind.Relative)))
+        {
+            await AssertProblemAsync(list, 503);
+            Assert.NotNull(list.Headers.RetryAfter);
+        }
+
         await ownPostgres.StartServerAsync();
         var accepted = 1;
         await Eventually.TrueAsync(
