@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Security.Claims;
+using System.Text.Json;
 using System.Threading.RateLimiting;
 using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.Authentication.Cookies;
@@ -50,12 +51,13 @@ public static class OperatorAuthApi
 
     /// <summary><c>POST /api/auth/login</c>: starts a session for a name and password.</summary>
     internal static async Task<Results<Ok<OperatorView>, ProblemHttpResult>> LoginAsync(
-        LoginRequest? request, HttpContext context, OperatorAccounts accounts, CancellationToken cancellationToken)
+        HttpContext context, OperatorAccounts accounts, CancellationToken cancellationToken)
     {
+        var request = await ReadLoginAsync(context.Request, cancellationToken);
         if (request is null || string.IsNullOrWhiteSpace(request.Username) || string.IsNullOrEmpty(request.Password))
         {
             return HttpProblems.Problem(StatusCodes.Status400BadRequest, "Username and password are required",
-                """Send a JSON body {"username": "...", "password": "..."}.""");
+                """Send a JSON body {"username": "...", "password": "..."} with Content-Type: application/json.""");
         }
 
         var account = await accounts.FindByPasswordAsync(request.Username, request.Password, cancellationToken);
@@ -67,6 +69,25 @@ public static class OperatorAuthApi
 
         await context.SignInAsync(CookieAuthenticationDefaults.AuthenticationScheme, OperatorSessions.PrincipalFor(account));
         return TypedResults.Ok(new OperatorView(account.Username, account.Role));
+    }
+
+    // Read here rather than bound by the framework: a bound body makes routing answer a wrong content type
+    // with 415, and that answer is not anonymous, so a client without a session would see a misleading 401.
+    private static async Task<LoginRequest?> ReadLoginAsync(HttpRequest request, CancellationToken cancellationToken)
+    {
+        if (!request.HasJsonContentType())
+        {
+            return null;
+        }
+
+        try
+        {
+            return await request.ReadFromJsonAsync<LoginRequest>(cancellationToken);
+        }
+        catch (JsonException)
+        {
+            return null;
+        }
     }
 
     /// <summary><c>POST /api/auth/logout</c>: ends the session by clearing its cookie.</summary>

@@ -20,7 +20,16 @@ public record SensorResponse(
 }
 
 /// <summary>A newly provisioned sensor with its token: the only time the token is ever shown.</summary>
-public sealed record ProvisionedSensorResponse(SensorResponse Sensor, string Token) : SensorResponse(Sensor);
+public sealed record ProvisionedSensorResponse : SensorResponse
+{
+    public ProvisionedSensorResponse(SensorResponse sensor, string token)
+        : base(sensor)
+    {
+        Token = token;
+    }
+
+    public string Token { get; }
+}
 
 /// <summary>One page of sensors; pass <c>nextCursor</c> as <c>cursor</c> for the next page (null at the end).</summary>
 public sealed record SensorPageResponse(IReadOnlyList<SensorResponse> Items, string? NextCursor);

@@ -61,23 +61,28 @@ public sealed class OperatorAuthTests(ThrowawayPostgres postgres)
         await using var server = await StartReadyAsync(nameof(Malformed_or_incomplete_login_bodies_get_400_problem));
         using var client = CookielessClient(server);
 
-        string[] bodies =
+        (string Body, string ContentType)[] requests =
         [
-            "{not json",
-            "null",
-            "{}",
-            """{"username":"admin"}""",
-            """{"password":"secret"}""",
-            """{"username":" ","password":"secret"}""",
-            """{"username":"admin","password":""}""",
-            """{"username":7,"password":"secret"}""",
+            ("{not json", "application/json"),
+            ("", "application/json"),
+            ("null", "application/json"),
+            ("{}", "application/json"),
+            ("""{"username":"admin"}""", "application/json"),
+            ("""{"password":"secret"}""", "application/json"),
+            ("""{"username":" ","password":"secret"}""", "application/json"),
+            ("""{"username":"admin","password":""}""", "application/json"),
+            ("""{"username":7,"password":"secret"}""", "application/json"),
+            ($$"""{"username":"admin","password":"{{server.AdminPassword}}"}""", "text/plain"),
         ];
-        foreach (var body in bodies)
+        foreach (var (body, contentType) in requests)
         {
-            using var content = new StringContent(body, Encoding.UTF8, "application/json");
+            using var content = new StringContent(body, Encoding.UTF8, contentType);
             using var response = await client.PostAsync(new Uri("/api/auth/login", UriKind.Relative), content, Cancel);
-            await AssertProblemAsync(response, HttpStatusCode.BadRequest, body);
+            await AssertProblemAsync(response, HttpStatusCode.BadRequest, $"{contentType} {body}");
         }
+
+        using var noBody = await client.PostAsync(new Uri("/api/auth/login", UriKind.Relative), content: null, Cancel);
+        await AssertProblemAsync(noBody, HttpStatusCode.BadRequest, "no body");
     }
 
     [Fact]

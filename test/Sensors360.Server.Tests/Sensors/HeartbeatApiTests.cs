@@ -1,6 +1,5 @@
 using System.Net;
 using System.Text.Json;
-using Sensors360.Server.Tests.Hosting;
 using Sensors360.Testing;
 using static Sensors360.Server.Tests.Sensors.SensorClient;
 

@@ -1,7 +1,6 @@
 using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json;
-using Sensors360.Server.Tests.Hosting;
 using Sensors360.Testing;
 using static Sensors360.Server.Tests.Sensors.SensorClient;
 
@@ -17,6 +16,9 @@ public sealed class SensorsApiTests(RunningServer running) : IClassFixture<Runni
     {
         var (sensor, token) = await ProvisionAsync(Operator, "boiler-7", new { id = "boiler-7", tags = new[] { "plant-a" }, silenceThresholdSeconds = 600 });
 
+        Assert.Equal(
+            ["createdAt", "firstHeartbeatAt", "heartbeatCount", "id", "lastHeartbeatAt", "meanIntervalSeconds", "silenceThresholdSeconds", "status", "tags", "token"],
+            sensor.EnumerateObject().Select(property => property.Name).Order(StringComparer.Ordinal));
         Assert.Equal("boiler-7", sensor.GetProperty("id").GetString());
         Assert.Equal(["plant-a"], sensor.GetProperty("tags").EnumerateArray().Select(tag => tag.GetString()));
         Assert.Equal("pending", sensor.GetProperty("status").GetString());

@@ -1,6 +1,7 @@
-using Sensors360.Testing;
+using Xunit;
 
-namespace Sensors360.Server.Tests.Hosting;
+
+namespace Sensors360.Testing;
 
 /// <summary>A class fixture: one server on its own database, shared by a test class whose tests use distinct sensor ids.</summary>
 public sealed class RunningServer(ThrowawayPostgres postgres) : IAsyncLifetime

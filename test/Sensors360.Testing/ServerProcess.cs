@@ -2,9 +2,8 @@ using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Net.Http.Json;
 using System.Runtime.InteropServices;
-using Sensors360.Testing;
 
-namespace Sensors360.Server.Tests;
+namespace Sensors360.Testing;
 
 /// <summary>
 /// The real server, started as an operator would start it (<c>dotnet Sensors360.Server.dll</c>), on free
