@@ -15,6 +15,7 @@ public sealed partial class ServerProcess : IAsyncDisposable
 
     private readonly Process _process;
     private readonly ConcurrentQueue<string> _output = new();
+    private HttpClient? _operator;
 
     private ServerProcess(Process process, Uri baseAddress, int siloPort, string adminPassword)
     {
@@ -132,8 +133,9 @@ public sealed partial class ServerProcess : IAsyncDisposable
 
     public async Task<ClusterResponse> GetClusterAsync()
     {
-        using var operatorClient = await LoginAsync();
-        return await operatorClient.GetFromJsonAsync<ClusterResponse>(new Uri("/api/cluster", UriKind.Relative))
+        // One session for all polls: logging in per poll would trip the login rate limit.
+        _operator ??= await LoginAsync();
+        return await _operator.GetFromJsonAsync<ClusterResponse>(new Uri("/api/cluster", UriKind.Relative))
             ?? throw new InvalidOperationException("/api/cluster returned null");
     }
 
@@ -172,6 +174,7 @@ public sealed partial class ServerProcess : IAsyncDisposable
         }
         finally
         {
+            _operator?.Dispose();
             Http.Dispose();
             _process.Dispose();
         }

@@ -2,7 +2,6 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.DataProtection;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
-using Npgsql;
 using Sensors360.Server.Database;
 using Sensors360.Server.Operators;
 using Sensors360.Testing;
@@ -32,8 +31,8 @@ public sealed class OperatorBootstrapTests(ThrowawayPostgres postgres)
                 TestContext.Current.CancellationToken)));
 
             Assert.All(results, Assert.True);
-            Assert.Equal(1L, await ScalarAsync(database, "SELECT count(*) FROM data_protection_key"));
-            Assert.Equal(1L, await ScalarAsync(database, "SELECT count(*) FROM app_user WHERE role = 'admin'"));
+            Assert.Equal(1, await Sql.ScalarAsync(database, "SELECT count(*) FROM data_protection_key"));
+            Assert.Equal(1, await Sql.ScalarAsync(database, "SELECT count(*) FROM app_user WHERE role = 'admin'"));
             var secret = Protector(silos[0]).Protect("session");
             Assert.All(silos, silo => Assert.Equal("session", Protector(silo).Unprotect(secret)));
         }
@@ -62,12 +61,4 @@ public sealed class OperatorBootstrapTests(ThrowawayPostgres postgres)
 
     private static IDataProtector Protector(WebApplication silo) =>
         silo.Services.GetRequiredService<IDataProtectionProvider>().CreateProtector(nameof(OperatorBootstrapTests));
-
-    private static async Task<object?> ScalarAsync(string database, string sql)
-    {
-        await using var connection = new NpgsqlConnection(database);
-        await connection.OpenAsync(TestContext.Current.CancellationToken);
-        await using var command = new NpgsqlCommand(sql, connection);
-        return await command.ExecuteScalarAsync(TestContext.Current.CancellationToken);
-    }
 }
