@@ -1,4 +1,5 @@
 using Sensors360.Server.Alerts;
+using Sensors360.Server.Bench;
 using Sensors360.Server.Cluster;
 using Sensors360.Server.Database;
 using Sensors360.Server.Health;
@@ -13,6 +14,7 @@ builder.AddSensors360Silo();
 builder.AddSensors360Health();
 builder.AddOperators();
 builder.AddSensors();
+builder.AddBench();
 
 var app = builder.Build();
 if (!app.CheckSettings() || !await app.PrepareDatabaseAsync() || !await app.BootstrapOperatorsAsync())
@@ -31,5 +33,6 @@ app.MapCluster();
 app.MapSensors();
 app.MapHeartbeats();
 app.MapAlerts();
+app.MapBench();
 
 return await app.RunSensors360Async();

@@ -20,9 +20,13 @@ public enum SensorStatus
 [GenerateSerializer, Immutable]
 public sealed record SensorRegistration(string[] Tags, int? SilenceThresholdSeconds, string TokenHash);
 
-/// <summary>One heartbeat as received: the hash of the presented token, the server's receive time, and optional metrics as JSON.</summary>
+/// <summary>
+/// One heartbeat as received: the hash of the presented token, the server's receive time, and optional
+/// metrics as JSON. <paramref name="Discard"/> is for the benchmark only: the whole grain path runs, but
+/// nothing is written (it measures the grain path without the database).
+/// </summary>
 [GenerateSerializer, Immutable]
-public sealed record HeartbeatReport(string TokenHash, DateTimeOffset ReceivedAt, string? MetricsJson);
+public sealed record HeartbeatReport(string TokenHash, DateTimeOffset ReceivedAt, string? MetricsJson, bool Discard = false);
 
 /// <summary>A sensor's state as its grain holds it.</summary>
 [GenerateSerializer, Immutable]

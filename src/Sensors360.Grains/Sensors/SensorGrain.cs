@@ -120,7 +120,10 @@ public sealed partial class SensorGrain(
         var receivedAt = NextReceiveTime(report.ReceivedAt, sensor.LastHeartbeatAt);
         try
         {
-            await heartbeats.AppendAsync(new HeartbeatRecord(sensor.Id, receivedAt, report.MetricsJson, sensor.OpenAlertId));
+            if (!report.Discard)
+            {
+                await heartbeats.AppendAsync(new HeartbeatRecord(sensor.Id, receivedAt, report.MetricsJson, sensor.OpenAlertId));
+            }
         }
         catch (HeartbeatLogUnavailableException)
         {

@@ -21,11 +21,15 @@ public static class HeartbeatsApi
         return app;
     }
 
-    internal static async Task<Results<NoContent, ProblemHttpResult>> ReceiveAsync(
+    internal static Task<Results<NoContent, ProblemHttpResult>> ReceiveAsync(
         string id,
         HttpContext http,
         IGrainFactory grains,
-        [FromKeyedServices(MonitoringClock.Key)] TimeProvider clock)
+        [FromKeyedServices(MonitoringClock.Key)] TimeProvider clock) => ProcessAsync(id, http, grains, clock, discard: false);
+
+    /// <summary>The whole heartbeat path; <paramref name="discard"/> (benchmark only) skips the database write.</summary>
+    internal static async Task<Results<NoContent, ProblemHttpResult>> ProcessAsync(
+        string id, HttpContext http, IGrainFactory grains, TimeProvider clock, bool discard)
     {
         // The server's receive time is the heartbeat's time, taken before anything can queue.
         var receivedAt = clock.GetUtcNow();
@@ -69,7 +73,7 @@ public static class HeartbeatsApi
         HeartbeatResult result;
         try
         {
-            result = await grains.GetGrain<ISensorGrain>(id).Heartbeat(new HeartbeatReport(SensorTokens.Hash(token), receivedAt, metricsJson));
+            result = await grains.GetGrain<ISensorGrain>(id).Heartbeat(new HeartbeatReport(SensorTokens.Hash(token), receivedAt, metricsJson, discard));
         }
         catch (Exception e) when (e is OrleansException or TimeoutException or SiloUnavailableException)
         {

@@ -1,0 +1,88 @@
+using Microsoft.AspNetCore.Http.HttpResults;
+using Npgsql;
+using NpgsqlTypes;
+using Sensors360.Grains.Sensors;
+using Sensors360.Server.Sensors;
+using static Sensors360.Server.Http.HttpProblems;
+
+namespace Sensors360.Server.Bench;
+
+/// <summary>Settings under <c>Sensors360:Bench</c>. Only the benchmark turns them on.</summary>
+public sealed class BenchOptions
+{
+    public const string Section = "Sensors360:Bench";
+
+    /// <summary>Maps the <c>/bench/*</c> comparison endpoints. Never in production: they skip auth and durability.</summary>
+    public bool Enabled { get; set; }
+}
+
+/// <summary>
+/// Comparison endpoints for <c>build.ps1 bench</c>, beside the real heartbeat route in the same server:
+/// <c>noop</c> (the HTTP ceiling), <c>grain</c> (the real path without the database write) and
+/// <c>naive</c> (one autocommitted INSERT per request on a plain pool, as the first prototype did).
+/// </summary>
+public static partial class BenchEndpoints
+{
+    private const string NaivePool = "bench.naive";
+
+    public static WebApplicationBuilder AddBench(this WebApplicationBuilder builder)
+    {
+        if (IsEnabled(builder.Configuration))
+        {
+            // A pool of its own, as the prototype had: no batching, no sharing with the real writer.
+            builder.Services.AddKeyedSingleton(NaivePool, (_, _) => NpgsqlDataSource.Create(builder.Configuration.GetConnectionString("Postgres")!));
+        }
+
+        return builder;
+    }
+
+    public static WebApplication MapBench(this WebApplication app)
+    {
+        if (!IsEnabled(app.Configuration))
+        {
+            return app;
+        }
+
+        LogEnabled(app.Logger);
+        var bench = app.MapGroup("/bench").AllowAnonymous();
+        bench.MapPost("/noop/{id}", (string id) => TypedResults.NoContent());
+        bench.MapPost("/grain/{id}", (string id, HttpContext http, IGrainFactory grains, [FromKeyedServices(MonitoringClock.Key)] TimeProvider clock) =>
+            HeartbeatsApi.ProcessAsync(id, http, grains, clock, discard: true));
+        bench.MapPost("/naive/{id}", NaiveInsertAsync);
+        bench.MapPost("/gc", CollectGarbage);
+        return app;
+    }
+
+    private static async Task<Results<NoContent, ProblemHttpResult>> NaiveInsertAsync(
+        string id, [FromKeyedServices(NaivePool)] NpgsqlDataSource db, CancellationToken cancellationToken)
+    {
+        await using var insert = db.CreateCommand("""
+            INSERT INTO heartbeat (sensor_id, received_at, metrics)
+            SELECT s.id, clock_timestamp(), $2 FROM sensor s WHERE s.name = $1
+            """);
+        insert.Parameters.AddWithValue(id);
+        insert.Parameters.Add(new NpgsqlParameter { Value = DBNull.Value, NpgsqlDbType = NpgsqlDbType.Jsonb });
+        return await insert.ExecuteNonQueryAsync(cancellationToken) == 1
+            ? TypedResults.NoContent()
+            : Problem(404, "Sensor not found", $"No sensor has id '{id}'.");
+    }
+
+    /// <summary>Settles the heap so the benchmark can read memory per active grain.</summary>
+    private static Ok<HeapResponse> CollectGarbage()
+    {
+        GC.Collect(GC.MaxGeneration, GCCollectionMode.Forced, blocking: true, compacting: true);
+        GC.WaitForPendingFinalizers();
+        GC.Collect(GC.MaxGeneration, GCCollectionMode.Forced, blocking: true, compacting: true);
+        using var process = System.Diagnostics.Process.GetCurrentProcess();
+        return TypedResults.Ok(new HeapResponse(GC.GetTotalMemory(forceFullCollection: false), process.WorkingSet64));
+    }
+
+    private static bool IsEnabled(IConfiguration configuration) =>
+        configuration.GetSection(BenchOptions.Section).Get<BenchOptions>()?.Enabled == true;
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Benchmark endpoints under /bench are enabled: never run like this in production")]
+    private static partial void LogEnabled(ILogger logger);
+}
+
+/// <summary>The process's managed heap and resident set after a full collection.</summary>
+public sealed record HeapResponse(long ManagedBytes, long ResidentBytes);
