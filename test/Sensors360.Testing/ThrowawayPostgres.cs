@@ -36,10 +36,16 @@ public sealed class ThrowawayPostgres : IAsyncLifetime
         Timeout = 5,
     }.ConnectionString;
 
-    /// <summary>Starts a server of its own (for tests that stop and restart the database).</summary>
-    public static async Task<ThrowawayPostgres> StartAsync()
+    /// <summary>
+    /// Durable servers keep PostgreSQL's defaults (fsync, full page writes, synchronous commit), as a user
+    /// would run it; the benchmark needs that. Test servers skip flushing to disk, which no test can observe.
+    /// </summary>
+    public bool Durable { get; init; }
+
+    /// <summary>Starts a server of its own (for tests that stop and restart the database, and the benchmark).</summary>
+    public static async Task<ThrowawayPostgres> StartAsync(bool durable = false)
     {
-        var postgres = new ThrowawayPostgres();
+        var postgres = new ThrowawayPostgres { Durable = durable };
         await postgres.InitializeAsync();
         return postgres;
     }
@@ -62,7 +68,8 @@ public sealed class ThrowawayPostgres : IAsyncLifetime
     public async Task StartServerAsync()
     {
         // fsync off: test data need not survive a power cut, and it keeps the suite fast on slow disks.
-        var settings = $"-p {Port} -k {_root!.FullName} -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off -c max_connections=400";
+        var flushing = Durable ? "" : " -c fsync=off -c full_page_writes=off";
+        var settings = $"-p {Port} -k {_root!.FullName} -c listen_addresses=127.0.0.1 -c max_connections=400{flushing}";
         await RunAsync(Path.Combine(_binDirectory, "pg_ctl"),
             ["-D", DataDirectory, "-l", Path.Combine(_root.FullName, "server.log"), "-o", settings, "-w", "-t", "60", "start"]);
         IsRunning = true;
