@@ -28,7 +28,7 @@ public sealed record SensorRegistration(string[] Tags, int? SilenceThresholdSeco
 [GenerateSerializer, Immutable]
 public sealed record HeartbeatReport(string TokenHash, DateTimeOffset ReceivedAt, string? MetricsJson, bool Discard = false);
 
-/// <summary>A sensor's state as its grain holds it.</summary>
+/// <summary>A sensor as its grain holds it, and as the API reads it from the database.</summary>
 [GenerateSerializer, Immutable]
 public sealed record SensorSnapshot(
     string Id,
@@ -39,7 +39,16 @@ public sealed record SensorSnapshot(
     DateTimeOffset? LastHeartbeatAt,
     long HeartbeatCount,
     int SilenceThresholdSeconds,
-    long? OpenAlertId);
+    long? OpenAlertId)
+{
+    /// <summary>
+    /// Mean time between consecutive heartbeats: the gaps sum to last − first, so this is exact without
+    /// reading a single heartbeat row. Null before the second heartbeat.
+    /// </summary>
+    public double? MeanIntervalSeconds => HeartbeatCount >= 2 && LastHeartbeatAt is { } last && FirstHeartbeatAt is { } first
+        ? (last - first).TotalSeconds / (HeartbeatCount - 1)
+        : null;
+}
 
 [GenerateSerializer]
 public enum ProvisionResult

@@ -4,26 +4,6 @@ using Sensors360.Abstractions.Sensors;
 
 namespace Sensors360.Grains.Sensors;
 
-/// <summary>A sensor as operators see it in lists and detail views.</summary>
-public sealed record SensorView(
-    string Id,
-    string[] Tags,
-    SensorStatus Status,
-    DateTimeOffset CreatedAt,
-    DateTimeOffset? FirstHeartbeatAt,
-    DateTimeOffset? LastHeartbeatAt,
-    long HeartbeatCount,
-    int SilenceThresholdSeconds)
-{
-    /// <summary>
-    /// Mean time between consecutive heartbeats: the pairs' gaps sum to last − first, so this is exact
-    /// without reading a single heartbeat row. Null before the second heartbeat.
-    /// </summary>
-    public double? MeanIntervalSeconds => HeartbeatCount >= 2 && LastHeartbeatAt is { } last && FirstHeartbeatAt is { } first
-        ? (last - first).TotalSeconds / (HeartbeatCount - 1)
-        : null;
-}
-
 /// <summary>
 /// Reads sensors for the API straight from the database, so lists never wake thousands of grains.
 /// A sensor is silent exactly while its silence alert is open, which is what its grain decided.
@@ -33,26 +13,31 @@ public sealed class SensorDirectory(NpgsqlDataSource db, IOptions<MonitoringOpti
     private const string Columns = """
         s.name, s.tags,
         CASE WHEN s.retired_at IS NOT NULL THEN 'retired'
-             WHEN EXISTS (SELECT 1 FROM alert a WHERE a.sensor_id = s.id AND a.resolved_at IS NULL AND a.kind = 'silent') THEN 'silent'
+             WHEN open_alert.id IS NOT NULL THEN 'silent'
              WHEN s.first_heartbeat_at IS NULL THEN 'pending'
              ELSE 'online' END AS status,
-        s.created_at, s.first_heartbeat_at, s.last_heartbeat_at, s.heartbeat_count, s.silence_threshold_seconds
+        s.created_at, s.first_heartbeat_at, s.last_heartbeat_at, s.heartbeat_count, s.silence_threshold_seconds, open_alert.id
         """;
 
-    public async Task<SensorView?> GetAsync(string id, CancellationToken cancellationToken)
+    private const string From = """
+        sensor s
+        LEFT JOIN LATERAL (SELECT a.id FROM alert a WHERE a.sensor_id = s.id AND a.kind = 'silent' AND a.resolved_at IS NULL) open_alert ON true
+        """;
+
+    public async Task<SensorSnapshot?> GetAsync(string id, CancellationToken cancellationToken)
     {
-        await using var command = db.CreateCommand($"SELECT {Columns} FROM sensor s WHERE s.name = $1");
+        await using var command = db.CreateCommand($"SELECT {Columns} FROM {From} WHERE s.name = $1");
         command.Parameters.AddWithValue(id);
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
         return await reader.ReadAsync(cancellationToken) ? Read(reader) : null;
     }
 
     /// <summary>One page in id order, after <paramref name="afterId"/> (keyset paging: stable under inserts, no offsets).</summary>
-    public async Task<IReadOnlyList<SensorView>> ListAsync(
+    public async Task<IReadOnlyList<SensorSnapshot>> ListAsync(
         SensorStatus? status, string? tag, string? afterId, int limit, CancellationToken cancellationToken)
     {
         await using var command = db.CreateCommand($"""
-            SELECT * FROM (SELECT {Columns} FROM sensor s
+            SELECT * FROM (SELECT {Columns} FROM {From}
                            WHERE ($1::text IS NULL OR s.name > $1) AND ($2::text IS NULL OR s.tags @> ARRAY[$2::text])) AS v
             WHERE ($3::text IS NULL OR v.status = $3)
             ORDER BY v.name
@@ -63,7 +48,7 @@ public sealed class SensorDirectory(NpgsqlDataSource db, IOptions<MonitoringOpti
         command.Parameters.AddWithValue((object?)status?.ToString().ToLowerInvariant() ?? DBNull.Value);
         command.Parameters.AddWithValue(limit);
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
-        var page = new List<SensorView>(limit);
+        var page = new List<SensorSnapshot>(limit);
         while (await reader.ReadAsync(cancellationToken))
         {
             page.Add(Read(reader));
@@ -72,7 +57,7 @@ public sealed class SensorDirectory(NpgsqlDataSource db, IOptions<MonitoringOpti
         return page;
     }
 
-    private SensorView Read(NpgsqlDataReader reader) => new(
+    private SensorSnapshot Read(NpgsqlDataReader reader) => new(
         reader.GetString(0),
         reader.GetFieldValue<string[]>(1),
         Enum.Parse<SensorStatus>(reader.GetString(2), ignoreCase: true),
@@ -80,5 +65,6 @@ public sealed class SensorDirectory(NpgsqlDataSource db, IOptions<MonitoringOpti
         reader.IsDBNull(4) ? null : reader.GetFieldValue<DateTimeOffset>(4),
         reader.IsDBNull(5) ? null : reader.GetFieldValue<DateTimeOffset>(5),
         reader.GetInt64(6),
-        reader.IsDBNull(7) ? (int)options.Value.SilenceThreshold.TotalSeconds : reader.GetInt32(7));
+        reader.IsDBNull(7) ? (int)options.Value.SilenceThreshold.TotalSeconds : reader.GetInt32(7),
+        reader.IsDBNull(8) ? null : reader.GetInt64(8));
 }

@@ -43,15 +43,8 @@ public sealed partial class SensorGrain(
 
     public override async Task OnActivateAsync(CancellationToken cancellationToken)
     {
-        try
-        {
-            await EnsureLoadedAsync();
-        }
-        catch (Exception e) when (IsDatabaseFailure(e))
-        {
-            // Not fatal: every call loads again until the database answers.
-            LogLoadFailed(logger, Name, e.Message);
-        }
+        // Not fatal if the database does not answer: every call loads again until it does.
+        await TryEnsureLoadedAsync();
     }
 
     public override Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
@@ -91,11 +84,7 @@ public sealed partial class SensorGrain(
 
     public async Task<HeartbeatResult> Heartbeat(HeartbeatReport report)
     {
-        try
-        {
-            await EnsureLoadedAsync();
-        }
-        catch (Exception e) when (IsDatabaseFailure(e))
+        if (!await TryEnsureLoadedAsync())
         {
             return HeartbeatResult.Unavailable;
         }
@@ -220,13 +209,8 @@ public sealed partial class SensorGrain(
 
     public async Task CheckSilence()
     {
-        try
+        if (!await TryEnsureLoadedAsync())
         {
-            await EnsureLoadedAsync();
-        }
-        catch (Exception e) when (IsDatabaseFailure(e))
-        {
-            LogLoadFailed(logger, Name, e.Message);
             return; // The reminder's next tick tries again.
         }
 
@@ -274,6 +258,21 @@ public sealed partial class SensorGrain(
         DisarmSilenceTimer();
         LogWentSilent(logger, Name, silentSince, alertId);
         await UnregisterReminderAsync();
+    }
+
+    /// <summary>Loads the sensor if needed; false (logged) when the database did not answer.</summary>
+    private async Task<bool> TryEnsureLoadedAsync()
+    {
+        try
+        {
+            await EnsureLoadedAsync();
+            return true;
+        }
+        catch (Exception e) when (IsDatabaseFailure(e))
+        {
+            LogLoadFailed(logger, Name, e.Message);
+            return false;
+        }
     }
 
     /// <summary>Loads the sensor from the database once per activation and settles its status from the record.</summary>

@@ -20,7 +20,8 @@ public static class OperatorAuthApi
     public static IEndpointRouteBuilder MapOperatorAuth(this IEndpointRouteBuilder app)
     {
         var auth = app.MapGroup("/api/auth");
-        auth.MapPost("/login", LoginAsync).AllowAnonymous().RequireRateLimiting(LoginRateLimit).WithName("Login");
+        auth.MapPost("/login", LoginAsync).AllowAnonymous().RequireRateLimiting(LoginRateLimit)
+            .WithMetadata(StartsNewOperatorSession.Instance).WithName("Login");
         // The cast makes the framework write the handler's result instead of taking it for a RequestDelegate.
         auth.MapPost("/logout", (Delegate)LogoutAsync).WithName("Logout");
         auth.MapGet("/me", GetCurrentOperator).WithName("GetCurrentOperator");
@@ -49,7 +50,7 @@ public static class OperatorAuthApi
             _ => new FixedWindowRateLimiterOptions { PermitLimit = LoginAttemptsPerMinute, Window = TimeSpan.FromMinutes(1), QueueLimit = 0 }));
     });
 
-    /// <summary><c>POST /api/auth/login</c>: starts a session for a name and password.</summary>
+    /// <summary><c>POST /api/auth/login</c>: starts a new session for a name and password, ending the one the request came with.</summary>
     internal static async Task<Results<Ok<OperatorView>, ProblemHttpResult>> LoginAsync(
         HttpContext context, OperatorAccounts accounts, CancellationToken cancellationToken)
     {
@@ -90,7 +91,7 @@ public static class OperatorAuthApi
         }
     }
 
-    /// <summary><c>POST /api/auth/logout</c>: ends the session by clearing its cookie.</summary>
+    /// <summary><c>POST /api/auth/logout</c>: ends the session on the server (every copy of its cookie stops working) and clears the cookie.</summary>
     internal static async Task<NoContent> LogoutAsync(HttpContext context)
     {
         await context.SignOutAsync(CookieAuthenticationDefaults.AuthenticationScheme);

@@ -4,14 +4,15 @@ using Microsoft.AspNetCore.Authentication.Cookies;
 using Microsoft.AspNetCore.Authorization;
 using Microsoft.AspNetCore.DataProtection;
 using Microsoft.AspNetCore.DataProtection.KeyManagement;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using Npgsql;
 using Sensors360.Server.Http;
 
 namespace Sensors360.Server.Operators;
 
 /// <summary>
-/// Operators' sessions: a cookie every silo can read (Data Protection keys live in PostgreSQL), and
-/// every endpoint requires one unless it says <c>AllowAnonymous</c>.
+/// Operators' sessions: a cookie every silo can read (Data Protection keys live in PostgreSQL) that names a
+/// session kept in <c>operator_session</c>, and every endpoint requires one unless it says <c>AllowAnonymous</c>.
 /// </summary>
 public static class OperatorSessions
 {
@@ -28,6 +29,12 @@ public static class OperatorSessions
         services.AddDataProtection().SetApplicationName(ApplicationName);
         services.AddOptions<KeyManagementOptions>()
             .Configure<NpgsqlDataSource>((options, dataSource) => options.XmlRepository = new DataProtectionKeyTable(dataSource));
+
+        services.TryAddSingleton(TimeProvider.System);
+        services.AddSingleton<OperatorSessionStore>();
+        // The ticket lives in the database and the cookie holds only its key, so logout ends the session everywhere.
+        services.AddOptions<CookieAuthenticationOptions>(CookieAuthenticationDefaults.AuthenticationScheme)
+            .Configure<OperatorSessionStore>((options, store) => options.SessionStore = store);
 
         services.AddAuthentication(CookieAuthenticationDefaults.AuthenticationScheme).AddCookie(options =>
         {

@@ -1,4 +1,4 @@
-using Sensors360.Grains.Sensors;
+using Sensors360.Abstractions.Sensors;
 
 namespace Sensors360.Server.Sensors;
 
@@ -14,7 +14,7 @@ public record SensorResponse(
     double? MeanIntervalSeconds,
     int SilenceThresholdSeconds)
 {
-    public static SensorResponse From(SensorView sensor) => new(
+    public static SensorResponse From(SensorSnapshot sensor) => new(
         sensor.Id, sensor.Tags, sensor.Status.ToString().ToLowerInvariant(), sensor.CreatedAt, sensor.FirstHeartbeatAt,
         sensor.LastHeartbeatAt, sensor.HeartbeatCount, sensor.MeanIntervalSeconds, sensor.SilenceThresholdSeconds);
 }

@@ -1,0 +1,194 @@
+using System.Globalization;
+using HdrHistogram;
+using Sensors360.Simulator.Server;
+using Sensors360.Simulator.Status;
+
+namespace Sensors360.Simulator.Load;
+
+/// <summary>One request target: the full URL and the bearer token to present (null: none).</summary>
+internal sealed record LoadTarget(Uri Uri, string? Token);
+
+/// <summary>
+/// Sends requests for a fixed duration with at most <see cref="LoadOptions.Concurrency"/> in flight, the
+/// targets taken in turn. With a rate, requests follow a <see cref="RateSchedule"/> and latency counts from
+/// each request's due time; without one (<c>--max</c>) each worker sends its next request as soon as the
+/// previous one is answered. Requests under way when time is up are answered and counted, never abandoned.
+/// </summary>
+internal sealed class LoadRun(LoadOptions options, IReadOnlyList<LoadTarget> targets, IHeartbeatTransport transport, TimeProvider clock, StatusLine status)
+{
+    private static readonly byte[] MetricsBody = """{"metrics":{"battery":0.5,"temperatureC":21.5}}"""u8.ToArray();
+
+    private readonly OutcomeTally _outcomes = new();
+    private readonly Lock _gate = new();
+    private readonly LongHistogram _latency = LatencySummary.NewHistogram();
+    private readonly LongHistogram _serviceTime = LatencySummary.NewHistogram();
+    private RateSchedule _schedule;
+    private long _start;
+    private long _end;
+    private long _claimed;
+    private long _sent;
+    private long _inFlight;
+    private long _maxLag;
+    private long _lastAnswer;
+    private long _sentAtLastReport;
+    private long _lastReport;
+
+    public async Task<LoadResult> RunAsync(CancellationToken cancellationToken)
+    {
+        var startedAt = clock.GetUtcNow();
+        _start = clock.GetTimestamp();
+        _end = _start + (long)(options.Duration.TotalSeconds * clock.TimestampFrequency);
+        _schedule = new RateSchedule(_start, options.Rate ?? 1, clock.TimestampFrequency);
+        _lastAnswer = _start;
+
+        using var stopReporting = new CancellationTokenSource();
+        var reporting = ReportAsync(stopReporting.Token);
+        await Task.WhenAll(Enumerable.Range(0, options.Concurrency).Select(_ => Task.Run(() => WorkAsync(cancellationToken), CancellationToken.None)));
+        var stoppedAt = clock.GetTimestamp();
+        await stopReporting.CancelAsync();
+        await reporting;
+        status.Show(Describe());
+        status.End();
+
+        var elapsedSeconds = Seconds(Math.Max(Interlocked.Read(ref _lastAnswer), Math.Min(stoppedAt, _end)) - _start);
+        var scheduled = options.Rate is null ? _sent : _schedule.DueBefore(Math.Min(stoppedAt, _end));
+        return new LoadResult(
+            startedAt,
+            options.Access.Server.ToString(),
+            options.UrlPath,
+            options.Rate is null ? "max" : "rate",
+            options.Rate,
+            options.Concurrency,
+            targets.Count,
+            !options.NoAuth,
+            options.Metrics,
+            options.Duration.TotalSeconds,
+            Math.Round(elapsedSeconds, 3),
+            scheduled,
+            _sent,
+            _outcomes.Completed - _outcomes.TransportErrorCount,
+            _outcomes.Succeeded,
+            Math.Round((_outcomes.Completed - _outcomes.TransportErrorCount) / elapsedSeconds, 1),
+            Math.Round(_outcomes.Succeeded / elapsedSeconds, 1),
+            Math.Round(Seconds(_maxLag) * 1000, 3),
+            LatencySummary.Of(_latency),
+            LatencySummary.Of(_serviceTime),
+            _outcomes.StatusCodes.ToDictionary(pair => pair.Key.ToString(CultureInfo.InvariantCulture), pair => pair.Value),
+            _outcomes.TransportErrors,
+            _outcomes.TransportErrorCount);
+    }
+
+    private async Task WorkAsync(CancellationToken cancellationToken)
+    {
+        var body = options.Metrics ? MetricsBody : default(ReadOnlyMemory<byte>);
+        var latency = LatencySummary.NewHistogram();
+        var serviceTime = LatencySummary.NewHistogram();
+        var maxLag = 0L;
+        while (!cancellationToken.IsCancellationRequested)
+        {
+            var now = clock.GetTimestamp();
+            if (now >= _end)
+            {
+                break;
+            }
+
+            var index = Interlocked.Increment(ref _claimed) - 1;
+            var due = now;
+            if (options.Rate is not null)
+            {
+                due = _schedule.DueAt(index);
+                if (due >= _end)
+                {
+                    break;
+                }
+
+                if (due > now)
+                {
+                    try
+                    {
+                        await Task.Delay(clock.GetElapsedTime(now, due), clock, cancellationToken);
+                    }
+                    catch (OperationCanceledException)
+                    {
+                        break;
+                    }
+                }
+
+                maxLag = Math.Max(maxLag, clock.GetTimestamp() - due);
+            }
+
+            var target = targets[(int)(index % targets.Count)];
+            Interlocked.Increment(ref _sent);
+            Interlocked.Increment(ref _inFlight);
+            var sentAt = clock.GetTimestamp();
+            var outcome = await transport.SendAsync(target.Uri, target.Token, body, CancellationToken.None);
+            var answeredAt = clock.GetTimestamp();
+            Interlocked.Decrement(ref _inFlight);
+            _outcomes.Record(outcome);
+            if (outcome.StatusCode != 0)
+            {
+                latency.RecordValue(Microseconds(answeredAt - due));
+                serviceTime.RecordValue(Microseconds(answeredAt - sentAt));
+            }
+
+            InterlockedMax(ref _lastAnswer, answeredAt);
+        }
+
+        lock (_gate)
+        {
+            _latency.Add(latency);
+            _serviceTime.Add(serviceTime);
+            _maxLag = Math.Max(_maxLag, maxLag);
+        }
+    }
+
+    private async Task ReportAsync(CancellationToken stop)
+    {
+        try
+        {
+            while (true)
+            {
+                await Task.Delay(status.Period, clock, stop);
+                status.Show(Describe());
+            }
+        }
+        catch (OperationCanceledException)
+        {
+            // The run is over.
+        }
+    }
+
+    private string Describe()
+    {
+        var now = clock.GetTimestamp();
+        var sent = Interlocked.Read(ref _sent);
+        var since = _lastReport == 0 ? _start : _lastReport;
+        var rate = (sent - _sentAtLastReport) / Math.Max(Seconds(now - since), 1e-3);
+        _sentAtLastReport = sent;
+        _lastReport = now;
+        var lag = options.Rate is null ? 0 : Math.Max(0, Math.Min(now, _end) - _schedule.DueAt(Interlocked.Read(ref _claimed)));
+        var failures = _outcomes.DescribeFailures();
+        return string.Create(CultureInfo.InvariantCulture,
+            $"load {Seconds(now - _start),5:0.0} s  {rate,8:0.0} req/s  sent {sent}  2xx {_outcomes.Succeeded}  errors {_outcomes.Failed}{(failures.Length > 0 ? $" [{failures}]" : "")}  in flight {Interlocked.Read(ref _inFlight)}  lag {Seconds(lag) * 1000:0} ms");
+    }
+
+    private double Seconds(long timestamps) => (double)timestamps / clock.TimestampFrequency;
+
+    private long Microseconds(long timestamps) =>
+        Math.Clamp((long)(timestamps * 1_000_000.0 / clock.TimestampFrequency), 0, LatencySummary.HighestMicroseconds);
+
+    private static void InterlockedMax(ref long location, long value)
+    {
+        var current = Interlocked.Read(ref location);
+        while (value > current)
+        {
+            var seen = Interlocked.CompareExchange(ref location, value, current);
+            if (seen == current)
+            {
+                return;
+            }
+
+            current = seen;
+        }
+    }
+}
