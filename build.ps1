@@ -9,6 +9,7 @@
     run    Starts the server on http://localhost:5000. Without ConnectionStrings__Postgres it first
            creates and starts a private PostgreSQL under .data/ on a free port, and stops it again on Ctrl+C.
     test   Builds everything and runs every test project; ends with "N passed, N failed, N skipped".
+    bench  Runs the ingest benchmark and writes bench/results/latest.md and latest.json.
     build  Builds the solution (Release).
 
     Missing system prerequisites (the PostgreSQL server) are installed with apt-get on Debian and Ubuntu.
@@ -16,7 +17,7 @@
 [CmdletBinding()]
 param(
     [Parameter(Position = 0)]
-    [ValidateSet('run', 'test', 'build', 'help')]
+    [ValidateSet('run', 'test', 'bench', 'build', 'help')]
     [string] $Command = 'help'
 )
 
@@ -298,14 +299,28 @@ function Invoke-Test {
     }
 }
 
+# The ingest benchmark: writes bench/results/latest.md and latest.json (git-ignored).
+function Invoke-Bench {
+    Install-Postgres | Out-Null
+    Invoke-Build
+    $results = Join-Path $Root 'bench/results'
+    Write-Step 'Running the ingest benchmark (about 5 minutes)'
+    & dotnet (Join-Path $Root "bench/Sensors360.Bench/bin/$Configuration/net10.0/Sensors360.Bench.dll") $results
+    if ($LASTEXITCODE -ne 0) {
+        Stop-Build 'The benchmark failed (see the messages above).'
+    }
+}
+
 switch ($Command) {
     'run' { Invoke-Run }
     'test' { Invoke-Test }
+    'bench' { Invoke-Bench }
     'build' { Invoke-Build }
     default {
         Write-Host 'Usage: dotnet tool restore && dotnet pwsh ./build.ps1 <command>'
         Write-Host '  run    start the server on http://localhost:5000 (with a private PostgreSQL under .data/ unless ConnectionStrings__Postgres is set)'
         Write-Host '  test   build and run every test; ends with "N passed, N failed, N skipped"'
+        Write-Host '  bench  run the ingest benchmark; results in bench/results/latest.md and latest.json'
         Write-Host '  build  build the solution'
     }
 }

@@ -41,6 +41,8 @@ public sealed partial class ServerProcess : IAsyncDisposable
 
     public bool HasExited => _process.HasExited;
 
+    public int ProcessId => _process.Id;
+
     public int ExitCode => _process.ExitCode;
 
     /// <summary>Starts a server. <paramref name="environment"/> adds to or overrides the defaults (null removes).</summary>

@@ -9,17 +9,17 @@ internal sealed class FleetCommand
 {
     private readonly ServerOptions _server = new(defaultPrefix: "sim-", defaultTags: ["simulator"]);
     private readonly Option<int> _sensors = new("--sensors") { Description = "How many sensors the fleet has at a time.", DefaultValueFactory = _ => 200 };
-    private readonly Option<TimeSpan?> _interval = Durations.Option("--interval", "The heartbeat interval of every sensor [default: 5s].");
+    private readonly Option<TimeSpan?> _interval = DurationOption.Create("--interval", "The heartbeat interval of every sensor [default: 5s].");
     private readonly Option<double> _jitter = new("--jitter") { Description = "Each wait is the interval × (1 ± up to this fraction).", DefaultValueFactory = _ => 0.1 };
-    private readonly Option<TimeSpan?> _threshold = Durations.Option("--threshold", "The silenceThresholdSeconds new sensors are provisioned with, whole seconds [default: 60].");
+    private readonly Option<TimeSpan?> _threshold = DurationOption.Create("--threshold", "The silenceThresholdSeconds new sensors are provisioned with, whole seconds [default: 60].");
     private readonly Option<double> _lifespanShape = new("--lifespan-shape") { Description = "Shape k of the Weibull distribution of lifespans (1: exponential; above 1: wear-out).", DefaultValueFactory = _ => 1.5 };
-    private readonly Option<TimeSpan?> _lifespanScale = Durations.Option("--lifespan-scale", "Scale λ of the Weibull distribution of lifespans; the mean is λ·Γ(1+1/k) [default: 600s].");
+    private readonly Option<TimeSpan?> _lifespanScale = DurationOption.Create("--lifespan-scale", "Scale λ of the Weibull distribution of lifespans; the mean is λ·Γ(1+1/k) [default: 600s].");
     private readonly Option<double> _flakyShare = new("--flaky-share") { Description = "The share of flaky sensors, which fall quiet for shorter and longer than the threshold and recover.", DefaultValueFactory = _ => 0.1 };
     private readonly Option<bool> _replace = new("--replace") { Description = "Retire dead sensors and provision new ones in their place, as a maintenance crew would." };
     private readonly Option<bool> _metrics = new("--metrics") { Description = "Send battery and temperature with each heartbeat.", DefaultValueFactory = _ => true };
     private readonly Option<bool> _noMetrics = new("--no-metrics") { Description = "Send heartbeats without a body." };
     private readonly Option<int?> _seed = new("--seed") { Description = "Seed of every random draw, to repeat a run [default: random, printed]." };
-    private readonly Option<TimeSpan?> _duration = Durations.Option("--duration", "How long to run [default: until Ctrl+C].");
+    private readonly Option<TimeSpan?> _duration = DurationOption.Create("--duration", "How long to run [default: until Ctrl+C].");
     private readonly Option<string?> _truth = new("--truth") { Description = "Write the ground truth per sensor to this CSV file: id,birth,death,flaky,lifespanSeconds,intervalSeconds.", HelpName = "csv" };
 
     /// <summary>Adds the fleet's options and action to <paramref name="command"/>.</summary>

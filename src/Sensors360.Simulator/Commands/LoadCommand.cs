@@ -11,13 +11,13 @@ internal sealed class LoadCommand
     private readonly Option<double?> _rate = new("--rate") { Description = "Send at this fixed rate (requests/s), latency measured from each request's intended send time.", HelpName = "per-second" };
     private readonly Option<bool> _max = new("--max") { Description = "Send as fast as the concurrency allows (closed loop)." };
     private readonly Option<int> _concurrency = new("--concurrency") { Description = "At most this many requests in flight and connections open.", DefaultValueFactory = _ => 64 };
-    private readonly Option<TimeSpan?> _duration = Durations.Option("--duration", "How long to send [default: 30s]; Ctrl+C stops early.");
+    private readonly Option<TimeSpan?> _duration = DurationOption.Create("--duration", "How long to send [default: 30s]; Ctrl+C stops early.");
     private readonly Option<int> _sensors = new("--sensors") { Description = "How many sensors to send for, in turn (provisioned or reused unless --no-auth).", DefaultValueFactory = _ => 100 };
     private readonly Option<string> _urlPath = new("--url-path") { Description = "The request path; {id} becomes the sensor's id.", DefaultValueFactory = _ => LoadOptions.HeartbeatPath };
     private readonly Option<bool> _noAuth = new("--no-auth") { Description = "Send no bearer token and provision nothing (for bench-only endpoints)." };
     private readonly Option<bool> _metrics = new("--metrics") { Description = "Send a metrics body with each request (default: no body)." };
-    private readonly Option<TimeSpan?> _threshold = Durations.Option("--threshold", "The silenceThresholdSeconds new sensors are provisioned with [default: 60].");
-    private readonly Option<TimeSpan?> _timeout = Durations.Option("--timeout", "How long a request may take before it counts as a transport error [default: 10s].");
+    private readonly Option<TimeSpan?> _threshold = DurationOption.Create("--threshold", "The silenceThresholdSeconds new sensors are provisioned with [default: 60].");
+    private readonly Option<TimeSpan?> _timeout = DurationOption.Create("--timeout", "How long a request may take before it counts as a transport error [default: 10s].");
     private readonly Option<string?> _json = new("--json") { Description = "Write the result to this JSON file.", HelpName = "file" };
 
     public static Command Create()

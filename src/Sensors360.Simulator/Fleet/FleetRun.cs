@@ -173,7 +173,6 @@ internal sealed class FleetRun
     {
         await DrainAsync();
         var now = _clock.GetUtcNow();
-        _status.Show(Describe(now));
         _status.End();
         lock (_gate)
         {

@@ -23,7 +23,7 @@ internal static class FleetSimulation
         // Real sensors each hold a connection; the simulated ones share a pool big enough for their rate.
         using var transport = new HttpHeartbeatTransport(maxConnections: Math.Clamp(options.Sensors / 10, 4, 64), HeartbeatTimeout);
         status.WriteLine($"fleet: {options.Sensors} sensors '{options.Prefix}*' on {options.Access.Server} (seed {options.Seed}, state {roster.Path}); " +
-            (options.Duration is { } duration ? $"running {duration}" : "Ctrl+C stops"));
+            (options.Duration is { } duration ? $"running {Durations.Format(duration)}" : "Ctrl+C stops"));
 
         var run = new FleetRun(options, administration, transport, roster, clock, status);
         FleetSummary summary;

@@ -17,7 +17,7 @@ internal static class LoadGenerator
         var targets = options.NoAuth ? Unprovisioned(options) : await ProvisionAsync(options, cancellationToken);
         using var transport = new HttpHeartbeatTransport(maxConnections: options.Concurrency, options.Timeout);
         status.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"load: {(options.Rate is { } rate ? $"{rate:0.##} requests/s" : "as fast as possible")} with concurrency {options.Concurrency} for {options.Duration} to {new Uri(options.Access.Server, options.UrlPath.Replace("{id}", "…", StringComparison.Ordinal))}, {targets.Count} sensors"));
+            $"load: {(options.Rate is { } rate ? $"{rate:0.##} requests/s" : "as fast as possible")} with concurrency {options.Concurrency} for {Durations.Format(options.Duration)} to {new Uri(options.Access.Server, options.UrlPath.Replace("{id}", "…", StringComparison.Ordinal))}, {targets.Count} sensors"));
 
         var result = await new LoadRun(options, targets, transport, clock, status).RunAsync(cancellationToken);
         if (options.JsonFile is { } json)

@@ -60,7 +60,7 @@ internal sealed record LoadResult(
             text.AppendLine(invariant, $"  service time ms: {Describe(ServiceTimeMs)}; worst schedule lag {MaxLagMs:0.###} ms");
         }
 
-        text.Append("  status: ").AppendJoin(' ', StatusCodes.Select(pair => $"{pair.Key}×{pair.Value}"));
+        text.Append("  status: ").Append(StatusCodes.Count == 0 ? "no answers" : string.Join(' ', StatusCodes.Select(pair => $"{pair.Key}×{pair.Value}")));
         if (TransportErrors.Count > 0)
         {
             text.Append("; transport: ").AppendJoin(' ', TransportErrors.Select(pair => $"{pair.Key}×{pair.Value}"));

@@ -41,17 +41,19 @@ internal sealed class LoadRun(LoadOptions options, IReadOnlyList<LoadTarget> tar
         _schedule = new RateSchedule(_start, options.Rate ?? 1, clock.TimestampFrequency);
         _lastAnswer = _start;
 
+        // Sending stops at the end of the duration, or earlier when cancelled (Ctrl+C).
+        var stopSending = _end;
+        using var cancelled = cancellationToken.Register(() => Interlocked.Exchange(ref stopSending, Math.Min(clock.GetTimestamp(), _end)));
         using var stopReporting = new CancellationTokenSource();
         var reporting = ReportAsync(stopReporting.Token);
         await Task.WhenAll(Enumerable.Range(0, options.Concurrency).Select(_ => Task.Run(() => WorkAsync(cancellationToken), CancellationToken.None)));
-        var stoppedAt = clock.GetTimestamp();
         await stopReporting.CancelAsync();
         await reporting;
-        status.Show(Describe());
         status.End();
 
-        var elapsedSeconds = Seconds(Math.Max(Interlocked.Read(ref _lastAnswer), Math.Min(stoppedAt, _end)) - _start);
-        var scheduled = options.Rate is null ? _sent : _schedule.DueBefore(Math.Min(stoppedAt, _end));
+        var stoppedSending = Interlocked.Read(ref stopSending);
+        var elapsedSeconds = Seconds(Math.Max(Interlocked.Read(ref _lastAnswer), stoppedSending) - _start);
+        var scheduled = options.Rate is null ? _sent : _schedule.DueBefore(stoppedSending);
         return new LoadResult(
             startedAt,
             options.Access.Server.ToString(),

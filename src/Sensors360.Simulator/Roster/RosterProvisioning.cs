@@ -16,7 +16,7 @@ internal sealed class RosterProvisioning(
     private readonly Lock _gate = new();
     private int _lastNumber = HighestNumber(roster, prefix);
 
-    /// <summary>Exactly <paramref name="count"/> sensors of the prefix the server accepts, reused ones first; the roster is saved.</summary>
+    /// <summary>Exactly <paramref name="count"/> sensors of the prefix the server accepts, reused ones first, ordered by id; the roster is saved.</summary>
     public async Task<IReadOnlyList<RosterEntry>> EnsureAsync(int count, CancellationToken cancellationToken)
     {
         List<RosterEntry> candidates;
@@ -47,6 +47,8 @@ internal sealed class RosterProvisioning(
             roster.Save();
         }
 
+        // In id order, so a seeded fleet gives each sensor the same life however the calls interleaved.
+        sensors.Sort((a, b) => string.CompareOrdinal(a.Id, b.Id));
         return sensors;
     }
 

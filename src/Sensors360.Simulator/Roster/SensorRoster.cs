@@ -77,6 +77,7 @@ internal sealed class SensorRoster
         var directory = System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(_path))!;
         Directory.CreateDirectory(directory);
         var temporary = _path + ".tmp";
+        _entries.Sort((a, b) => string.CompareOrdinal(a.Id, b.Id));
         File.WriteAllText(temporary, JsonSerializer.Serialize(new RosterFile { Sensors = _entries }, Json));
         if (!OperatingSystem.IsWindows())
         {

@@ -1,9 +1,7 @@
-using System.CommandLine;
-using System.CommandLine.Parsing;
 using System.Globalization;
 using System.Text.RegularExpressions;
 
-namespace Sensors360.Simulator.Commands;
+namespace Sensors360.Simulator;
 
 /// <summary>Durations on the command line: <c>20s</c>, <c>500ms</c>, <c>5m</c>, <c>1h30m</c>, <c>2.5s</c>, plain seconds (<c>60</c>) or <c>00:01:00</c>.</summary>
 internal static partial class Durations
@@ -40,24 +38,24 @@ internal static partial class Durations
         return TimeSpan.TryParse(text, CultureInfo.InvariantCulture, out duration) && duration >= TimeSpan.Zero;
     }
 
-    /// <summary>An option whose value is a duration; <paramref name="description"/> should state the default.</summary>
-    public static Option<TimeSpan?> Option(string name, string description) => new(name)
+    /// <summary>A duration as the options take it: <c>20s</c>, <c>1h30m</c>, <c>1.5s</c>.</summary>
+    public static string Format(TimeSpan duration)
     {
-        Description = description,
-        HelpName = "duration",
-        CustomParser = Parse,
-    };
-
-    private static TimeSpan? Parse(ArgumentResult result)
-    {
-        var text = result.Tokens.Count == 1 ? result.Tokens[0].Value : "";
-        if (TryParse(text, out var duration))
+        if (duration.Ticks % TimeSpan.TicksPerSecond != 0 || duration < TimeSpan.FromSeconds(1))
         {
-            return duration;
+            return string.Create(CultureInfo.InvariantCulture, $"{duration.TotalSeconds:0.###}s");
         }
 
-        result.AddError($"'{text}' is not a duration: use e.g. 20s, 500ms, 5m, 1h30m or 00:01:00.");
-        return null;
+        var text = new System.Text.StringBuilder();
+        foreach (var (amount, unit) in (ReadOnlySpan<(int, string)>)[((int)duration.TotalDays, "d"), (duration.Hours, "h"), (duration.Minutes, "m"), (duration.Seconds, "s")])
+        {
+            if (amount > 0)
+            {
+                text.Append(CultureInfo.InvariantCulture, $"{amount}{unit}");
+            }
+        }
+
+        return text.ToString();
     }
 
     private static bool TryFromSeconds(double seconds, out TimeSpan duration)

@@ -1,0 +1,95 @@
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+
+namespace Sensors360.Bench;
+
+/// <summary>One measured run of one endpoint.</summary>
+internal sealed record BenchRun(
+    string Name,
+    string Path,
+    double HeartbeatsPerSecond,
+    double P50Ms,
+    double P99Ms,
+    double P999Ms,
+    long Errors,
+    double ServerCpuCores,
+    long ServerPeakRssBytes,
+    double? DatabaseRowsPerSecond);
+
+/// <summary>Facts about the machine the numbers came from.</summary>
+internal sealed record MachineFacts(int Cores, long MemoryBytes, string Cpu, string Os, string Dotnet, string Postgres, string Orleans);
+
+/// <summary>What <c>build.ps1 bench</c> measured, as written to bench/results/latest.json and latest.md.</summary>
+internal sealed record BenchReport(
+    DateTimeOffset At,
+    MachineFacts Machine,
+    int Concurrency,
+    double SecondsPerRun,
+    int Sensors,
+    IReadOnlyList<BenchRun> Runs,
+    IReadOnlyDictionary<string, double> Ratios,
+    double RateAt70PercentOfPeak,
+    double P99At70PercentOfPeakMs,
+    int ActiveSensors,
+    double BytesPerActiveSensor,
+    double ManagedBytesPerActiveSensor,
+    bool PeakRssCoversWholeLife)
+{
+    private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web) { WriteIndented = true };
+
+    /// <summary>The goals of the ingest issue, each with whether this run met it.</summary>
+    public IReadOnlyList<Goal> Goals =>
+    [
+        new("sensors360 ≥ 40% of noop", Ratios["sensors360/noop"], 0.40, Ratios["sensors360/noop"] >= 0.40),
+        new("sensors360 ≥ 4× naive", Ratios["sensors360/naive"], 4.0, Ratios["sensors360/naive"] >= 4.0),
+        new("p99 < 50 ms at 70% of peak", P99At70PercentOfPeakMs, 50, P99At70PercentOfPeakMs < 50),
+        new("≤ 4 KiB per active sensor grain", BytesPerActiveSensor, 4096, BytesPerActiveSensor <= 4096),
+    ];
+
+    public async Task WriteAsync(string directory, CancellationToken cancellationToken)
+    {
+        Directory.CreateDirectory(directory);
+        await File.WriteAllTextAsync(Path.Combine(directory, "latest.json"), JsonSerializer.Serialize(this, Json) + "\n", cancellationToken);
+        await File.WriteAllTextAsync(Path.Combine(directory, "latest.md"), ToMarkdown(), cancellationToken);
+    }
+
+    public string ToMarkdown()
+    {
+        var invariant = CultureInfo.InvariantCulture;
+        var text = new StringBuilder()
+            .AppendLine(invariant, $"# Ingest benchmark, {At:yyyy-MM-dd HH:mm} UTC")
+            .AppendLine()
+            .AppendLine(invariant, $"{Machine.Cores} cores ({Machine.Cpu}), {Machine.MemoryBytes / (1024.0 * 1024 * 1024):0.#} GiB; {Machine.Os}; .NET {Machine.Dotnet}; Orleans {Machine.Orleans}; {Machine.Postgres}.")
+            .AppendLine(invariant, $"Same client (simulator `load --max`), {Concurrency} concurrent connections, {Sensors} sensors, {SecondsPerRun:0} s per run after a warm-up; PostgreSQL with its durable defaults (fsync, synchronous_commit on).")
+            .AppendLine()
+            .AppendLine("| run | heartbeats/s | p50 ms | p99 ms | p99.9 ms | errors | server CPU (cores) | server peak RSS MiB | DB rows/s |")
+            .AppendLine("|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+        foreach (var run in Runs)
+        {
+            text.AppendLine(invariant,
+                $"| {run.Name} | {run.HeartbeatsPerSecond:0} | {run.P50Ms:0.00} | {run.P99Ms:0.00} | {run.P999Ms:0.00} | {run.Errors} | {run.ServerCpuCores:0.00} | {run.ServerPeakRssBytes / (1024.0 * 1024):0} | {(run.DatabaseRowsPerSecond is { } rows ? rows.ToString("0", invariant) : "–")} |");
+        }
+
+        text.AppendLine()
+            .AppendLine(invariant, $"Ratios: sensors360/noop = {Ratios["sensors360/noop"]:0.00}, sensors360/naive = {Ratios["sensors360/naive"]:0.00}.")
+            .AppendLine(invariant, $"At 70% of the sensors360 peak ({RateAt70PercentOfPeak:0}/s, open loop): p99 = {P99At70PercentOfPeakMs:0.00} ms.")
+            .AppendLine(invariant, $"Memory per active sensor grain ({ActiveSensors:N0} online sensors vs none, after a full GC): {BytesPerActiveSensor:0} bytes RSS, {ManagedBytesPerActiveSensor:0} bytes managed heap.")
+            .AppendLine()
+            .AppendLine("| goal | measured | target | met |")
+            .AppendLine("|---|---:|---:|---|");
+        foreach (var goal in Goals)
+        {
+            text.AppendLine(invariant, $"| {goal.Name} | {goal.Measured:0.00} | {goal.Target:0.00} | {(goal.Met ? "yes" : "no")} |");
+        }
+
+        if (PeakRssCoversWholeLife)
+        {
+            text.AppendLine().AppendLine("Peak RSS could not be reset between runs here, so each run's peak covers the server's life so far.");
+        }
+
+        return text.ToString();
+    }
+}
+
+internal sealed record Goal(string Name, double Measured, double Target, bool Met);

@@ -1,0 +1,27 @@
+using System.Globalization;
+using Sensors360.Bench;
+
+// dotnet Sensors360.Bench.dll [results-directory] [seconds-per-run] [concurrency]
+var results = args.Length > 0 ? args[0] : Path.Combine("bench", "results");
+var seconds = args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 20;
+var concurrency = args.Length > 2 ? int.Parse(args[2], CultureInfo.InvariantCulture) : 64;
+var settings = new BenchSettings(
+    RunLength: TimeSpan.FromSeconds(seconds),
+    WarmUp: TimeSpan.FromSeconds(5),
+    Concurrency: concurrency,
+    Sensors: 1000,
+    ActiveSensors: 100_000,
+    ResultsDirectory: results);
+
+using var stop = new CancellationTokenSource();
+Console.CancelKeyPress += (_, e) =>
+{
+    e.Cancel = true;
+    stop.Cancel();
+};
+
+var report = await new IngestBenchmark(settings).RunAsync(stop.Token);
+await report.WriteAsync(results, stop.Token);
+Console.WriteLine();
+Console.WriteLine(report.ToMarkdown());
+Console.WriteLine($"Results written to {Path.GetFullPath(results)}/latest.md and latest.json.");
