@@ -18,7 +18,10 @@
 param(
     [Parameter(Position = 0)]
     [ValidateSet('run', 'test', 'bench', 'build', 'help')]
-    [string] $Command = 'help'
+    [string] $Command = 'help',
+
+    # run: start the server without the demo fleet.
+    [switch] $NoFleet
 )
 
 $ErrorActionPreference = 'Stop'
@@ -26,7 +29,8 @@ Set-StrictMode -Version Latest
 
 $Root = $PSScriptRoot
 $Solution = Join-Path $Root 'Sensors360.sln'
-$Server = Join-Path $Root 'src/Sensors360.Server/Sensors360.Server.csproj'
+$ServerOutput = Join-Path $Root 'src/Sensors360.Server/bin/Release/net10.0'
+$SimulatorOutput = Join-Path $Root 'src/Sensors360.Simulator/bin/Release/net10.0'
 $DataDir = Join-Path $Root '.data'
 $Configuration = 'Release'
 
@@ -201,9 +205,29 @@ function Invoke-Build {
     }
 }
 
+# The address to reach the server at, from the first of ASPNETCORE_URLS (wildcard hosts become localhost).
+function Get-LocalUrl([string] $Urls) {
+    $first = ($Urls -split ';')[0]
+    return $first -replace '://(\*|\+|0\.0\.0\.0|\[::\])', '://localhost'
+}
+
+function Wait-Ready([string] $Url, $Process) {
+    $deadline = [DateTime]::UtcNow.AddMinutes(2)
+    while ([DateTime]::UtcNow -lt $deadline -and -not $Process.HasExited) {
+        try {
+            if ((Invoke-WebRequest -Uri "$Url/readyz" -SkipHttpErrorCheck -TimeoutSec 2).StatusCode -eq 200) { return $true }
+        }
+        catch { }
+        Start-Sleep -Milliseconds 500
+    }
+    return $false
+}
+
 function Invoke-Run {
     $bin = $null
     $postgres = $null
+    $server = $null
+    $fleet = $null
     if ([string]::IsNullOrWhiteSpace($env:ConnectionStrings__Postgres)) {
         $bin = Install-Postgres
         $postgres = Start-PrivatePostgres $bin
@@ -219,30 +243,69 @@ function Invoke-Run {
         $env:Sensors360__Bootstrap__AdminPassword = Get-Content $adminPasswordFile -Raw
     }
     $adminUser = if ($env:Sensors360__Bootstrap__AdminUser) { $env:Sensors360__Bootstrap__AdminUser } else { 'admin' }
+    $operatorPassword = if ($env:SENSORS360_PASSWORD) { $env:SENSORS360_PASSWORD } else { $env:Sensors360__Bootstrap__AdminPassword }
     if ([string]::IsNullOrWhiteSpace($env:ASPNETCORE_URLS)) {
         $env:ASPNETCORE_URLS = 'http://localhost:5000'
     }
+    # The demo: sensors stay silent for a minute before an alert, and silence is checked every 10 s.
+    if (-not $NoFleet -and [string]::IsNullOrWhiteSpace($env:Sensors360__Monitoring__SilenceCheckPeriod)) {
+        $env:Sensors360__Monitoring__SilenceCheckPeriod = '00:00:10'
+    }
+    $url = Get-LocalUrl $env:ASPNETCORE_URLS
     try {
         Invoke-Build
         Write-Host ''
         Write-Host 'Sensors 360 is starting:' -ForegroundColor Green
-        Write-Host "  server        $env:ASPNETCORE_URLS  (GET /healthz, /readyz; API under /api, see docs/api.md)"
+        Write-Host "  server        $url  (GET /healthz, /readyz; API under /api, see docs/api.md)"
         if ($postgres) {
             Write-Host "  operator      user '$adminUser', password $env:Sensors360__Bootstrap__AdminPassword  (kept in $(Join-Path $DataDir 'admin-password'))"
-        }
-        if ($postgres) {
             Write-Host "  PostgreSQL    127.0.0.1:$($postgres.Port), database sensors360, user postgres"
             Write-Host "                password in $($postgres.PasswordFile), data in $($postgres.Cluster), log $($postgres.Log)"
         }
         else {
             Write-Host '  PostgreSQL    the database in ConnectionStrings__Postgres'
         }
-        Write-Host '  Ctrl+C stops the server' -NoNewline
-        if ($postgres) { Write-Host ' and the private PostgreSQL.' } else { Write-Host '.' }
+        if ($NoFleet) {
+            Write-Host '  demo fleet    off (-NoFleet)'
+        }
+        elseif (-not $operatorPassword) {
+            Write-Host "  demo fleet    off: set SENSORS360_PASSWORD to an operator's password to start it"
+        }
+        else {
+            Write-Host "  demo fleet    200 simulated sensors, a heartbeat every 5 s, short Weibull lifespans, 1-minute silence"
+            Write-Host "                threshold, dead sensors replaced; log $(Join-Path $DataDir 'simulator.log'), truth $(Join-Path $DataDir 'fleet-truth.csv')"
+        }
+        Write-Host '  Ctrl+C stops everything' -NoNewline
+        if ($postgres) { Write-Host ', the private PostgreSQL too.' } else { Write-Host '.' }
         Write-Host ''
-        & dotnet run --project $Server -c $Configuration --no-build --no-launch-profile
+
+        # The server shares this console; the fleet writes to a log so its status line does not mix in.
+        $server = Start-Process -FilePath 'dotnet' -ArgumentList @((Join-Path $ServerOutput 'Sensors360.Server.dll')) `
+            -WorkingDirectory $ServerOutput -NoNewWindow -PassThru
+        if (-not $NoFleet -and $operatorPassword) {
+            if (Wait-Ready $url $server) {
+                New-Item -ItemType Directory -Force -Path $DataDir | Out-Null
+                $env:SENSORS360_PASSWORD = $operatorPassword
+                $fleet = Start-Process -FilePath 'dotnet' -WorkingDirectory $Root -PassThru `
+                    -RedirectStandardOutput (Join-Path $DataDir 'simulator.log') -RedirectStandardError (Join-Path $DataDir 'simulator-errors.log') `
+                    -ArgumentList @((Join-Path $SimulatorOutput 'Sensors360.Simulator.dll'), 'fleet', '--server', $url, '--user', $adminUser,
+                        '--sensors', '200', '--interval', '5s', '--threshold', '60', '--lifespan-scale', '600s', '--replace',
+                        '--truth', (Join-Path $DataDir 'fleet-truth.csv'))
+                Write-Host "Demo fleet started (pid $($fleet.Id))." -ForegroundColor Green
+            }
+            elseif (-not $server.HasExited) {
+                Write-Host 'The server did not become ready within 2 minutes; the demo fleet was not started.' -ForegroundColor Yellow
+            }
+        }
+        $server.WaitForExit()
     }
     finally {
+        foreach ($process in @($fleet, $server)) {
+            if ($process -and -not $process.HasExited) {
+                & kill -INT $process.Id 2>$null
+                if (-not $process.WaitForExit(20000)) { $process.Kill($true) }
+            }
+        }
         if ($postgres) {
             Stop-PrivatePostgres $bin $postgres
         }
