@@ -34,6 +34,7 @@ internal sealed record BenchReport(
     int ActiveSensors,
     double BytesPerActiveSensor,
     double ManagedBytesPerActiveSensor,
+    double BytesPerLoadedSensor,
     bool PeakRssCoversWholeLife)
 {
     private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web) { WriteIndented = true };
@@ -74,7 +75,7 @@ internal sealed record BenchReport(
         text.AppendLine()
             .AppendLine(invariant, $"Ratios: sensors360/noop = {Ratios["sensors360/noop"]:0.00}, sensors360/naive = {Ratios["sensors360/naive"]:0.00}.")
             .AppendLine(invariant, $"At 70% of the sensors360 peak ({RateAt70PercentOfPeak:0}/s, open loop): p99 = {P99At70PercentOfPeakMs:0.00} ms.")
-            .AppendLine(invariant, $"Memory per active sensor grain ({ActiveSensors:N0} online sensors vs none, after a full GC): {BytesPerActiveSensor:0} bytes RSS, {ManagedBytesPerActiveSensor:0} bytes managed heap.")
+            .AppendLine(invariant, $"Memory per active sensor grain ({ActiveSensors:N0} online sensors vs none, after a full GC): {BytesPerActiveSensor:0} bytes RSS, {ManagedBytesPerActiveSensor:0} bytes managed heap; a grain that only loaded its record (not online: no timer, no reminder) costs {BytesPerLoadedSensor:0} bytes RSS.")
             .AppendLine()
             .AppendLine("| goal | measured | target | met |")
             .AppendLine("|---|---:|---:|---|");

@@ -54,16 +54,32 @@ internal sealed class IngestBenchmark(BenchSettings settings)
                 Console.WriteLine($"Measuring {name} ({path})...");
                 await load.RunAsync([.. arguments, "--duration", Seconds(settings.WarmUp)], cancellationToken);
                 var rowsBefore = await CountHeartbeatsAsync(database);
+                var databaseBefore = await DatabaseActivity.ReadAsync(database);
+                var writerBefore = await HeapAsync(server, cancellationToken);
                 meter.ResetPeak();
                 var cpuBefore = meter.CpuSeconds();
                 var numbers = await load.RunAsync([.. arguments, "--duration", Seconds(settings.RunLength)], cancellationToken);
                 var cpu = (meter.CpuSeconds() - cpuBefore) / numbers.ElapsedSeconds;
                 var rows = await CountHeartbeatsAsync(database) - rowsBefore;
+                var activity = (await DatabaseActivity.ReadAsync(database)).Since(databaseBefore);
+                var writer = await HeapAsync(server, cancellationToken);
+                var batches = writer.HeartbeatBatches - writerBefore.HeartbeatBatches;
+                if (batches > 0)
+                {
+                    Console.WriteLine($"  writer: {batches / numbers.ElapsedSeconds:0} batches/s, {(writer.HeartbeatsStored - writerBefore.HeartbeatsStored) / (double)batches:0.0} heartbeats per batch");
+                }
+
+                if (activity.Commits > 0)
+                {
+                    Console.WriteLine($"  database: {activity.Commits / numbers.ElapsedSeconds:0} commits/s, {rows / (double)activity.Commits:0.0} heartbeats per commit, " +
+                        $"sensor updates {activity.SensorUpdates} ({activity.SensorHotUpdates * 100.0 / Math.Max(1, activity.SensorUpdates):0}% HOT)");
+                }
                 runs.Add(new BenchRun(name, path, numbers.SucceededRate, numbers.P50Ms, numbers.P99Ms, numbers.P999Ms, numbers.Errors,
                     Math.Round(cpu, 2), meter.PeakResidentBytes(), rows > 0 ? Math.Round(rows / numbers.ElapsedSeconds, 1) : null));
                 Console.WriteLine($"  {numbers.SucceededRate:0}/s, p99 {numbers.P99Ms:0.00} ms, {numbers.Errors} errors");
             }
 
+            await PrintTopStatementsAsync(database, cancellationToken);
             var peak = runs.Single(run => run.Name == "sensors360").HeartbeatsPerSecond;
             var rate = Math.Round(peak * 0.7);
             Console.WriteLine($"Measuring sensors360 at 70% of its peak ({rate}/s, open loop)...");
@@ -73,7 +89,10 @@ internal sealed class IngestBenchmark(BenchSettings settings)
                 cancellationToken);
 
             Console.WriteLine($"Measuring memory with {settings.ActiveSensors:N0} active sensors...");
-            var (bytes, managed) = await MeasureMemoryPerSensorAsync(server, database, cancellationToken);
+            // First grains that only loaded their record (a refused token leaves them active but not online),
+            // then online sensors with their silence timer and reminder: the difference is what watching costs.
+            var (loadedBytes, _) = await MeasureMemoryPerSensorAsync(server, database, "idle-", online: false, cancellationToken);
+            var (bytes, managed) = await MeasureMemoryPerSensorAsync(server, database, "mem-", online: true, cancellationToken);
 
             return new BenchReport(
                 DateTimeOffset.UtcNow,
@@ -92,6 +111,7 @@ internal sealed class IngestBenchmark(BenchSettings settings)
                 settings.ActiveSensors,
                 Math.Round(bytes),
                 Math.Round(managed),
+                Math.Round(loadedBytes),
                 meter.PeakIsLifetime);
         }
         finally
@@ -105,16 +125,19 @@ internal sealed class IngestBenchmark(BenchSettings settings)
     /// sensors active, then again after each has sent one real heartbeat (so each holds its record, its
     /// silence timer and its reminder), divided by their number.
     /// </summary>
-    private async Task<(double Resident, double Managed)> MeasureMemoryPerSensorAsync(ServerProcess server, string database, CancellationToken cancellationToken)
+    private async Task<(double Resident, double Managed)> MeasureMemoryPerSensorAsync(
+        ServerProcess server, string database, string prefix, bool online, CancellationToken cancellationToken)
     {
         var token = SensorTokens.NewToken();
+        var presented = online ? token : SensorTokens.NewToken();
         await using (var connection = new NpgsqlConnection(database))
         {
             await connection.OpenAsync(cancellationToken);
             await using var insert = new NpgsqlCommand(
-                "INSERT INTO sensor (name, token_hash) SELECT 'mem-' || g, $1 FROM generate_series(1, $2) AS g", connection);
+                "INSERT INTO sensor (name, token_hash) SELECT $3 || g, $1 FROM generate_series(1, $2) AS g", connection);
             insert.Parameters.AddWithValue(SensorTokens.Hash(token));
             insert.Parameters.AddWithValue(settings.ActiveSensors);
+            insert.Parameters.AddWithValue(prefix);
             await insert.ExecuteNonQueryAsync(cancellationToken);
         }
 
@@ -127,10 +150,10 @@ internal sealed class IngestBenchmark(BenchSettings settings)
             int index;
             while ((index = Interlocked.Increment(ref next)) <= settings.ActiveSensors)
             {
-                using var request = new HttpRequestMessage(HttpMethod.Post, new Uri($"/api/sensors/mem-{index}/heartbeat", UriKind.Relative));
-                request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", token);
+                using var request = new HttpRequestMessage(HttpMethod.Post, new Uri($"/api/sensors/{prefix}{index}/heartbeat", UriKind.Relative));
+                request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", presented);
                 using var response = await client.SendAsync(request, cancellationToken);
-                if (!response.IsSuccessStatusCode)
+                if (response.IsSuccessStatusCode != online)
                 {
                     Interlocked.Increment(ref failures);
                 }
@@ -138,7 +161,7 @@ internal sealed class IngestBenchmark(BenchSettings settings)
         }));
         if (failures > 0)
         {
-            throw new InvalidOperationException($"{failures} of the {settings.ActiveSensors} activating heartbeats failed.");
+            throw new InvalidOperationException($"{failures} of the {settings.ActiveSensors} activating heartbeats did not answer as expected.");
         }
 
         var after = await HeapAsync(server, cancellationToken);
@@ -151,6 +174,28 @@ internal sealed class IngestBenchmark(BenchSettings settings)
         using var response = await server.Http.PostAsync(new Uri("/bench/gc", UriKind.Relative), null, cancellationToken);
         response.EnsureSuccessStatusCode();
         return (await response.Content.ReadFromJsonAsync<Heap>(cancellationToken))!;
+    }
+
+    /// <summary>Where the database spent its time during the runs, by statement (pg_stat_statements).</summary>
+    private static async Task PrintTopStatementsAsync(string database, CancellationToken cancellationToken)
+    {
+        await using var connection = new NpgsqlConnection(database);
+        await connection.OpenAsync(cancellationToken);
+        await using (var create = new NpgsqlCommand("CREATE EXTENSION IF NOT EXISTS pg_stat_statements", connection))
+        {
+            await create.ExecuteNonQueryAsync(cancellationToken);
+        }
+
+        await using var top = new NpgsqlCommand("""
+            SELECT calls, round(total_exec_time)::bigint, left(regexp_replace(query, '\s+', ' ', 'g'), 100)
+            FROM pg_stat_statements ORDER BY total_exec_time DESC LIMIT 8
+            """, connection);
+        await using var reader = await top.ExecuteReaderAsync(cancellationToken);
+        Console.WriteLine("  top statements (calls, total ms, statement):");
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            Console.WriteLine($"    {reader.GetInt64(0),9} {reader.GetInt64(1),8}  {reader.GetString(2)}");
+        }
     }
 
     private static Task<long> CountHeartbeatsAsync(string database) => Sql.ScalarAsync(database, "SELECT count(*) FROM heartbeat");
@@ -172,5 +217,28 @@ internal sealed class IngestBenchmark(BenchSettings settings)
 
     private static string Seconds(TimeSpan duration) => Text(duration.TotalSeconds) + "s";
 
-    private sealed record Heap(long ManagedBytes, long ResidentBytes);
+    private sealed record Heap(long ManagedBytes, long ResidentBytes, long HeartbeatBatches, long HeartbeatsStored);
+
+    /// <summary>Counters from pg_stat views, to see how the writes reached the database.</summary>
+    private sealed record DatabaseActivity(long Commits, long SensorUpdates, long SensorHotUpdates)
+    {
+        public static async Task<DatabaseActivity> ReadAsync(string database)
+        {
+            await using var connection = new NpgsqlConnection(database);
+            await connection.OpenAsync();
+            // Statistics are flushed to the views at most every second or so; a short wait keeps deltas honest.
+            await using var command = new NpgsqlCommand("""
+                SELECT pg_stat_force_next_flush(),
+                       (SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()),
+                       (SELECT n_tup_upd FROM pg_stat_user_tables WHERE relname = 'sensor'),
+                       (SELECT n_tup_hot_upd FROM pg_stat_user_tables WHERE relname = 'sensor')
+                """, connection);
+            await using var reader = await command.ExecuteReaderAsync();
+            await reader.ReadAsync();
+            return new DatabaseActivity(reader.GetInt64(1), reader.GetInt64(2), reader.GetInt64(3));
+        }
+
+        public DatabaseActivity Since(DatabaseActivity before) =>
+            new(Commits - before.Commits, SensorUpdates - before.SensorUpdates, SensorHotUpdates - before.SensorHotUpdates);
+    }
 }

@@ -1,16 +1,17 @@
 using System.Globalization;
 using Sensors360.Bench;
 
-// dotnet Sensors360.Bench.dll [results-directory] [seconds-per-run] [concurrency]
+// dotnet Sensors360.Bench.dll [results-directory] [seconds-per-run] [concurrency] [active-sensors]
 var results = args.Length > 0 ? args[0] : Path.Combine("bench", "results");
 var seconds = args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 20;
 var concurrency = args.Length > 2 ? int.Parse(args[2], CultureInfo.InvariantCulture) : 64;
+var activeSensors = args.Length > 3 ? int.Parse(args[3], CultureInfo.InvariantCulture) : 100_000;
 var settings = new BenchSettings(
     RunLength: TimeSpan.FromSeconds(seconds),
     WarmUp: TimeSpan.FromSeconds(5),
     Concurrency: concurrency,
     Sensors: 1000,
-    ActiveSensors: 100_000,
+    ActiveSensors: activeSensors,
     ResultsDirectory: results);
 
 using var stop = new CancellationTokenSource();

@@ -68,7 +68,8 @@ public sealed class ThrowawayPostgres : IAsyncLifetime
     public async Task StartServerAsync()
     {
         // fsync off: test data need not survive a power cut, and it keeps the suite fast on slow disks.
-        var flushing = Durable ? "" : " -c fsync=off -c full_page_writes=off";
+        // Durable (benchmark) servers also track statements, so the benchmark can say where time goes.
+        var flushing = Durable ? " -c shared_preload_libraries=pg_stat_statements" : " -c fsync=off -c full_page_writes=off";
         var settings = $"-p {Port} -k {_root!.FullName} -c listen_addresses=127.0.0.1 -c max_connections=400{flushing}";
         await RunAsync(Path.Combine(_binDirectory, "pg_ctl"),
             ["-D", DataDirectory, "-l", Path.Combine(_root.FullName, "server.log"), "-o", settings, "-w", "-t", "60", "start"]);

@@ -68,13 +68,14 @@ public static partial class BenchEndpoints
     }
 
     /// <summary>Settles the heap so the benchmark can read memory per active grain.</summary>
-    private static Ok<HeapResponse> CollectGarbage()
+    private static Ok<HeapResponse> CollectGarbage(HeartbeatLog heartbeats)
     {
         GC.Collect(GC.MaxGeneration, GCCollectionMode.Forced, blocking: true, compacting: true);
         GC.WaitForPendingFinalizers();
         GC.Collect(GC.MaxGeneration, GCCollectionMode.Forced, blocking: true, compacting: true);
         using var process = System.Diagnostics.Process.GetCurrentProcess();
-        return TypedResults.Ok(new HeapResponse(GC.GetTotalMemory(forceFullCollection: false), process.WorkingSet64));
+        var (batches, stored) = heartbeats.Committed;
+        return TypedResults.Ok(new HeapResponse(GC.GetTotalMemory(forceFullCollection: false), process.WorkingSet64, batches, stored));
     }
 
     private static bool IsEnabled(IConfiguration configuration) =>
@@ -84,5 +85,5 @@ public static partial class BenchEndpoints
     private static partial void LogEnabled(ILogger logger);
 }
 
-/// <summary>The process's managed heap and resident set after a full collection.</summary>
-public sealed record HeapResponse(long ManagedBytes, long ResidentBytes);
+/// <summary>The process's managed heap and resident set after a full collection, and the heartbeat writer's totals.</summary>
+public sealed record HeapResponse(long ManagedBytes, long ResidentBytes, long HeartbeatBatches, long HeartbeatsStored);
