@@ -1,19 +1,22 @@
 using Sensors360.Server.Alerts;
 using Sensors360.Server.Bench;
 using Sensors360.Server.Cluster;
+using Sensors360.Server.Dashboard;
 using Sensors360.Server.Database;
 using Sensors360.Server.Health;
 using Sensors360.Server.Http;
 using Sensors360.Server.Operators;
 using Sensors360.Server.Sensors;
 
-var builder = WebApplication.CreateBuilder(args);
+// Content root is where the server's files are, wherever it is started from (appsettings, wwwroot).
+var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = args, ContentRootPath = AppContext.BaseDirectory });
 builder.AddSensors360Problems();
 builder.AddSensors360Database();
 builder.AddSensors360Silo();
 builder.AddSensors360Health();
 builder.AddOperators();
 builder.AddSensors();
+builder.AddDashboard();
 builder.AddBench();
 
 var app = builder.Build();
@@ -23,6 +26,7 @@ if (!app.CheckSettings() || !await app.PrepareDatabaseAsync() || !await app.Boot
 }
 
 app.UseSensors360Problems();
+app.UseDashboardPage();
 app.UseAuthentication();
 app.UseAuthorization();
 app.UseRateLimiter();
@@ -33,6 +37,7 @@ app.MapCluster();
 app.MapSensors();
 app.MapHeartbeats();
 app.MapAlerts();
+app.MapDashboardFeed();
 app.MapBench();
 
 return await app.RunSensors360Async();

@@ -15,6 +15,9 @@ public sealed class RunningServer(ThrowawayPostgres postgres) : IAsyncLifetime
     /// <summary>A client logged in as the bootstrap admin.</summary>
     public HttpClient Operator { get; private set; } = null!;
 
+    /// <summary>The session cookie of <see cref="Operator"/>, e.g. for WebSocket clients (logging in per test would trip the rate limit).</summary>
+    public System.Net.CookieContainer OperatorCookies { get; } = new();
+
     public async ValueTask InitializeAsync()
     {
         ConnectionString = await postgres.CreateDatabaseAsync(nameof(RunningServer));
@@ -25,7 +28,7 @@ public sealed class RunningServer(ThrowawayPostgres postgres) : IAsyncLifetime
             ["Sensors360__Monitoring__SilenceCheckPeriod"] = "00:00:01",
         });
         await _server.WaitUntilReadyAsync();
-        Operator = await _server.LoginAsync();
+        Operator = await _server.LoginAsync(cookies: OperatorCookies);
     }
 
     public async ValueTask DisposeAsync()

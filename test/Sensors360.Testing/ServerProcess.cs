@@ -115,10 +115,18 @@ public sealed partial class ServerProcess : IAsyncDisposable
         TimeSpan.FromSeconds(60),
         $"server {BaseAddress} ready");
 
-    /// <summary>A client with its own cookie jar, logged in as the bootstrap admin.</summary>
-    public async Task<HttpClient> LoginAsync(string username = "admin", string? password = null)
+    /// <summary>The session cookie of the bootstrap admin, e.g. for a WebSocket client.</summary>
+    public async Task<System.Net.CookieContainer> LoginCookiesAsync()
     {
-        var client = new HttpClient(new HttpClientHandler { CookieContainer = new System.Net.CookieContainer(), AllowAutoRedirect = false })
+        var cookies = new System.Net.CookieContainer();
+        using var client = await LoginAsync(cookies: cookies);
+        return cookies;
+    }
+
+    /// <summary>A client with its own cookie jar, logged in as the bootstrap admin.</summary>
+    public async Task<HttpClient> LoginAsync(string username = "admin", string? password = null, System.Net.CookieContainer? cookies = null)
+    {
+        var client = new HttpClient(new HttpClientHandler { CookieContainer = cookies ?? new System.Net.CookieContainer(), AllowAutoRedirect = false })
         {
             BaseAddress = BaseAddress,
             Timeout = TimeSpan.FromSeconds(30),

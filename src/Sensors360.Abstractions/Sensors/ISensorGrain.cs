@@ -21,6 +21,11 @@ public interface ISensorGrain : IGrainWithStringKey
     /// <summary>The sensor as this grain sees it now, or null when no such sensor exists.</summary>
     Task<SensorSnapshot?> Describe();
 
+    /// <summary>Reports every heartbeat and state change to <paramref name="observer"/> for two minutes; renew to keep watching.</summary>
+    Task Watch(ISensorObserver observer);
+
+    Task Unwatch(ISensorObserver observer);
+
     /// <summary>Checks whether the sensor has been silent past its threshold (timer and reminder entry point).</summary>
     Task CheckSilence();
 }

@@ -2,7 +2,10 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Npgsql;
+using Orleans.Utilities;
+using Sensors360.Abstractions.Dashboard;
 using Sensors360.Abstractions.Sensors;
+using Sensors360.Grains.Dashboard;
 
 namespace Sensors360.Grains.Sensors;
 
@@ -18,6 +21,7 @@ namespace Sensors360.Grains.Sensors;
 public sealed partial class SensorGrain(
     SensorStore store,
     HeartbeatLog heartbeats,
+    HeartbeatTally tally,
     IOptions<MonitoringOptions> options,
     [FromKeyedServices(MonitoringClock.Key)] TimeProvider clock,
     ILogger<SensorGrain> logger) : Grain, ISensorGrain, IRemindable
@@ -31,11 +35,16 @@ public sealed partial class SensorGrain(
     private const long TicksPerMicrosecond = TimeSpan.TicksPerMillisecond / 1000;
 
     private ITimer? _silenceTimer;
+    // Only watched sensors pay for an observer list; most never are.
+    private ObserverManager<ISensorObserver>? _watchers;
     private DateTimeOffset? _timerDue;
     // Null until this activation has checked; then whether the silence reminder is known to exist.
     private bool? _reminderRegistered;
 
     private string Name => this.GetPrimaryKeyString();
+
+    // State changes (never single heartbeats) go to the fleet aggregate, one-way.
+    private IDashboardGrain Dashboard => GrainFactory.GetGrain<IDashboardGrain>(0);
 
     private TimeSpan Threshold => _sensor?.SilenceThresholdSeconds is { } seconds
         ? TimeSpan.FromSeconds(seconds)
@@ -74,6 +83,7 @@ public sealed partial class SensorGrain(
             _sensor = new SensorRecord(row.Id, Name, registration.Tags, row.CreatedAt, null, null, 0, null,
                 registration.SilenceThresholdSeconds, registration.TokenHash, null);
             _status = SensorStatus.Pending;
+            await Dashboard.SensorChanged();
             return ProvisionResult.Created;
         }
         catch (Exception e) when (IsDatabaseFailure(e))
@@ -125,15 +135,27 @@ public sealed partial class SensorGrain(
             LastHeartbeatAt = receivedAt,
             HeartbeatCount = sensor.HeartbeatCount + 1,
             OpenAlertId = null,
+            OpenAlertSilentSince = null,
+            OpenAlertRaisedAt = null,
         };
+        if (!report.Discard)
+        {
+            tally.Record(receivedAt, receivedAt - sensor.LastHeartbeatAt);
+        }
+
         if (_status != SensorStatus.Online)
         {
             if (_status == SensorStatus.Silent)
             {
                 LogRecovered(logger, Name);
+                if (sensor.OpenAlertId is { } resolved)
+                {
+                    await Dashboard.AlertChanged(AlertNotice(resolved, sensor, receivedAt));
+                }
             }
 
             _status = SensorStatus.Online;
+            await Dashboard.SensorChanged();
         }
 
         ArmSilenceTimer();
@@ -142,6 +164,7 @@ public sealed partial class SensorGrain(
             await EnsureReminderAsync();
         }
 
+        await NotifyWatchersAsync();
         return HeartbeatResult.Stored;
     }
 
@@ -159,8 +182,15 @@ public sealed partial class SensorGrain(
             {
                 var now = clock.GetUtcNow();
                 await store.RetireAsync(sensor.Id, now, CancellationToken.None);
-                _sensor = sensor with { RetiredAt = now, OpenAlertId = null };
+                _sensor = sensor with { RetiredAt = now, OpenAlertId = null, OpenAlertSilentSince = null, OpenAlertRaisedAt = null };
                 _status = SensorStatus.Retired;
+                if (sensor.OpenAlertId is { } resolved)
+                {
+                    await Dashboard.AlertChanged(AlertNotice(resolved, sensor, now));
+                }
+
+                await Dashboard.SensorChanged();
+                await NotifyWatchersAsync();
                 DisarmSilenceTimer();
             }
 
@@ -201,10 +231,35 @@ public sealed partial class SensorGrain(
     public async Task<SensorSnapshot?> Describe()
     {
         await EnsureLoadedAsync();
-        return _sensor is not { } sensor
-            ? null
-            : new SensorSnapshot(Name, sensor.Tags, _status, sensor.CreatedAt, sensor.FirstHeartbeatAt, sensor.LastHeartbeatAt,
-                sensor.HeartbeatCount, (int)Threshold.TotalSeconds, sensor.OpenAlertId);
+        return Snapshot();
+    }
+
+    private SensorSnapshot? Snapshot() => _sensor is not { } sensor
+        ? null
+        : new SensorSnapshot(Name, sensor.Tags, _status, sensor.CreatedAt, sensor.FirstHeartbeatAt, sensor.LastHeartbeatAt,
+            sensor.HeartbeatCount, (int)Threshold.TotalSeconds, sensor.OpenAlertId);
+
+    private Task NotifyWatchersAsync() =>
+        _watchers is { Count: > 0 } watchers && Snapshot() is { } snapshot
+            ? watchers.Notify(watcher => watcher.SensorChanged(snapshot))
+            : Task.CompletedTask;
+
+    public Task Watch(ISensorObserver observer)
+    {
+        _watchers ??= new ObserverManager<ISensorObserver>(TimeSpan.FromMinutes(2), logger);
+        _watchers.Subscribe(observer, observer);
+        return Task.CompletedTask;
+    }
+
+    public Task Unwatch(ISensorObserver observer)
+    {
+        _watchers?.Unsubscribe(observer);
+        if (_watchers?.Count == 0)
+        {
+            _watchers = null;
+        }
+
+        return Task.CompletedTask;
     }
 
     public async Task CheckSilence()
@@ -241,9 +296,10 @@ public sealed partial class SensorGrain(
     {
         var sensor = _sensor!;
         long alertId;
+        var raisedAt = clock.GetUtcNow();
         try
         {
-            alertId = await store.RaiseSilenceAsync(sensor.Id, silentSince, clock.GetUtcNow(), CancellationToken.None);
+            alertId = await store.RaiseSilenceAsync(sensor.Id, silentSince, raisedAt, CancellationToken.None);
         }
         catch (Exception e) when (IsDatabaseFailure(e))
         {
@@ -253,12 +309,24 @@ public sealed partial class SensorGrain(
             return;
         }
 
-        _sensor = sensor with { OpenAlertId = alertId };
+        _sensor = sensor with { OpenAlertId = alertId, OpenAlertSilentSince = silentSince, OpenAlertRaisedAt = raisedAt };
         _status = SensorStatus.Silent;
         DisarmSilenceTimer();
         LogWentSilent(logger, Name, silentSince, alertId);
+        await Dashboard.AlertChanged(AlertNotice(alertId, _sensor, resolvedAt: null));
+        await Dashboard.SensorChanged();
+        await NotifyWatchersAsync();
         await UnregisterReminderAsync();
     }
+
+    /// <summary>The sensor's open silence alert as the feed announces it (raised, or resolved at <paramref name="resolvedAt"/>).</summary>
+    private AlertNotice AlertNotice(long alertId, SensorRecord sensor, DateTimeOffset? resolvedAt) => new(
+        alertId,
+        Name,
+        "silent",
+        sensor.OpenAlertSilentSince ?? sensor.LastHeartbeatAt.GetValueOrDefault() + Threshold,
+        sensor.OpenAlertRaisedAt ?? sensor.OpenAlertSilentSince ?? DateTimeOffset.MinValue,
+        resolvedAt);
 
     /// <summary>Loads the sensor if needed; false (logged) when the database did not answer.</summary>
     private async Task<bool> TryEnsureLoadedAsync()

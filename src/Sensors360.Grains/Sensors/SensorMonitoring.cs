@@ -3,6 +3,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
 using Sensors360.Grains.Alerts;
+using Sensors360.Grains.Dashboard;
 
 namespace Sensors360.Grains.Sensors;
 
@@ -27,6 +28,9 @@ public static class SensorMonitoring
         services.AddSingleton<AlertLedger>();
         services.AddSingleton<HeartbeatLog>();
         services.AddHostedService(provider => provider.GetRequiredService<HeartbeatLog>());
+        services.AddSingleton<FleetStore>();
+        services.AddSingleton<HeartbeatTally>();
+        services.AddHostedService(provider => provider.GetRequiredService<HeartbeatTally>());
         // Orleans refuses reminder periods under a minute by default; tests and demos check every second.
         services.AddSingleton<IConfigureOptions<ReminderOptions>>(provider => new ConfigureOptions<ReminderOptions>(reminders =>
         {

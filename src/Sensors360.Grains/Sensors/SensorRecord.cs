@@ -12,4 +12,6 @@ public sealed record SensorRecord(
     DateTimeOffset? RetiredAt,
     int? SilenceThresholdSeconds,
     string TokenHash,
-    long? OpenAlertId);
+    long? OpenAlertId,
+    DateTimeOffset? OpenAlertSilentSince = null,
+    DateTimeOffset? OpenAlertRaisedAt = null);

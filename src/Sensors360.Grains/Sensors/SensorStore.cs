@@ -11,9 +11,9 @@ public sealed class SensorStore(NpgsqlDataSource db)
     {
         await using var command = db.CreateCommand("""
             SELECT s.id, s.name, s.tags, s.created_at, s.first_heartbeat_at, s.last_heartbeat_at, s.heartbeat_count,
-                   s.retired_at, s.silence_threshold_seconds, s.token_hash,
-                   (SELECT a.id FROM alert a WHERE a.sensor_id = s.id AND a.kind = 'silent' AND a.resolved_at IS NULL)
+                   s.retired_at, s.silence_threshold_seconds, s.token_hash, a.id, a.silent_since, a.raised_at
             FROM sensor s
+            LEFT JOIN alert a ON a.sensor_id = s.id AND a.kind = 'silent' AND a.resolved_at IS NULL
             WHERE s.name = $1
             """);
         command.Parameters.AddWithValue(name);
@@ -34,7 +34,9 @@ public sealed class SensorStore(NpgsqlDataSource db)
             reader.IsDBNull(7) ? null : reader.GetFieldValue<DateTimeOffset>(7),
             reader.IsDBNull(8) ? null : reader.GetInt32(8),
             reader.GetString(9),
-            reader.IsDBNull(10) ? null : reader.GetInt64(10));
+            reader.IsDBNull(10) ? null : reader.GetInt64(10),
+            reader.IsDBNull(11) ? null : reader.GetFieldValue<DateTimeOffset>(11),
+            reader.IsDBNull(12) ? null : reader.GetFieldValue<DateTimeOffset>(12));
     }
 
     /// <summary>Inserts the sensor; null when the name is taken (also by a concurrent insert on another silo).</summary>

@@ -1,0 +1,29 @@
+namespace Sensors360.Abstractions.Dashboard;
+
+/// <summary>Sensors by status.</summary>
+[GenerateSerializer, Immutable]
+public sealed record SensorCounts(int Total, int Pending, int Online, int Silent, int Retired);
+
+/// <summary>
+/// The fleet's answers to the operators' questions (docs/api.md, <c>GET /api/fleet</c>).
+/// <see cref="SilentPercent"/> is silent ÷ (online + silent) × 100; the lifespan is first to last
+/// heartbeat over retired and silent sensors.
+/// </summary>
+[GenerateSerializer, Immutable]
+public sealed record FleetSnapshot(
+    SensorCounts Sensors,
+    double SilentPercent,
+    double? MeanHeartbeatIntervalSeconds,
+    double? RecentMeanHeartbeatIntervalSeconds,
+    double? MeanLifespanSeconds,
+    double HeartbeatsPerSecond,
+    int OpenAlerts,
+    DateTimeOffset At);
+
+/// <summary>An alert raised or resolved, as the feed sends it.</summary>
+[GenerateSerializer, Immutable]
+public sealed record AlertNotice(long Id, string SensorId, string Kind, DateTimeOffset SilentSince, DateTimeOffset RaisedAt, DateTimeOffset? ResolvedAt);
+
+/// <summary>One second of one silo's heartbeats: how many, and the sum and number of intervals since each sensor's previous one.</summary>
+[GenerateSerializer, Immutable]
+public sealed record HeartbeatTallySecond(long UnixSecond, long Heartbeats, double IntervalSecondsSum, long Intervals);

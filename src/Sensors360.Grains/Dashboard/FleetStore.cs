@@ -1,0 +1,72 @@
+using Npgsql;
+using Sensors360.Abstractions.Dashboard;
+
+namespace Sensors360.Grains.Dashboard;
+
+/// <summary>What the database says about the fleet as a whole: the truth the dashboard grain reconciles with.</summary>
+public sealed record FleetRecord(
+    SensorCounts Sensors,
+    double IntervalSecondsSum,
+    long Intervals,
+    double? MeanLifespanSeconds,
+    int OpenAlerts);
+
+/// <summary>The fleet-wide SQL of the dashboard grain.</summary>
+public sealed class FleetStore(NpgsqlDataSource db)
+{
+    /// <summary>
+    /// Counts by status (the same precedence as sensor reads: retired, then silent while its silence alert
+    /// is open, then pending before the first heartbeat, else online), the all-time interval totals
+    /// (each sensor's gaps sum to last − first), the mean lifespan and the open alerts. One scan of <c>sensor</c>.
+    /// </summary>
+    public async Task<FleetRecord> ReadAsync(CancellationToken cancellationToken)
+    {
+        await using var command = db.CreateCommand("""
+            SELECT count(*),
+                   count(*) FILTER (WHERE s.retired_at IS NULL AND a.id IS NULL AND s.first_heartbeat_at IS NULL),
+                   count(*) FILTER (WHERE s.retired_at IS NULL AND a.id IS NULL AND s.first_heartbeat_at IS NOT NULL),
+                   count(*) FILTER (WHERE s.retired_at IS NULL AND a.id IS NOT NULL),
+                   count(*) FILTER (WHERE s.retired_at IS NOT NULL),
+                   coalesce(sum(extract(epoch FROM s.last_heartbeat_at - s.first_heartbeat_at)) FILTER (WHERE s.heartbeat_count >= 2), 0)::float8,
+                   coalesce(sum(s.heartbeat_count - 1) FILTER (WHERE s.heartbeat_count >= 2), 0)::bigint,
+                   avg(extract(epoch FROM s.last_heartbeat_at - s.first_heartbeat_at))
+                       FILTER (WHERE s.first_heartbeat_at IS NOT NULL AND (s.retired_at IS NOT NULL OR a.id IS NOT NULL))::float8,
+                   (SELECT count(*) FROM alert WHERE resolved_at IS NULL)::int
+            FROM sensor s
+            LEFT JOIN alert a ON a.sensor_id = s.id AND a.kind = 'silent' AND a.resolved_at IS NULL
+            """);
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        await reader.ReadAsync(cancellationToken);
+        return new FleetRecord(
+            new SensorCounts((int)reader.GetInt64(0), (int)reader.GetInt64(1), (int)reader.GetInt64(2), (int)reader.GetInt64(3), (int)reader.GetInt64(4)),
+            reader.GetDouble(5),
+            reader.GetInt64(6),
+            reader.IsDBNull(7) ? null : reader.GetDouble(7),
+            reader.GetInt32(8));
+    }
+
+    /// <summary>Per second since <paramref name="from"/>: heartbeats, and the intervals that ended in that second.</summary>
+    public async Task<IReadOnlyList<HeartbeatTallySecond>> ReadRecentAsync(DateTimeOffset from, DateTimeOffset until, CancellationToken cancellationToken)
+    {
+        // The previous heartbeat of a sensor may be older than the window: look back a while for it.
+        await using var command = db.CreateCommand("""
+            SELECT floor(extract(epoch FROM received_at))::bigint AS second, count(*), coalesce(sum(gap), 0)::float8, count(gap)
+            FROM (SELECT received_at,
+                         extract(epoch FROM received_at - lag(received_at) OVER (PARTITION BY sensor_id ORDER BY received_at)) AS gap
+                  FROM heartbeat
+                  WHERE received_at >= $1 - interval '1 hour' AND received_at < $2) AS h
+            WHERE received_at >= $1
+            GROUP BY 1
+            """);
+        command.Parameters.AddWithValue(from);
+        command.Parameters.AddWithValue(until);
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        var seconds = new List<HeartbeatTallySecond>();
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            seconds.Add(new HeartbeatTallySecond(reader.GetInt64(0), reader.GetInt64(1), reader.GetDouble(2), reader.GetInt64(3)));
+        }
+
+        return seconds;
+    }
+}

@@ -1,0 +1,283 @@
+using System.Collections.Concurrent;
+using System.Net.WebSockets;
+using System.Reactive.Linq;
+using System.Text.Json;
+using Sensors360.Grains.Sensors;
+using Sensors360.Server.Sensors;
+
+namespace Sensors360.Server.Dashboard;
+
+/// <summary>
+/// One browser's connection (protocol: docs/websocket.md). Sending and receiving run side by side.
+/// Outgoing messages wait in a queue, except snapshots, of which only the latest waits: a slow
+/// client gets fewer snapshots, never a growing backlog. A client that does not drain for 30 s, or
+/// lets its queue grow past a bound, is closed with 1008.
+/// </summary>
+internal sealed partial class DashboardSocket(WebSocket socket, DashboardFeed feed, SensorWatch watch, ILogger logger) : IDisposable
+{
+    public const int MaxMessageBytes = 16 * 1024;
+    public const int MaxSubscriptions = 100;
+    private const int MaxQueued = 10_000;
+    private static readonly TimeSpan DrainTimeout = TimeSpan.FromSeconds(30);
+    private static readonly TimeSpan CloseTimeout = TimeSpan.FromSeconds(2);
+    private static readonly JsonSerializerOptions Json = JsonSerializerOptions.Web;
+
+    private readonly ConcurrentQueue<object> _queue = new();
+    private readonly SemaphoreSlim _signal = new(0);
+    private readonly HashSet<string> _subscribed = new(StringComparer.Ordinal);
+    private readonly Lock _gate = new();
+    private DashboardSnapshot? _latest;
+
+    public async Task RunAsync(CancellationToken stopping)
+    {
+        using var done = CancellationTokenSource.CreateLinkedTokenSource(stopping);
+        using var snapshots = feed.Snapshots.Subscribe(snapshot =>
+        {
+            Interlocked.Exchange(ref _latest, snapshot);
+            _signal.Release();
+        });
+        using var alerts = feed.Alerts.Subscribe(alert => Enqueue(new { type = "alert", alert }));
+        using var sensors = watch.Changes
+            .Where(sensor => { lock (_gate) { return _subscribed.Contains(sensor.Id); } })
+            .Subscribe(sensor => Enqueue(new { type = "sensor", sensor = SensorResponse.From(sensor) }));
+        try
+        {
+            var sending = SendAsync(done.Token);
+            var receiving = ReceiveAsync(done.Token);
+            await Task.WhenAny(sending, receiving);
+            await done.CancelAsync();
+            await Task.WhenAll(Quietly(sending), Quietly(receiving));
+            if (stopping.IsCancellationRequested)
+            {
+                await CloseAsync(WebSocketCloseStatus.EndpointUnavailable, "server shutting down");
+            }
+        }
+        finally
+        {
+            string[] subscribed;
+            lock (_gate)
+            {
+                subscribed = [.. _subscribed];
+            }
+
+            foreach (var sensorId in subscribed)
+            {
+                await Quietly(watch.UnwatchAsync(sensorId));
+            }
+        }
+    }
+
+    public void Dispose() => _signal.Dispose();
+
+    private void Enqueue(object message)
+    {
+        _queue.Enqueue(message);
+        _signal.Release();
+    }
+
+    private async Task SendAsync(CancellationToken cancellationToken)
+    {
+        while (socket.State == WebSocketState.Open)
+        {
+            await _signal.WaitAsync(cancellationToken);
+            if (_queue.Count > MaxQueued)
+            {
+                await CloseAsync(WebSocketCloseStatus.PolicyViolation, "client too slow");
+                return;
+            }
+
+            while (_queue.TryDequeue(out var message))
+            {
+                if (!await SendOneAsync(message, cancellationToken))
+                {
+                    return;
+                }
+            }
+
+            if (Interlocked.Exchange(ref _latest, null) is { } snapshot
+                && !await SendOneAsync(new { type = "snapshot", at = snapshot.Fleet.At, fleet = snapshot.Fleet, alerts = snapshot.Alerts }, cancellationToken))
+            {
+                return;
+            }
+        }
+    }
+
+    /// <summary>Sends one frame; false when the client did not take it within the drain timeout (then closed with 1008).</summary>
+    private async Task<bool> SendOneAsync(object message, CancellationToken cancellationToken)
+    {
+        var bytes = JsonSerializer.SerializeToUtf8Bytes(message, Json);
+        using var drain = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        drain.CancelAfter(DrainTimeout);
+        try
+        {
+            await socket.SendAsync(bytes, WebSocketMessageType.Text, endOfMessage: true, drain.Token);
+            return true;
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            LogTooSlow(logger);
+            await CloseAsync(WebSocketCloseStatus.PolicyViolation, "client did not drain for 30 s");
+            return false;
+        }
+    }
+
+    private async Task ReceiveAsync(CancellationToken cancellationToken)
+    {
+        var buffer = new byte[MaxMessageBytes + 1];
+        while (socket.State == WebSocketState.Open)
+        {
+            var length = 0;
+            ValueWebSocketReceiveResult result;
+            do
+            {
+                // The buffer holds one byte more than allowed, so an oversized message always shows as one.
+                result = await socket.ReceiveAsync(buffer.AsMemory(length), cancellationToken);
+                if (result.MessageType == WebSocketMessageType.Close)
+                {
+                    await CloseAsync(WebSocketCloseStatus.NormalClosure, "bye");
+                    return;
+                }
+
+                if (result.MessageType == WebSocketMessageType.Binary)
+                {
+                    await CloseAsync(WebSocketCloseStatus.InvalidMessageType, "binary frames are not accepted");
+                    return;
+                }
+
+                length += result.Count;
+                if (length > MaxMessageBytes)
+                {
+                    await CloseAsync(WebSocketCloseStatus.MessageTooBig, $"messages are limited to {MaxMessageBytes} bytes");
+                    return;
+                }
+            }
+            while (!result.EndOfMessage);
+
+            await HandleAsync(buffer.AsMemory(0, length));
+        }
+    }
+
+    private async Task HandleAsync(ReadOnlyMemory<byte> message)
+    {
+        string type;
+        JsonElement sensors;
+        try
+        {
+            using var document = JsonDocument.Parse(message);
+            var root = document.RootElement;
+            if (root.ValueKind != JsonValueKind.Object || !root.TryGetProperty("type", out var typeElement) || typeElement.ValueKind != JsonValueKind.String)
+            {
+                Error("A message must be a JSON object with a string \"type\".");
+                return;
+            }
+
+            type = typeElement.GetString()!;
+            sensors = root.TryGetProperty("sensors", out var list) ? list.Clone() : default;
+        }
+        catch (JsonException)
+        {
+            Error("A message must be JSON.");
+            return;
+        }
+
+        switch (type)
+        {
+            case "ping":
+                Enqueue(new { type = "pong" });
+                break;
+            case "subscribe" or "unsubscribe":
+                if (sensors.ValueKind != JsonValueKind.Array
+                    || sensors.EnumerateArray().Any(id => id.ValueKind != JsonValueKind.String || !SensorIds.IsValid(id.GetString())))
+                {
+                    Error($"\"{type}\" needs \"sensors\": an array of sensor ids.");
+                    return;
+                }
+
+                var ids = sensors.EnumerateArray().Select(id => id.GetString()!).Distinct(StringComparer.Ordinal).ToList();
+                if (type == "subscribe")
+                {
+                    await SubscribeAsync(ids);
+                }
+                else
+                {
+                    await UnsubscribeAsync(ids);
+                }
+
+                break;
+            default:
+                Error($"Unknown message type \"{type}\"; expected subscribe, unsubscribe or ping.");
+                break;
+        }
+    }
+
+    private async Task SubscribeAsync(List<string> ids)
+    {
+        List<string> added;
+        lock (_gate)
+        {
+            var fresh = ids.Where(id => !_subscribed.Contains(id)).ToList();
+            if (_subscribed.Count + fresh.Count > MaxSubscriptions)
+            {
+                Error($"At most {MaxSubscriptions} sensors can be subscribed at once.");
+                return;
+            }
+
+            added = fresh;
+            _subscribed.UnionWith(fresh);
+        }
+
+        foreach (var id in added)
+        {
+            await watch.WatchAsync(id);
+        }
+    }
+
+    private async Task UnsubscribeAsync(List<string> ids)
+    {
+        List<string> removed;
+        lock (_gate)
+        {
+            removed = [.. ids.Where(_subscribed.Remove)];
+        }
+
+        foreach (var id in removed)
+        {
+            await watch.UnwatchAsync(id);
+        }
+    }
+
+    private void Error(string message) => Enqueue(new { type = "error", message });
+
+    private async Task CloseAsync(WebSocketCloseStatus status, string reason)
+    {
+        if (socket.State is not (WebSocketState.Open or WebSocketState.CloseReceived))
+        {
+            return;
+        }
+
+        using var timeout = new CancellationTokenSource(CloseTimeout);
+        try
+        {
+            await socket.CloseOutputAsync(status, reason, timeout.Token);
+        }
+        catch (Exception e) when (e is OperationCanceledException or WebSocketException or ObjectDisposedException)
+        {
+            socket.Abort();
+        }
+    }
+
+    private static async Task Quietly(Task task)
+    {
+        try
+        {
+            await task;
+        }
+        catch (Exception e) when (e is OperationCanceledException or WebSocketException or ObjectDisposedException or OrleansException or TimeoutException)
+        {
+            // The connection is ending; there is nobody left to tell.
+        }
+    }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Closing a dashboard socket that did not drain for 30 s")]
+    private static partial void LogTooSlow(ILogger logger);
+}

@@ -1,0 +1,17 @@
+using Microsoft.AspNetCore.Http.HttpResults;
+using Sensors360.Abstractions.Dashboard;
+
+namespace Sensors360.Server.Dashboard;
+
+public static class FleetApi
+{
+    /// <summary><c>GET /api/fleet</c>: the fleet aggregate (docs/api.md), the same numbers the feed pushes.</summary>
+    public static IEndpointRouteBuilder MapFleet(this IEndpointRouteBuilder app)
+    {
+        app.MapGet("/api/fleet", GetFleetAsync);
+        return app;
+    }
+
+    internal static async Task<Ok<FleetSnapshot>> GetFleetAsync(IGrainFactory grains) =>
+        TypedResults.Ok(await grains.GetGrain<IDashboardGrain>(0).GetFleet());
+}

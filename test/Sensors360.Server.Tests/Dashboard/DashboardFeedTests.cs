@@ -1,0 +1,111 @@
+using System.Net;
+using System.Net.Http.Json;
+using System.Net.WebSockets;
+using System.Text.Json;
+using Sensors360.Testing;
+using static Sensors360.Server.Tests.Sensors.SensorClient;
+
+namespace Sensors360.Server.Tests.Dashboard;
+
+/// <summary>The live feed's contract (docs/websocket.md) against a real server.</summary>
+public sealed class DashboardFeedTests(RunningServer running) : IClassFixture<RunningServer>
+{
+    private static readonly TimeSpan Patience = TimeSpan.FromSeconds(20);
+
+    [Fact]
+    public async Task Upgrades_without_a_session_or_from_another_origin_are_refused()
+    {
+        Assert.Equal(HttpStatusCode.Unauthorized, await FeedClient.RefusedWithAsync(running.Server, cookies: null));
+        var cookies = running.OperatorCookies;
+        Assert.Equal(HttpStatusCode.Forbidden, await FeedClient.RefusedWithAsync(running.Server, cookies, origin: "http://evil.example"));
+        Assert.Equal(HttpStatusCode.Forbidden, await FeedClient.RefusedWithAsync(running.Server, cookies, origin: "null"));
+    }
+
+    [Fact]
+    public async Task A_snapshot_arrives_within_a_second_of_connecting_and_matches_api_fleet()
+    {
+        await ProvisionAsync(running.Operator, "feed-snap-1");
+        await using var feed = await FeedClient.ConnectAsync(running.Server, running.OperatorCookies);
+
+        var snapshot = await feed.WaitForAsync("snapshot", _ => true, TimeSpan.FromSeconds(1));
+
+        var fleet = snapshot.GetProperty("fleet");
+        foreach (var field in new[] { "sensors", "silentPercent", "meanHeartbeatIntervalSeconds", "recentMeanHeartbeatIntervalSeconds", "meanLifespanSeconds", "heartbeatsPerSecond", "openAlerts", "at" })
+        {
+            Assert.True(fleet.TryGetProperty(field, out _), $"fleet.{field} missing in {fleet}");
+        }
+
+        Assert.Equal(JsonValueKind.Array, snapshot.GetProperty("alerts").ValueKind);
+        var total = await Sql.ScalarAsync(running.ConnectionString, "SELECT count(*) FROM sensor");
+        await Eventually.TrueAsync(
+            async () => (await running.Operator.GetFromJsonAsync<JsonElement>(new Uri("/api/fleet", UriKind.Relative)))
+                .GetProperty("sensors").GetProperty("total").GetInt64() == total,
+            Patience,
+            "/api/fleet counts every provisioned sensor");
+    }
+
+    [Fact]
+    public async Task A_subscribed_sensors_heartbeat_reaches_the_client_and_alerts_are_pushed()
+    {
+        var (_, token) = await ProvisionAsync(running.Operator, "feed-sub-1");
+        await using var feed = await FeedClient.ConnectAsync(running.Server, running.OperatorCookies);
+        await feed.SendAsync("""{"type":"subscribe","sensors":["feed-sub-1"]}""");
+        await feed.SendAsync("""{"type":"ping"}""");
+        await feed.WaitForAsync("pong", _ => true, Patience);
+
+        using (var beat = await HeartbeatAsync(running.Server.Http, "feed-sub-1", token))
+        {
+            Assert.Equal(HttpStatusCode.NoContent, beat.StatusCode);
+        }
+
+        var sensor = await feed.WaitForAsync("sensor", message => message.GetProperty("sensor").GetProperty("id").GetString() == "feed-sub-1", Patience);
+        Assert.Equal("online", sensor.GetProperty("sensor").GetProperty("status").GetString());
+        Assert.Equal(1, sensor.GetProperty("sensor").GetProperty("heartbeatCount").GetInt64());
+
+        // The fixture's threshold is 2 s: silence follows, and with it an alert frame.
+        var alert = await feed.WaitForAsync("alert", message => message.GetProperty("alert").GetProperty("sensorId").GetString() == "feed-sub-1", Patience);
+        Assert.Equal("silent", alert.GetProperty("alert").GetProperty("kind").GetString());
+        Assert.Equal(JsonValueKind.Null, alert.GetProperty("alert").GetProperty("resolvedAt").ValueKind);
+    }
+
+    [Theory]
+    [InlineData("""{"type":"dance"}""")]
+    [InlineData("""not json""")]
+    [InlineData("""{"type":"subscribe","sensors":"x"}""")]
+    [InlineData("""{"type":"subscribe","sensors":["bad id"]}""")]
+    [InlineData("""[1,2]""")]
+    public async Task Bad_messages_get_an_error_frame_and_the_socket_stays_open(string message)
+    {
+        await using var feed = await FeedClient.ConnectAsync(running.Server, running.OperatorCookies);
+        await feed.SendAsync(message);
+
+        var error = await feed.WaitForAsync("error", _ => true, Patience);
+
+        Assert.False(string.IsNullOrEmpty(error.GetProperty("message").GetString()));
+        await feed.SendAsync("""{"type":"ping"}""");
+        await feed.WaitForAsync("pong", _ => true, Patience);
+    }
+
+    [Fact]
+    public async Task More_than_100_subscriptions_get_an_error()
+    {
+        await using var feed = await FeedClient.ConnectAsync(running.Server, running.OperatorCookies);
+        var ids = string.Join(',', Enumerable.Range(0, 101).Select(i => $"\"many-{i}\""));
+        await feed.SendAsync("{\"type\":\"subscribe\",\"sensors\":[" + ids + "]}");
+        await feed.WaitForAsync("error", _ => true, Patience);
+    }
+
+    [Fact]
+    public async Task A_binary_frame_closes_with_1003_and_an_oversized_message_with_1009()
+    {
+        await using (var binary = await FeedClient.ConnectAsync(running.Server, running.OperatorCookies))
+        {
+            await binary.Socket.SendAsync(new byte[] { 1, 2, 3 }, WebSocketMessageType.Binary, true, TestContext.Current.CancellationToken);
+            Assert.Equal(WebSocketCloseStatus.InvalidMessageType, await binary.ClosedWithAsync(Patience));
+        }
+
+        await using var big = await FeedClient.ConnectAsync(running.Server, running.OperatorCookies);
+        await big.SendAsync("{\"type\":\"ping\",\"pad\":\"" + new string('x', 17 * 1024) + "\"}");
+        Assert.Equal(WebSocketCloseStatus.MessageTooBig, await big.ClosedWithAsync(Patience));
+    }
+}

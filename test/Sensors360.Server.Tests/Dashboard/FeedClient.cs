@@ -1,0 +1,113 @@
+using System.Net;
+using System.Net.WebSockets;
+using System.Text;
+using System.Text.Json;
+using Sensors360.Testing;
+
+namespace Sensors360.Server.Tests.Dashboard;
+
+/// <summary>A browser's end of <c>/ws/dashboard</c>, as tests drive it.</summary>
+internal sealed class FeedClient : IAsyncDisposable
+{
+    private readonly ClientWebSocket _socket = new();
+
+    private FeedClient()
+    {
+    }
+
+    public WebSocket Socket => _socket;
+
+    public static async Task<FeedClient> ConnectAsync(ServerProcess server, CookieContainer? cookies, string? origin = null)
+    {
+        var client = new FeedClient();
+        client._socket.Options.CollectHttpResponseDetails = true;
+        client._socket.Options.Cookies = cookies;
+        client._socket.Options.SetRequestHeader("Origin", origin ?? server.BaseAddress.GetLeftPart(UriPartial.Authority));
+        var uri = new UriBuilder(server.BaseAddress) { Scheme = "ws", Path = "/ws/dashboard" }.Uri;
+        await client._socket.ConnectAsync(uri, TestContext.Current.CancellationToken);
+        return client;
+    }
+
+    /// <summary>The status an upgrade was refused with.</summary>
+    public static async Task<HttpStatusCode> RefusedWithAsync(ServerProcess server, CookieContainer? cookies, string? origin = null)
+    {
+        var client = new FeedClient();
+        client._socket.Options.CollectHttpResponseDetails = true;
+        client._socket.Options.Cookies = cookies;
+        client._socket.Options.SetRequestHeader("Origin", origin ?? server.BaseAddress.GetLeftPart(UriPartial.Authority));
+        var uri = new UriBuilder(server.BaseAddress) { Scheme = "ws", Path = "/ws/dashboard" }.Uri;
+        await Assert.ThrowsAsync<WebSocketException>(() => client._socket.ConnectAsync(uri, TestContext.Current.CancellationToken));
+        var status = client._socket.HttpStatusCode;
+        await client.DisposeAsync();
+        return status;
+    }
+
+    public Task SendAsync(string text) =>
+        _socket.SendAsync(Encoding.UTF8.GetBytes(text), WebSocketMessageType.Text, true, TestContext.Current.CancellationToken);
+
+    /// <summary>The next text message, or null when the server closed the socket.</summary>
+    public async Task<JsonElement?> ReceiveAsync(TimeSpan timeout)
+    {
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(TestContext.Current.CancellationToken);
+        deadline.CancelAfter(timeout);
+        var buffer = new byte[256 * 1024];
+        var length = 0;
+        ValueWebSocketReceiveResult result;
+        do
+        {
+            result = await _socket.ReceiveAsync(buffer.AsMemory(length), deadline.Token);
+            if (result.MessageType == WebSocketMessageType.Close)
+            {
+                return null;
+            }
+
+            length += result.Count;
+        }
+        while (!result.EndOfMessage);
+
+        return JsonDocument.Parse(buffer.AsMemory(0, length)).RootElement.Clone();
+    }
+
+    /// <summary>Reads until a message of <paramref name="type"/> that <paramref name="accept"/> accepts arrives.</summary>
+    public async Task<JsonElement> WaitForAsync(string type, Func<JsonElement, bool> accept, TimeSpan timeout)
+    {
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        while (clock.Elapsed < timeout)
+        {
+            var message = await ReceiveAsync(timeout - clock.Elapsed) ?? throw new InvalidOperationException($"The server closed the socket ({_socket.CloseStatus}) while waiting for {type}.");
+            if (message.GetProperty("type").GetString() == type && accept(message))
+            {
+                return message;
+            }
+        }
+
+        throw new TimeoutException($"No matching {type} message within {timeout}.");
+    }
+
+    /// <summary>Reads until the server closes the socket; returns its close status.</summary>
+    public async Task<WebSocketCloseStatus?> ClosedWithAsync(TimeSpan timeout)
+    {
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        while (clock.Elapsed < timeout && await ReceiveAsync(timeout - clock.Elapsed) is not null)
+        {
+        }
+
+        return _socket.CloseStatus;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_socket.State == WebSocketState.Open)
+        {
+            try
+            {
+                await _socket.CloseAsync(WebSocketCloseStatus.NormalClosure, "done", CancellationToken.None);
+            }
+            catch (WebSocketException)
+            {
+            }
+        }
+
+        _socket.Dispose();
+    }
+}
