@@ -1,0 +1,126 @@
+using Npgsql;
+using Sensors360.Abstractions.Dashboard;
+using Sensors360.Abstractions.Sensors;
+using Sensors360.Grains.Tests.Sensors;
+using Sensors360.Testing;
+
+namespace Sensors360.Grains.Tests.Dashboard;
+
+/// <summary>The fleet aggregate equals what SQL over the database says, whatever happened and after the grain restarts.</summary>
+public sealed class DashboardGrainTests(ThrowawayPostgres postgres)
+{
+    private static readonly TimeSpan Patience = TimeSpan.FromSeconds(20);
+
+    [Fact]
+    public async Task Fleet_numbers_equal_sql_after_a_storm_silences_retirements_and_a_restart_of_the_grain()
+    {
+        await using var fleet = await SensorFleet.StartAsync(postgres, nameof(Fleet_numbers_equal_sql_after_a_storm_silences_retirements_and_a_restart_of_the_grain));
+        var dashboard = fleet.Cluster.Client.GetGrain<IDashboardGrain>(0);
+        var tokens = new Dictionary<string, string>();
+        for (var i = 0; i < 8; i++)
+        {
+            tokens[$"agg-{i}"] = await fleet.ProvisionAsync($"agg-{i}", thresholdSeconds: i < 3 ? 30 : null);
+        }
+
+        await fleet.ProvisionAsync("never-reports");
+        await AssertMatchesSqlAsync(dashboard, fleet.Db);
+
+        // A storm: every sensor reports at uneven intervals, concurrently.
+        for (var round = 0; round < 5; round++)
+        {
+            fleet.Advance(TimeSpan.FromSeconds(3 + round));
+            var results = await Task.WhenAll(tokens.Select(pair => fleet.HeartbeatAsync(pair.Key, pair.Value)));
+            Assert.All(results, result => Assert.Equal(HeartbeatResult.Stored, result));
+        }
+
+        await AssertMatchesSqlAsync(dashboard, fleet.Db);
+
+        // The three sensors with a 30 s threshold go silent; the others keep reporting.
+        fleet.Advance(TimeSpan.FromSeconds(31));
+        foreach (var (id, token) in tokens.Where(pair => pair.Key is not ("agg-0" or "agg-1" or "agg-2")))
+        {
+            Assert.Equal(HeartbeatResult.Stored, await fleet.HeartbeatAsync(id, token));
+        }
+
+        for (var i = 0; i < 3; i++)
+        {
+            await fleet.WaitForStatusAsync($"agg-{i}", SensorStatus.Silent);
+        }
+
+        Assert.Equal(SensorCommandResult.Done, await fleet.Sensor("agg-3").Retire());
+        Assert.Equal(SensorCommandResult.Done, await fleet.Sensor("agg-0").Retire());
+        var settled = await AssertMatchesSqlAsync(dashboard, fleet.Db);
+        Assert.Equal(new SensorCounts(9, 1, 4, 2, 2), settled.Sensors);
+        Assert.Equal(2, settled.OpenAlerts);
+        Assert.NotNull(settled.MeanLifespanSeconds);
+
+        // A new activation rebuilds everything from the database.
+        await fleet.Cluster.DeactivateAsync(dashboard);
+        Assert.Equal(settled with { At = default }, (await AssertMatchesSqlAsync(dashboard, fleet.Db)) with { At = default });
+    }
+
+    /// <summary>Polls until the grain's numbers equal SQL's (they follow state changes within a second), then returns them.</summary>
+    private static async Task<FleetSnapshot> AssertMatchesSqlAsync(IDashboardGrain dashboard, NpgsqlDataSource db)
+    {
+        FleetSnapshot? last = null;
+        FleetSnapshot? expected = null;
+        try
+        {
+            await Eventually.TrueAsync(
+                async () =>
+                {
+                    expected = await ExpectedAsync(db);
+                    last = await dashboard.GetFleet();
+                    return Same(last, expected);
+                },
+                Patience,
+                "the dashboard's fleet numbers equal SQL's");
+        }
+        catch (TimeoutException e)
+        {
+            throw new TimeoutException($"{e.Message} Grain: {last}; SQL: {expected}", e);
+        }
+
+        return last!;
+    }
+
+    private static bool Same(FleetSnapshot grain, FleetSnapshot sql) =>
+        grain.Sensors == sql.Sensors
+        && grain.SilentPercent == sql.SilentPercent
+        && grain.MeanHeartbeatIntervalSeconds == sql.MeanHeartbeatIntervalSeconds
+        && grain.MeanLifespanSeconds == sql.MeanLifespanSeconds
+        && grain.OpenAlerts == sql.OpenAlerts;
+
+    /// <summary>The same numbers written independently, from each sensor's status.</summary>
+    private static async Task<FleetSnapshot> ExpectedAsync(NpgsqlDataSource db)
+    {
+        await using var command = db.CreateCommand("""
+            WITH status AS (
+                SELECT s.*, CASE WHEN s.retired_at IS NOT NULL THEN 'retired'
+                                 WHEN EXISTS (SELECT 1 FROM alert a WHERE a.sensor_id = s.id AND a.resolved_at IS NULL) THEN 'silent'
+                                 WHEN s.first_heartbeat_at IS NULL THEN 'pending'
+                                 ELSE 'online' END AS status
+                FROM sensor s)
+            SELECT count(*), count(*) FILTER (WHERE status = 'pending'), count(*) FILTER (WHERE status = 'online'),
+                   count(*) FILTER (WHERE status = 'silent'), count(*) FILTER (WHERE status = 'retired'),
+                   sum(extract(epoch FROM last_heartbeat_at - first_heartbeat_at)) FILTER (WHERE heartbeat_count > 1)::float8
+                       / nullif(sum(heartbeat_count - 1) FILTER (WHERE heartbeat_count > 1), 0),
+                   avg(extract(epoch FROM last_heartbeat_at - first_heartbeat_at)) FILTER (WHERE status IN ('retired', 'silent') AND first_heartbeat_at IS NOT NULL)::float8,
+                   (SELECT count(*) FROM alert WHERE resolved_at IS NULL)
+            FROM status
+            """);
+        await using var reader = await command.ExecuteReaderAsync();
+        await reader.ReadAsync();
+        var counts = new SensorCounts((int)reader.GetInt64(0), (int)reader.GetInt64(1), (int)reader.GetInt64(2), (int)reader.GetInt64(3), (int)reader.GetInt64(4));
+        var reporting = counts.Online + counts.Silent;
+        return new FleetSnapshot(
+            counts,
+            reporting == 0 ? 0 : Math.Round(counts.Silent * 100.0 / reporting, 2),
+            reader.IsDBNull(5) ? null : Math.Round(reader.GetDouble(5), 3),
+            null,
+            reader.IsDBNull(6) ? null : Math.Round(reader.GetDouble(6), 1),
+            0,
+            (int)reader.GetInt64(7),
+            default);
+    }
+}

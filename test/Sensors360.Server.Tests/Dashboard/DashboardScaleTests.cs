@@ -1,0 +1,70 @@
+using System.Net;
+using System.Net.Http.Json;
+using System.Text.Json;
+using Sensors360.Testing;
+using static Sensors360.Server.Tests.Sensors.SensorClient;
+
+namespace Sensors360.Server.Tests.Dashboard;
+
+/// <summary>The feed across silos and under many sockets.</summary>
+public sealed class DashboardScaleTests(ThrowawayPostgres postgres)
+{
+    private static readonly TimeSpan Patience = TimeSpan.FromSeconds(30);
+
+    [Fact]
+    public async Task A_heartbeat_sent_to_silo_A_shows_in_the_snapshot_of_a_socket_on_silo_B()
+    {
+        var database = await PreparedDatabase.CreateAsync(postgres, nameof(A_heartbeat_sent_to_silo_A_shows_in_the_snapshot_of_a_socket_on_silo_B));
+        await using var a = ServerProcess.Start(database, "feed-pair");
+        await using var b = ServerProcess.Start(database, "feed-pair", adminPassword: a.AdminPassword);
+        await Task.WhenAll(a.WaitUntilReadyAsync(), b.WaitUntilReadyAsync());
+        await Eventually.MatchesAsync(b.GetClusterAsync, view => view.Silos.Count == 2, Patience, "both silos in one cluster");
+        using var operatorOnA = await a.LoginAsync();
+        await using var feedOnB = await FeedClient.ConnectAsync(b, await b.LoginCookiesAsync());
+        await feedOnB.WaitForAsync("snapshot", _ => true, Patience);
+
+        var (_, token) = await ProvisionAsync(operatorOnA, "across-1");
+        using (var beat = await HeartbeatAsync(a.Http, "across-1", token))
+        {
+            Assert.Equal(HttpStatusCode.NoContent, beat.StatusCode);
+        }
+
+        var snapshot = await feedOnB.WaitForAsync(
+            "snapshot",
+            message => message.GetProperty("fleet").GetProperty("sensors").GetProperty("online").GetInt32() == 1
+                && message.GetProperty("fleet").GetProperty("heartbeatsPerSecond").GetDouble() > 0,
+            Patience);
+        Assert.Equal(1, snapshot.GetProperty("fleet").GetProperty("sensors").GetProperty("total").GetInt32());
+    }
+
+    [Fact]
+    public async Task A_thousand_sockets_on_one_silo_all_receive_snapshots()
+    {
+        var database = await postgres.CreateDatabaseAsync(nameof(A_thousand_sockets_on_one_silo_all_receive_snapshots));
+        await using var server = ServerProcess.Start(database, "feed-many");
+        await server.WaitUntilReadyAsync();
+        var cookies = await server.LoginCookiesAsync();
+        using var operatorClient = await server.LoginAsync(cookies: cookies);
+
+        var clients = new List<FeedClient>();
+        try
+        {
+            for (var i = 0; i < 1000; i++)
+            {
+                clients.Add(await FeedClient.ConnectAsync(server, cookies));
+            }
+
+            // Each gets the current snapshot at once, then the one after a change everyone sees.
+            await Task.WhenAll(clients.Select(client => client.WaitForAsync("snapshot", _ => true, Patience)));
+            await ProvisionAsync(operatorClient, "seen-by-all");
+            await Task.WhenAll(clients.Select(client => client.WaitForAsync(
+                "snapshot", message => message.GetProperty("fleet").GetProperty("sensors").GetProperty("total").GetInt32() == 1, Patience)));
+            var fleet = await operatorClient.GetFromJsonAsync<JsonElement>(new Uri("/api/fleet", UriKind.Relative), TestContext.Current.CancellationToken);
+            Assert.Equal(1, fleet.GetProperty("sensors").GetProperty("pending").GetInt32());
+        }
+        finally
+        {
+            await Task.WhenAll(clients.Select(client => client.DisposeAsync().AsTask()));
+        }
+    }
+}
