@@ -11,13 +11,14 @@ namespace Sensors360.Server.Dashboard;
 /// One browser's connection (protocol: docs/websocket.md). Sending and receiving run side by side.
 /// Outgoing messages wait in a queue, except snapshots, of which only the latest waits: a slow
 /// client gets fewer snapshots, never a growing backlog. A client that does not drain for 30 s, or
-/// lets its queue grow past a bound, is closed with 1008.
+/// lets its queue grow past a bound, is closed with 1008 (or, when not even a close frame can pass
+/// the stalled connection, dropped).
 /// </summary>
 internal sealed partial class DashboardSocket(WebSocket socket, DashboardFeed feed, SensorWatch watch, ILogger logger) : IDisposable
 {
     public const int MaxMessageBytes = 16 * 1024;
     public const int MaxSubscriptions = 100;
-    private const int MaxQueued = 10_000;
+    private const int MaxQueued = 5_000;
     private static readonly TimeSpan DrainTimeout = TimeSpan.FromSeconds(30);
     private static readonly TimeSpan CloseTimeout = TimeSpan.FromSeconds(2);
     private static readonly JsonSerializerOptions Json = JsonSerializerOptions.Web;
@@ -27,10 +28,13 @@ internal sealed partial class DashboardSocket(WebSocket socket, DashboardFeed fe
     private readonly HashSet<string> _subscribed = new(StringComparer.Ordinal);
     private readonly Lock _gate = new();
     private DashboardSnapshot? _latest;
+    private CancellationTokenSource? _done;
+    private volatile bool _tooSlow;
 
     public async Task RunAsync(CancellationToken stopping)
     {
         using var done = CancellationTokenSource.CreateLinkedTokenSource(stopping);
+        _done = done;
         using var snapshots = feed.Snapshots.Subscribe(snapshot =>
         {
             Interlocked.Exchange(ref _latest, snapshot);
@@ -46,10 +50,16 @@ internal sealed partial class DashboardSocket(WebSocket socket, DashboardFeed fe
             var receiving = ReceiveAsync(done.Token);
             await Task.WhenAny(sending, receiving);
             await done.CancelAsync();
+            _done = null;
             await Task.WhenAll(Quietly(sending), Quietly(receiving));
             if (stopping.IsCancellationRequested)
             {
                 await CloseAsync(WebSocketCloseStatus.EndpointUnavailable, "server shutting down");
+            }
+            else if (_tooSlow)
+            {
+                LogTooSlow(logger);
+                await CloseAsync(WebSocketCloseStatus.PolicyViolation, "client too slow");
             }
         }
         finally
@@ -71,6 +81,15 @@ internal sealed partial class DashboardSocket(WebSocket socket, DashboardFeed fe
 
     private void Enqueue(object message)
     {
+        if (_queue.Count >= MaxQueued)
+        {
+            // The client has stopped reading. A close frame cannot pass a full connection, so the
+            // stalled send is cancelled, which drops the connection; nothing more is kept for it.
+            _tooSlow = true;
+            _done?.Cancel();
+            return;
+        }
+
         _queue.Enqueue(message);
         _signal.Release();
     }
@@ -80,7 +99,7 @@ internal sealed partial class DashboardSocket(WebSocket socket, DashboardFeed fe
         while (socket.State == WebSocketState.Open)
         {
             await _signal.WaitAsync(cancellationToken);
-            if (_queue.Count > MaxQueued)
+            if (_tooSlow)
             {
                 await CloseAsync(WebSocketCloseStatus.PolicyViolation, "client too slow");
                 return;
@@ -278,6 +297,6 @@ internal sealed partial class DashboardSocket(WebSocket socket, DashboardFeed fe
         }
     }
 
-    [LoggerMessage(Level = LogLevel.Information, Message = "Closing a dashboard socket that did not drain for 30 s")]
+    [LoggerMessage(Level = LogLevel.Information, Message = "Closing a dashboard socket whose client stopped reading")]
     private static partial void LogTooSlow(ILogger logger);
 }
