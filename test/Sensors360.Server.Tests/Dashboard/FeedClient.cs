@@ -19,11 +19,7 @@ internal sealed class FeedClient : IAsyncDisposable
 
     public static async Task<FeedClient> ConnectAsync(ServerProcess server, CookieContainer? cookies, string? origin = null)
     {
-        var client = new FeedClient();
-        client._socket.Options.CollectHttpResponseDetails = true;
-        client._socket.Options.Cookies = cookies;
-        client._socket.Options.SetRequestHeader("Origin", origin ?? server.BaseAddress.GetLeftPart(UriPartial.Authority));
-        var uri = new UriBuilder(server.BaseAddress) { Scheme = "ws", Path = "/ws/dashboard" }.Uri;
+        var (client, uri) = Prepare(server, cookies, origin);
         await client._socket.ConnectAsync(uri, TestContext.Current.CancellationToken);
         return client;
     }
@@ -31,15 +27,20 @@ internal sealed class FeedClient : IAsyncDisposable
     /// <summary>The status an upgrade was refused with.</summary>
     public static async Task<HttpStatusCode> RefusedWithAsync(ServerProcess server, CookieContainer? cookies, string? origin = null)
     {
-        var client = new FeedClient();
-        client._socket.Options.CollectHttpResponseDetails = true;
-        client._socket.Options.Cookies = cookies;
-        client._socket.Options.SetRequestHeader("Origin", origin ?? server.BaseAddress.GetLeftPart(UriPartial.Authority));
-        var uri = new UriBuilder(server.BaseAddress) { Scheme = "ws", Path = "/ws/dashboard" }.Uri;
+        var (client, uri) = Prepare(server, cookies, origin);
         await Assert.ThrowsAsync<WebSocketException>(() => client._socket.ConnectAsync(uri, TestContext.Current.CancellationToken));
         var status = client._socket.HttpStatusCode;
         await client.DisposeAsync();
         return status;
+    }
+
+    private static (FeedClient Client, Uri Uri) Prepare(ServerProcess server, CookieContainer? cookies, string? origin)
+    {
+        var client = new FeedClient();
+        client._socket.Options.CollectHttpResponseDetails = true;
+        client._socket.Options.Cookies = cookies;
+        client._socket.Options.SetRequestHeader("Origin", origin ?? server.BaseAddress.GetLeftPart(UriPartial.Authority));
+        return (client, new UriBuilder(server.BaseAddress) { Scheme = "ws", Path = "/ws/dashboard" }.Uri);
     }
 
     public Task SendAsync(string text) =>
