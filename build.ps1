@@ -12,7 +12,8 @@
     bench  Runs the ingest benchmark and writes bench/results/latest.md and latest.json.
     build  Builds the solution (Release).
 
-    Missing system prerequisites (the PostgreSQL server) are installed with apt-get on Debian and Ubuntu.
+    Missing system prerequisites (the PostgreSQL server, Chromium for the browser tests) are installed with
+    apt-get on Debian and Ubuntu.
 #>
 [CmdletBinding()]
 param(
@@ -117,6 +118,27 @@ function Install-Postgres {
         Stop-Build 'apt-get installed postgresql, but initdb and pg_ctl are still not under /usr/lib/postgresql/<version>/bin: install the PostgreSQL server binaries and run again.'
     }
     return $bin
+}
+
+# Chromium for the dashboard's browser tests (Playwright drives it; it never downloads a browser of its own):
+# found, or installed with apt-get, or one sentence saying what to install.
+function Install-Chromium {
+    $chromium = '/usr/bin/chromium'
+    if (Test-Path $chromium) {
+        return
+    }
+    if (-not ($IsLinux -and (Test-Path '/etc/debian_version') -and (Get-Command apt-get -ErrorAction SilentlyContinue))) {
+        Stop-Build "Chromium is missing at $chromium, where the dashboard's browser tests look for it: install Chromium there (Debian's package chromium) and run again."
+    }
+    if (-not (Test-IsRoot) -and -not (Get-Command sudo -ErrorAction SilentlyContinue)) {
+        Stop-Build "Chromium is missing and this user cannot install it: run 'apt-get install chromium' as root, then run again."
+    }
+    Write-Step 'Installing Chromium for the browser tests (apt-get install chromium)'
+    Invoke-Privileged @('env', 'DEBIAN_FRONTEND=noninteractive', 'apt-get', 'update', '-qq')
+    Invoke-Privileged @('env', 'DEBIAN_FRONTEND=noninteractive', 'apt-get', 'install', '-y', '-qq', '--no-install-recommends', 'chromium')
+    if (-not (Test-Path $chromium)) {
+        Stop-Build "apt-get installed chromium, but $chromium is still missing: install Chromium at that path and run again."
+    }
 }
 
 function Get-FreePort {
@@ -327,6 +349,7 @@ function Get-TestCounts([string[]] $TrxFiles) {
 
 function Invoke-Test {
     Install-Postgres | Out-Null
+    Install-Chromium
     Invoke-Build
     $results = Join-Path $Root 'artifacts/test-results'
     if (Test-Path $results) { Remove-Item $results -Recurse -Force }

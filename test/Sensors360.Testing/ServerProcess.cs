@@ -154,6 +154,8 @@ public sealed partial class ServerProcess : IAsyncDisposable
     {
         using var cancel = new CancellationTokenSource(timeout);
         await _process.WaitForExitAsync(cancel.Token);
+        // The parameterless wait also waits for the output events to drain, so Output is complete.
+        _process.WaitForExit();
         return _process.ExitCode;
     }
 

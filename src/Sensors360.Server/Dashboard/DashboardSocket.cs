@@ -47,11 +47,13 @@ internal sealed partial class DashboardSocket(WebSocket socket, DashboardFeed fe
         try
         {
             var sending = SendAsync(done.Token);
-            var receiving = ReceiveAsync(done.Token);
+            // Never cancelled: cancelling a WebSocket receive aborts the socket, and then no close frame can
+            // be sent. It ends with the client's close frame, or when the socket is aborted below.
+            var receiving = ReceiveAsync(CancellationToken.None);
             await Task.WhenAny(sending, receiving);
             await done.CancelAsync();
             _done = null;
-            await Task.WhenAll(Quietly(sending), Quietly(receiving));
+            await Quietly(sending);
             if (stopping.IsCancellationRequested)
             {
                 await CloseAsync(WebSocketCloseStatus.EndpointUnavailable, "server shutting down");
@@ -61,6 +63,13 @@ internal sealed partial class DashboardSocket(WebSocket socket, DashboardFeed fe
                 LogTooSlow(logger);
                 await CloseAsync(WebSocketCloseStatus.PolicyViolation, "client too slow");
             }
+
+            if (await Task.WhenAny(receiving, Task.Delay(CloseTimeout, CancellationToken.None)) != receiving)
+            {
+                socket.Abort();
+            }
+
+            await Quietly(receiving);
         }
         finally
         {

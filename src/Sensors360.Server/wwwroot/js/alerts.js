@@ -1,0 +1,181 @@
+// Open alerts: the list comes from the feed (snapshot.alerts, then alert frames); who acknowledged an
+// alert comes from GET /api/alerts?state=open and from the acknowledge answers, since the feed's
+// alerts do not carry it.
+
+import { ApiError, api } from "./api.js";
+import { el } from "./dom.js";
+import { clock, dateTime } from "./format.js";
+
+/** Alerts listed at most (the feed's snapshot carries the newest 100). */
+export const MaxListed = 100;
+
+export class AlertsPanel {
+  #list;
+  #empty;
+  #count;
+  #note;
+  #alerts = new Map();
+  #total = null;
+  #acknowledgements = new Map();
+  #errors = new Map();
+  #busy = new Set();
+  #onUnauthorized;
+  #fetchTimer = 0;
+  #fetching = false;
+  #fetchAgain = false;
+
+  constructor({ list, empty, count, note, onUnauthorized }) {
+    this.#list = list;
+    this.#note = note;
+    this.#empty = empty;
+    this.#count = count;
+    this.#onUnauthorized = onUnauthorized;
+  }
+
+  clear() {
+    this.#total = null;
+    this.#alerts.clear();
+    this.#acknowledgements.clear();
+    this.#errors.clear();
+    this.#render();
+  }
+
+  /** The open alerts of a snapshot replace the list; `total` is the fleet's count of open alerts. */
+  replace(alerts, total) {
+    if (total !== this.#total) {
+      this.#total = total;
+      this.#renderCount();
+    }
+    const next = new Map(alerts.map((alert) => [alert.id, alert]));
+    const unknown = [...next.keys()].some((id) => !this.#alerts.has(id) && !this.#acknowledgements.has(id));
+    const changed = next.size !== this.#alerts.size || [...next.keys()].some((id) => !this.#alerts.has(id));
+    this.#alerts = next;
+    for (const alert of alerts) {
+      this.#remember(alert);
+    }
+    if (changed) {
+      this.#render();
+    }
+    if (unknown) {
+      this.refreshAcknowledgements();
+    }
+  }
+
+  /** An alert frame: raised (resolvedAt null) or resolved. */
+  apply(alert) {
+    if (alert.resolvedAt) {
+      this.#alerts.delete(alert.id);
+      this.#acknowledgements.delete(alert.id);
+    } else {
+      this.#alerts.set(alert.id, alert);
+      this.#remember(alert);
+    }
+    this.#render();
+  }
+
+  /** Fetches who acknowledged which open alert (debounced). */
+  refreshAcknowledgements() {
+    clearTimeout(this.#fetchTimer);
+    this.#fetchTimer = setTimeout(() => this.#fetchAcknowledgements(), 300);
+  }
+
+  async #fetchAcknowledgements() {
+    if (this.#fetching) {
+      this.#fetchAgain = true;
+      return;
+    }
+    this.#fetching = true;
+    try {
+      const page = await api.openAlerts();
+      for (const alert of page.items) {
+        this.#remember(alert);
+        if (!this.#acknowledgements.has(alert.id)) {
+          this.#acknowledgements.set(alert.id, null);
+        }
+      }
+      this.#render();
+    } catch (error) {
+      if (error instanceof ApiError && error.status === 401) {
+        this.#onUnauthorized();
+      }
+    } finally {
+      this.#fetching = false;
+      if (this.#fetchAgain) {
+        this.#fetchAgain = false;
+        this.refreshAcknowledgements();
+      }
+    }
+  }
+
+  #remember(alert) {
+    if (alert.acknowledgedBy) {
+      this.#acknowledgements.set(alert.id, { by: alert.acknowledgedBy, at: alert.acknowledgedAt });
+    }
+  }
+
+  async #acknowledge(id) {
+    this.#busy.add(id);
+    this.#errors.delete(id);
+    this.#render();
+    try {
+      const alert = await api.acknowledge(id);
+      this.#remember(alert);
+    } catch (error) {
+      if (error instanceof ApiError && error.status === 401) {
+        this.#onUnauthorized();
+        return;
+      }
+      if (error instanceof ApiError && error.status === 404) {
+        this.#alerts.delete(id);
+      } else {
+        this.#errors.set(id, `Could not acknowledge: ${error.message}`);
+      }
+    } finally {
+      this.#busy.delete(id);
+      this.#render();
+    }
+  }
+
+  #render() {
+    const focusedId = document.activeElement?.closest?.("[data-alert-id]")?.dataset.alertId;
+    const alerts = [...this.#alerts.values()].sort((a, b) => b.id - a.id).slice(0, MaxListed);
+    this.#renderCount();
+    this.#empty.hidden = alerts.length > 0;
+    this.#list.replaceChildren(...alerts.map((alert) => this.#item(alert)));
+    if (focusedId) {
+      this.#list.querySelector(`[data-alert-id="${CSS.escape(focusedId)}"] button`)?.focus();
+    }
+  }
+
+  #renderCount() {
+    const shown = Math.min(this.#alerts.size, MaxListed);
+    const total = Math.max(this.#total ?? shown, shown);
+    this.#count.textContent = String(total);
+    this.#note.textContent = total > shown ? `The newest ${shown} of ${total} are listed.` : "";
+    this.#note.hidden = total <= shown;
+  }
+
+  #item(alert) {
+    const acknowledgement = this.#acknowledgements.get(alert.id);
+    const error = this.#errors.get(alert.id);
+    const action = acknowledgement
+      ? el("p", { class: "acknowledged", "data-acknowledged-by": acknowledgement.by },
+          `Acknowledged by ${acknowledgement.by} at ${clock(acknowledgement.at)}`)
+      : el("button", {
+          type: "button",
+          class: "button-small",
+          disabled: this.#busy.has(alert.id),
+          "aria-label": `Acknowledge the alert for sensor ${alert.sensorId}`,
+          onClick: () => this.#acknowledge(alert.id),
+          text: this.#busy.has(alert.id) ? "Acknowledging…" : "Acknowledge",
+        });
+    return el("li", { class: `alert-item${acknowledgement ? " is-acknowledged" : ""}`, "data-alert-id": alert.id, "data-sensor-id": alert.sensorId },
+      el("div", { class: "alert-main" },
+        el("p", { class: "alert-title" },
+          el("span", { class: "badge status-silent", text: alert.kind }),
+          el("strong", { class: "alert-sensor", text: alert.sensorId })),
+        el("p", { class: "muted alert-time", title: alert.silentSince, text: `silent since ${dateTime(alert.silentSince)}` })),
+      action,
+      error ? el("p", { class: "form-error", role: "alert", text: error }) : null);
+  }
+}

@@ -1,0 +1,59 @@
+// The HTTP API (docs/api.md) as the page uses it. The session cookie is HttpOnly: the browser sends it.
+
+export class ApiError extends Error {
+  constructor(status, problem, retryAfter) {
+    super(problem?.detail || problem?.title || `HTTP ${status}`);
+    this.status = status;
+    this.problem = problem;
+    this.retryAfter = retryAfter;
+  }
+}
+
+/** Calls the API; resolves to the JSON body (null for 204); rejects with ApiError, or TypeError when unreachable. */
+export async function request(method, path, body) {
+  const init = { method, credentials: "same-origin", headers: { Accept: "application/json" } };
+  if (body !== undefined) {
+    init.headers["Content-Type"] = "application/json";
+    init.body = JSON.stringify(body);
+  }
+  const response = await fetch(path, init);
+  const text = await response.text();
+  let json = null;
+  if (text) {
+    try {
+      json = JSON.parse(text);
+    } catch {
+      json = null;
+    }
+  }
+  if (!response.ok) {
+    throw new ApiError(response.status, json, response.headers.get("Retry-After"));
+  }
+  return json;
+}
+
+export const api = {
+  me: () => request("GET", "/api/auth/me"),
+  login: (username, password) => request("POST", "/api/auth/login", { username, password }),
+  logout: () => request("POST", "/api/auth/logout"),
+  sensorsPage: (cursor) =>
+    request("GET", `/api/sensors?limit=1000${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ""}`),
+  sensor: (id) => request("GET", `/api/sensors/${encodeURIComponent(id)}`),
+  openAlerts: () => request("GET", "/api/alerts?state=open&limit=1000"),
+  acknowledge: (id) => request("POST", `/api/alerts/${encodeURIComponent(id)}/acknowledge`),
+};
+
+/** Every sensor, following nextCursor (keyset paging) up to `maxPages` pages. */
+export async function allSensors(maxPages = 50) {
+  const items = [];
+  let cursor = null;
+  for (let page = 0; page < maxPages; page++) {
+    const body = await api.sensorsPage(cursor);
+    items.push(...body.items);
+    cursor = body.nextCursor;
+    if (!cursor) {
+      return { items, complete: true };
+    }
+  }
+  return { items, complete: false };
+}

@@ -1,0 +1,226 @@
+// The page: a login form without a session, the live dashboard with one.
+
+import { AlertsPanel } from "./alerts.js";
+import { ApiError, api } from "./api.js";
+import { FleetChart } from "./chart.js";
+import { byId, show } from "./dom.js";
+import { DashboardFeed } from "./feed.js";
+import { clock, count, kpiTexts } from "./format.js";
+import { SensorDetail, SensorTable } from "./sensors.js";
+
+const SensorsRefreshPeriod = 15_000;
+const AcknowledgementsRefreshPeriod = 30_000;
+
+const feed = new DashboardFeed();
+const chart = new FleetChart(byId("chart"), byId("chart-summary"));
+const alerts = new AlertsPanel({
+  list: byId("alerts"),
+  empty: byId("alerts-empty"),
+  count: byId("alerts-count"),
+  note: byId("alerts-note"),
+  onUnauthorized: () => sessionEnded(),
+});
+const table = new SensorTable({
+  table: byId("sensors"),
+  search: byId("sensor-search"),
+  status: byId("sensor-status"),
+  info: byId("sensors-info"),
+  onOpen: (id) => detail.open(id),
+  onUnauthorized: () => sessionEnded(),
+});
+const detail = new SensorDetail({ dialog: byId("sensor-detail"), feed, onUnauthorized: () => sessionEnded() });
+
+let timers = [];
+let lastCounts = null;
+let active = false;
+
+// ---- connection state ----
+
+const connection = byId("connection");
+let retryTicker = 0;
+
+function showConnection() {
+  const { state, retryAt } = feed;
+  connection.dataset.state = state;
+  const text = connection.querySelector(".connection-text");
+  clearInterval(retryTicker);
+  const label = () => {
+    if (state === "live") return "Live";
+    if (state === "connecting") return "Connecting…";
+    if (state === "offline") return "Offline";
+    const wait = retryAt ? Math.ceil((retryAt - Date.now()) / 1000) : 0;
+    return wait > 0 ? `Reconnecting in ${wait} s…` : "Reconnecting…";
+  };
+  text.textContent = label();
+  if (state === "reconnecting" && retryAt) {
+    retryTicker = setInterval(() => (text.textContent = label()), 1000);
+  }
+}
+
+feed.addEventListener("state", showConnection);
+// The last close code (1001: the server went away), for people and tests looking at the page.
+feed.addEventListener("closed", (event) => (connection.dataset.lastClose = String(event.detail.code)));
+feed.addEventListener("unauthorized", () => sessionEnded());
+
+// ---- feed frames ----
+
+feed.addEventListener("snapshot", (event) => {
+  const { fleet, alerts: open } = event.detail;
+  if (fleet) {
+    renderKpis(fleet);
+    chart.add(fleet);
+    const counts = JSON.stringify([fleet.sensors, fleet.openAlerts]);
+    if (counts !== lastCounts) {
+      lastCounts = counts;
+      table.refresh();
+    }
+  }
+  if (Array.isArray(open)) {
+    alerts.replace(open, fleet?.openAlerts);
+  }
+});
+
+feed.addEventListener("alert", (event) => {
+  alerts.apply(event.detail.alert);
+  table.refresh();
+});
+
+function renderKpis(fleet) {
+  const texts = kpiTexts(fleet);
+  for (const tile of document.querySelectorAll("[data-kpi]")) {
+    tile.querySelector(".kpi-value").textContent = texts[tile.dataset.kpi] ?? "—";
+  }
+  const sensors = fleet.sensors ?? {};
+  const sub = (kpi, text) => (document.querySelector(`[data-kpi="${kpi}"] .kpi-sub`).textContent = text);
+  sub("silentPercent", `${count(sensors.silent)} of ${count((sensors.online ?? 0) + (sensors.silent ?? 0))} reporting sensors`);
+  sub("meanHeartbeatIntervalSeconds", `recent ${texts.recentMeanHeartbeatIntervalSeconds}`);
+  sub("openAlerts", fleet.openAlerts > 0 ? "see the list below" : "all quiet");
+  sub("sensors", `${count(sensors.online)} online · ${count(sensors.silent)} silent · ${count(sensors.pending)} pending · ${count(sensors.retired)} retired`);
+  byId("kpis-at").textContent = `As of ${clock(fleet.at)}`;
+}
+
+// ---- session ----
+
+function showView(view) {
+  show(byId("login-view"), view === "login");
+  show(byId("dashboard-view"), view === "dashboard");
+  show(byId("session"), view === "dashboard");
+  show(connection, view === "dashboard");
+}
+
+function signedIn(operator) {
+  timers.forEach(clearInterval);
+  active = true;
+  byId("session-user").textContent = operator.username;
+  showView("dashboard");
+  lastCounts = null;
+  feed.start();
+  chart.start();
+  table.refresh();
+  alerts.refreshAcknowledgements();
+  timers = [
+    setInterval(() => table.refresh(), SensorsRefreshPeriod),
+    setInterval(() => alerts.refreshAcknowledgements(), AcknowledgementsRefreshPeriod),
+  ];
+}
+
+function sessionEnded() {
+  if (active) {
+    signedOut("Your session has ended. Sign in again.");
+  }
+}
+
+function signedOut(message) {
+  active = false;
+  timers.forEach(clearInterval);
+  timers = [];
+  feed.stop();
+  chart.stop();
+  table.stop();
+  detail.close();
+  table.clear();
+  alerts.clear();
+  showView("login");
+  const error = byId("login-error");
+  error.textContent = message ?? "";
+  error.hidden = !message;
+  byId("login-password").value = "";
+  byId("login-username").focus();
+}
+
+byId("login-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const username = byId("login-username").value.trim();
+  const password = byId("login-password").value;
+  const error = byId("login-error");
+  if (!username || !password) {
+    error.textContent = "Enter your user name and password.";
+    error.hidden = false;
+    return;
+  }
+  const submit = byId("login-submit");
+  submit.disabled = true;
+  error.hidden = true;
+  try {
+    signedIn(await api.login(username, password));
+  } catch (failure) {
+    error.textContent = loginError(failure);
+    error.hidden = false;
+  } finally {
+    submit.disabled = false;
+  }
+});
+
+function loginError(failure) {
+  if (!(failure instanceof ApiError)) {
+    return "The server cannot be reached. Try again in a moment.";
+  }
+  switch (failure.status) {
+    case 401:
+      return "Wrong user name or password.";
+    case 429:
+      return `Too many attempts. Try again in ${failure.retryAfter ?? "a few"} seconds.`;
+    case 503:
+      return "The server cannot check passwords right now. Try again in a moment.";
+    default:
+      return failure.message;
+  }
+}
+
+byId("logout").addEventListener("click", async () => {
+  try {
+    await api.logout();
+  } catch (failure) {
+    if (!(failure instanceof ApiError && failure.status === 401)) {
+      byId("kpis-at").textContent = `Logging out failed: ${failure.message}`;
+      return;
+    }
+  }
+  signedOut();
+});
+
+// ---- start ----
+
+async function boot(attempt = 0) {
+  try {
+    const operator = await api.me();
+    if (!active) {
+      signedIn(operator);
+    }
+  } catch (failure) {
+    if (active) {
+      return;
+    }
+    if (failure instanceof ApiError && failure.status === 401) {
+      signedOut();
+      return;
+    }
+    showView("login");
+    const error = byId("login-error");
+    error.textContent = "The server cannot be reached yet; retrying…";
+    error.hidden = false;
+    setTimeout(() => boot(attempt + 1), Math.min(10_000, 1000 * 2 ** attempt));
+  }
+}
+
+boot();
