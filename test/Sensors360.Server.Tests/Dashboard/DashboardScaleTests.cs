@@ -67,4 +67,51 @@ public sealed class DashboardScaleTests(ThrowawayPostgres postgres)
             await Task.WhenAll(clients.Select(client => client.DisposeAsync().AsTask()));
         }
     }
+
+    [Fact]
+    public async Task A_client_that_never_reads_is_let_go_before_server_memory_grows_without_bound()
+    {
+        var database = await postgres.CreateDatabaseAsync(nameof(A_client_that_never_reads_is_let_go_before_server_memory_grows_without_bound));
+        await using var server = ServerProcess.Start(database, "feed-slow");
+        await server.WaitUntilReadyAsync();
+        var cookies = await server.LoginCookiesAsync();
+        using var operatorClient = await server.LoginAsync(cookies: cookies);
+        var tokens = new Dictionary<string, string>();
+        for (var i = 0; i < 100; i++)
+        {
+            tokens[$"slow-{i}"] = (await ProvisionAsync(operatorClient, $"slow-{i}")).Token;
+        }
+
+        await using var slow = await FeedClient.ConnectStingyAsync(server, cookies);
+        await slow.SendAsync("{\"type\":\"subscribe\",\"sensors\":[" + string.Join(',', tokens.Keys.Select(id => $"\"{id}\"")) + "]}");
+        await using var reader = await FeedClient.ConnectAsync(server, cookies);
+        await reader.SendAsync("""{"type":"subscribe","sensors":["slow-0"]}""");
+        var residentBefore = ResidentBytes(server.ProcessId);
+
+        // Every heartbeat of a subscribed sensor is a message for the slow client, which reads none of them,
+        // until the server lets it go; a client that does read keeps being served meanwhile.
+        var rounds = 0;
+        await Eventually.TrueAsync(
+            async () =>
+            {
+                await Task.WhenAll(tokens.Select(async pair =>
+                {
+                    using var beat = await HeartbeatAsync(server.Http, pair.Key, pair.Value);
+                    Assert.Equal(HttpStatusCode.NoContent, beat.StatusCode);
+                }));
+                rounds++;
+                return server.Output.Any(line => line.Contains("stopped reading", StringComparison.Ordinal));
+            },
+            TimeSpan.FromSeconds(120),
+            "the server lets go of the client that stopped reading");
+
+        var growth = ResidentBytes(server.ProcessId) - residentBefore;
+        Assert.True(growth < 200L * 1024 * 1024, $"The server grew by {growth / (1024 * 1024)} MiB over {rounds} rounds while a client did not read.");
+        var sensor = await reader.WaitForAsync("sensor", message => message.GetProperty("sensor").GetProperty("heartbeatCount").GetInt64() >= rounds, Patience);
+        Assert.Equal("slow-0", sensor.GetProperty("sensor").GetProperty("id").GetString());
+    }
+
+    private static long ResidentBytes(int pid) =>
+        long.Parse(File.ReadLines($"/proc/{pid}/status").First(line => line.StartsWith("VmRSS:", StringComparison.Ordinal))
+            .Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], System.Globalization.CultureInfo.InvariantCulture) * 1024;
 }

@@ -24,6 +24,31 @@ internal sealed class FeedClient : IAsyncDisposable
         return client;
     }
 
+    /// <summary>
+    /// A client whose socket takes in almost nothing unless read (a 4 KiB receive buffer), so a test can
+    /// play a browser that stopped reading without megabytes of kernel buffers hiding it.
+    /// </summary>
+    public static async Task<FeedClient> ConnectStingyAsync(ServerProcess server, CookieContainer cookies)
+    {
+        var (client, uri) = Prepare(server, cookies: null, origin: null);
+        var handler = new SocketsHttpHandler
+        {
+            CookieContainer = cookies,
+            ConnectCallback = async (context, cancellationToken) =>
+            {
+                var socket = new System.Net.Sockets.Socket(System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp)
+                {
+                    ReceiveBufferSize = 4096,
+                };
+                await socket.ConnectAsync(context.DnsEndPoint, cancellationToken);
+                return new System.Net.Sockets.NetworkStream(socket, ownsSocket: true);
+            },
+        };
+        using var invoker = new HttpMessageInvoker(handler);
+        await client._socket.ConnectAsync(uri, invoker, TestContext.Current.CancellationToken);
+        return client;
+    }
+
     /// <summary>The status an upgrade was refused with.</summary>
     public static async Task<HttpStatusCode> RefusedWithAsync(ServerProcess server, CookieContainer? cookies, string? origin = null)
     {
