@@ -12,6 +12,7 @@ public static class DatabaseHosting
         builder.Services.Configure<DatabaseOptions>(builder.Configuration.GetSection(DatabaseOptions.Section));
         builder.Services.AddSingleton(_ => NpgsqlDataSource.Create(WithAutoPrepare(builder.Configuration.GetPostgresConnectionString())));
         builder.Services.AddSingleton<DatabaseSetup>();
+        builder.Services.AddHostedService<HeartbeatPartitions>();
         return builder;
     }
 

@@ -22,9 +22,6 @@ public sealed partial class DatabaseSetup(
     private const string OrleansScriptResource = "orleans-postgres.sql";
     private const string MigrationResourcePrefix = "schema.";
 
-    // Months of heartbeat partitions created ahead of the current one at every start.
-    private const int HeartbeatMonthsAhead = 2;
-
     private static readonly TimeSpan RetryDelay = TimeSpan.FromMilliseconds(500);
 
     /// <summary>Prepares the database; false (after one log line saying why) when it cannot.</summary>
@@ -102,10 +99,7 @@ public sealed partial class DatabaseSetup(
 
             ApplyMigrations(connectionString);
 
-            await using var partitions = new NpgsqlCommand("SELECT ensure_heartbeat_partitions(@now, @monthsAhead)", connection);
-            partitions.Parameters.AddWithValue("now", time.GetUtcNow());
-            partitions.Parameters.AddWithValue("monthsAhead", HeartbeatMonthsAhead);
-            await partitions.ExecuteNonQueryAsync(cancellationToken);
+            await HeartbeatPartitions.EnsureAsync(connection, time.GetUtcNow(), cancellationToken);
         }
         finally
         {
