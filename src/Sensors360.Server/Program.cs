@@ -19,7 +19,8 @@ builder.AddSensors();
 builder.AddDashboard();
 builder.AddBench();
 
-var app = builder.Build();
+// Disposed on every way out, so the console log is flushed even when start-up gives up early.
+await using var app = builder.Build();
 if (!app.CheckSettings() || !await app.PrepareDatabaseAsync() || !await app.BootstrapOperatorsAsync())
 {
     return 1;
