@@ -7,6 +7,9 @@ public static partial class SensorIds
 {
     public const int MaxLength = 64;
 
+    /// <summary>The rule in words, for error messages.</summary>
+    public const string Rule = "1–64 characters of A-Z a-z 0-9 . _ : -";
+
     public static bool IsValid(string? id) => id is not null && Pattern().IsMatch(id);
 
     [GeneratedRegex("^[A-Za-z0-9._:-]{1,64}$", RegexOptions.CultureInvariant)]

@@ -2,6 +2,7 @@ using System.Security.Claims;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Sensors360.Grains.Alerts;
 using Sensors360.Grains.Sensors;
+using Sensors360.Server.Http;
 using static Sensors360.Server.Http.HttpProblems;
 
 namespace Sensors360.Server.Alerts;
@@ -9,8 +10,6 @@ namespace Sensors360.Server.Alerts;
 /// <summary>Alerts for operators: list them, acknowledge them. Sensor grains raise and resolve them.</summary>
 public static class AlertsApi
 {
-    public const int DefaultPageSize = 100;
-    public const int MaxPageSize = 1000;
 
     public static IEndpointRouteBuilder MapAlerts(this IEndpointRouteBuilder app)
     {
@@ -31,13 +30,12 @@ public static class AlertsApi
 
         if (!string.IsNullOrEmpty(sensor) && !SensorIds.IsValid(sensor))
         {
-            return Problem(400, "Invalid sensor id", "sensor must be 1–64 characters of A-Z a-z 0-9 . _ : -");
+            return Problem(400, "Invalid sensor id", $"sensor must be {SensorIds.Rule}");
         }
 
-        var pageSize = DefaultPageSize;
-        if (!string.IsNullOrEmpty(limit) && (!int.TryParse(limit, out pageSize) || pageSize is < 1 or > MaxPageSize))
+        if (!Paging.TryParseLimit(limit, out var pageSize, out var invalidLimit))
         {
-            return Problem(400, "Invalid limit", $"limit must be a whole number from 1 to {MaxPageSize}");
+            return invalidLimit!;
         }
 
         long? before = null;

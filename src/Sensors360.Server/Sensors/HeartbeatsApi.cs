@@ -36,7 +36,7 @@ public static class HeartbeatsApi
         var request = http.Request;
         if (!SensorIds.IsValid(id))
         {
-            return Problem(400, "Invalid sensor id", "id must be 1–64 characters of A-Z a-z 0-9 . _ : -");
+            return Problem(400, "Invalid sensor id", $"id must be {SensorIds.Rule}");
         }
 
         if (!TryGetBearerToken(request, out var token))

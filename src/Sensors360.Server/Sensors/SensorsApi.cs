@@ -3,6 +3,7 @@ using System.Text;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Sensors360.Abstractions.Sensors;
 using Sensors360.Grains.Sensors;
+using Sensors360.Server.Http;
 using static Sensors360.Server.Http.HttpProblems;
 
 namespace Sensors360.Server.Sensors;
@@ -12,8 +13,6 @@ public static class SensorsApi
 {
     public const int MaxTags = 16;
     public const int MaxSilenceThresholdSeconds = 30 * 24 * 3600;
-    public const int DefaultPageSize = 100;
-    public const int MaxPageSize = 1000;
 
     public static IEndpointRouteBuilder MapSensors(this IEndpointRouteBuilder app)
     {
@@ -31,13 +30,13 @@ public static class SensorsApi
     {
         if (!SensorIds.IsValid(request.Id))
         {
-            return Problem(400, "Invalid sensor id", "id must be 1–64 characters of A-Z a-z 0-9 . _ : -");
+            return Problem(400, "Invalid sensor id", $"id must be {SensorIds.Rule}");
         }
 
         var tags = request.Tags ?? [];
         if (tags.Length > MaxTags || !tags.All(SensorIds.IsValid) || tags.Distinct(StringComparer.Ordinal).Count() != tags.Length)
         {
-            return Problem(400, "Invalid tags", $"tags must be at most {MaxTags} distinct values of 1–64 characters of A-Z a-z 0-9 . _ : -");
+            return Problem(400, "Invalid tags", $"tags must be at most {MaxTags} distinct values of {SensorIds.Rule}");
         }
 
         if (request.SilenceThresholdSeconds is < 1 or > MaxSilenceThresholdSeconds)
@@ -74,10 +73,9 @@ public static class SensorsApi
             wanted = parsed;
         }
 
-        var pageSize = DefaultPageSize;
-        if (!string.IsNullOrEmpty(limit) && (!int.TryParse(limit, out pageSize) || pageSize is < 1 or > MaxPageSize))
+        if (!Paging.TryParseLimit(limit, out var pageSize, out var invalidLimit))
         {
-            return Problem(400, "Invalid limit", $"limit must be a whole number from 1 to {MaxPageSize}");
+            return invalidLimit!;
         }
 
         string? after = null;
@@ -97,7 +95,7 @@ public static class SensorsApi
     {
         if (!SensorIds.IsValid(id))
         {
-            return Problem(400, "Invalid sensor id", "id must be 1–64 characters of A-Z a-z 0-9 . _ : -");
+            return Problem(400, "Invalid sensor id", $"id must be {SensorIds.Rule}");
         }
 
         return await directory.GetAsync(id, cancellationToken) is { } sensor
