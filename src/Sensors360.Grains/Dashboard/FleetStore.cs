@@ -15,25 +15,23 @@ public sealed record FleetRecord(
 public sealed class FleetStore(NpgsqlDataSource db)
 {
     /// <summary>
-    /// Counts by status (the same precedence as sensor reads: retired, then silent while its silence alert
-    /// is open, then pending before the first heartbeat, else online), the all-time interval totals
+    /// Counts by status (as the view sensor_status defines it, the same as sensor reads), the all-time interval totals
     /// (each sensor's gaps sum to last − first), the mean lifespan and the open alerts. One scan of <c>sensor</c>.
     /// </summary>
     public async Task<FleetRecord> ReadAsync(CancellationToken cancellationToken)
     {
         await using var command = db.CreateCommand("""
             SELECT count(*),
-                   count(*) FILTER (WHERE s.retired_at IS NULL AND a.id IS NULL AND s.first_heartbeat_at IS NULL),
-                   count(*) FILTER (WHERE s.retired_at IS NULL AND a.id IS NULL AND s.first_heartbeat_at IS NOT NULL),
-                   count(*) FILTER (WHERE s.retired_at IS NULL AND a.id IS NOT NULL),
-                   count(*) FILTER (WHERE s.retired_at IS NOT NULL),
-                   coalesce(sum(extract(epoch FROM s.last_heartbeat_at - s.first_heartbeat_at)) FILTER (WHERE s.heartbeat_count >= 2), 0)::float8,
-                   coalesce(sum(s.heartbeat_count - 1) FILTER (WHERE s.heartbeat_count >= 2), 0)::bigint,
-                   avg(extract(epoch FROM s.last_heartbeat_at - s.first_heartbeat_at))
-                       FILTER (WHERE s.first_heartbeat_at IS NOT NULL AND (s.retired_at IS NOT NULL OR a.id IS NOT NULL))::float8,
+                   count(*) FILTER (WHERE status = 'pending'),
+                   count(*) FILTER (WHERE status = 'online'),
+                   count(*) FILTER (WHERE status = 'silent'),
+                   count(*) FILTER (WHERE status = 'retired'),
+                   coalesce(sum(extract(epoch FROM last_heartbeat_at - first_heartbeat_at)) FILTER (WHERE heartbeat_count >= 2), 0)::float8,
+                   coalesce(sum(heartbeat_count - 1) FILTER (WHERE heartbeat_count >= 2), 0)::bigint,
+                   avg(extract(epoch FROM last_heartbeat_at - first_heartbeat_at))
+                       FILTER (WHERE first_heartbeat_at IS NOT NULL AND status IN ('retired', 'silent'))::float8,
                    (SELECT count(*) FROM alert WHERE resolved_at IS NULL)::int
-            FROM sensor s
-            LEFT JOIN alert a ON a.sensor_id = s.id AND a.kind = 'silent' AND a.resolved_at IS NULL
+            FROM sensor_status
             """);
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
         await reader.ReadAsync(cancellationToken);

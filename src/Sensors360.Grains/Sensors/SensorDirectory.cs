@@ -10,23 +10,13 @@ namespace Sensors360.Grains.Sensors;
 /// </summary>
 public sealed class SensorDirectory(NpgsqlDataSource db, IOptions<MonitoringOptions> options)
 {
-    private const string Columns = """
-        s.name, s.tags,
-        CASE WHEN s.retired_at IS NOT NULL THEN 'retired'
-             WHEN open_alert.id IS NOT NULL THEN 'silent'
-             WHEN s.first_heartbeat_at IS NULL THEN 'pending'
-             ELSE 'online' END AS status,
-        s.created_at, s.first_heartbeat_at, s.last_heartbeat_at, s.heartbeat_count, s.silence_threshold_seconds, open_alert.id
-        """;
-
-    private const string From = """
-        sensor s
-        LEFT JOIN LATERAL (SELECT a.id FROM alert a WHERE a.sensor_id = s.id AND a.kind = 'silent' AND a.resolved_at IS NULL) open_alert ON true
-        """;
+    // The status rule lives in the view sensor_status (schema/0005), shared with the fleet aggregate.
+    private const string Columns =
+        "name, tags, status, created_at, first_heartbeat_at, last_heartbeat_at, heartbeat_count, silence_threshold_seconds, open_alert_id";
 
     public async Task<SensorSnapshot?> GetAsync(string id, CancellationToken cancellationToken)
     {
-        await using var command = db.CreateCommand($"SELECT {Columns} FROM {From} WHERE s.name = $1");
+        await using var command = db.CreateCommand($"SELECT {Columns} FROM sensor_status WHERE name = $1");
         command.Parameters.AddWithValue(id);
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
         return await reader.ReadAsync(cancellationToken) ? Read(reader) : null;
@@ -37,10 +27,9 @@ public sealed class SensorDirectory(NpgsqlDataSource db, IOptions<MonitoringOpti
         SensorStatus? status, string? tag, string? afterId, int limit, CancellationToken cancellationToken)
     {
         await using var command = db.CreateCommand($"""
-            SELECT * FROM (SELECT {Columns} FROM {From}
-                           WHERE ($1::text IS NULL OR s.name > $1) AND ($2::text IS NULL OR s.tags @> ARRAY[$2::text])) AS v
-            WHERE ($3::text IS NULL OR v.status = $3)
-            ORDER BY v.name
+            SELECT {Columns} FROM sensor_status
+            WHERE ($1::text IS NULL OR name > $1) AND ($2::text IS NULL OR tags @> ARRAY[$2::text]) AND ($3::text IS NULL OR status = $3)
+            ORDER BY name
             LIMIT $4
             """);
         command.Parameters.AddWithValue((object?)afterId ?? DBNull.Value);

@@ -10,11 +10,10 @@ public sealed class SensorStore(NpgsqlDataSource db)
     public async Task<SensorRecord?> LoadAsync(string name, CancellationToken cancellationToken)
     {
         await using var command = db.CreateCommand("""
-            SELECT s.id, s.name, s.tags, s.created_at, s.first_heartbeat_at, s.last_heartbeat_at, s.heartbeat_count,
-                   s.retired_at, s.silence_threshold_seconds, s.token_hash, a.id, a.silent_since, a.raised_at
-            FROM sensor s
-            LEFT JOIN alert a ON a.sensor_id = s.id AND a.kind = 'silent' AND a.resolved_at IS NULL
-            WHERE s.name = $1
+            SELECT id, name, tags, created_at, first_heartbeat_at, last_heartbeat_at, heartbeat_count,
+                   retired_at, silence_threshold_seconds, token_hash, open_alert_id, open_alert_silent_since, open_alert_raised_at
+            FROM sensor_status
+            WHERE name = $1
             """);
         command.Parameters.AddWithValue(name);
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
