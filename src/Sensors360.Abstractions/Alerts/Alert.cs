@@ -1,3 +1,5 @@
+using Sensors360.Abstractions.Sensors;
+
 namespace Sensors360.Abstractions.Alerts;
 
 /// <summary>
@@ -18,3 +20,7 @@ public sealed record Alert(
     /// <summary>The kind of alert a sensor's silence raises (the only kind so far).</summary>
     public const string Silent = "silent";
 }
+
+/// <summary>The outcome of an acknowledgement: <see cref="SensorCommandResult.Done"/> with the alert as it now stands, or why not.</summary>
+[GenerateSerializer, Immutable]
+public sealed record AlertAcknowledgement(SensorCommandResult Result, Alert? Alert);

@@ -1,3 +1,5 @@
+using Sensors360.Abstractions.Alerts;
+
 namespace Sensors360.Abstractions.Dashboard;
 
 /// <summary>Sensors by status.</summary>
@@ -20,9 +22,9 @@ public sealed record FleetSnapshot(
     int OpenAlerts,
     DateTimeOffset At);
 
-/// <summary>An alert raised or resolved, as the feed sends it.</summary>
+/// <summary>What the dashboard grain pushes to every silo's feed: the fleet and its newest open alerts (newest first).</summary>
 [GenerateSerializer, Immutable]
-public sealed record AlertNotice(long Id, string SensorId, string Kind, DateTimeOffset SilentSince, DateTimeOffset RaisedAt, DateTimeOffset? ResolvedAt);
+public sealed record DashboardSnapshot(FleetSnapshot Fleet, Alert[] Alerts);
 
 /// <summary>One second of one silo's heartbeats: how many, and the sum and number of intervals since each sensor's previous one.</summary>
 [GenerateSerializer, Immutable]

@@ -1,3 +1,5 @@
+using Sensors360.Abstractions.Alerts;
+
 namespace Sensors360.Abstractions.Sensors;
 
 /// <summary>
@@ -17,6 +19,12 @@ public interface ISensorGrain : IGrainWithStringKey
 
     /// <summary>Replaces the token; the old one stops working at once.</summary>
     Task<SensorCommandResult> RotateToken(string tokenHash);
+
+    /// <summary>
+    /// Records that <paramref name="username"/> acknowledged one of this sensor's alerts (the first
+    /// acknowledgement stands) and tells the dashboards.
+    /// </summary>
+    Task<AlertAcknowledgement> AcknowledgeAlert(long alertId, string username);
 
     /// <summary>The sensor as this grain sees it now, or null when no such sensor exists.</summary>
     Task<SensorSnapshot?> Describe();

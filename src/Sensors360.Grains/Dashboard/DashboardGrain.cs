@@ -1,19 +1,24 @@
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Orleans.Utilities;
+using Sensors360.Abstractions.Alerts;
 using Sensors360.Abstractions.Dashboard;
+using Sensors360.Grains.Alerts;
 using Sensors360.Grains.Sensors;
 
 namespace Sensors360.Grains.Dashboard;
 
 /// <summary>
-/// Holds the fleet aggregate and tells every silo's feed when it changes. Counts, lifespans and the
-/// all-time interval come from the database (read when the grain activates, within a second of any
-/// sensor state change, and every few seconds regardless); heartbeat rates and recent intervals come
-/// from the silos' per-second tallies, so no single grain ever sits on the per-heartbeat path.
+/// Holds the fleet aggregate and the newest open alerts, and pushes both to every silo's feed. Counts,
+/// lifespans, the all-time interval and the open alerts come from the database (read when the grain
+/// activates, within a second of any sensor or alert change, and every few seconds regardless); between
+/// reads, every alert change the sensor grains report updates the list at once and goes out to the feeds
+/// as it is. Heartbeat rates and recent intervals come from the silos' per-second tallies, so no single
+/// grain ever sits on the per-heartbeat path.
 /// </summary>
 public sealed partial class DashboardGrain(
     FleetStore store,
+    AlertStore alerts,
     [FromKeyedServices(MonitoringClock.Key)] TimeProvider clock,
     ILogger<DashboardGrain> logger) : Grain, IDashboardGrain
 {
@@ -23,9 +28,16 @@ public sealed partial class DashboardGrain(
     private const int RecentSeconds = 300;
     private const int RateSeconds = 10;
 
+    /// <summary>Open alerts held and pushed: the newest this many (the count covers them all).</summary>
+    public const int MaxAlerts = 100;
+
     private readonly ObserverManager<IDashboardObserver> _observers = new(TimeSpan.FromMinutes(2), logger);
     private readonly SortedDictionary<long, HeartbeatTallySecond> _seconds = [];
-    private FleetRecord _record = new(new SensorCounts(0, 0, 0, 0, 0), 0, 0, null, 0);
+    private FleetRecord _record = new(new SensorCounts(0, 0, 0, 0, 0), 0, 0, null);
+    private readonly Dictionary<long, Alert> _openAlerts = [];
+    private int _openAlertCount;
+    // The open alerts as pushed, newest first; null after a change until the next push builds it again.
+    private Alert[]? _newestAlerts;
     // Intervals tallied since the last reconcile, on top of the database's totals.
     private double _intervalSumSinceReconcile;
     private long _intervalsSinceReconcile;
@@ -34,6 +46,7 @@ public sealed partial class DashboardGrain(
     private DateTimeOffset _reconciledAt;
     private DateTimeOffset _pushedAt;
     private FleetSnapshot? _pushed;
+    private bool _alertsChanged;
 
     public override async Task OnActivateAsync(CancellationToken cancellationToken)
     {
@@ -50,15 +63,33 @@ public sealed partial class DashboardGrain(
 
     public Task<FleetSnapshot> GetFleet() => Task.FromResult(Compute(clock.GetUtcNow()));
 
+    public Task<DashboardSnapshot> GetSnapshot() => Task.FromResult(new DashboardSnapshot(Compute(clock.GetUtcNow()), NewestAlerts()));
+
     public Task SensorChanged()
     {
         _dirty = true;
         return Task.CompletedTask;
     }
 
-    public Task AlertChanged(AlertNotice alert)
+    public Task AlertChanged(Alert alert)
     {
+        // The count and anything beyond the newest few come with the reconcile this triggers.
         _dirty = true;
+        if (alert.ResolvedAt is not null)
+        {
+            ChangeAlerts(_openAlerts.Remove(alert.Id));
+        }
+        else if (_openAlerts.ContainsKey(alert.Id) || _openAlerts.Count < MaxAlerts || IsNewer(alert, _openAlerts.Values.MinBy(Newness)!))
+        {
+            _openAlerts[alert.Id] = alert;
+            if (_openAlerts.Count > MaxAlerts)
+            {
+                _openAlerts.Remove(_openAlerts.Values.MinBy(Newness)!.Id);
+            }
+
+            ChangeAlerts(true);
+        }
+
         return _observers.Notify(observer => observer.AlertChanged(alert));
     }
 
@@ -117,12 +148,14 @@ public sealed partial class DashboardGrain(
             _seconds.Remove(_seconds.First().Key);
         }
 
-        var snapshot = Compute(now);
-        if (_pushed is null || !SameNumbers(snapshot, _pushed) || now - _pushedAt >= PushAtLeastEvery)
+        var fleet = Compute(now);
+        if (_pushed is null || _alertsChanged || !SameNumbers(fleet, _pushed) || now - _pushedAt >= PushAtLeastEvery)
         {
-            _pushed = snapshot;
+            _pushed = fleet;
             _pushedAt = now;
-            await _observers.Notify(observer => observer.FleetChanged(snapshot));
+            _alertsChanged = false;
+            var snapshot = new DashboardSnapshot(fleet, NewestAlerts());
+            await _observers.Notify(observer => observer.SnapshotChanged(snapshot));
         }
     }
 
@@ -130,6 +163,15 @@ public sealed partial class DashboardGrain(
     {
         _dirty = false;
         _record = await store.ReadAsync(CancellationToken.None);
+        var open = await alerts.ReadOpenAsync(MaxAlerts, CancellationToken.None);
+        _openAlertCount = open.Count;
+        ChangeAlerts(open.Newest.Count != _openAlerts.Count || open.Newest.Any(alert => _openAlerts.GetValueOrDefault(alert.Id) != alert));
+        _openAlerts.Clear();
+        foreach (var alert in open.Newest)
+        {
+            _openAlerts[alert.Id] = alert;
+        }
+
         _intervalSumSinceReconcile = 0;
         _intervalsSinceReconcile = 0;
         _reconciledAt = now;
@@ -153,9 +195,25 @@ public sealed partial class DashboardGrain(
             recentIntervals == 0 ? null : Math.Round(recent.Sum(second => second.IntervalSecondsSum) / recentIntervals, 3),
             _record.MeanLifespanSeconds is { } lifespan ? Math.Round(lifespan, 1) : null,
             Math.Round(beats / (double)RateSeconds, 1),
-            _record.OpenAlerts,
+            _openAlertCount,
             now);
     }
+
+    private Alert[] NewestAlerts() => _newestAlerts ??= [.. _openAlerts.Values.OrderByDescending(Newness)];
+
+    private void ChangeAlerts(bool changed)
+    {
+        if (changed)
+        {
+            _newestAlerts = null;
+            _alertsChanged = true;
+        }
+    }
+
+    /// <summary>Newest first means last raised first, the id breaking ties (as the database orders them).</summary>
+    private static (DateTimeOffset, long) Newness(Alert alert) => (alert.RaisedAt, alert.Id);
+
+    private static bool IsNewer(Alert alert, Alert than) => Newness(alert).CompareTo(Newness(than)) > 0;
 
     private static bool SameNumbers(FleetSnapshot a, FleetSnapshot b) => a with { At = b.At } == b;
 

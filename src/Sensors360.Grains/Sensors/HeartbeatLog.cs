@@ -4,6 +4,7 @@ using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Npgsql;
 using NpgsqlTypes;
+using Sensors360.Grains.Alerts;
 
 namespace Sensors360.Grains.Sensors;
 
@@ -16,8 +17,9 @@ public sealed class HeartbeatLogUnavailableException(string message, Exception? 
 /// <summary>
 /// The silo's heartbeat writer. Concurrent heartbeats are group-committed: whatever arrived while the
 /// previous batch was being written goes into the next one, as one multi-row insert plus the matching
-/// <c>sensor</c> counters and alert resolutions, in one transaction. Each append completes only when its
-/// batch has committed, so a caller that gets success knows the heartbeat is durable.
+/// <c>sensor</c> counters and alert resolutions (<see cref="AlertStore.ResolveCommand"/>), in one
+/// transaction. Each append completes only when its batch has committed, so a caller that gets success
+/// knows the heartbeat is durable.
 /// </summary>
 public sealed partial class HeartbeatLog : BackgroundService
 {
@@ -206,13 +208,9 @@ public sealed partial class HeartbeatLog : BackgroundService
         var resolutions = batch.Where(pending => pending.Record.ResolveAlertId is not null).ToList();
         if (resolutions.Count > 0)
         {
-            write.BatchCommands.Add(Command("""
-                UPDATE alert AS a SET resolved_at = greatest(b.at, a.raised_at)
-                FROM unnest($1::bigint[], $2::timestamptz[]) AS b (id, at)
-                WHERE a.id = b.id AND a.resolved_at IS NULL
-                """,
-                new NpgsqlParameter { Value = resolutions.Select(pending => pending.Record.ResolveAlertId!.Value).ToArray() },
-                new NpgsqlParameter { Value = resolutions.Select(pending => pending.Record.ReceivedAt).ToArray() }));
+            write.BatchCommands.Add(AlertStore.ResolveCommand(
+                [.. resolutions.Select(pending => pending.Record.ResolveAlertId!.Value)],
+                [.. resolutions.Select(pending => pending.Record.ReceivedAt)]));
         }
 
         await write.ExecuteNonQueryAsync(cancellationToken);

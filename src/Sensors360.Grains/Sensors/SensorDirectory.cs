@@ -10,13 +10,9 @@ namespace Sensors360.Grains.Sensors;
 /// </summary>
 public sealed class SensorDirectory(NpgsqlDataSource db, IOptions<MonitoringOptions> options)
 {
-    // The status rule lives in the view sensor_status (schema/0005), shared with the fleet aggregate.
-    private const string Columns =
-        "name, tags, status, created_at, first_heartbeat_at, last_heartbeat_at, heartbeat_count, silence_threshold_seconds, open_alert_id";
-
     public async Task<SensorSnapshot?> GetAsync(string id, CancellationToken cancellationToken)
     {
-        await using var command = db.CreateCommand($"SELECT {Columns} FROM sensor_status WHERE name = $1");
+        await using var command = db.CreateCommand($"SELECT {SensorStatusView.Columns} FROM sensor_status WHERE name = $1");
         command.Parameters.AddWithValue(id);
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
         return await reader.ReadAsync(cancellationToken) ? Read(reader) : null;
@@ -27,7 +23,7 @@ public sealed class SensorDirectory(NpgsqlDataSource db, IOptions<MonitoringOpti
         SensorStatus? status, string? tag, string? afterId, int limit, CancellationToken cancellationToken)
     {
         await using var command = db.CreateCommand($"""
-            SELECT {Columns} FROM sensor_status
+            SELECT {SensorStatusView.Columns} FROM sensor_status
             WHERE ($1::text IS NULL OR name > $1) AND ($2::text IS NULL OR tags @> ARRAY[$2::text]) AND ($3::text IS NULL OR status = $3)
             ORDER BY name
             LIMIT $4
@@ -46,14 +42,5 @@ public sealed class SensorDirectory(NpgsqlDataSource db, IOptions<MonitoringOpti
         return page;
     }
 
-    private SensorSnapshot Read(NpgsqlDataReader reader) => new(
-        reader.GetString(0),
-        reader.GetFieldValue<string[]>(1),
-        Enum.Parse<SensorStatus>(reader.GetString(2), ignoreCase: true),
-        reader.GetFieldValue<DateTimeOffset>(3),
-        reader.IsDBNull(4) ? null : reader.GetFieldValue<DateTimeOffset>(4),
-        reader.IsDBNull(5) ? null : reader.GetFieldValue<DateTimeOffset>(5),
-        reader.GetInt64(6),
-        reader.IsDBNull(7) ? (int)options.Value.SilenceThreshold.TotalSeconds : reader.GetInt32(7),
-        reader.IsDBNull(8) ? null : reader.GetInt64(8));
+    private SensorSnapshot Read(NpgsqlDataReader reader) => SensorStatusView.Read(reader).ToSnapshot(options.Value.SilenceThreshold);
 }

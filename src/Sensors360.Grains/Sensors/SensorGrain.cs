@@ -3,8 +3,10 @@ using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Npgsql;
 using Orleans.Utilities;
+using Sensors360.Abstractions.Alerts;
 using Sensors360.Abstractions.Dashboard;
 using Sensors360.Abstractions.Sensors;
+using Sensors360.Grains.Alerts;
 using Sensors360.Grains.Dashboard;
 
 namespace Sensors360.Grains.Sensors;
@@ -12,14 +14,13 @@ namespace Sensors360.Grains.Sensors;
 /// <summary>
 /// One sensor's life. Its record is the database (<c>sensor</c>, <c>heartbeat</c>, <c>alert</c>), not
 /// Orleans grain state: heartbeats are appended through the silo's <see cref="HeartbeatLog"/>, and the
-/// grain rebuilds itself from the tables whenever it activates.
-///
-/// Silence is detected on time by an in-memory timer armed for last heartbeat + threshold, and backed by
-/// a reminder (<see cref="SilenceReminder"/>) that survives the silo: registered when the sensor comes
-/// online, unregistered when it goes silent or retires, untouched by steady heartbeats.
+/// grain rebuilds itself from the <c>sensor_status</c> view whenever it activates. It is the only writer
+/// of its sensor's alerts (raise, resolve, acknowledge) and tells the dashboard grain of each change.
+/// Silence is detected by its <see cref="SilenceWatch"/>.
 /// </summary>
 public sealed partial class SensorGrain(
     SensorStore store,
+    AlertStore alerts,
     HeartbeatLog heartbeats,
     HeartbeatTally tally,
     IOptions<MonitoringOptions> options,
@@ -28,23 +29,21 @@ public sealed partial class SensorGrain(
 {
     // How soon to try again when the database refused to record a silence.
     private static readonly TimeSpan RetryDelay = TimeSpan.FromSeconds(5);
+    private const long TicksPerMicrosecond = TimeSpan.TicksPerMillisecond / 1000;
 
     private SensorRecord? _sensor;
     private bool _loaded;
-    private SensorStatus _status;
-    private const long TicksPerMicrosecond = TimeSpan.TicksPerMillisecond / 1000;
-
-    private ITimer? _silenceTimer;
+    private SilenceWatch? _silence;
     // Only watched sensors pay for an observer list; most never are.
     private ObserverManager<ISensorObserver>? _watchers;
-    private DateTimeOffset? _timerDue;
-    // Null until this activation has checked; then whether the silence reminder is known to exist.
-    private bool? _reminderRegistered;
 
     private string Name => this.GetPrimaryKeyString();
 
-    // State changes (never single heartbeats) go to the fleet aggregate, one-way.
+    // State and alert changes (never single heartbeats) go to the fleet aggregate, one-way.
     private IDashboardGrain Dashboard => GrainFactory.GetGrain<IDashboardGrain>(0);
+
+    private SilenceWatch Silence => _silence ??= new SilenceWatch(
+        this, clock, options.Value.SilenceCheckPeriod, CheckSilenceFromTimer, logger);
 
     private TimeSpan Threshold => _sensor?.SilenceThresholdSeconds is { } seconds
         ? TimeSpan.FromSeconds(seconds)
@@ -58,7 +57,7 @@ public sealed partial class SensorGrain(
 
     public override Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
     {
-        _silenceTimer?.Dispose();
+        _silence?.Dispose();
         return Task.CompletedTask;
     }
 
@@ -80,9 +79,8 @@ public sealed partial class SensorGrain(
                 return ProvisionResult.AlreadyExists;
             }
 
-            _sensor = new SensorRecord(row.Id, Name, registration.Tags, row.CreatedAt, null, null, 0, null,
-                registration.SilenceThresholdSeconds, registration.TokenHash, null);
-            _status = SensorStatus.Pending;
+            _sensor = new SensorRecord(row.Id, Name, registration.Tags, SensorStatus.Pending, row.CreatedAt, null, null, 0, null,
+                registration.SilenceThresholdSeconds, registration.TokenHash, OpenAlert: null);
             await Dashboard.SensorChanged();
             return ProvisionResult.Created;
         }
@@ -111,7 +109,7 @@ public sealed partial class SensorGrain(
             return HeartbeatResult.Unauthorized;
         }
 
-        if (_status == SensorStatus.Retired)
+        if (sensor.Status == SensorStatus.Retired)
         {
             return HeartbeatResult.Retired;
         }
@@ -121,7 +119,7 @@ public sealed partial class SensorGrain(
         {
             if (!report.Discard)
             {
-                await heartbeats.AppendAsync(new HeartbeatRecord(sensor.Id, receivedAt, report.MetricsJson, sensor.OpenAlertId));
+                await heartbeats.AppendAsync(new HeartbeatRecord(sensor.Id, receivedAt, report.MetricsJson, sensor.OpenAlert?.Id));
             }
         }
         catch (HeartbeatLogUnavailableException)
@@ -131,39 +129,30 @@ public sealed partial class SensorGrain(
 
         _sensor = sensor with
         {
+            Status = SensorStatus.Online,
             FirstHeartbeatAt = sensor.FirstHeartbeatAt ?? receivedAt,
             LastHeartbeatAt = receivedAt,
             HeartbeatCount = sensor.HeartbeatCount + 1,
-            OpenAlertId = null,
-            OpenAlertSilentSince = null,
-            OpenAlertRaisedAt = null,
+            OpenAlert = null,
         };
         if (!report.Discard)
         {
             tally.Record(receivedAt, receivedAt - sensor.LastHeartbeatAt);
         }
 
-        if (_status != SensorStatus.Online)
+        if (sensor.Status != SensorStatus.Online)
         {
-            if (_status == SensorStatus.Silent)
+            if (sensor.OpenAlert is { } resolved)
             {
                 LogRecovered(logger, Name);
-                if (sensor.OpenAlertId is { } resolved)
-                {
-                    await Dashboard.AlertChanged(AlertNotice(resolved, sensor, receivedAt));
-                }
+                await Dashboard.AlertChanged(Resolved(resolved, receivedAt));
             }
 
-            _status = SensorStatus.Online;
             await Dashboard.SensorChanged();
         }
 
-        ArmSilenceTimer();
-        if (_reminderRegistered != true)
-        {
-            await EnsureReminderAsync();
-        }
-
+        Silence.Arm(receivedAt + Threshold);
+        await Silence.EnsureReminderAsync();
         await NotifyWatchersAsync();
         return HeartbeatResult.Stored;
     }
@@ -178,23 +167,22 @@ public sealed partial class SensorGrain(
                 return SensorCommandResult.NotFound;
             }
 
-            if (_status != SensorStatus.Retired)
+            if (sensor.Status != SensorStatus.Retired)
             {
                 var now = clock.GetUtcNow();
                 await store.RetireAsync(sensor.Id, now, CancellationToken.None);
-                _sensor = sensor with { RetiredAt = now, OpenAlertId = null, OpenAlertSilentSince = null, OpenAlertRaisedAt = null };
-                _status = SensorStatus.Retired;
-                if (sensor.OpenAlertId is { } resolved)
+                _sensor = sensor with { Status = SensorStatus.Retired, RetiredAt = now, OpenAlert = null };
+                if (sensor.OpenAlert is { } resolved)
                 {
-                    await Dashboard.AlertChanged(AlertNotice(resolved, sensor, now));
+                    await Dashboard.AlertChanged(Resolved(resolved, now));
                 }
 
                 await Dashboard.SensorChanged();
                 await NotifyWatchersAsync();
-                DisarmSilenceTimer();
+                Silence.Disarm();
             }
 
-            await UnregisterReminderAsync();
+            await Silence.RemoveReminderAsync();
             return SensorCommandResult.Done;
         }
         catch (Exception e) when (IsDatabaseFailure(e))
@@ -213,7 +201,7 @@ public sealed partial class SensorGrain(
                 return SensorCommandResult.NotFound;
             }
 
-            if (_status == SensorStatus.Retired)
+            if (sensor.Status == SensorStatus.Retired)
             {
                 return SensorCommandResult.Retired;
             }
@@ -228,16 +216,42 @@ public sealed partial class SensorGrain(
         }
     }
 
+    public async Task<AlertAcknowledgement> AcknowledgeAlert(long alertId, string username)
+    {
+        try
+        {
+            await EnsureLoadedAsync();
+            if (_sensor is not { } sensor)
+            {
+                return new AlertAcknowledgement(SensorCommandResult.NotFound, null);
+            }
+
+            if (await alerts.AcknowledgeAsync(alertId, sensor.Id, username, clock.GetUtcNow(), CancellationToken.None) is not { } alert)
+            {
+                return new AlertAcknowledgement(SensorCommandResult.NotFound, null);
+            }
+
+            if (sensor.OpenAlert?.Id == alert.Id)
+            {
+                _sensor = sensor with { OpenAlert = alert };
+            }
+
+            await Dashboard.AlertChanged(alert);
+            return new AlertAcknowledgement(SensorCommandResult.Done, alert);
+        }
+        catch (Exception e) when (IsDatabaseFailure(e))
+        {
+            return new AlertAcknowledgement(SensorCommandResult.Unavailable, null);
+        }
+    }
+
     public async Task<SensorSnapshot?> Describe()
     {
         await EnsureLoadedAsync();
         return Snapshot();
     }
 
-    private SensorSnapshot? Snapshot() => _sensor is not { } sensor
-        ? null
-        : new SensorSnapshot(Name, sensor.Tags, _status, sensor.CreatedAt, sensor.FirstHeartbeatAt, sensor.LastHeartbeatAt,
-            sensor.HeartbeatCount, (int)Threshold.TotalSeconds, sensor.OpenAlertId);
+    private SensorSnapshot? Snapshot() => _sensor?.ToSnapshot(options.Value.SilenceThreshold);
 
     private Task NotifyWatchersAsync() =>
         _watchers is { Count: > 0 } watchers && Snapshot() is { } snapshot
@@ -269,9 +283,9 @@ public sealed partial class SensorGrain(
             return; // The reminder's next tick tries again.
         }
 
-        switch (_status)
+        switch (_sensor)
         {
-            case SensorStatus.Online when _sensor?.LastHeartbeatAt is { } last:
+            case { Status: SensorStatus.Online, LastHeartbeatAt: { } last }:
                 var deadline = last + Threshold;
                 if (clock.GetUtcNow() >= deadline)
                 {
@@ -279,54 +293,50 @@ public sealed partial class SensorGrain(
                 }
                 else
                 {
-                    ArmSilenceTimer(force: true);
+                    Silence.Arm(deadline, force: true);
                 }
 
                 break;
-            case SensorStatus.Silent or SensorStatus.Retired or SensorStatus.Pending when _reminderRegistered != false:
+            case { Status: not SensorStatus.Online } or null when Silence.ReminderMayExist:
                 // Left over from an interrupted transition: a reminder only belongs to an online sensor.
-                await UnregisterReminderAsync();
+                await Silence.RemoveReminderAsync();
                 break;
         }
     }
 
     public Task ReceiveReminder(string reminderName, TickStatus status) => CheckSilence();
 
+    // The timer fires outside the grain's turn: it comes back in through an ordinary grain call.
+    private void CheckSilenceFromTimer() => this.AsReference<ISensorGrain>().CheckSilence().Ignore();
+
     private async Task RaiseSilenceAsync(DateTimeOffset silentSince)
     {
         var sensor = _sensor!;
-        long alertId;
-        var raisedAt = clock.GetUtcNow();
+        Alert alert;
         try
         {
-            alertId = await store.RaiseSilenceAsync(sensor.Id, silentSince, raisedAt, CancellationToken.None);
+            alert = await alerts.RaiseSilenceAsync(sensor.Id, silentSince, clock.GetUtcNow(), CancellationToken.None);
         }
         catch (Exception e) when (IsDatabaseFailure(e))
         {
             // Stay online so the timer (soon) and the reminder (at the latest) try again.
             LogRaiseFailed(logger, Name, e.Message);
-            ArmSilenceTimer(retryAfter: RetryDelay);
+            Silence.Arm(clock.GetUtcNow() + RetryDelay, force: true);
             return;
         }
 
-        _sensor = sensor with { OpenAlertId = alertId, OpenAlertSilentSince = silentSince, OpenAlertRaisedAt = raisedAt };
-        _status = SensorStatus.Silent;
-        DisarmSilenceTimer();
-        LogWentSilent(logger, Name, silentSince, alertId);
-        await Dashboard.AlertChanged(AlertNotice(alertId, _sensor, resolvedAt: null));
+        _sensor = sensor with { Status = SensorStatus.Silent, OpenAlert = alert };
+        Silence.Disarm();
+        LogWentSilent(logger, Name, alert.SilentSince, alert.Id);
+        await Dashboard.AlertChanged(alert);
         await Dashboard.SensorChanged();
         await NotifyWatchersAsync();
-        await UnregisterReminderAsync();
+        await Silence.RemoveReminderAsync();
     }
 
-    /// <summary>The sensor's open silence alert as the feed announces it (raised, or resolved at <paramref name="resolvedAt"/>).</summary>
-    private AlertNotice AlertNotice(long alertId, SensorRecord sensor, DateTimeOffset? resolvedAt) => new(
-        alertId,
-        Name,
-        "silent",
-        sensor.OpenAlertSilentSince ?? sensor.LastHeartbeatAt.GetValueOrDefault() + Threshold,
-        sensor.OpenAlertRaisedAt ?? sensor.OpenAlertSilentSince ?? DateTimeOffset.MinValue,
-        resolvedAt);
+    /// <summary>The open alert as resolved at <paramref name="at"/>, never before it was raised (as the database records it).</summary>
+    private static Alert Resolved(Alert alert, DateTimeOffset at) =>
+        alert with { ResolvedAt = at > alert.RaisedAt ? at : alert.RaisedAt };
 
     /// <summary>Loads the sensor if needed; false (logged) when the database did not answer.</summary>
     private async Task<bool> TryEnsureLoadedAsync()
@@ -343,7 +353,7 @@ public sealed partial class SensorGrain(
         }
     }
 
-    /// <summary>Loads the sensor from the database once per activation and settles its status from the record.</summary>
+    /// <summary>Loads the sensor, with its status from the view, once per activation.</summary>
     private async Task EnsureLoadedAsync()
     {
         if (_loaded)
@@ -353,15 +363,7 @@ public sealed partial class SensorGrain(
 
         _sensor = await store.LoadAsync(Name, CancellationToken.None);
         _loaded = true;
-        _status = _sensor switch
-        {
-            null => SensorStatus.Pending,
-            { RetiredAt: not null } => SensorStatus.Retired,
-            { OpenAlertId: not null } => SensorStatus.Silent,
-            { LastHeartbeatAt: null } => SensorStatus.Pending,
-            _ => SensorStatus.Online,
-        };
-        if (_status == SensorStatus.Online && _sensor!.LastHeartbeatAt is { } last)
+        if (_sensor is { Status: SensorStatus.Online, LastHeartbeatAt: { } last })
         {
             // Woken after a restart or by the reminder: the silence may have come due while nobody watched.
             if (clock.GetUtcNow() >= last + Threshold)
@@ -370,80 +372,8 @@ public sealed partial class SensorGrain(
             }
             else
             {
-                ArmSilenceTimer();
+                Silence.Arm(last + Threshold);
             }
-        }
-    }
-
-    /// <summary>
-    /// Arms the one silence timer for last heartbeat + threshold. Heartbeats only move the deadline: an
-    /// earlier wake-up already set is left alone and re-arms itself when it finds the sensor still fresh,
-    /// so steady heartbeats cost no timer churn.
-    /// </summary>
-    private void ArmSilenceTimer(TimeSpan? retryAfter = null, bool force = false)
-    {
-        if (_sensor?.LastHeartbeatAt is not { } last || (_timerDue is not null && !force && retryAfter is null))
-        {
-            return;
-        }
-
-        var now = clock.GetUtcNow();
-        var due = retryAfter is { } delay ? now + delay : last + Threshold;
-        if (_silenceTimer is null)
-        {
-            var self = this.AsReference<ISensorGrain>();
-            // The callback runs outside the grain; it comes back in through an ordinary grain call.
-            _silenceTimer = clock.CreateTimer(_ => self.CheckSilence().Ignore(), null, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
-        }
-
-        _silenceTimer.Change(due > now ? due - now : TimeSpan.Zero, Timeout.InfiniteTimeSpan);
-        _timerDue = due;
-    }
-
-    private void DisarmSilenceTimer()
-    {
-        _silenceTimer?.Change(Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
-        _timerDue = null;
-    }
-
-    /// <summary>Makes sure the reminder exists, reading before writing so a re-activation costs no write.</summary>
-    private async Task EnsureReminderAsync()
-    {
-        try
-        {
-            if (_reminderRegistered is null && await this.GetReminder(SilenceReminder.Name) is not null)
-            {
-                _reminderRegistered = true;
-                return;
-            }
-
-            var period = options.Value.SilenceCheckPeriod;
-            await this.RegisterOrUpdateReminder(SilenceReminder.Name, period, period);
-            _reminderRegistered = true;
-        }
-        catch (Exception e) when (e is not OutOfMemoryException)
-        {
-            // The timer still watches while the silo lives; the next heartbeat tries the reminder again.
-            _reminderRegistered = false;
-            LogReminderFailed(logger, Name, "register", e.Message);
-        }
-    }
-
-    private async Task UnregisterReminderAsync()
-    {
-        try
-        {
-            if (await this.GetReminder(SilenceReminder.Name) is { } reminder)
-            {
-                await this.UnregisterReminder(reminder);
-            }
-
-            _reminderRegistered = false;
-        }
-        catch (Exception e) when (e is not OutOfMemoryException)
-        {
-            // Harmless: a stray tick finds the sensor not online and tries again.
-            LogReminderFailed(logger, Name, "unregister", e.Message);
         }
     }
 
@@ -472,7 +402,4 @@ public sealed partial class SensorGrain(
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Sensor {Sensor} is reporting again")]
     private static partial void LogRecovered(ILogger logger, string sensor);
-
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Sensor {Sensor}: could not {Action} its silence reminder: {Reason}")]
-    private static partial void LogReminderFailed(ILogger logger, string sensor, string action, string reason);
 }

@@ -25,7 +25,7 @@ public static class SensorMonitoring
         services.TryAddKeyedSingleton(MonitoringClock.Key, TimeProvider.System);
         services.AddSingleton<SensorStore>();
         services.AddSingleton<SensorDirectory>();
-        services.AddSingleton<AlertLedger>();
+        services.AddSingleton<AlertStore>();
         services.AddSingleton<HeartbeatLog>();
         services.AddHostedService(provider => provider.GetRequiredService<HeartbeatLog>());
         services.AddSingleton<FleetStore>();

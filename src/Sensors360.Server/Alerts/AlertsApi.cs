@@ -1,5 +1,7 @@
 using System.Security.Claims;
 using Microsoft.AspNetCore.Http.HttpResults;
+using Sensors360.Abstractions.Alerts;
+using Sensors360.Abstractions.Sensors;
 using Sensors360.Grains.Alerts;
 using Sensors360.Grains.Sensors;
 using Sensors360.Server.Http;
@@ -10,7 +12,6 @@ namespace Sensors360.Server.Alerts;
 /// <summary>Alerts for operators: list them, acknowledge them. Sensor grains raise and resolve them.</summary>
 public static class AlertsApi
 {
-
     public static IEndpointRouteBuilder MapAlerts(this IEndpointRouteBuilder app)
     {
         var alerts = app.MapGroup("/api/alerts");
@@ -20,7 +21,7 @@ public static class AlertsApi
     }
 
     internal static async Task<Results<Ok<AlertPageResponse>, ProblemHttpResult>> ListAsync(
-        AlertLedger ledger, CancellationToken cancellationToken, string? state = null, string? sensor = null, string? limit = null, string? cursor = null)
+        AlertStore store, CancellationToken cancellationToken, string? state = null, string? sensor = null, string? limit = null, string? cursor = null)
     {
         var wanted = AlertState.Open;
         if (!string.IsNullOrEmpty(state) && (!Enum.TryParse(state, ignoreCase: true, out wanted) || !state.All(char.IsAsciiLetterLower)))
@@ -49,26 +50,31 @@ public static class AlertsApi
             before = parsed;
         }
 
-        var page = await ledger.ListAsync(wanted, string.IsNullOrEmpty(sensor) ? null : sensor, before, pageSize + 1, cancellationToken);
+        var page = await store.ListAsync(wanted, string.IsNullOrEmpty(sensor) ? null : sensor, before, pageSize + 1, cancellationToken);
         var items = page.Take(pageSize).ToList();
         var next = page.Count > pageSize ? items[^1].Id.ToString(System.Globalization.CultureInfo.InvariantCulture) : null;
         return TypedResults.Ok(new AlertPageResponse(items, next));
     }
 
-    internal static async Task<Results<Ok<AlertView>, ProblemHttpResult>> AcknowledgeAsync(
-        string id, ClaimsPrincipal user, AlertLedger ledger, TimeProvider time, CancellationToken cancellationToken)
+    /// <summary>Goes through the alert's sensor grain, which records it and tells every dashboard.</summary>
+    internal static async Task<Results<Ok<Alert>, ProblemHttpResult>> AcknowledgeAsync(
+        string id, ClaimsPrincipal user, AlertStore store, IGrainFactory grains, CancellationToken cancellationToken)
     {
-        if (!long.TryParse(id, out var alertId) || alertId < 1)
+        if (!long.TryParse(id, out var alertId) || alertId < 1 || await store.GetAsync(alertId, cancellationToken) is not { } alert)
         {
             return Problem(404, "Alert not found", $"No alert has id '{id}'.");
         }
 
         var username = user.Identity?.Name ?? throw new InvalidOperationException("An operator session without a name.");
-        return await ledger.AcknowledgeAsync(alertId, username, time.GetUtcNow(), cancellationToken) is { } alert
-            ? TypedResults.Ok(alert)
-            : Problem(404, "Alert not found", $"No alert has id '{id}'.");
+        var acknowledgement = await grains.GetGrain<ISensorGrain>(alert.SensorId).AcknowledgeAlert(alertId, username);
+        return acknowledgement switch
+        {
+            { Result: SensorCommandResult.Done, Alert: { } acknowledged } => TypedResults.Ok(acknowledged),
+            { Result: SensorCommandResult.Unavailable } => ChangeUnavailable(),
+            _ => Problem(404, "Alert not found", $"No alert has id '{id}'."),
+        };
     }
 }
 
 /// <summary>One page of alerts, newest first; pass <c>nextCursor</c> as <c>cursor</c> for the next page.</summary>
-public sealed record AlertPageResponse(IReadOnlyList<AlertView> Items, string? NextCursor);
+public sealed record AlertPageResponse(IReadOnlyList<Alert> Items, string? NextCursor);

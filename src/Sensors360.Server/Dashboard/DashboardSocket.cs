@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.Net.WebSockets;
 using System.Reactive.Linq;
 using System.Text.Json;
+using Sensors360.Abstractions.Dashboard;
 using Sensors360.Grains.Sensors;
 using Sensors360.Server.Sensors;
 

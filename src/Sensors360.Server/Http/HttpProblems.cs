@@ -26,4 +26,8 @@ public static class HttpProblems
     /// <summary>A problem result with a status, a short title and a detail that says what to fix.</summary>
     public static ProblemHttpResult Problem(int status, string title, string? detail = null) =>
         TypedResults.Problem(new ProblemDetails { Status = status, Title = title, Detail = detail });
+
+    /// <summary>The 503 of a change the database could not take (a grain reported it unavailable); nothing was changed.</summary>
+    public static ProblemHttpResult ChangeUnavailable() =>
+        Problem(503, "Database unavailable", "The database could not take the change; try again.");
 }

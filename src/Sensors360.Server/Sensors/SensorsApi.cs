@@ -51,7 +51,7 @@ public static class SensorsApi
             case ProvisionResult.AlreadyExists:
                 return Problem(409, "Sensor exists", $"A sensor with id '{request.Id}' already exists.");
             case ProvisionResult.Unavailable:
-                return Unavailable();
+                return ChangeUnavailable();
         }
 
         var sensor = await directory.GetAsync(request.Id!, cancellationToken)
@@ -114,7 +114,7 @@ public static class SensorsApi
         return await grains.GetGrain<ISensorGrain>(id).Retire() switch
         {
             SensorCommandResult.NotFound => NotFound(id),
-            SensorCommandResult.Unavailable => Unavailable(),
+            SensorCommandResult.Unavailable => ChangeUnavailable(),
             _ => TypedResults.Ok(SensorResponse.From((await directory.GetAsync(id, cancellationToken))!)),
         };
     }
@@ -131,14 +131,12 @@ public static class SensorsApi
         {
             SensorCommandResult.NotFound => NotFound(id),
             SensorCommandResult.Retired => Problem(409, "Sensor retired", $"Sensor '{id}' is retired; its token cannot be rotated."),
-            SensorCommandResult.Unavailable => Unavailable(),
+            SensorCommandResult.Unavailable => ChangeUnavailable(),
             _ => TypedResults.Ok(new SensorTokenResponse(id, token)),
         };
     }
 
     private static ProblemHttpResult NotFound(string id) => Problem(404, "Sensor not found", $"No sensor has id '{id}'.");
-
-    private static ProblemHttpResult Unavailable() => Problem(503, "Database unavailable", "The database could not take the change; try again.");
 
     private static string EncodeCursor(string lastId) => Base64Url.EncodeToString(Encoding.UTF8.GetBytes(lastId));
 

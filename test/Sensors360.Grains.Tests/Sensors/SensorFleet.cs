@@ -2,7 +2,9 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Time.Testing;
 using Npgsql;
 using Orleans.TestingHost;
+using Sensors360.Abstractions.Alerts;
 using Sensors360.Abstractions.Sensors;
+using Sensors360.Grains.Alerts;
 using Sensors360.Grains.Sensors;
 using Sensors360.Testing;
 
@@ -65,26 +67,9 @@ internal sealed class SensorFleet : IAsyncDisposable
     public Task WaitForStatusAsync(string id, SensorStatus status) =>
         Eventually.TrueAsync(async () => await StatusAsync(id) == status, TimeSpan.FromSeconds(20), $"sensor {id} is {status}");
 
-    public async Task<List<AlertRow>> AlertsAsync(string id)
-    {
-        await using var command = Db.CreateCommand("""
-            SELECT a.id, a.silent_since, a.raised_at, a.resolved_at FROM alert a JOIN sensor s ON s.id = a.sensor_id
-            WHERE s.name = $1 ORDER BY a.id
-            """);
-        command.Parameters.AddWithValue(id);
-        await using var reader = await command.ExecuteReaderAsync();
-        var alerts = new List<AlertRow>();
-        while (await reader.ReadAsync())
-        {
-            alerts.Add(new AlertRow(
-                reader.GetInt64(0),
-                reader.GetFieldValue<DateTimeOffset>(1),
-                reader.GetFieldValue<DateTimeOffset>(2),
-                reader.IsDBNull(3) ? null : reader.GetFieldValue<DateTimeOffset>(3)));
-        }
-
-        return alerts;
-    }
+    /// <summary>The sensor's alerts, oldest first, as the alert store lists them.</summary>
+    public async Task<List<Alert>> AlertsAsync(string id) =>
+        [.. (await new AlertStore(Db).ListAsync(AlertState.All, id, beforeId: null, limit: 1000, CancellationToken.None)).Reverse()];
 
     public async Task<long> ScalarAsync(string sql, params object[] values)
     {
@@ -110,5 +95,3 @@ internal sealed class SensorFleet : IAsyncDisposable
         await Db.DisposeAsync();
     }
 }
-
-internal sealed record AlertRow(long Id, DateTimeOffset SilentSince, DateTimeOffset RaisedAt, DateTimeOffset? ResolvedAt);

@@ -38,6 +38,59 @@ public sealed class DashboardScaleTests(ThrowawayPostgres postgres)
     }
 
     [Fact]
+    public async Task An_acknowledge_made_on_silo_A_reaches_a_socket_on_silo_B_within_a_second()
+    {
+        var database = await PreparedDatabase.CreateAsync(postgres, nameof(An_acknowledge_made_on_silo_A_reaches_a_socket_on_silo_B_within_a_second));
+        var fastSilence = new Dictionary<string, string?>
+        {
+            ["Sensors360__Monitoring__SilenceThreshold"] = "00:00:02",
+            ["Sensors360__Monitoring__SilenceCheckPeriod"] = "00:00:01",
+        };
+        await using var a = ServerProcess.Start(database, "ack-pair", fastSilence);
+        await using var b = ServerProcess.Start(database, "ack-pair", fastSilence, adminPassword: a.AdminPassword);
+        await Task.WhenAll(a.WaitUntilReadyAsync(), b.WaitUntilReadyAsync());
+        await Eventually.MatchesAsync(b.GetClusterAsync, view => view.Silos.Count == 2, Patience, "both silos in one cluster");
+        using var operatorOnA = await a.LoginAsync();
+        await using var feedOnB = await FeedClient.ConnectAsync(b, await b.LoginCookiesAsync());
+        await feedOnB.WaitForAsync("snapshot", _ => true, Patience);
+
+        var (_, token) = await ProvisionAsync(operatorOnA, "ack-across-1");
+        using (var beat = await HeartbeatAsync(a.Http, "ack-across-1", token))
+        {
+            Assert.Equal(HttpStatusCode.NoContent, beat.StatusCode);
+        }
+
+        var raised = await feedOnB.WaitForAsync("alert", message => IsAlertOf(message, "ack-across-1"), Patience);
+        var alertId = raised.GetProperty("alert").GetProperty("id").GetInt64();
+        Assert.Equal(JsonValueKind.Null, raised.GetProperty("alert").GetProperty("acknowledgedBy").ValueKind);
+
+        using (var acknowledge = await operatorOnA.PostAsync(new Uri($"/api/alerts/{alertId}/acknowledge", UriKind.Relative), null))
+        {
+            Assert.Equal(HttpStatusCode.OK, acknowledge.StatusCode);
+        }
+
+        var acknowledged = await feedOnB.WaitForAsync(
+            "alert",
+            message => IsAlertOf(message, "ack-across-1") && message.GetProperty("alert").GetProperty("acknowledgedBy").ValueKind == JsonValueKind.String,
+            TimeSpan.FromSeconds(1));
+        var alert = acknowledged.GetProperty("alert");
+        Assert.Equal(alertId, alert.GetProperty("id").GetInt64());
+        Assert.Equal("admin", alert.GetProperty("acknowledgedBy").GetString());
+        Assert.Equal(JsonValueKind.String, alert.GetProperty("acknowledgedAt").ValueKind);
+        Assert.Equal(JsonValueKind.Null, alert.GetProperty("resolvedAt").ValueKind);
+
+        // Later snapshots on B list the alert with its acknowledgement too, without reading the database per push.
+        await feedOnB.WaitForAsync(
+            "snapshot",
+            message => message.GetProperty("alerts").EnumerateArray().Any(open =>
+                open.GetProperty("id").GetInt64() == alertId && open.GetProperty("acknowledgedBy").GetString() == "admin"),
+            Patience);
+    }
+
+    private static bool IsAlertOf(JsonElement message, string sensorId) =>
+        message.GetProperty("alert").GetProperty("sensorId").GetString() == sensorId;
+
+    [Fact]
     public async Task A_thousand_sockets_on_one_silo_all_receive_snapshots()
     {
         var database = await postgres.CreateDatabaseAsync(nameof(A_thousand_sockets_on_one_silo_all_receive_snapshots));

@@ -1,0 +1,15 @@
+-- Sensors 360 schema, version 6: the sensor_status view also carries who acknowledged the open alert,
+-- so a sensor grain loads its open alert whole (the one Alert shape of the API and the feed).
+-- Columns are only added at the end: CREATE OR REPLACE VIEW keeps the existing ones as they were.
+CREATE OR REPLACE VIEW sensor_status AS
+SELECT s.id, s.name, s.tags, s.created_at, s.first_heartbeat_at, s.last_heartbeat_at, s.heartbeat_count,
+       s.retired_at, s.silence_threshold_seconds, s.token_hash,
+       a.id AS open_alert_id, a.silent_since AS open_alert_silent_since, a.raised_at AS open_alert_raised_at,
+       CASE WHEN s.retired_at IS NOT NULL THEN 'retired'
+            WHEN a.id IS NOT NULL THEN 'silent'
+            WHEN s.first_heartbeat_at IS NULL THEN 'pending'
+            ELSE 'online' END AS status,
+       a.kind AS open_alert_kind, a.acknowledged_at AS open_alert_acknowledged_at, u.username AS open_alert_acknowledged_by
+FROM sensor s
+LEFT JOIN alert a ON a.sensor_id = s.id AND a.kind = 'silent' AND a.resolved_at IS NULL
+LEFT JOIN app_user u ON u.id = a.acknowledged_by;

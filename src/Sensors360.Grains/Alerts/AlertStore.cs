@@ -1,0 +1,181 @@
+using Npgsql;
+using Sensors360.Abstractions.Alerts;
+
+namespace Sensors360.Grains.Alerts;
+
+/// <summary>Which alerts to list.</summary>
+public enum AlertState
+{
+    Open,
+    Resolved,
+    All,
+}
+
+/// <summary>The open alerts a fleet view shows: how many there are, and the newest of them.</summary>
+public sealed record OpenAlerts(int Count, IReadOnlyList<Alert> Newest);
+
+/// <summary>
+/// Every statement on the <c>alert</c> table: raise, resolve, acknowledge, list and count. Sensor grains
+/// are its only writers, each for its own sensor; the heartbeat writer and a retirement put its resolve
+/// commands into their own transactions.
+/// </summary>
+public sealed class AlertStore(NpgsqlDataSource db)
+{
+    private const string Select = """
+        SELECT a.id, s.name, a.kind, a.silent_since, a.raised_at, a.resolved_at, a.acknowledged_at, u.username
+        FROM alert a
+        JOIN sensor s ON s.id = a.sensor_id
+        LEFT JOIN app_user u ON u.id = a.acknowledged_by
+        """;
+
+    /// <summary>
+    /// Opens a silence alert and returns it. If one is already open (another silo raced us), that one is
+    /// returned instead: the partial unique index guarantees a single open alert per sensor and kind.
+    /// </summary>
+    public async Task<Alert> RaiseSilenceAsync(long sensorId, DateTimeOffset silentSince, DateTimeOffset raisedAt, CancellationToken cancellationToken)
+    {
+        await using var command = db.CreateCommand("""
+            WITH raised AS (
+                INSERT INTO alert (sensor_id, kind, silent_since, raised_at)
+                VALUES ($1, $4, $2, $3)
+                ON CONFLICT (sensor_id, kind) WHERE resolved_at IS NULL DO NOTHING
+                RETURNING id)
+            SELECT id FROM raised
+            UNION ALL
+            SELECT id FROM alert WHERE sensor_id = $1 AND kind = $4 AND resolved_at IS NULL
+            LIMIT 1
+            """);
+        command.Parameters.AddWithValue(sensorId);
+        command.Parameters.AddWithValue(silentSince);
+        command.Parameters.AddWithValue(raisedAt);
+        command.Parameters.AddWithValue(Alert.Silent);
+        var id = await command.ExecuteScalarAsync(cancellationToken) as long?;
+
+        // Null: a concurrent raise committed after this statement's snapshot was taken; it is visible now.
+        id ??= await OpenSilenceIdAsync(sensorId, cancellationToken);
+        return await GetAsync(id.Value, cancellationToken)
+            ?? throw new InvalidOperationException($"Alert {id} vanished right after it was raised.");
+    }
+
+    /// <summary>Resolves the given alerts, each at its time (never before it was raised); for the heartbeat writer's batch.</summary>
+    public static NpgsqlBatchCommand ResolveCommand(long[] alertIds, DateTimeOffset[] resolvedAt) => Command("""
+        UPDATE alert AS a SET resolved_at = greatest(b.at, a.raised_at)
+        FROM unnest($1::bigint[], $2::timestamptz[]) AS b (id, at)
+        WHERE a.id = b.id AND a.resolved_at IS NULL
+        """, alertIds, resolvedAt);
+
+    /// <summary>Resolves whatever alert of the sensor is open; for the sensor's retirement.</summary>
+    public static NpgsqlBatchCommand ResolveOpenCommand(long sensorId, DateTimeOffset at) => Command(
+        "UPDATE alert SET resolved_at = greatest($2, raised_at) WHERE sensor_id = $1 AND resolved_at IS NULL", sensorId, at);
+
+    /// <summary>
+    /// Records who acknowledged the alert of sensor <paramref name="sensorId"/> and when; the first
+    /// acknowledgement stands. Null when the sensor has no such alert.
+    /// </summary>
+    public async Task<Alert?> AcknowledgeAsync(long id, long sensorId, string username, DateTimeOffset at, CancellationToken cancellationToken)
+    {
+        await using var batch = db.CreateBatch();
+        batch.BatchCommands.Add(Command("""
+            UPDATE alert a SET acknowledged_at = $3, acknowledged_by = u.id
+            FROM app_user u
+            WHERE a.id = $1 AND a.sensor_id = $2 AND u.username = $4 AND a.acknowledged_at IS NULL
+            """, id, sensorId, at, username));
+        batch.BatchCommands.Add(Command($"{Select} WHERE a.id = $1 AND a.sensor_id = $2", id, sensorId));
+        await using var reader = await batch.ExecuteReaderAsync(cancellationToken);
+        return await reader.ReadAsync(cancellationToken) ? Read(reader, first: 0) : null;
+    }
+
+    public async Task<Alert?> GetAsync(long id, CancellationToken cancellationToken)
+    {
+        await using var command = db.CreateCommand($"{Select} WHERE a.id = $1");
+        command.Parameters.AddWithValue(id);
+        return (await ReadAllAsync(command, cancellationToken)).SingleOrDefault();
+    }
+
+    /// <summary>Newest first; <paramref name="beforeId"/> continues a previous page.</summary>
+    public async Task<IReadOnlyList<Alert>> ListAsync(
+        AlertState state, string? sensorId, long? beforeId, int limit, CancellationToken cancellationToken)
+    {
+        await using var command = db.CreateCommand($"""
+            {Select}
+            WHERE ($1 = 'all' OR ($1 = 'open') = (a.resolved_at IS NULL))
+              AND ($2::text IS NULL OR s.name = $2)
+              AND ($3::bigint IS NULL OR a.id < $3)
+            ORDER BY a.id DESC
+            LIMIT $4
+            """);
+        command.Parameters.AddWithValue(state.ToString().ToLowerInvariant());
+        command.Parameters.AddWithValue((object?)sensorId ?? DBNull.Value);
+        command.Parameters.AddWithValue((object?)beforeId ?? DBNull.Value);
+        command.Parameters.AddWithValue(limit);
+        return await ReadAllAsync(command, cancellationToken);
+    }
+
+    /// <summary>How many alerts are open, and the newest <paramref name="newest"/> of them (last raised first), in one read.</summary>
+    public async Task<OpenAlerts> ReadOpenAsync(int newest, CancellationToken cancellationToken)
+    {
+        await using var command = db.CreateCommand($"""
+            SELECT (SELECT count(*) FROM alert WHERE resolved_at IS NULL)::int, o.*
+            FROM (SELECT 1) AS one
+            LEFT JOIN ({Select} WHERE a.resolved_at IS NULL ORDER BY a.raised_at DESC, a.id DESC LIMIT $1) AS o ON true
+            """);
+        command.Parameters.AddWithValue(newest);
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        var alerts = new List<Alert>();
+        var count = 0;
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            // Always one row at least; without open alerts its alert columns are null.
+            count = reader.GetInt32(0);
+            if (!reader.IsDBNull(1))
+            {
+                alerts.Add(Read(reader, first: 1));
+            }
+        }
+
+        return new OpenAlerts(count, alerts);
+    }
+
+    private async Task<long> OpenSilenceIdAsync(long sensorId, CancellationToken cancellationToken)
+    {
+        await using var open = db.CreateCommand("SELECT id FROM alert WHERE sensor_id = $1 AND kind = $2 AND resolved_at IS NULL");
+        open.Parameters.AddWithValue(sensorId);
+        open.Parameters.AddWithValue(Alert.Silent);
+        return await open.ExecuteScalarAsync(cancellationToken) as long?
+            ?? throw new InvalidOperationException($"No open {Alert.Silent} alert for sensor {sensorId} after raising one.");
+    }
+
+    private static async Task<IReadOnlyList<Alert>> ReadAllAsync(NpgsqlCommand command, CancellationToken cancellationToken)
+    {
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        var alerts = new List<Alert>();
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            alerts.Add(Read(reader, first: 0));
+        }
+
+        return alerts;
+    }
+
+    /// <summary>An alert from the columns of <see cref="Select"/>, starting at ordinal <paramref name="first"/>.</summary>
+    private static Alert Read(NpgsqlDataReader reader, int first) => new(
+        reader.GetInt64(first),
+        reader.GetString(first + 1),
+        reader.GetString(first + 2),
+        reader.GetFieldValue<DateTimeOffset>(first + 3),
+        reader.GetFieldValue<DateTimeOffset>(first + 4),
+        reader.IsDBNull(first + 5) ? null : reader.GetFieldValue<DateTimeOffset>(first + 5),
+        reader.IsDBNull(first + 6) ? null : reader.GetFieldValue<DateTimeOffset>(first + 6),
+        reader.IsDBNull(first + 7) ? null : reader.GetString(first + 7));
+
+    private static NpgsqlBatchCommand Command(string sql, params object[] values)
+    {
+        var command = new NpgsqlBatchCommand(sql);
+        foreach (var value in values)
+        {
+            command.Parameters.Add(new NpgsqlParameter { Value = value });
+        }
+
+        return command;
+    }
+}

@@ -1,0 +1,47 @@
+using Npgsql;
+using Sensors360.Abstractions.Alerts;
+using Sensors360.Abstractions.Sensors;
+
+namespace Sensors360.Grains.Sensors;
+
+/// <summary>
+/// The one reader of the <c>sensor_status</c> view (schema/0005, 0006), where the status rule lives:
+/// retired, else silent while a silence alert is open, else pending before the first heartbeat, else online.
+/// </summary>
+internal static class SensorStatusView
+{
+    public const string Columns = """
+        id, name, tags, status, created_at, first_heartbeat_at, last_heartbeat_at, heartbeat_count, retired_at,
+        silence_threshold_seconds, token_hash, open_alert_id, open_alert_kind, open_alert_silent_since,
+        open_alert_raised_at, open_alert_acknowledged_at, open_alert_acknowledged_by
+        """;
+
+    /// <summary>One row of <c>SELECT {Columns} FROM sensor_status</c>.</summary>
+    public static SensorRecord Read(NpgsqlDataReader reader)
+    {
+        var name = reader.GetString(1);
+        return new SensorRecord(
+            reader.GetInt64(0),
+            name,
+            reader.GetFieldValue<string[]>(2),
+            Enum.Parse<SensorStatus>(reader.GetString(3), ignoreCase: true),
+            reader.GetFieldValue<DateTimeOffset>(4),
+            reader.IsDBNull(5) ? null : reader.GetFieldValue<DateTimeOffset>(5),
+            reader.IsDBNull(6) ? null : reader.GetFieldValue<DateTimeOffset>(6),
+            reader.GetInt64(7),
+            reader.IsDBNull(8) ? null : reader.GetFieldValue<DateTimeOffset>(8),
+            reader.IsDBNull(9) ? null : reader.GetInt32(9),
+            reader.GetString(10),
+            reader.IsDBNull(11)
+                ? null
+                : new Alert(
+                    reader.GetInt64(11),
+                    name,
+                    reader.GetString(12),
+                    reader.GetFieldValue<DateTimeOffset>(13),
+                    reader.GetFieldValue<DateTimeOffset>(14),
+                    ResolvedAt: null,
+                    reader.IsDBNull(15) ? null : reader.GetFieldValue<DateTimeOffset>(15),
+                    reader.IsDBNull(16) ? null : reader.GetString(16)));
+    }
+}
