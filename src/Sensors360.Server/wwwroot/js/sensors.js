@@ -187,10 +187,12 @@ export class SensorTable {
     this.#visible[index] = sensor;
     const row = this.#body.querySelector(`tr[data-sensor-id="${CSS.escape(sensor.id)}"]`);
     if (row) {
-      // The first cell (the focusable button) stays, so focus and the open-details handler survive.
+      // The first cell (the focusable button) never leaves the document, so focus stays on it.
+      const [, ...stale] = row.children;
       const [, ...cells] = this.#row(sensor).children;
       row.dataset.status = sensor.status;
-      row.replaceChildren(row.firstElementChild, ...cells);
+      stale.forEach((cell) => cell.remove());
+      row.append(...cells);
     }
   }
 
