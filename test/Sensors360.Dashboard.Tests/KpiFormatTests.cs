@@ -1,5 +1,4 @@
 using System.Text.Json;
-using Microsoft.Playwright;
 
 namespace Sensors360.Dashboard.Tests;
 
@@ -9,8 +8,6 @@ namespace Sensors360.Dashboard.Tests;
 /// </summary>
 public sealed class KpiFormatTests
 {
-    private const string Origin = "http://dashboard.test";
-
     private static readonly double?[] Values =
     [
         null, 0, 0.04, 0.05, 0.25, 0.125, 0.375, 1.005, 2.675, 6.25, 16.255, 59.4, 59.5, 59.6, 119.5, 3599.5, 3600,
@@ -22,8 +19,8 @@ public sealed class KpiFormatTests
     {
         await using var browser = await Browser.LaunchAsync();
         var page = await browser.NewPageAsync();
-        await ServeWwwrootAsync(page);
-        await page.GotoAsync($"{Origin}/empty.html");
+        await Wwwroot.ServeAsync(page);
+        await page.GotoAsync($"{Wwwroot.Origin}/empty.html");
 
         var values = Values;
         var json = await page.EvaluateAsync<JsonElement>(
@@ -44,30 +41,5 @@ public sealed class KpiFormatTests
             Assert.Equal(KpiText.Rate(value), row[2].GetString());
             Assert.Equal(KpiText.Duration(value), row[3].GetString());
         }
-    }
-
-    /// <summary>Answers requests to <see cref="Origin"/> with the files of wwwroot in the build output.</summary>
-    private static async Task ServeWwwrootAsync(IPage page)
-    {
-        var root = Path.Combine(AppContext.BaseDirectory, "wwwroot");
-        await page.RouteAsync($"{Origin}/**", async route =>
-        {
-            var path = new Uri(route.Request.Url).AbsolutePath.TrimStart('/');
-            if (path == "empty.html")
-            {
-                await route.FulfillAsync(new() { Status = 200, ContentType = "text/html", Body = "<!doctype html><title>format</title>" });
-                return;
-            }
-
-            var file = Path.GetFullPath(Path.Combine(root, path));
-            if (!file.StartsWith(root + Path.DirectorySeparatorChar, StringComparison.Ordinal) || !File.Exists(file))
-            {
-                await route.FulfillAsync(new() { Status = 404 });
-                return;
-            }
-
-            var type = Path.GetExtension(file) switch { ".js" => "text/javascript", ".css" => "text/css", _ => "text/html" };
-            await route.FulfillAsync(new() { Status = 200, ContentType = type, Body = await File.ReadAllTextAsync(file) });
-        });
     }
 }

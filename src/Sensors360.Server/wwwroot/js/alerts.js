@@ -1,6 +1,7 @@
-// Open alerts: the list comes from the feed (snapshot.alerts, then alert frames); who acknowledged an
-// alert comes from GET /api/alerts?state=open and from the acknowledge answers, since the feed's
-// alerts do not carry it.
+// Open alerts, all from the feed: the list from snapshot.alerts and alert frames, and who acknowledged
+// an alert from the same (an acknowledgement anywhere arrives as an alert frame) and from the answer to
+// this page's own acknowledge. An acknowledgement, once seen, is kept while the alert is open: the first
+// one stands, so nothing later can undo it.
 
 import { ApiError, api } from "./api.js";
 import { el } from "./dom.js";
@@ -20,9 +21,6 @@ export class AlertsPanel {
   #errors = new Map();
   #busy = new Set();
   #onUnauthorized;
-  #fetchTimer = 0;
-  #fetching = false;
-  #fetchAgain = false;
 
   constructor({ list, empty, count, note, onUnauthorized }) {
     this.#list = list;
@@ -47,21 +45,22 @@ export class AlertsPanel {
       this.#renderCount();
     }
     const next = new Map(alerts.map((alert) => [alert.id, alert]));
-    const unknown = [...next.keys()].some((id) => !this.#alerts.has(id) && !this.#acknowledgements.has(id));
-    const changed = next.size !== this.#alerts.size || [...next.keys()].some((id) => !this.#alerts.has(id));
+    let changed = next.size !== this.#alerts.size || [...next.keys()].some((id) => !this.#alerts.has(id));
     this.#alerts = next;
+    for (const id of this.#acknowledgements.keys()) {
+      if (!next.has(id)) {
+        this.#acknowledgements.delete(id); // no longer open (or no longer among the newest)
+      }
+    }
     for (const alert of alerts) {
-      this.#remember(alert);
+      changed = this.#remember(alert) || changed;
     }
     if (changed) {
       this.#render();
     }
-    if (unknown) {
-      this.refreshAcknowledgements();
-    }
   }
 
-  /** An alert frame: raised (resolvedAt null) or resolved. */
+  /** An alert frame: raised (resolvedAt null), acknowledged (acknowledgedAt set) or resolved. */
   apply(alert) {
     if (alert.resolvedAt) {
       this.#alerts.delete(alert.id);
@@ -73,44 +72,13 @@ export class AlertsPanel {
     this.#render();
   }
 
-  /** Fetches who acknowledged which open alert (debounced). */
-  refreshAcknowledgements() {
-    clearTimeout(this.#fetchTimer);
-    this.#fetchTimer = setTimeout(() => this.#fetchAcknowledgements(), 300);
-  }
-
-  async #fetchAcknowledgements() {
-    if (this.#fetching) {
-      this.#fetchAgain = true;
-      return;
-    }
-    this.#fetching = true;
-    try {
-      const page = await api.openAlerts();
-      for (const alert of page.items) {
-        this.#remember(alert);
-        if (!this.#acknowledgements.has(alert.id)) {
-          this.#acknowledgements.set(alert.id, null);
-        }
-      }
-      this.#render();
-    } catch (error) {
-      if (error instanceof ApiError && error.status === 401) {
-        this.#onUnauthorized();
-      }
-    } finally {
-      this.#fetching = false;
-      if (this.#fetchAgain) {
-        this.#fetchAgain = false;
-        this.refreshAcknowledgements();
-      }
-    }
-  }
-
+  /** Keeps the alert's acknowledgement, if it has one not yet known; says whether it was new. */
   #remember(alert) {
-    if (alert.acknowledgedBy) {
-      this.#acknowledgements.set(alert.id, { by: alert.acknowledgedBy, at: alert.acknowledgedAt });
+    if (!alert.acknowledgedBy || this.#acknowledgements.has(alert.id)) {
+      return false;
     }
+    this.#acknowledgements.set(alert.id, { by: alert.acknowledgedBy, at: alert.acknowledgedAt });
+    return true;
   }
 
   async #acknowledge(id) {

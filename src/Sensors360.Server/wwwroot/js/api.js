@@ -39,7 +39,6 @@ export const api = {
   sensorsPage: (cursor) =>
     request("GET", `/api/sensors?limit=1000${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ""}`),
   sensor: (id) => request("GET", `/api/sensors/${encodeURIComponent(id)}`),
-  openAlerts: () => request("GET", "/api/alerts?state=open&limit=1000"),
   acknowledge: (id) => request("POST", `/api/alerts/${encodeURIComponent(id)}/acknowledge`),
 };
 

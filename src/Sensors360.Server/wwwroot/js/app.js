@@ -1,4 +1,10 @@
 // The page: a login form without a session, the live dashboard with one.
+//
+// The dashboard keeps itself current from the feed, with no periodic polling: snapshots drive the KPI
+// tiles, the chart and the open alerts; alert frames update the alert list and re-read that one sensor;
+// sensor frames update the table's rows (sensors.js). The whole sensor list is read again only when the
+// fleet's composition changes (total, pending or retired sensors) and at the start of each connection,
+// since frames sent while the page was not connected are lost.
 
 import { AlertsPanel } from "./alerts.js";
 import { ApiError, api } from "./api.js";
@@ -7,9 +13,6 @@ import { byId, show } from "./dom.js";
 import { DashboardFeed } from "./feed.js";
 import { clock, count, kpiTexts } from "./format.js";
 import { SensorDetail, SensorTable } from "./sensors.js";
-
-const SensorsRefreshPeriod = 15_000;
-const AcknowledgementsRefreshPeriod = 30_000;
 
 const feed = new DashboardFeed();
 const chart = new FleetChart(byId("chart"), byId("chart-summary"));
@@ -25,13 +28,13 @@ const table = new SensorTable({
   search: byId("sensor-search"),
   status: byId("sensor-status"),
   info: byId("sensors-info"),
+  feed,
   onOpen: (id) => detail.open(id),
   onUnauthorized: () => sessionEnded(),
 });
 const detail = new SensorDetail({ dialog: byId("sensor-detail"), feed, onUnauthorized: () => sessionEnded() });
 
-let timers = [];
-let lastCounts = null;
+let lastComposition = null;
 let active = false;
 
 // ---- connection state ----
@@ -58,6 +61,12 @@ function showConnection() {
 }
 
 feed.addEventListener("state", showConnection);
+// Until the next snapshot arrives nothing says what was missed; that snapshot reloads the sensor list.
+feed.addEventListener("state", () => {
+  if (feed.state !== "live") {
+    lastComposition = null;
+  }
+});
 // The last close code (1001: the server went away), for people and tests looking at the page.
 feed.addEventListener("closed", (event) => (connection.dataset.lastClose = String(event.detail.code)));
 feed.addEventListener("unauthorized", () => sessionEnded());
@@ -69,9 +78,11 @@ feed.addEventListener("snapshot", (event) => {
   if (fleet) {
     renderKpis(fleet);
     chart.add(fleet);
-    const counts = JSON.stringify([fleet.sensors, fleet.openAlerts]);
-    if (counts !== lastCounts) {
-      lastCounts = counts;
+    // New sensors, first heartbeats and retirements change the list itself; status changes come as frames.
+    const { total, pending, retired } = fleet.sensors ?? {};
+    const composition = JSON.stringify([total, pending, retired]);
+    if (composition !== lastComposition) {
+      lastComposition = composition;
       table.refresh();
     }
   }
@@ -81,8 +92,12 @@ feed.addEventListener("snapshot", (event) => {
 });
 
 feed.addEventListener("alert", (event) => {
-  alerts.apply(event.detail.alert);
-  table.refresh();
+  const { alert } = event.detail;
+  alerts.apply(alert);
+  // Raising or resolving an alert changes its sensor's status; acknowledging an open one does not.
+  if (alert.resolvedAt || !alert.acknowledgedAt) {
+    table.reread(alert.sensorId);
+  }
 });
 
 function renderKpis(fleet) {
@@ -109,19 +124,13 @@ function showView(view) {
 }
 
 function signedIn(operator) {
-  timers.forEach(clearInterval);
   active = true;
   byId("session-user").textContent = operator.username;
   showView("dashboard");
-  lastCounts = null;
+  lastComposition = null;
   feed.start();
   chart.start();
   table.refresh();
-  alerts.refreshAcknowledgements();
-  timers = [
-    setInterval(() => table.refresh(), SensorsRefreshPeriod),
-    setInterval(() => alerts.refreshAcknowledgements(), AcknowledgementsRefreshPeriod),
-  ];
 }
 
 function sessionEnded() {
@@ -132,8 +141,6 @@ function sessionEnded() {
 
 function signedOut(message) {
   active = false;
-  timers.forEach(clearInterval);
-  timers = [];
   feed.stop();
   chart.stop();
   table.stop();

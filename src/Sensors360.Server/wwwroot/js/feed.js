@@ -7,12 +7,18 @@
 // GET /api/auth/me, since a refused upgrade looks to a browser like any other failure: a 401 there
 // ends the feed with an "unauthorized" event. A socket silent for longer than StaleAfter (the server
 // sends a snapshot at least every 5 s) is dropped and reconnected.
+//
+// Subscriptions are counted per sensor id: the sensor table and the detail dialog may both want the same
+// sensor, and it stays subscribed until neither does. Only the changes are sent; after a reconnect the
+// whole set is sent again, since the new socket starts with none.
 
 import { ApiError, api } from "./api.js";
 
 export const BaseDelay = 500;
 export const MaxDelay = 10_000;
 export const StaleAfter = 15_000;
+/** Sensors one socket may subscribe to (the server refuses more). */
+export const MaxSubscriptions = 100;
 
 export function backoffDelay(attempt, random = Math.random) {
   const ceiling = Math.min(MaxDelay, BaseDelay * 2 ** Math.min(attempt, 20));
@@ -26,7 +32,7 @@ export class DashboardFeed extends EventTarget {
   #attempt = 0;
   #retryTimer = 0;
   #staleTimer = 0;
-  #subscriptions = new Set();
+  #subscriptions = new Map(); // sensor id → how many parts of the page want it
   state = "offline";
   retryAt = null;
 
@@ -52,14 +58,35 @@ export class DashboardFeed extends EventTarget {
     this.#setState("offline");
   }
 
-  subscribe(sensorId) {
-    this.#subscriptions.add(sensorId);
-    this.#send({ type: "subscribe", sensors: [sensorId] });
+  /** Adds one reference to each sensor; the server hears only of sensors nobody wanted before. */
+  subscribe(...sensorIds) {
+    const added = [];
+    for (const id of sensorIds) {
+      const references = this.#subscriptions.get(id) ?? 0;
+      this.#subscriptions.set(id, references + 1);
+      if (references === 0) {
+        added.push(id);
+      }
+    }
+    if (added.length > 0) {
+      this.#send({ type: "subscribe", sensors: added });
+    }
   }
 
-  unsubscribe(sensorId) {
-    if (this.#subscriptions.delete(sensorId)) {
-      this.#send({ type: "unsubscribe", sensors: [sensorId] });
+  /** Drops one reference to each sensor; the server hears only of sensors nobody wants any more. */
+  unsubscribe(...sensorIds) {
+    const removed = [];
+    for (const id of sensorIds) {
+      const references = this.#subscriptions.get(id) ?? 0;
+      if (references > 1) {
+        this.#subscriptions.set(id, references - 1);
+      } else if (references === 1) {
+        this.#subscriptions.delete(id);
+        removed.push(id);
+      }
+    }
+    if (removed.length > 0) {
+      this.#send({ type: "unsubscribe", sensors: removed });
     }
   }
 
@@ -112,7 +139,7 @@ export class DashboardFeed extends EventTarget {
     socket.onopen = () => {
       this.#touch();
       if (this.#subscriptions.size > 0) {
-        this.#send({ type: "subscribe", sensors: [...this.#subscriptions] });
+        this.#send({ type: "subscribe", sensors: [...this.#subscriptions.keys()] });
       }
     };
     socket.onmessage = (event) => this.#receive(event.data);

@@ -1,16 +1,28 @@
-// The sensor table (GET /api/sensors, all pages) with search, status filter and sorting, and the
-// detail dialog of one sensor (GET /api/sensors/{id}) with its live heartbeats from the feed.
+// The sensor table with search, status filter and sorting, and the detail dialog of one sensor
+// (GET /api/sensors/{id}) with its live heartbeats from the feed.
+//
+// The table keeps itself current from the feed rather than by polling. The whole list (GET /api/sensors,
+// all pages) is read only when asked to (app.js asks when the fleet's composition changes or a connection
+// starts). The table subscribes to the sensors of its first WatchedRows shown rows and replaces a row from
+// each `sensor` frame; `reread(id)` replaces one sensor from GET /api/sensors/{id} (app.js calls it for
+// alert frames). A row is updated in place when the sensor keeps its place in the shown order, otherwise
+// the table is rendered again (at most once per animation frame).
 
 import { ApiError, allSensors, api } from "./api.js";
 import { el } from "./dom.js";
+import { MaxSubscriptions } from "./feed.js";
 import { NONE, clock, dateTime, seconds } from "./format.js";
 
 /** Rows rendered at most; the search narrows the rest. */
 export const MaxRows = 500;
+/** Shown rows kept live through the feed: the socket's limit, less room for the detail dialog's sensor. */
+export const WatchedRows = MaxSubscriptions - 10;
 
 const StatusOrder = { silent: 0, online: 1, pending: 2, retired: 3 };
 // Loading every sensor is a few pages of 1000; in a busy fleet the counts change every second.
 const MinRefreshGap = 5000;
+// Single-sensor reads after alert frames; a burst of alerts waits in a queue instead of flooding the server.
+const ParallelReads = 4;
 
 const compareBy = {
   id: (a, b) => a.id.localeCompare(b.id),
@@ -28,9 +40,10 @@ export class SensorTable {
   #search;
   #status;
   #info;
+  #feed;
   #onOpen;
   #onUnauthorized;
-  #sensors = [];
+  #sensors = new Map(); // id → sensor, every sensor loaded
   #complete = true;
   #sort = { key: "status", direction: 1 };
   #loading = false;
@@ -38,13 +51,20 @@ export class SensorTable {
   #lastLoad = 0;
   #timer = 0;
   #error = null;
+  #visible = []; // the sensors matching search and filter, in shown order, as last rendered
+  #positions = new Map(); // id → index in #visible
+  #watched = new Set(); // ids this table subscribed to
+  #renderFrame = 0;
+  #toRead = new Set();
+  #reading = 0;
 
-  constructor({ table, search, status, info, onOpen, onUnauthorized }) {
+  constructor({ table, search, status, info, feed, onOpen, onUnauthorized }) {
     this.#table = table;
     this.#body = table.tBodies[0];
     this.#search = search;
     this.#status = status;
     this.#info = info;
+    this.#feed = feed;
     this.#onOpen = onOpen;
     this.#onUnauthorized = onUnauthorized;
     search.addEventListener("input", () => this.#render());
@@ -52,10 +72,12 @@ export class SensorTable {
     for (const header of table.tHead.querySelectorAll("th[data-sort]")) {
       header.querySelector("button").addEventListener("click", () => this.#sortBy(header.dataset.sort));
     }
+    feed.addEventListener("sensor", (event) => this.#update(event.detail.sensor));
   }
 
   clear() {
-    this.#sensors = [];
+    this.#sensors = new Map();
+    this.#toRead.clear();
     this.#render();
   }
 
@@ -76,6 +98,39 @@ export class SensorTable {
 
   stop() {
     clearTimeout(this.#timer);
+    cancelAnimationFrame(this.#renderFrame);
+    this.#renderFrame = 0;
+  }
+
+  /** Reads one sensor again and replaces its row; sensors the table has not loaded are left to the next load. */
+  reread(sensorId) {
+    if (this.#sensors.has(sensorId)) {
+      this.#toRead.add(sensorId);
+      this.#readNext();
+    }
+  }
+
+  #readNext() {
+    while (this.#reading < ParallelReads && this.#toRead.size > 0) {
+      const [id] = this.#toRead;
+      this.#toRead.delete(id);
+      this.#reading++;
+      this.#read(id).finally(() => {
+        this.#reading--;
+        this.#readNext();
+      });
+    }
+  }
+
+  async #read(sensorId) {
+    try {
+      this.#update(await api.sensor(sensorId));
+    } catch (error) {
+      if (error instanceof ApiError && error.status === 401) {
+        this.#onUnauthorized();
+      }
+      // Otherwise the row keeps its last state until the next frame or load.
+    }
   }
 
   async #load() {
@@ -83,7 +138,15 @@ export class SensorTable {
     this.#lastLoad = Date.now();
     try {
       const { items, complete } = await allSensors();
-      this.#sensors = items;
+      const loaded = new Map(items.map((sensor) => [sensor.id, sensor]));
+      // A frame that arrived while the pages were read may be newer than what they say.
+      for (const [id, sensor] of loaded) {
+        const known = this.#sensors.get(id);
+        if (known && known.heartbeatCount > sensor.heartbeatCount) {
+          loaded.set(id, known);
+        }
+      }
+      this.#sensors = loaded;
       this.#complete = complete;
       this.#error = null;
     } catch (error) {
@@ -102,32 +165,81 @@ export class SensorTable {
     }
   }
 
+  /** A newer state of one sensor (a `sensor` frame or a single read): its row only, when it keeps its place. */
+  #update(sensor) {
+    const known = sensor ? this.#sensors.get(sensor.id) : undefined;
+    if (!known || known.heartbeatCount > sensor.heartbeatCount) {
+      return; // not in the table (the next load brings it), or older than what is shown
+    }
+    this.#sensors.set(sensor.id, sensor);
+    if (this.#renderFrame) {
+      return; // a full render is due and will show it
+    }
+    const index = this.#positions.get(sensor.id);
+    const matches = this.#matches(sensor);
+    if (index === undefined && !matches) {
+      return; // filtered out before and now: nothing shown or counted changes
+    }
+    if (index === undefined || !matches || !this.#keepsPlace(index, sensor)) {
+      this.#renderSoon();
+      return;
+    }
+    this.#visible[index] = sensor;
+    const row = this.#body.querySelector(`tr[data-sensor-id="${CSS.escape(sensor.id)}"]`);
+    if (row) {
+      // The first cell (the focusable button) never leaves the document, so focus stays on it.
+      const [, ...stale] = row.children;
+      const [, ...cells] = this.#row(sensor).children;
+      row.dataset.status = sensor.status;
+      stale.forEach((cell) => cell.remove());
+      row.append(...cells);
+    }
+  }
+
+  /** Whether `sensor` still sorts between the neighbours of the shown place `index`. */
+  #keepsPlace(index, sensor) {
+    const before = this.#visible[index - 1];
+    const after = this.#visible[index + 1];
+    return (!before || this.#compare(before, sensor) < 0) && (!after || this.#compare(sensor, after) < 0);
+  }
+
   #sortBy(key) {
     this.#sort = { key, direction: this.#sort.key === key ? -this.#sort.direction : 1 };
     this.#render();
   }
 
-  #visible() {
+  #matches(sensor) {
     const query = this.#search.value.trim().toLowerCase();
     const status = this.#status.value;
-    const matches = this.#sensors.filter((sensor) =>
-      (!status || sensor.status === status) &&
-      (!query || sensor.id.toLowerCase().includes(query) || sensor.tags.some((tag) => tag.toLowerCase().includes(query))));
-    const compare = compareBy[this.#sort.key];
-    const { direction } = this.#sort;
-    return matches.sort((a, b) => direction * compare(a, b) || a.id.localeCompare(b.id));
+    return (!status || sensor.status === status) &&
+      (!query || sensor.id.toLowerCase().includes(query) || sensor.tags.some((tag) => tag.toLowerCase().includes(query)));
+  }
+
+  #compare(a, b) {
+    return this.#sort.direction * compareBy[this.#sort.key](a, b) || a.id.localeCompare(b.id);
+  }
+
+  // Frames can come many times a second; re-rendering hundreds of rows once per frame is enough.
+  #renderSoon() {
+    if (!this.#renderFrame) {
+      this.#renderFrame = requestAnimationFrame(() => this.#render());
+    }
   }
 
   #render() {
+    cancelAnimationFrame(this.#renderFrame);
+    this.#renderFrame = 0;
     for (const header of this.#table.tHead.querySelectorAll("th[data-sort]")) {
       const active = header.dataset.sort === this.#sort.key;
       header.setAttribute("aria-sort", active ? (this.#sort.direction > 0 ? "ascending" : "descending") : "none");
     }
     const focusedId = document.activeElement?.closest?.("tr[data-sensor-id]")?.dataset.sensorId;
-    const visible = this.#visible();
+    const visible = [...this.#sensors.values()].filter((sensor) => this.#matches(sensor)).sort((a, b) => this.#compare(a, b));
+    this.#visible = visible;
+    this.#positions = new Map(visible.map((sensor, index) => [sensor.id, index]));
     const rows = visible.slice(0, MaxRows).map((sensor) => this.#row(sensor));
     if (rows.length === 0) {
-      const text = this.#sensors.length === 0 ? (this.#loading ? "Loading…" : "No sensors yet.") : "No sensor matches.";
+      const text = this.#sensors.size === 0 ? (this.#loading ? "Loading…" : "No sensors yet.") : "No sensor matches.";
       rows.push(el("tr", { class: "empty" }, el("td", { colspan: 7, class: "muted", text })));
     }
     this.#body.replaceChildren(...rows);
@@ -135,7 +247,7 @@ export class SensorTable {
       this.#body.querySelector(`tr[data-sensor-id="${CSS.escape(focusedId)}"] button`)?.focus();
     }
     const shown = Math.min(visible.length, MaxRows);
-    let info = `${shown} of ${this.#sensors.length} sensors shown`;
+    let info = `${shown} of ${this.#sensors.size} sensors shown`;
     if (visible.length > MaxRows) {
       info += ` (first ${MaxRows} matches; refine the search)`;
     }
@@ -143,6 +255,18 @@ export class SensorTable {
       info += "; the fleet is larger than the page loads";
     }
     this.#info.textContent = this.#error ?? info;
+    this.#watch(visible.slice(0, WatchedRows).map((sensor) => sensor.id));
+  }
+
+  /** Subscribes to the sensors of the top rows; tells the feed only what changed. */
+  #watch(ids) {
+    const next = new Set(ids);
+    const gone = [...this.#watched].filter((id) => !next.has(id));
+    const added = ids.filter((id) => !this.#watched.has(id));
+    this.#watched = next;
+    // Unsubscribe first, so the socket never holds more than its limit in between.
+    this.#feed.unsubscribe(...gone);
+    this.#feed.subscribe(...added);
   }
 
   #row(sensor) {

@@ -1,0 +1,56 @@
+using static Microsoft.Playwright.Assertions;
+
+namespace Sensors360.Dashboard.Tests;
+
+/// <summary>
+/// The open alerts (wwwroot/js/alerts.js) take who acknowledged an alert from the feed alone: from a snapshot's
+/// alerts and from alert frames. In the browser without a server, the page's markup without its own script.
+/// </summary>
+public sealed class AlertsPanelTests
+{
+    [Fact]
+    public async Task Acknowledgements_come_from_snapshots_and_alert_frames()
+    {
+        await using var browser = await Browser.LaunchAsync();
+        var page = await browser.NewPageAsync();
+        var requests = new List<string>();
+        page.Request += (_, request) => requests.Add(new Uri(request.Url).AbsolutePath);
+        await Wwwroot.ServeAsync(page);
+        await page.RouteAsync($"{Wwwroot.Origin}/js/app.js", route => route.FulfillAsync(new() { Status = 200, ContentType = "text/javascript", Body = "" }));
+        await page.GotoAsync($"{Wwwroot.Origin}/index.html");
+        await page.EvaluateAsync(
+            """
+            async () => {
+              const { AlertsPanel } = await import("/js/alerts.js");
+              const byId = (id) => document.getElementById(id);
+              byId("dashboard-view").hidden = false;
+              window.makeAlert = (id, sensorId, acknowledgedBy = null, resolvedAt = null) => ({
+                id, sensorId, kind: "silent", silentSince: "2026-11-27T19:40:00Z", raisedAt: "2026-11-27T19:40:01Z", resolvedAt,
+                acknowledgedAt: acknowledgedBy ? "2026-11-27T19:41:00Z" : null, acknowledgedBy,
+              });
+              window.panel = new AlertsPanel({ list: byId("alerts"), empty: byId("alerts-empty"), count: byId("alerts-count"), note: byId("alerts-note"), onUnauthorized: () => {} });
+              panel.replace([makeAlert(2, "boiler-8", "bob"), makeAlert(1, "boiler-7")], 2);
+            }
+            """);
+        var acknowledged = (string sensorId) => page.Locator($"#alerts li[data-sensor-id='{sensorId}'] .acknowledged");
+        var button = (string sensorId) => page.Locator($"#alerts li[data-sensor-id='{sensorId}'] button");
+
+        // From the snapshot: bob acknowledged boiler-8; boiler-7 still offers the button.
+        await Expect(acknowledged("boiler-8")).ToHaveAttributeAsync("data-acknowledged-by", "bob");
+        await Expect(button("boiler-7")).ToHaveTextAsync("Acknowledge");
+
+        // Someone acknowledges boiler-7 elsewhere: the alert frame says so.
+        await page.EvaluateAsync("() => panel.apply(makeAlert(1, 'boiler-7', 'carol'))");
+        await Expect(acknowledged("boiler-7")).ToHaveAttributeAsync("data-acknowledged-by", "carol");
+        await Expect(acknowledged("boiler-7")).ToHaveTextAsync("Acknowledged by carol at 19:41:00");
+
+        // A later snapshot keeps both; a resolved frame removes the alert.
+        await page.EvaluateAsync("() => panel.replace([makeAlert(2, 'boiler-8', 'bob'), makeAlert(1, 'boiler-7', 'carol')], 2)");
+        await Expect(page.Locator("#alerts .acknowledged")).ToHaveCountAsync(2);
+        await page.EvaluateAsync("() => panel.apply(makeAlert(2, 'boiler-8', 'bob', '2026-11-27T19:42:00Z'))");
+        await Expect(page.Locator("#alerts li")).ToHaveCountAsync(1);
+
+        // None of it asked the server.
+        Assert.DoesNotContain(requests, path => path.StartsWith("/api/", StringComparison.Ordinal));
+    }
+}
