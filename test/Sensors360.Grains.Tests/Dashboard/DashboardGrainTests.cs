@@ -1,4 +1,5 @@
 using Npgsql;
+using Sensors360.Abstractions.Alerts;
 using Sensors360.Abstractions.Dashboard;
 using Sensors360.Abstractions.Sensors;
 using Sensors360.Grains.Tests.Sensors;
@@ -57,6 +58,80 @@ public sealed class DashboardGrainTests(ThrowawayPostgres postgres)
         // A new activation rebuilds everything from the database.
         await fleet.Cluster.DeactivateAsync(dashboard);
         Assert.Equal(settled with { At = default }, (await AssertMatchesSqlAsync(dashboard, fleet.Db)) with { At = default });
+    }
+
+    [Fact]
+    public async Task Open_alerts_in_the_snapshot_follow_raises_acknowledgements_resolutions_and_a_restart_of_the_grain()
+    {
+        await using var fleet = await SensorFleet.StartAsync(postgres, nameof(Open_alerts_in_the_snapshot_follow_raises_acknowledgements_resolutions_and_a_restart_of_the_grain));
+        var dashboard = fleet.Cluster.Client.GetGrain<IDashboardGrain>(0);
+        var tokens = new Dictionary<string, string>();
+        foreach (var id in new[] { "open-0", "open-1", "open-2" })
+        {
+            tokens[id] = await fleet.ProvisionAsync(id, thresholdSeconds: 30);
+            Assert.Equal(HeartbeatResult.Stored, await fleet.HeartbeatAsync(id, tokens[id]));
+        }
+
+        fleet.Advance(TimeSpan.FromSeconds(31));
+        foreach (var id in tokens.Keys)
+        {
+            await fleet.WaitForStatusAsync(id, SensorStatus.Silent);
+        }
+
+        var raised = await OpenAlertsMatchSqlAsync(dashboard, fleet.Db, expected: 3);
+        Assert.All(raised, alert => Assert.Null(alert.AcknowledgedBy));
+
+        // An acknowledgement through the sensor's grain; a sensor cannot acknowledge another's alert.
+        await fleet.ScalarAsync("INSERT INTO app_user (username, password_hash) VALUES ('ops', 'x') RETURNING id");
+        var alertOf0 = raised.Single(alert => alert.SensorId == "open-0");
+        Assert.Equal(SensorCommandResult.NotFound, (await fleet.Sensor("open-1").AcknowledgeAlert(alertOf0.Id, "ops")).Result);
+        var acknowledgement = await fleet.Sensor("open-0").AcknowledgeAlert(alertOf0.Id, "ops");
+        Assert.Equal(SensorCommandResult.Done, acknowledgement.Result);
+        Assert.Equal("ops", acknowledgement.Alert!.AcknowledgedBy);
+        Assert.Equal(fleet.Clock.GetUtcNow(), acknowledgement.Alert.AcknowledgedAt);
+
+        // A heartbeat resolves open-1's alert.
+        Assert.Equal(HeartbeatResult.Stored, await fleet.HeartbeatAsync("open-1", tokens["open-1"]));
+        var settled = await OpenAlertsMatchSqlAsync(dashboard, fleet.Db, expected: 2);
+        Assert.Equal("ops", settled.Single(alert => alert.SensorId == "open-0").AcknowledgedBy);
+
+        // A new activation loads the same open alerts, acknowledgement included.
+        await fleet.Cluster.DeactivateAsync(dashboard);
+        Assert.Equal(settled, await OpenAlertsMatchSqlAsync(dashboard, fleet.Db, expected: 2));
+    }
+
+    /// <summary>Polls until the snapshot's alerts are the open alerts SQL lists (newest first), then returns them.</summary>
+    private static async Task<Alert[]> OpenAlertsMatchSqlAsync(IDashboardGrain dashboard, NpgsqlDataSource db, int expected)
+    {
+        Alert[] alerts = [];
+        await Eventually.TrueAsync(
+            async () =>
+            {
+                var sql = await OpenAlertsBySqlAsync(db);
+                var snapshot = await dashboard.GetSnapshot();
+                alerts = snapshot.Alerts;
+                return sql.Count == expected && snapshot.Fleet.OpenAlerts == expected
+                    && alerts.Select(alert => (alert.Id, alert.SensorId, alert.AcknowledgedBy, alert.ResolvedAt)).SequenceEqual(sql);
+            },
+            Patience,
+            $"the snapshot lists the {expected} open alerts SQL lists");
+        return alerts;
+    }
+
+    private static async Task<List<(long, string, string?, DateTimeOffset?)>> OpenAlertsBySqlAsync(NpgsqlDataSource db)
+    {
+        await using var command = db.CreateCommand("""
+            SELECT a.id, s.name, u.username FROM alert a JOIN sensor s ON s.id = a.sensor_id LEFT JOIN app_user u ON u.id = a.acknowledged_by
+            WHERE a.resolved_at IS NULL ORDER BY a.raised_at DESC, a.id DESC
+            """);
+        await using var reader = await command.ExecuteReaderAsync();
+        var open = new List<(long, string, string?, DateTimeOffset?)>();
+        while (await reader.ReadAsync())
+        {
+            open.Add((reader.GetInt64(0), reader.GetString(1), reader.IsDBNull(2) ? null : reader.GetString(2), null));
+        }
+
+        return open;
     }
 
     /// <summary>Polls until the grain's numbers equal SQL's (they follow state changes within a second), then returns them.</summary>
