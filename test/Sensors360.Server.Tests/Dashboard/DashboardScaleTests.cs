@@ -15,16 +15,11 @@ public sealed class DashboardScaleTests(ThrowawayPostgres postgres)
     public async Task A_heartbeat_sent_to_silo_A_shows_in_the_snapshot_of_a_socket_on_silo_B()
     {
         var database = await PreparedDatabase.CreateAsync(postgres, nameof(A_heartbeat_sent_to_silo_A_shows_in_the_snapshot_of_a_socket_on_silo_B));
-        await using var a = ServerProcess.Start(database, "feed-pair");
-        await using var b = ServerProcess.Start(database, "feed-pair", adminPassword: a.AdminPassword);
-        await Task.WhenAll(a.WaitUntilReadyAsync(), b.WaitUntilReadyAsync());
-        await Eventually.MatchesAsync(b.GetClusterAsync, view => view.Silos.Count == 2, Patience, "both silos in one cluster");
-        using var operatorOnA = await a.LoginAsync();
-        await using var feedOnB = await FeedClient.ConnectAsync(b, await b.LoginCookiesAsync());
-        await feedOnB.WaitForAsync("snapshot", _ => true, Patience);
+        await using var pair = await SiloPair.StartAsync(database, "feed-pair");
+        var feedOnB = pair.FeedOnB;
 
-        var (_, token) = await ProvisionAsync(operatorOnA, "across-1");
-        using (var beat = await HeartbeatAsync(a.Http, "across-1", token))
+        var (_, token) = await ProvisionAsync(pair.OperatorOnA, "across-1");
+        using (var beat = await HeartbeatAsync(pair.A.Http, "across-1", token))
         {
             Assert.Equal(HttpStatusCode.NoContent, beat.StatusCode);
         }
@@ -46,16 +41,11 @@ public sealed class DashboardScaleTests(ThrowawayPostgres postgres)
             ["Sensors360__Monitoring__SilenceThreshold"] = "00:00:02",
             ["Sensors360__Monitoring__SilenceCheckPeriod"] = "00:00:01",
         };
-        await using var a = ServerProcess.Start(database, "ack-pair", fastSilence);
-        await using var b = ServerProcess.Start(database, "ack-pair", fastSilence, adminPassword: a.AdminPassword);
-        await Task.WhenAll(a.WaitUntilReadyAsync(), b.WaitUntilReadyAsync());
-        await Eventually.MatchesAsync(b.GetClusterAsync, view => view.Silos.Count == 2, Patience, "both silos in one cluster");
-        using var operatorOnA = await a.LoginAsync();
-        await using var feedOnB = await FeedClient.ConnectAsync(b, await b.LoginCookiesAsync());
-        await feedOnB.WaitForAsync("snapshot", _ => true, Patience);
+        await using var pair = await SiloPair.StartAsync(database, "ack-pair", fastSilence);
+        var feedOnB = pair.FeedOnB;
 
-        var (_, token) = await ProvisionAsync(operatorOnA, "ack-across-1");
-        using (var beat = await HeartbeatAsync(a.Http, "ack-across-1", token))
+        var (_, token) = await ProvisionAsync(pair.OperatorOnA, "ack-across-1");
+        using (var beat = await HeartbeatAsync(pair.A.Http, "ack-across-1", token))
         {
             Assert.Equal(HttpStatusCode.NoContent, beat.StatusCode);
         }
@@ -64,7 +54,7 @@ public sealed class DashboardScaleTests(ThrowawayPostgres postgres)
         var alertId = raised.GetProperty("alert").GetProperty("id").GetInt64();
         Assert.Equal(JsonValueKind.Null, raised.GetProperty("alert").GetProperty("acknowledgedBy").ValueKind);
 
-        using (var acknowledge = await operatorOnA.PostAsync(new Uri($"/api/alerts/{alertId}/acknowledge", UriKind.Relative), null))
+        using (var acknowledge = await pair.OperatorOnA.PostAsync(new Uri($"/api/alerts/{alertId}/acknowledge", UriKind.Relative), null))
         {
             Assert.Equal(HttpStatusCode.OK, acknowledge.StatusCode);
         }
@@ -167,4 +157,54 @@ public sealed class DashboardScaleTests(ThrowawayPostgres postgres)
     private static long ResidentBytes(int pid) =>
         long.Parse(File.ReadLines($"/proc/{pid}/status").First(line => line.StartsWith("VmRSS:", StringComparison.Ordinal))
             .Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], System.Globalization.CultureInfo.InvariantCulture) * 1024;
+
+    /// <summary>Two silos of one cluster on one database, an operator signed in on A and a feed socket on B that got its first snapshot.</summary>
+    private sealed class SiloPair : IAsyncDisposable
+    {
+        private SiloPair(ServerProcess a, ServerProcess b)
+        {
+            A = a;
+            B = b;
+        }
+
+        public ServerProcess A { get; }
+
+        public ServerProcess B { get; }
+
+        public HttpClient OperatorOnA { get; private set; } = null!;
+
+        public FeedClient FeedOnB { get; private set; } = null!;
+
+        public static async Task<SiloPair> StartAsync(string database, string clusterId, IReadOnlyDictionary<string, string?>? environment = null)
+        {
+            var a = ServerProcess.Start(database, clusterId, environment);
+            var pair = new SiloPair(a, ServerProcess.Start(database, clusterId, environment, adminPassword: a.AdminPassword));
+            try
+            {
+                await Task.WhenAll(pair.A.WaitUntilReadyAsync(), pair.B.WaitUntilReadyAsync());
+                await Eventually.MatchesAsync(pair.B.GetClusterAsync, view => view.Silos.Count == 2, Patience, "both silos in one cluster");
+                pair.OperatorOnA = await pair.A.LoginAsync();
+                pair.FeedOnB = await FeedClient.ConnectAsync(pair.B, await pair.B.LoginCookiesAsync());
+                await pair.FeedOnB.WaitForAsync("snapshot", _ => true, Patience);
+                return pair;
+            }
+            catch
+            {
+                await pair.DisposeAsync();
+                throw;
+            }
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            if (FeedOnB is not null)
+            {
+                await FeedOnB.DisposeAsync();
+            }
+
+            OperatorOnA?.Dispose();
+            await B.DisposeAsync();
+            await A.DisposeAsync();
+        }
+    }
 }
