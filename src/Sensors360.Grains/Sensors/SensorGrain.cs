@@ -11,7 +11,7 @@ namespace Sensors360.Grains.Sensors;
 
 /// <summary>
 /// One sensor's life. Its record is the database (<c>sensor</c>, <c>heartbeat</c>, <c>alert</c>), not
-/// Orleans grain state: heartbeats are appended through the silo's <see cref="HeartbeatLog"/>, and the
+/// Orleans grain state: heartbeats are appended through the silo's <see cref="IHeartbeatWriter"/>, and the
 /// grain rebuilds itself from the tables whenever it activates.
 ///
 /// Silence is detected on time by an in-memory timer armed for last heartbeat + threshold, and backed by
@@ -20,7 +20,7 @@ namespace Sensors360.Grains.Sensors;
 /// </summary>
 public sealed partial class SensorGrain(
     SensorStore store,
-    HeartbeatLog heartbeats,
+    IHeartbeatWriter heartbeats,
     HeartbeatTally tally,
     IOptions<MonitoringOptions> options,
     [FromKeyedServices(MonitoringClock.Key)] TimeProvider clock,
@@ -119,10 +119,7 @@ public sealed partial class SensorGrain(
         var receivedAt = NextReceiveTime(report.ReceivedAt, sensor.LastHeartbeatAt);
         try
         {
-            if (!report.Discard)
-            {
-                await heartbeats.AppendAsync(new HeartbeatRecord(sensor.Id, receivedAt, report.MetricsJson, sensor.OpenAlertId));
-            }
+            await heartbeats.AppendAsync(new HeartbeatRecord(sensor.Id, receivedAt, report.MetricsJson, sensor.OpenAlertId));
         }
         catch (HeartbeatLogUnavailableException)
         {
@@ -138,10 +135,7 @@ public sealed partial class SensorGrain(
             OpenAlertSilentSince = null,
             OpenAlertRaisedAt = null,
         };
-        if (!report.Discard)
-        {
-            tally.Record(receivedAt, receivedAt - sensor.LastHeartbeatAt);
-        }
+        tally.Record(receivedAt, receivedAt - sensor.LastHeartbeatAt);
 
         if (_status != SensorStatus.Online)
         {
