@@ -57,7 +57,8 @@
 -- =============================================================================
 
 -- Serialise concurrent appliers (e.g. several silos starting at once). The lock is
--- released when the surrounding transaction ends.
+-- released when the surrounding transaction ends. The key is listed with the
+-- server's other lock keys in src/Sensors360.Server/Database/AdvisoryLocks.cs.
 SELECT pg_advisory_xact_lock(4236140772518303601);
 
 -- -----------------------------------------------------------------------------

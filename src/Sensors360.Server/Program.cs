@@ -38,6 +38,7 @@ app.MapCluster();
 app.MapSensors();
 app.MapHeartbeats();
 app.MapAlerts();
+app.MapFleet();
 app.MapDashboardFeed();
 app.MapBench();
 

@@ -22,11 +22,10 @@ public sealed record SensorRegistration(string[] Tags, int? SilenceThresholdSeco
 
 /// <summary>
 /// One heartbeat as received: the hash of the presented token, the server's receive time, and optional
-/// metrics as JSON. <paramref name="Discard"/> is for the benchmark only: the whole grain path runs, but
-/// nothing is written (it measures the grain path without the database).
+/// metrics as JSON.
 /// </summary>
 [GenerateSerializer, Immutable]
-public sealed record HeartbeatReport(string TokenHash, DateTimeOffset ReceivedAt, string? MetricsJson, bool Discard = false);
+public sealed record HeartbeatReport(string TokenHash, DateTimeOffset ReceivedAt, string? MetricsJson);
 
 /// <summary>A sensor as its grain holds it, and as the API reads it from the database.</summary>
 [GenerateSerializer, Immutable]

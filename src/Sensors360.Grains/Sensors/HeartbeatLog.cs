@@ -21,29 +21,30 @@ public sealed class HeartbeatLogUnavailableException(string message, Exception? 
 /// transaction. Each append completes only when its batch has committed, so a caller that gets success
 /// knows the heartbeat is durable.
 /// </summary>
-public sealed partial class HeartbeatLog : BackgroundService
+public sealed partial class HeartbeatLog : BackgroundService, IHeartbeatWriter
 {
-    /// <summary>The meter of the heartbeat writer (batch sizes, stored heartbeats), for OpenTelemetry or dotnet-counters.</summary>
+    /// <summary>The meter of the heartbeat writer (batch sizes, stored heartbeats), for OpenTelemetry, dotnet-counters and the benchmark.</summary>
     public const string MeterName = "Sensors360.Heartbeats";
+
+    /// <summary>Histogram of <see cref="MeterName"/>: one measurement per committed batch, its size.</summary>
+    public const string BatchSizeInstrument = "sensors360.heartbeats.batch_size";
+
+    /// <summary>Counter of <see cref="MeterName"/>: heartbeats committed.</summary>
+    public const string StoredInstrument = "sensors360.heartbeats.stored";
 
     private readonly NpgsqlDataSource _db;
     private readonly ILogger<HeartbeatLog> _logger;
     private readonly Histogram<int> _batchSizes;
     private readonly Counter<long> _stored;
-    private long _batches;
-    private long _heartbeats;
 
     public HeartbeatLog(NpgsqlDataSource db, ILogger<HeartbeatLog> logger, IMeterFactory meters)
     {
         _db = db;
         _logger = logger;
         var meter = meters.Create(MeterName);
-        _batchSizes = meter.CreateHistogram<int>("sensors360.heartbeats.batch_size", "{heartbeat}", "Heartbeats per committed batch");
-        _stored = meter.CreateCounter<long>("sensors360.heartbeats.stored", "{heartbeat}", "Heartbeats committed to the database");
+        _batchSizes = meter.CreateHistogram<int>(BatchSizeInstrument, "{heartbeat}", "Heartbeats per committed batch");
+        _stored = meter.CreateCounter<long>(StoredInstrument, "{heartbeat}", "Heartbeats committed to the database");
     }
-
-    /// <summary>Batches and heartbeats committed since start.</summary>
-    public (long Batches, long Heartbeats) Committed => (Interlocked.Read(ref _batches), Interlocked.Read(ref _heartbeats));
 
     private const int MaxBatch = 2_000;
     private const int Writers = 4;
@@ -146,8 +147,6 @@ public sealed partial class HeartbeatLog : BackgroundService
             return;
         }
 
-        Interlocked.Increment(ref _batches);
-        Interlocked.Add(ref _heartbeats, batch.Count);
         _batchSizes.Record(batch.Count);
         _stored.Add(batch.Count);
         foreach (var pending in batch)

@@ -13,7 +13,7 @@ namespace Sensors360.Grains.Sensors;
 
 /// <summary>
 /// One sensor's life. Its record is the database (<c>sensor</c>, <c>heartbeat</c>, <c>alert</c>), not
-/// Orleans grain state: heartbeats are appended through the silo's <see cref="HeartbeatLog"/>, and the
+/// Orleans grain state: heartbeats are appended through the silo's <see cref="IHeartbeatWriter"/>, and the
 /// grain rebuilds itself from the <c>sensor_status</c> view whenever it activates. It is the only writer
 /// of its sensor's alerts (raise, resolve, acknowledge) and tells the dashboard grain of each change.
 /// Silence is detected by its <see cref="SilenceWatch"/>.
@@ -21,7 +21,7 @@ namespace Sensors360.Grains.Sensors;
 public sealed partial class SensorGrain(
     SensorStore store,
     AlertStore alerts,
-    HeartbeatLog heartbeats,
+    IHeartbeatWriter heartbeats,
     HeartbeatTally tally,
     IOptions<MonitoringOptions> options,
     [FromKeyedServices(MonitoringClock.Key)] TimeProvider clock,
@@ -117,10 +117,7 @@ public sealed partial class SensorGrain(
         var receivedAt = NextReceiveTime(report.ReceivedAt, sensor.LastHeartbeatAt);
         try
         {
-            if (!report.Discard)
-            {
-                await heartbeats.AppendAsync(new HeartbeatRecord(sensor.Id, receivedAt, report.MetricsJson, sensor.OpenAlert?.Id));
-            }
+            await heartbeats.AppendAsync(new HeartbeatRecord(sensor.Id, receivedAt, report.MetricsJson, sensor.OpenAlert?.Id));
         }
         catch (HeartbeatLogUnavailableException)
         {
@@ -135,10 +132,7 @@ public sealed partial class SensorGrain(
             HeartbeatCount = sensor.HeartbeatCount + 1,
             OpenAlert = null,
         };
-        if (!report.Discard)
-        {
-            tally.Record(receivedAt, receivedAt - sensor.LastHeartbeatAt);
-        }
+        tally.Record(receivedAt, receivedAt - sensor.LastHeartbeatAt);
 
         if (sensor.Status != SensorStatus.Online)
         {

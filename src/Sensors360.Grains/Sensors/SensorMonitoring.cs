@@ -28,6 +28,8 @@ public static class SensorMonitoring
         services.AddSingleton<AlertStore>();
         services.AddSingleton<HeartbeatLog>();
         services.AddHostedService(provider => provider.GetRequiredService<HeartbeatLog>());
+        // Try: a host that registered its own writer first (the benchmark) keeps it.
+        services.TryAddSingleton<IHeartbeatWriter>(provider => provider.GetRequiredService<HeartbeatLog>());
         services.AddSingleton<FleetStore>();
         services.AddSingleton<HeartbeatTally>();
         services.AddHostedService(provider => provider.GetRequiredService<HeartbeatTally>());

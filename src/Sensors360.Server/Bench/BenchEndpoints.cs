@@ -1,4 +1,5 @@
 using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using Npgsql;
 using NpgsqlTypes;
 using Sensors360.Grains.Sensors;
@@ -18,8 +19,9 @@ public sealed class BenchOptions
 
 /// <summary>
 /// Comparison endpoints for <c>build.ps1 bench</c>, beside the real heartbeat route in the same server:
-/// <c>noop</c> (the HTTP ceiling), <c>grain</c> (the real path without the database write) and
-/// <c>naive</c> (one autocommitted INSERT per request on a plain pool, as the first prototype did).
+/// <c>noop</c> (the HTTP ceiling), <c>grain</c> (the real path without the database write, see
+/// <see cref="BenchHeartbeatWriter"/>) and <c>naive</c> (one autocommitted INSERT per request on a plain
+/// pool, as the first prototype did).
 /// </summary>
 public static partial class BenchEndpoints
 {
@@ -31,6 +33,10 @@ public static partial class BenchEndpoints
         {
             // A pool of its own, as the prototype had: no batching, no sharing with the real writer.
             builder.Services.AddKeyedSingleton(NaivePool, (_, _) => NpgsqlDataSource.Create(builder.Configuration.GetConnectionString("Postgres")!));
+            // Sensor grains write through this instead of HeartbeatLog directly, whichever of AddSensors and AddBench runs first.
+            builder.Services.Replace(ServiceDescriptor.Singleton<IHeartbeatWriter, BenchHeartbeatWriter>());
+            builder.Services.AddSingleton<CommittedHeartbeats>();
+            builder.Services.AddHostedService(provider => provider.GetRequiredService<CommittedHeartbeats>());
         }
 
         return builder;
@@ -46,11 +52,20 @@ public static partial class BenchEndpoints
         LogEnabled(app.Logger);
         var bench = app.MapGroup("/bench").AllowAnonymous();
         bench.MapPost("/noop/{id}", (string id) => TypedResults.NoContent());
-        bench.MapPost("/grain/{id}", (string id, HttpContext http, IGrainFactory grains, [FromKeyedServices(MonitoringClock.Key)] TimeProvider clock) =>
-            HeartbeatsApi.ProcessAsync(id, http, grains, clock, discard: true));
+        bench.MapPost("/grain/{id}", HeartbeatWithoutWriteAsync);
         bench.MapPost("/naive/{id}", NaiveInsertAsync);
         bench.MapPost("/gc", CollectGarbage);
         return app;
+    }
+
+    /// <summary>The real heartbeat route, marked so <see cref="BenchHeartbeatWriter"/> skips its write.</summary>
+    private static async Task<Results<NoContent, ProblemHttpResult>> HeartbeatWithoutWriteAsync(
+        string id, HttpContext http, IGrainFactory grains, [FromKeyedServices(MonitoringClock.Key)] TimeProvider clock)
+    {
+        // The entry travels with the grain call to the writer. Set inside an async method, it is gone again
+        // for the caller when this returns, so it never reaches another request.
+        RequestContext.Set(BenchHeartbeatWriter.SkipWriteKey, true);
+        return await HeartbeatsApi.ReceiveAsync(id, http, grains, clock);
     }
 
     private static async Task<Results<NoContent, ProblemHttpResult>> NaiveInsertAsync(
@@ -68,14 +83,13 @@ public static partial class BenchEndpoints
     }
 
     /// <summary>Settles the heap so the benchmark can read memory per active grain.</summary>
-    private static Ok<HeapResponse> CollectGarbage(HeartbeatLog heartbeats)
+    private static Ok<HeapResponse> CollectGarbage(CommittedHeartbeats committed)
     {
         GC.Collect(GC.MaxGeneration, GCCollectionMode.Forced, blocking: true, compacting: true);
         GC.WaitForPendingFinalizers();
         GC.Collect(GC.MaxGeneration, GCCollectionMode.Forced, blocking: true, compacting: true);
         using var process = System.Diagnostics.Process.GetCurrentProcess();
-        var (batches, stored) = heartbeats.Committed;
-        return TypedResults.Ok(new HeapResponse(GC.GetTotalMemory(forceFullCollection: false), process.WorkingSet64, batches, stored));
+        return TypedResults.Ok(new HeapResponse(GC.GetTotalMemory(forceFullCollection: false), process.WorkingSet64, committed.Batches, committed.Heartbeats));
     }
 
     private static bool IsEnabled(IConfiguration configuration) =>
@@ -85,5 +99,5 @@ public static partial class BenchEndpoints
     private static partial void LogEnabled(ILogger logger);
 }
 
-/// <summary>The process's managed heap and resident set after a full collection, and the heartbeat writer's totals.</summary>
+/// <summary>The process's managed heap and resident set after a full collection, and what the heartbeat writer committed since start.</summary>
 public sealed record HeapResponse(long ManagedBytes, long ResidentBytes, long HeartbeatBatches, long HeartbeatsStored);

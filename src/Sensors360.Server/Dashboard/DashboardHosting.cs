@@ -32,14 +32,15 @@ public static partial class DashboardHosting
     {
         app.UseDefaultFiles();
         app.UseStaticFiles();
-        app.UseWebSockets(new WebSocketOptions { KeepAliveInterval = KeepAlive });
         return app;
     }
 
-    /// <summary><c>GET /ws/dashboard</c> (docs/websocket.md) and <c>GET /api/fleet</c>.</summary>
+    /// <summary><c>GET /ws/dashboard</c> (docs/websocket.md), with the WebSocket middleware it needs.</summary>
     public static WebApplication MapDashboardFeed(this WebApplication app)
     {
-        app.MapFleet();
+        // Switched on here because the feed is its only user. WebApplication runs middleware added at any
+        // point before Run ahead of the endpoints, so this is in time for the upgrade in AcceptAsync.
+        app.UseWebSockets(new WebSocketOptions { KeepAliveInterval = KeepAlive });
         app.MapGet("/ws/dashboard", AcceptAsync);
         return app;
     }

@@ -22,9 +22,8 @@ internal sealed partial class DashboardSocket(WebSocket socket, DashboardFeed fe
     private const int MaxQueued = 5_000;
     private static readonly TimeSpan DrainTimeout = TimeSpan.FromSeconds(30);
     private static readonly TimeSpan CloseTimeout = TimeSpan.FromSeconds(2);
-    private static readonly JsonSerializerOptions Json = JsonSerializerOptions.Web;
 
-    private readonly ConcurrentQueue<object> _queue = new();
+    private readonly ConcurrentQueue<FeedMessage> _queue = new();
     private readonly SemaphoreSlim _signal = new(0);
     private readonly HashSet<string> _subscribed = new(StringComparer.Ordinal);
     private readonly Lock _gate = new();
@@ -41,10 +40,10 @@ internal sealed partial class DashboardSocket(WebSocket socket, DashboardFeed fe
             Interlocked.Exchange(ref _latest, snapshot);
             _signal.Release();
         });
-        using var alerts = feed.Alerts.Subscribe(alert => Enqueue(new { type = "alert", alert }));
+        using var alerts = feed.Alerts.Subscribe(alert => Enqueue(new AlertMessage(alert)));
         using var sensors = watch.Changes
             .Where(sensor => { lock (_gate) { return _subscribed.Contains(sensor.Id); } })
-            .Subscribe(sensor => Enqueue(new { type = "sensor", sensor = SensorResponse.From(sensor) }));
+            .Subscribe(sensor => Enqueue(new SensorMessage(SensorResponse.From(sensor))));
         try
         {
             var sending = SendAsync(done.Token);
@@ -89,7 +88,7 @@ internal sealed partial class DashboardSocket(WebSocket socket, DashboardFeed fe
 
     public void Dispose() => _signal.Dispose();
 
-    private void Enqueue(object message)
+    private void Enqueue(FeedMessage message)
     {
         if (_queue.Count >= MaxQueued)
         {
@@ -124,7 +123,7 @@ internal sealed partial class DashboardSocket(WebSocket socket, DashboardFeed fe
             }
 
             if (Interlocked.Exchange(ref _latest, null) is { } snapshot
-                && !await SendOneAsync(new { type = "snapshot", at = snapshot.Fleet.At, fleet = snapshot.Fleet, alerts = snapshot.Alerts }, cancellationToken))
+                && !await SendOneAsync(SnapshotMessage.From(snapshot), cancellationToken))
             {
                 return;
             }
@@ -132,9 +131,9 @@ internal sealed partial class DashboardSocket(WebSocket socket, DashboardFeed fe
     }
 
     /// <summary>Sends one frame; false when the client did not take it within the drain timeout (then closed with 1008).</summary>
-    private async Task<bool> SendOneAsync(object message, CancellationToken cancellationToken)
+    private async Task<bool> SendOneAsync(FeedMessage message, CancellationToken cancellationToken)
     {
-        var bytes = JsonSerializer.SerializeToUtf8Bytes(message, Json);
+        var bytes = message.ToUtf8Json();
         using var drain = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         drain.CancelAfter(DrainTimeout);
         try
@@ -212,7 +211,7 @@ internal sealed partial class DashboardSocket(WebSocket socket, DashboardFeed fe
         switch (type)
         {
             case "ping":
-                Enqueue(new { type = "pong" });
+                Enqueue(new PongMessage());
                 break;
             case "subscribe" or "unsubscribe":
                 if (sensors.ValueKind != JsonValueKind.Array
@@ -275,7 +274,7 @@ internal sealed partial class DashboardSocket(WebSocket socket, DashboardFeed fe
         }
     }
 
-    private void Error(string message) => Enqueue(new { type = "error", message });
+    private void Error(string message) => Enqueue(new ErrorMessage(message));
 
     private async Task CloseAsync(WebSocketCloseStatus status, string reason)
     {

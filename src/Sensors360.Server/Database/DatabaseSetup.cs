@@ -17,8 +17,6 @@ public sealed partial class DatabaseSetup(
     TimeProvider time,
     ILogger<DatabaseSetup> logger)
 {
-    // Any fixed 64-bit number works; it only has to be the same in every silo.
-    private const long SchemaLockKey = 0x5345_4E53_3336_3001;
     private const string OrleansScriptResource = "orleans-postgres.sql";
     private const string MigrationResourcePrefix = "schema.";
 
@@ -85,7 +83,7 @@ public sealed partial class DatabaseSetup(
     {
         await using (var take = new NpgsqlCommand("SELECT pg_advisory_lock(@key)", connection))
         {
-            take.Parameters.AddWithValue("key", SchemaLockKey);
+            take.Parameters.AddWithValue("key", AdvisoryLocks.Schema);
             await take.ExecuteNonQueryAsync(cancellationToken);
         }
 
@@ -104,7 +102,7 @@ public sealed partial class DatabaseSetup(
         finally
         {
             await using var release = new NpgsqlCommand("SELECT pg_advisory_unlock(@key)", connection);
-            release.Parameters.AddWithValue("key", SchemaLockKey);
+            release.Parameters.AddWithValue("key", AdvisoryLocks.Schema);
             await release.ExecuteNonQueryAsync(CancellationToken.None);
         }
     }

@@ -11,17 +11,16 @@ public sealed partial class HeartbeatPartitions(NpgsqlDataSource db, TimeProvide
     /// <summary>Months of partitions kept ready beyond the current one.</summary>
     public const int MonthsAhead = 2;
 
-    // Shared with nothing else: silos doing this at once take turns instead of racing to create a table.
-    private const long PartitionLockKey = 0x5345_4E53_3336_3002;
     private static readonly TimeSpan CheckEvery = TimeSpan.FromDays(1);
 
     /// <summary>Creates the missing partitions for the current month and <see cref="MonthsAhead"/> more.</summary>
     public static async Task EnsureAsync(NpgsqlConnection connection, DateTimeOffset now, CancellationToken cancellationToken)
     {
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
+        // Silos doing this at once take turns instead of racing to create the same table.
         await using (var take = new NpgsqlCommand("SELECT pg_advisory_xact_lock($1)", connection, transaction))
         {
-            take.Parameters.AddWithValue(PartitionLockKey);
+            take.Parameters.AddWithValue(AdvisoryLocks.HeartbeatPartitions);
             await take.ExecuteNonQueryAsync(cancellationToken);
         }
 

@@ -3,6 +3,7 @@ using Microsoft.AspNetCore.DataProtection;
 using Microsoft.AspNetCore.Identity;
 using Microsoft.Extensions.Options;
 using Npgsql;
+using Sensors360.Server.Database;
 
 namespace Sensors360.Server.Operators;
 
@@ -28,9 +29,6 @@ internal sealed partial class OperatorBootstrap(
     IOptions<BootstrapOptions> options,
     ILogger<OperatorBootstrap> logger)
 {
-    // Any fixed 64-bit number works; it only has to be the same in every silo and differ from the schema lock.
-    private const long BootstrapLockKey = 0x5345_4E53_3336_3002;
-
     /// <summary>True when done; false (after one log line saying why) when the server cannot go on.</summary>
     public async Task<bool> TryBootstrapAsync(CancellationToken cancellationToken)
     {
@@ -47,7 +45,7 @@ internal sealed partial class OperatorBootstrap(
             await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
             await using (var take = new NpgsqlCommand("SELECT pg_advisory_xact_lock(@key)", connection, transaction))
             {
-                take.Parameters.AddWithValue("key", BootstrapLockKey);
+                take.Parameters.AddWithValue("key", AdvisoryLocks.OperatorBootstrap);
                 await take.ExecuteNonQueryAsync(cancellationToken);
             }
 

@@ -21,15 +21,12 @@ public static class HeartbeatsApi
         return app;
     }
 
-    internal static Task<Results<NoContent, ProblemHttpResult>> ReceiveAsync(
+    /// <summary>The whole heartbeat path, from the request to the sensor grain's answer.</summary>
+    internal static async Task<Results<NoContent, ProblemHttpResult>> ReceiveAsync(
         string id,
         HttpContext http,
         IGrainFactory grains,
-        [FromKeyedServices(MonitoringClock.Key)] TimeProvider clock) => ProcessAsync(id, http, grains, clock, discard: false);
-
-    /// <summary>The whole heartbeat path; <paramref name="discard"/> (benchmark only) skips the database write.</summary>
-    internal static async Task<Results<NoContent, ProblemHttpResult>> ProcessAsync(
-        string id, HttpContext http, IGrainFactory grains, TimeProvider clock, bool discard)
+        [FromKeyedServices(MonitoringClock.Key)] TimeProvider clock)
     {
         // The server's receive time is the heartbeat's time, taken before anything can queue.
         var receivedAt = clock.GetUtcNow();
@@ -73,7 +70,7 @@ public static class HeartbeatsApi
         HeartbeatResult result;
         try
         {
-            result = await grains.GetGrain<ISensorGrain>(id).Heartbeat(new HeartbeatReport(SensorTokens.Hash(token), receivedAt, metricsJson, discard));
+            result = await grains.GetGrain<ISensorGrain>(id).Heartbeat(new HeartbeatReport(SensorTokens.Hash(token), receivedAt, metricsJson));
         }
         catch (Exception e) when (e is OrleansException or TimeoutException or SiloUnavailableException)
         {

@@ -1,0 +1,24 @@
+namespace Sensors360.Server.Database;
+
+/// <summary>
+/// Every PostgreSQL advisory lock key the server takes, one per use. Keys share one namespace in the
+/// database, so two uses with the same key would wait for each other for no reason; they live together
+/// here so a new one is chosen next to the others (a test checks they are distinct).
+/// </summary>
+internal static class AdvisoryLocks
+{
+    /// <summary>Held by <see cref="DatabaseSetup"/> while it applies <c>orleans-postgres.sql</c>, the migrations and the first partitions.</summary>
+    public const long Schema = 0x5345_4E53_3336_3001;
+
+    /// <summary>Held by <c>HeartbeatPartitions</c> while it creates the coming months' <c>heartbeat</c> partitions.</summary>
+    public const long HeartbeatPartitions = 0x5345_4E53_3336_3002;
+
+    /// <summary>Held by <c>OperatorBootstrap</c> while it settles the session key and creates the first admin.</summary>
+    public const long OperatorBootstrap = 0x5345_4E53_3336_3003;
+
+    /// <summary>
+    /// Taken by <c>orleans-postgres.sql</c> itself, written there as a literal because the script also runs
+    /// on its own under psql; listed here only so no other use picks it.
+    /// </summary>
+    public const long OrleansScript = 4236140772518303601;
+}
