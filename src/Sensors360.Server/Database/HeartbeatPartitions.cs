@@ -31,9 +31,19 @@ public sealed partial class HeartbeatPartitions(NpgsqlDataSource db, TimeProvide
         await transaction.CommitAsync(cancellationToken);
     }
 
+    private PeriodicTimer? _timer;
+
+    public override Task StartAsync(CancellationToken cancellationToken)
+    {
+        // The day counts from start: ExecuteAsync runs later, on the thread pool, and a timer made there
+        // would miss whatever time passed before it.
+        _timer = new PeriodicTimer(CheckEvery, time);
+        return base.StartAsync(cancellationToken);
+    }
+
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
-        using var timer = new PeriodicTimer(CheckEvery, time);
+        using var timer = _timer ?? new PeriodicTimer(CheckEvery, time);
         try
         {
             while (await timer.WaitForNextTickAsync(stoppingToken))
