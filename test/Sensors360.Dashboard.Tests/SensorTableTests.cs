@@ -1,5 +1,6 @@
 using System.Text.Json;
 using Microsoft.Playwright;
+using Sensors360.Testing;
 using static Microsoft.Playwright.Assertions;
 
 namespace Sensors360.Dashboard.Tests;
@@ -19,34 +20,13 @@ public sealed class SensorTableTests
         .ToDictionary(sensor => (string)sensor["id"]!);
 
     private int _listReads;
+    private int _singleReads;
 
     [Fact]
     public async Task Rows_follow_sensor_frames_and_the_top_rows_are_subscribed()
     {
         await using var browser = await Browser.LaunchAsync();
-        var page = await browser.NewPageAsync();
-        await ServeAsync(page);
-        await page.GotoAsync($"{Wwwroot.Origin}/index.html");
-        await page.EvaluateAsync(
-            """
-            async () => {
-              const { SensorTable } = await import("/js/sensors.js");
-              // A feed that only records what the table asks of it.
-              const feed = new EventTarget();
-              feed.subscribed = new Set();
-              feed.messages = [];
-              feed.subscribe = (...ids) => { ids.forEach((id) => feed.subscribed.add(id)); if (ids.length) feed.messages.push(["subscribe", ids]); };
-              feed.unsubscribe = (...ids) => { ids.forEach((id) => feed.subscribed.delete(id)); if (ids.length) feed.messages.push(["unsubscribe", ids]); };
-              const byId = (id) => document.getElementById(id);
-              document.getElementById("dashboard-view").hidden = false;
-              window.feed = feed;
-              window.table = new SensorTable({
-                table: byId("sensors"), search: byId("sensor-search"), status: byId("sensor-status"), info: byId("sensors-info"),
-                feed, onOpen: () => {}, onUnauthorized: () => {},
-              });
-              window.table.refresh();
-            }
-            """);
+        var page = await OpenTableAsync(browser);
         var rows = page.Locator("#sensors tbody tr[data-sensor-id]");
         await Expect(rows).ToHaveCountAsync(Fleet);
         await Expect(page.Locator("#sensors-info")).ToHaveTextAsync($"{Fleet} of {Fleet} sensors shown");
@@ -102,6 +82,81 @@ public sealed class SensorTableTests
         Assert.Equal(1, _listReads);
     }
 
+    [Fact]
+    public async Task Alert_frames_set_the_status_they_imply_and_read_only_shown_rows_that_need_it()
+    {
+        await using var browser = await Browser.LaunchAsync();
+        var page = await OpenTableAsync(browser);
+        var rows = page.Locator("#sensors tbody tr[data-sensor-id]");
+        await Expect(rows).ToHaveCountAsync(Fleet);
+
+        // s110 is shown but not watched: a raised alert makes it silent at once, without a read.
+        await AlertAsync(page, "s110", resolved: false);
+        await Expect(rows.First).ToHaveAttributeAsync("data-sensor-id", "s110");
+        await Expect(rows.First).ToHaveAttributeAsync("data-status", "silent");
+        Assert.Equal(0, _singleReads);
+
+        // Now at the top, s110 is watched: its resolution waits for its own sensor frame.
+        Assert.Contains("s110", await Subscribed(page));
+        await AlertAsync(page, "s110", resolved: true);
+
+        // s115 is shown and not watched; it was resolved elsewhere: one read tells its status.
+        _sensors["s115"] = Sensor("s115", "retired", 10);
+        await AlertAsync(page, "s115", resolved: true);
+        await Expect(page.Locator("#sensors tbody tr[data-sensor-id='s115']")).ToHaveAttributeAsync("data-status", "retired");
+        Assert.Equal(1, _singleReads);
+
+        // s117 is resolved while filtered out: read only once its row is shown again.
+        await page.Locator("#sensor-status").SelectOptionAsync("silent");
+        await Expect(rows).ToHaveCountAsync(1);
+        _sensors["s117"] = Sensor("s117", "retired", 10);
+        await AlertAsync(page, "s117", resolved: true);
+        Assert.Equal(1, _singleReads);
+        await page.Locator("#sensor-status").SelectOptionAsync("");
+        await Expect(page.Locator("#sensors tbody tr[data-sensor-id='s117']")).ToHaveAttributeAsync("data-status", "retired");
+        Assert.Equal(2, _singleReads);
+
+        // With more rows shown than watched, the list is read again only once the refresh gap has passed.
+        Assert.Equal(1, _listReads);
+        await page.EvaluateAsync("() => table.keepShownCurrent()");
+        Assert.Equal(1, _listReads);
+        await page.EvaluateAsync("() => { const real = Date.now.bind(Date); Date.now = () => real() + 16_000; table.keepShownCurrent(); }");
+        await Eventually.TrueAsync(() => Task.FromResult(_listReads == 2), TimeSpan.FromSeconds(10), "the list is read again");
+    }
+
+    private async Task<IPage> OpenTableAsync(Browser browser)
+    {
+        var page = await browser.NewPageAsync();
+        await ServeAsync(page);
+        await page.GotoAsync($"{Wwwroot.Origin}/index.html");
+        await page.EvaluateAsync(
+            """
+            async () => {
+              const { SensorTable } = await import("/js/sensors.js");
+              // A feed that only records what the table asks of it.
+              const feed = new EventTarget();
+              feed.subscribed = new Set();
+              feed.messages = [];
+              feed.subscribe = (...ids) => { ids.forEach((id) => feed.subscribed.add(id)); if (ids.length) feed.messages.push(["subscribe", ids]); };
+              feed.unsubscribe = (...ids) => { ids.forEach((id) => feed.subscribed.delete(id)); if (ids.length) feed.messages.push(["unsubscribe", ids]); };
+              const byId = (id) => document.getElementById(id);
+              document.getElementById("dashboard-view").hidden = false;
+              window.feed = feed;
+              window.table = new SensorTable({
+                table: byId("sensors"), search: byId("sensor-search"), status: byId("sensor-status"), info: byId("sensors-info"),
+                feed, onOpen: () => {}, onUnauthorized: () => {},
+              });
+              window.table.refresh();
+            }
+            """);
+        return page;
+    }
+
+    private static async Task AlertAsync(IPage page, string sensorId, bool resolved) =>
+        await page.EvaluateAsync(
+            "([id, resolved]) => table.applyAlert({ id: 1, sensorId: id, kind: 'silent', resolvedAt: resolved ? '2026-11-27T18:30:00Z' : null })",
+            new object[] { sensorId, resolved });
+
     private static Dictionary<string, object?> Sensor(string id, string status, int heartbeats) => new()
     {
         ["id"] = id,
@@ -141,6 +196,7 @@ public sealed class SensorTableTests
             }
             else
             {
+                _singleReads++;
                 body = _sensors[Uri.UnescapeDataString(path["/api/sensors/".Length..])];
             }
 

@@ -29,32 +29,52 @@ public sealed class AlertStore(NpgsqlDataSource db)
         """;
 
     /// <summary>
-    /// Opens a silence alert and returns it. If one is already open (another silo raced us), that one is
-    /// returned instead: the partial unique index guarantees a single open alert per sensor and kind.
+    /// Opens a silence alert on sensor <paramref name="sensorId"/> (public id <paramref name="sensorName"/>)
+    /// and returns it. If one is already open (another silo raced us), that one is returned instead: the
+    /// partial unique index guarantees a single open alert per sensor and kind. One statement, so a
+    /// committed raise is never followed by a read that could fail on its own.
     /// </summary>
-    public async Task<Alert> RaiseSilenceAsync(long sensorId, DateTimeOffset silentSince, DateTimeOffset raisedAt, CancellationToken cancellationToken)
+    public async Task<Alert> RaiseSilenceAsync(
+        long sensorId, string sensorName, DateTimeOffset silentSince, DateTimeOffset raisedAt, CancellationToken cancellationToken)
     {
         await using var command = db.CreateCommand("""
             WITH raised AS (
                 INSERT INTO alert (sensor_id, kind, silent_since, raised_at)
                 VALUES ($1, $4, $2, $3)
                 ON CONFLICT (sensor_id, kind) WHERE resolved_at IS NULL DO NOTHING
-                RETURNING id)
-            SELECT id FROM raised
+                RETURNING id, silent_since, raised_at, acknowledged_at, acknowledged_by)
+            SELECT r.id, r.silent_since, r.raised_at, r.acknowledged_at, NULL::text FROM raised r
             UNION ALL
-            SELECT id FROM alert WHERE sensor_id = $1 AND kind = $4 AND resolved_at IS NULL
+            SELECT a.id, a.silent_since, a.raised_at, a.acknowledged_at, u.username
+            FROM alert a LEFT JOIN app_user u ON u.id = a.acknowledged_by
+            WHERE a.sensor_id = $1 AND a.kind = $4 AND a.resolved_at IS NULL
             LIMIT 1
             """);
         command.Parameters.AddWithValue(sensorId);
         command.Parameters.AddWithValue(silentSince);
         command.Parameters.AddWithValue(raisedAt);
         command.Parameters.AddWithValue(Alert.Silent);
-        var id = await command.ExecuteScalarAsync(cancellationToken) as long?;
+        await using (var reader = await command.ExecuteReaderAsync(cancellationToken))
+        {
+            if (await reader.ReadAsync(cancellationToken))
+            {
+                return new Alert(
+                    reader.GetInt64(0),
+                    sensorName,
+                    Alert.Silent,
+                    reader.GetFieldValue<DateTimeOffset>(1),
+                    reader.GetFieldValue<DateTimeOffset>(2),
+                    ResolvedAt: null,
+                    reader.IsDBNull(3) ? null : reader.GetFieldValue<DateTimeOffset>(3),
+                    reader.IsDBNull(4) ? null : reader.GetString(4));
+            }
+        }
 
-        // Null: a concurrent raise committed after this statement's snapshot was taken; it is visible now.
-        id ??= await OpenSilenceIdAsync(sensorId, cancellationToken);
-        return await GetAsync(id.Value, cancellationToken)
-            ?? throw new InvalidOperationException($"Alert {id} vanished right after it was raised.");
+        // No row: a concurrent raise committed after this statement's snapshot was taken; it is visible now.
+        var open = await ListAsync(AlertState.Open, sensorName, beforeId: null, limit: 1, cancellationToken);
+        return open.Count == 1
+            ? open[0]
+            : throw new InvalidOperationException($"No open {Alert.Silent} alert for sensor {sensorName} after raising one.");
     }
 
     /// <summary>Resolves the given alerts, each at its time (never before it was raised); for the heartbeat writer's batch.</summary>
@@ -70,9 +90,10 @@ public sealed class AlertStore(NpgsqlDataSource db)
 
     /// <summary>
     /// Records who acknowledged the alert of sensor <paramref name="sensorId"/> and when; the first
-    /// acknowledgement stands. Null when the sensor has no such alert.
+    /// acknowledgement stands (<c>Recorded</c> is false for a later one). Null when the sensor has no such alert.
     /// </summary>
-    public async Task<Alert?> AcknowledgeAsync(long id, long sensorId, string username, DateTimeOffset at, CancellationToken cancellationToken)
+    public async Task<(Alert Alert, bool Recorded)?> AcknowledgeAsync(
+        long id, long sensorId, string username, DateTimeOffset at, CancellationToken cancellationToken)
     {
         await using var batch = db.CreateBatch();
         batch.BatchCommands.Add(Command("""
@@ -82,7 +103,12 @@ public sealed class AlertStore(NpgsqlDataSource db)
             """, id, sensorId, at, username));
         batch.BatchCommands.Add(Command($"{Select} WHERE a.id = $1 AND a.sensor_id = $2", id, sensorId));
         await using var reader = await batch.ExecuteReaderAsync(cancellationToken);
-        return await reader.ReadAsync(cancellationToken) ? Read(reader, first: 0) : null;
+        if (!await reader.ReadAsync(cancellationToken))
+        {
+            return null;
+        }
+
+        return (Read(reader, first: 0), batch.BatchCommands[0].RecordsAffected == 1);
     }
 
     public async Task<Alert?> GetAsync(long id, CancellationToken cancellationToken)
@@ -118,6 +144,7 @@ public sealed class AlertStore(NpgsqlDataSource db)
             SELECT (SELECT count(*) FROM alert WHERE resolved_at IS NULL)::int, o.*
             FROM (SELECT 1) AS one
             LEFT JOIN ({Select} WHERE a.resolved_at IS NULL ORDER BY a.raised_at DESC, a.id DESC LIMIT $1) AS o ON true
+            ORDER BY o.raised_at DESC, o.id DESC
             """);
         command.Parameters.AddWithValue(newest);
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
@@ -134,15 +161,6 @@ public sealed class AlertStore(NpgsqlDataSource db)
         }
 
         return new OpenAlerts(count, alerts);
-    }
-
-    private async Task<long> OpenSilenceIdAsync(long sensorId, CancellationToken cancellationToken)
-    {
-        await using var open = db.CreateCommand("SELECT id FROM alert WHERE sensor_id = $1 AND kind = $2 AND resolved_at IS NULL");
-        open.Parameters.AddWithValue(sensorId);
-        open.Parameters.AddWithValue(Alert.Silent);
-        return await open.ExecuteScalarAsync(cancellationToken) as long?
-            ?? throw new InvalidOperationException($"No open {Alert.Silent} alert for sensor {sensorId} after raising one.");
     }
 
     private static async Task<IReadOnlyList<Alert>> ReadAllAsync(NpgsqlCommand command, CancellationToken cancellationToken)

@@ -31,6 +31,9 @@ public sealed partial class DashboardGrain(
     /// <summary>Open alerts held and pushed: the newest this many (the count covers them all).</summary>
     public const int MaxAlerts = 100;
 
+    // Enough resolved ids to recognise any raise or acknowledgement still in flight for them.
+    private const int RememberResolvedAlerts = 10_000;
+
     private readonly ObserverManager<IDashboardObserver> _observers = new(TimeSpan.FromMinutes(2), logger);
     private readonly SortedDictionary<long, HeartbeatTallySecond> _seconds = [];
     private FleetRecord _record = new(new SensorCounts(0, 0, 0, 0, 0), 0, 0, null);
@@ -38,6 +41,8 @@ public sealed partial class DashboardGrain(
     private int _openAlertCount;
     // The open alerts as pushed, newest first; null after a change until the next push builds it again.
     private Alert[]? _newestAlerts;
+    private readonly HashSet<long> _recentlyResolved = [];
+    private readonly Queue<long> _resolvedOrder = new();
     // Intervals tallied since the last reconcile, on top of the database's totals.
     private double _intervalSumSinceReconcile;
     private long _intervalsSinceReconcile;
@@ -75,11 +80,34 @@ public sealed partial class DashboardGrain(
     {
         // The count and anything beyond the newest few come with the reconcile this triggers.
         _dirty = true;
+        return Settle(alert) is { } settled
+            ? _observers.Notify(observer => observer.AlertChanged(settled))
+            : Task.CompletedTask;
+    }
+
+    /// <summary>
+    /// Applies an alert change to the held list and returns what the feeds should hear, or null for a stale
+    /// message: one-way calls may overtake each other, so a raise or acknowledgement that arrives after its
+    /// resolution, or an unacknowledged copy after the acknowledged one, is dropped rather than undoing it.
+    /// </summary>
+    private Alert? Settle(Alert alert)
+    {
+        _openAlerts.TryGetValue(alert.Id, out var held);
         if (alert.ResolvedAt is not null)
         {
+            RememberResolved(alert.Id);
             ChangeAlerts(_openAlerts.Remove(alert.Id));
+            return held is { AcknowledgedAt: not null } && alert.AcknowledgedAt is null
+                ? alert with { AcknowledgedAt = held.AcknowledgedAt, AcknowledgedBy = held.AcknowledgedBy }
+                : alert;
         }
-        else if (_openAlerts.ContainsKey(alert.Id) || _openAlerts.Count < MaxAlerts || IsNewer(alert, _openAlerts.Values.MinBy(Newness)!))
+
+        if (_recentlyResolved.Contains(alert.Id) || (held is { AcknowledgedAt: not null } && alert.AcknowledgedAt is null))
+        {
+            return null;
+        }
+
+        if (held is not null || _openAlerts.Count < MaxAlerts || IsNewer(alert, _openAlerts.Values.MinBy(Newness)!))
         {
             _openAlerts[alert.Id] = alert;
             if (_openAlerts.Count > MaxAlerts)
@@ -90,7 +118,19 @@ public sealed partial class DashboardGrain(
             ChangeAlerts(true);
         }
 
-        return _observers.Notify(observer => observer.AlertChanged(alert));
+        return alert;
+    }
+
+    private void RememberResolved(long alertId)
+    {
+        if (_recentlyResolved.Add(alertId))
+        {
+            _resolvedOrder.Enqueue(alertId);
+            if (_resolvedOrder.Count > RememberResolvedAlerts)
+            {
+                _recentlyResolved.Remove(_resolvedOrder.Dequeue());
+            }
+        }
     }
 
     public Task ReportHeartbeats(HeartbeatTallySecond[] seconds)

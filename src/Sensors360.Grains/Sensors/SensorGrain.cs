@@ -220,17 +220,25 @@ public sealed partial class SensorGrain(
                 return new AlertAcknowledgement(SensorCommandResult.NotFound, null);
             }
 
-            if (await alerts.AcknowledgeAsync(alertId, sensor.Id, username, clock.GetUtcNow(), CancellationToken.None) is not { } alert)
+            var acknowledged = await alerts.AcknowledgeAsync(alertId, sensor.Id, username, clock.GetUtcNow(), CancellationToken.None);
+            if (acknowledged is not { } outcome)
             {
                 return new AlertAcknowledgement(SensorCommandResult.NotFound, null);
             }
+
+            var (alert, recorded) = outcome;
 
             if (sensor.OpenAlert?.Id == alert.Id)
             {
                 _sensor = sensor with { OpenAlert = alert };
             }
 
-            await Dashboard.AlertChanged(alert);
+            // A repeated acknowledgement changes nothing, so nobody needs to hear of it again.
+            if (recorded)
+            {
+                await Dashboard.AlertChanged(alert);
+            }
+
             return new AlertAcknowledgement(SensorCommandResult.Done, alert);
         }
         catch (Exception e) when (IsDatabaseFailure(e))
@@ -309,11 +317,13 @@ public sealed partial class SensorGrain(
         Alert alert;
         try
         {
-            alert = await alerts.RaiseSilenceAsync(sensor.Id, silentSince, clock.GetUtcNow(), CancellationToken.None);
+            alert = await alerts.RaiseSilenceAsync(sensor.Id, Name, silentSince, clock.GetUtcNow(), CancellationToken.None);
         }
         catch (Exception e) when (IsDatabaseFailure(e))
         {
-            // Stay online so the timer (soon) and the reminder (at the latest) try again.
+            // Stay online so the timer (soon) and the reminder (at the latest) try again. The raise may have
+            // committed all the same (a lost reply): the next call reads the sensor again before acting.
+            _loaded = false;
             LogRaiseFailed(logger, Name, e.Message);
             Silence.Arm(clock.GetUtcNow() + RetryDelay, force: true);
             return;

@@ -60,18 +60,28 @@ public static class AlertsApi
     internal static async Task<Results<Ok<Alert>, ProblemHttpResult>> AcknowledgeAsync(
         string id, ClaimsPrincipal user, AlertStore store, IGrainFactory grains, CancellationToken cancellationToken)
     {
+        var notFound = Problem(404, "Alert not found", $"No alert has id '{id}'.");
         if (!long.TryParse(id, out var alertId) || alertId < 1 || await store.GetAsync(alertId, cancellationToken) is not { } alert)
         {
-            return Problem(404, "Alert not found", $"No alert has id '{id}'.");
+            return notFound;
         }
 
         var username = user.Identity?.Name ?? throw new InvalidOperationException("An operator session without a name.");
-        var acknowledgement = await grains.GetGrain<ISensorGrain>(alert.SensorId).AcknowledgeAlert(alertId, username);
+        AlertAcknowledgement acknowledgement;
+        try
+        {
+            acknowledgement = await grains.GetGrain<ISensorGrain>(alert.SensorId).AcknowledgeAlert(alertId, username);
+        }
+        catch (Exception e) when (e is OrleansException or TimeoutException)
+        {
+            return ChangeUnavailable();
+        }
+
         return acknowledgement switch
         {
             { Result: SensorCommandResult.Done, Alert: { } acknowledged } => TypedResults.Ok(acknowledged),
             { Result: SensorCommandResult.Unavailable } => ChangeUnavailable(),
-            _ => Problem(404, "Alert not found", $"No alert has id '{id}'."),
+            _ => notFound,
         };
     }
 }

@@ -13,6 +13,8 @@ public sealed partial class HeartbeatPartitions(NpgsqlDataSource db, TimeProvide
 
     private static readonly TimeSpan CheckEvery = TimeSpan.FromDays(1);
 
+    private PeriodicTimer? _timer;
+
     /// <summary>Creates the missing partitions for the current month and <see cref="MonthsAhead"/> more.</summary>
     public static async Task EnsureAsync(NpgsqlConnection connection, DateTimeOffset now, CancellationToken cancellationToken)
     {
@@ -30,8 +32,6 @@ public sealed partial class HeartbeatPartitions(NpgsqlDataSource db, TimeProvide
         await ensure.ExecuteNonQueryAsync(cancellationToken);
         await transaction.CommitAsync(cancellationToken);
     }
-
-    private PeriodicTimer? _timer;
 
     public override Task StartAsync(CancellationToken cancellationToken)
     {

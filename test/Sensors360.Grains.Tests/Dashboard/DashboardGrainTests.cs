@@ -100,6 +100,51 @@ public sealed class DashboardGrainTests(ThrowawayPostgres postgres)
         Assert.Equal(settled, await OpenAlertsMatchSqlAsync(dashboard, fleet.Db, expected: 2));
     }
 
+    [Fact]
+    public async Task Alert_changes_that_arrive_late_do_not_undo_a_resolution_or_an_acknowledgement()
+    {
+        await using var fleet = await SensorFleet.StartAsync(postgres, nameof(Alert_changes_that_arrive_late_do_not_undo_a_resolution_or_an_acknowledgement));
+        var dashboard = fleet.Cluster.Client.GetGrain<IDashboardGrain>(0);
+        var frames = new AlertFrames();
+        var reference = fleet.Cluster.Client.CreateObjectReference<IDashboardObserver>(frames);
+        await dashboard.Subscribe(reference);
+        var at = fleet.Clock.GetUtcNow();
+        var raised = new Alert(9001, "late-1", Alert.Silent, at, at, ResolvedAt: null, AcknowledgedAt: null, AcknowledgedBy: null);
+        var acknowledged = raised with { AcknowledgedAt = at.AddSeconds(1), AcknowledgedBy = "ops" };
+
+        // Acknowledged, then a stale unacknowledged copy: the copy is not passed on.
+        await dashboard.AlertChanged(acknowledged);
+        await dashboard.AlertChanged(raised);
+        // Resolved (without the acknowledgement, as a sensor grain that loaded before it might send it), then a stale raise.
+        await dashboard.AlertChanged(raised with { ResolvedAt = at.AddSeconds(2) });
+        await dashboard.AlertChanged(raised);
+        await dashboard.GetSnapshot();
+
+        await Eventually.TrueAsync(() => Task.FromResult(frames.Received.Count >= 2), Patience, "two alert frames");
+        await dashboard.GetSnapshot();
+        Assert.Equal(
+            [acknowledged, acknowledged with { ResolvedAt = at.AddSeconds(2) }],
+            frames.Received);
+        fleet.Cluster.Client.DeleteObjectReference<IDashboardObserver>(reference);
+    }
+
+    private sealed class AlertFrames : IDashboardObserver
+    {
+        public List<Alert> Received { get; } = [];
+
+        public Task SnapshotChanged(DashboardSnapshot snapshot) => Task.CompletedTask;
+
+        public Task AlertChanged(Alert alert)
+        {
+            lock (Received)
+            {
+                Received.Add(alert);
+            }
+
+            return Task.CompletedTask;
+        }
+    }
+
     /// <summary>Polls until the snapshot's alerts are the open alerts SQL lists (newest first), then returns them.</summary>
     private static async Task<Alert[]> OpenAlertsMatchSqlAsync(IDashboardGrain dashboard, NpgsqlDataSource db, int expected)
     {

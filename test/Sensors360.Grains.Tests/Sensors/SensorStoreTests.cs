@@ -21,7 +21,7 @@ public sealed class SensorStoreTests(ThrowawayPostgres postgres)
 
         // As two silos would during a duplicate activation: many raises at once, each on its own connection.
         var ids = await Task.WhenAll(Enumerable.Range(0, 16).Select(_ =>
-            Task.Run(() => alerts.RaiseSilenceAsync(sensorId, now.AddMinutes(-1), now, CancellationToken.None))));
+            Task.Run(() => alerts.RaiseSilenceAsync(sensorId, "racer", now.AddMinutes(-1), now, CancellationToken.None))));
 
         Assert.Single(ids.Select(alert => alert.Id).Distinct());
         Assert.Equal(1, await Sql.ScalarAsync(connectionString, "SELECT count(*) FROM alert WHERE resolved_at IS NULL"));

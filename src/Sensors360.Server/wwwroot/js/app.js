@@ -1,10 +1,11 @@
 // The page: a login form without a session, the live dashboard with one.
 //
 // The dashboard keeps itself current from the feed, with no periodic polling: snapshots drive the KPI
-// tiles, the chart and the open alerts; alert frames update the alert list and re-read that one sensor;
-// sensor frames update the table's rows (sensors.js). The whole sensor list is read again only when the
-// fleet's composition changes (total, pending or retired sensors) and at the start of each connection,
-// since frames sent while the page was not connected are lost.
+// tiles, the chart and the open alerts; alert frames update the alert list and that sensor's status;
+// sensor frames update the table's rows (sensors.js). The whole sensor list is read again when the
+// fleet's composition changes (total, pending or retired sensors), at the start of each connection, since
+// frames sent while the page was not connected are lost, and now and then while the table shows more
+// rows than the feed can watch.
 
 import { AlertsPanel } from "./alerts.js";
 import { ApiError, api } from "./api.js";
@@ -85,6 +86,7 @@ feed.addEventListener("snapshot", (event) => {
       lastComposition = composition;
       table.refresh();
     }
+    table.keepShownCurrent();
   }
   if (Array.isArray(open)) {
     alerts.replace(open, fleet?.openAlerts);
@@ -94,10 +96,7 @@ feed.addEventListener("snapshot", (event) => {
 feed.addEventListener("alert", (event) => {
   const { alert } = event.detail;
   alerts.apply(alert);
-  // Raising or resolving an alert changes its sensor's status; acknowledging an open one does not.
-  if (alert.resolvedAt || !alert.acknowledgedAt) {
-    table.reread(alert.sensorId);
-  }
+  table.applyAlert(alert);
 });
 
 function renderKpis(fleet) {

@@ -3,10 +3,12 @@
 //
 // The table keeps itself current from the feed rather than by polling. The whole list (GET /api/sensors,
 // all pages) is read only when asked to (app.js asks when the fleet's composition changes or a connection
-// starts). The table subscribes to the sensors of its first WatchedRows shown rows and replaces a row from
-// each `sensor` frame; `reread(id)` replaces one sensor from GET /api/sensors/{id} (app.js calls it for
-// alert frames). A row is updated in place when the sensor keeps its place in the shown order, otherwise
-// the table is rendered again (at most once per animation frame).
+// starts, and, while more rows are shown than the feed can watch, at most every UnwatchedRefreshGap). The
+// table subscribes to the sensors of its first WatchedRows shown rows and replaces a row from each `sensor`
+// frame. An alert frame sets the status it implies (`applyAlert`): a raise makes the sensor silent; a
+// resolution (online again, or retired) is read with GET /api/sensors/{id} when the row is shown, or when
+// it next is. A row is updated in place when the sensor keeps its place in the shown order, otherwise the
+// table is rendered again (at most once per animation frame).
 
 import { ApiError, allSensors, api } from "./api.js";
 import { el } from "./dom.js";
@@ -21,6 +23,8 @@ export const WatchedRows = MaxSubscriptions - 10;
 const StatusOrder = { silent: 0, online: 1, pending: 2, retired: 3 };
 // Loading every sensor is a few pages of 1000; in a busy fleet the counts change every second.
 const MinRefreshGap = 5000;
+// Shown rows past the watched ones get no frames; the list is read again this often while there are any.
+const UnwatchedRefreshGap = 15_000;
 // Single-sensor reads after alert frames; a burst of alerts waits in a queue instead of flooding the server.
 const ParallelReads = 4;
 
@@ -57,6 +61,7 @@ export class SensorTable {
   #renderFrame = 0;
   #toRead = new Set();
   #reading = 0;
+  #stale = new Set(); // loaded sensors an alert frame resolved while their row was not shown
 
   constructor({ table, search, status, info, feed, onOpen, onUnauthorized }) {
     this.#table = table;
@@ -78,6 +83,7 @@ export class SensorTable {
   clear() {
     this.#sensors = new Map();
     this.#toRead.clear();
+    this.#stale.clear();
     this.#render();
   }
 
@@ -100,6 +106,34 @@ export class SensorTable {
     clearTimeout(this.#timer);
     cancelAnimationFrame(this.#renderFrame);
     this.#renderFrame = 0;
+  }
+
+  /** While shown rows go unwatched, reads the list again once UnwatchedRefreshGap has passed (app.js calls this per snapshot). */
+  keepShownCurrent() {
+    if (Math.min(this.#visible.length, MaxRows) > WatchedRows && Date.now() - this.#lastLoad >= UnwatchedRefreshGap) {
+      this.refresh();
+    }
+  }
+
+  /** An alert frame: the sensor's status as the alert implies it, read from the server only where it must be. */
+  applyAlert(alert) {
+    const id = alert.sensorId;
+    const known = this.#sensors.get(id);
+    if (!known || this.#watched.has(id)) {
+      return; // not loaded: the next load brings it; watched: its own sensor frame says everything
+    }
+    if (!alert.resolvedAt) {
+      if (known.status !== "silent") {
+        this.#update({ ...known, status: "silent" });
+      }
+      return;
+    }
+    // Resolved by a heartbeat or a retirement: only a read tells which, and only a shown row needs it now.
+    if ((this.#positions.get(id) ?? MaxRows) < MaxRows) {
+      this.reread(id);
+    } else {
+      this.#stale.add(id);
+    }
   }
 
   /** Reads one sensor again and replaces its row; sensors the table has not loaded are left to the next load. */
@@ -147,6 +181,7 @@ export class SensorTable {
         }
       }
       this.#sensors = loaded;
+      this.#stale.clear();
       this.#complete = complete;
       this.#error = null;
     } catch (error) {
@@ -256,6 +291,10 @@ export class SensorTable {
     }
     this.#info.textContent = this.#error ?? info;
     this.#watch(visible.slice(0, WatchedRows).map((sensor) => sensor.id));
+    for (const sensor of visible.slice(0, MaxRows).filter((shown) => this.#stale.has(shown.id))) {
+      this.#stale.delete(sensor.id);
+      this.reread(sensor.id);
+    }
   }
 
   /** Subscribes to the sensors of the top rows; tells the feed only what changed. */
