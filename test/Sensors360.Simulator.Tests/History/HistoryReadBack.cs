@@ -13,10 +13,8 @@ internal sealed class HistoryReadBack
         Ndjson = ndjson;
         Summary = summary;
         Manifest = manifest;
-        var rows = truth.Split('\n', StringSplitOptions.RemoveEmptyEntries);
-        Header = rows[0];
-        var columns = rows[0].Split(',');
-        Truth = [.. rows.Skip(1).Select(row => new TruthRow(columns.Zip(row.Split(',')).ToDictionary(pair => pair.First, pair => pair.Second)))];
+        Header = truth[..truth.IndexOf('\n', StringComparison.Ordinal)];
+        Truth = ParseTruth(truth);
     }
 
     public byte[] Ndjson { get; }
@@ -43,7 +41,14 @@ internal sealed class HistoryReadBack
     {
         using var truth = new StringWriter(CultureInfo.InvariantCulture);
         HistoryGeneration.Write(options, Stream.Null, truth, null);
-        return new HistoryReadBack([], truth.ToString(), "", null!).Truth;
+        return ParseTruth(truth.ToString());
+    }
+
+    private static List<TruthRow> ParseTruth(string truth)
+    {
+        var rows = truth.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        var columns = rows[0].Split(',');
+        return [.. rows.Skip(1).Select(row => new TruthRow(columns.Zip(row.Split(',')).ToDictionary(pair => pair.First, pair => pair.Second)))];
     }
 
     /// <summary>The lines as text, in file order.</summary>
