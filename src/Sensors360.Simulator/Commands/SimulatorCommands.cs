@@ -3,7 +3,7 @@ using Sensors360.Simulator.Server;
 
 namespace Sensors360.Simulator.Commands;
 
-/// <summary>The command line: <c>fleet</c> (the default) and <c>load</c>.</summary>
+/// <summary>The command line: <c>fleet</c> (the default), <c>load</c> and <c>history</c>.</summary>
 internal static class SimulatorCommands
 {
     /// <summary>Ctrl+C cancels the run; it then has this long to let requests in flight finish, print its summary and save its state.</summary>
@@ -16,11 +16,15 @@ internal static class SimulatorCommands
         root.Subcommands.Add(FleetCommand.Configure(new Command(
             "fleet", "A realistic demo fleet: Weibull lifespans, flaky sensors, optional replacement, and a ground-truth CSV.")));
         root.Subcommands.Add(LoadCommand.Create());
+        root.Subcommands.Add(HistoryCommand.Create(TimeProvider.System));
         return root;
     }
 
-    /// <summary>Runs a command's work; a <see cref="SimulatorException"/> becomes one line on stderr and exit code 1.</summary>
-    public static async Task<int> RunAsync(Func<Task> work)
+    /// <summary>
+    /// Runs a command's work; a <see cref="SimulatorException"/> becomes one line on <paramref name="error"/>
+    /// (default stderr) and exit code 1.
+    /// </summary>
+    public static async Task<int> RunAsync(Func<Task> work, TextWriter? error = null)
     {
         try
         {
@@ -29,7 +33,7 @@ internal static class SimulatorCommands
         }
         catch (SimulatorException e)
         {
-            await Console.Error.WriteLineAsync(e.Message);
+            await (error ?? Console.Error).WriteLineAsync(e.Message);
             return 1;
         }
     }

@@ -7,10 +7,16 @@ namespace Sensors360.Simulator.Fleet;
 /// </summary>
 internal sealed class Lifespans(double shape, TimeSpan scale)
 {
-    public TimeSpan Draw(Random random)
+    public TimeSpan Draw(Random random) => scale * InScales(random);
+
+    /// <summary>A lifespan in seconds: a double never overflows, where a small shape's rare draws exceed what a TimeSpan holds.</summary>
+    public double DrawSeconds(Random random) => scale.TotalSeconds * InScales(random);
+
+    /// <summary>One draw in units of the scale.</summary>
+    private double InScales(Random random)
     {
         // 1 − NextDouble() lies in (0, 1], so the logarithm is finite.
         var u = 1.0 - random.NextDouble();
-        return scale * Math.Pow(-Math.Log(u), 1.0 / shape);
+        return Math.Pow(-Math.Log(u), 1.0 / shape);
     }
 }

@@ -30,6 +30,7 @@ internal static class TruthCsv
         File.WriteAllText(path, csv.ToString());
     }
 
-    private static string Time(DateTimeOffset? at) =>
+    /// <summary>UTC ISO 8601 with milliseconds, <c>2026-03-01T08:00:00.000Z</c>; empty for null.</summary>
+    internal static string Time(DateTimeOffset? at) =>
         at?.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.fff'Z'", CultureInfo.InvariantCulture) ?? "";
 }
