@@ -80,8 +80,9 @@ public sealed class KaplanMeierCurve
         }
         Array.Sort(ages, failed);
 
-        var points = new List<SurvivalPoint>();
-        var failuresAt = new List<int>();
+        // At most one point per failure.
+        var points = new List<SurvivalPoint>(failures);
+        var failuresAt = new List<int>(failures);
         var atRisk = n;
         var survival = 1.0;
         var greenwoodSum = 0.0;
