@@ -32,7 +32,7 @@ public sealed class LifespanAccuracyTests(ITestOutputHelper output)
         output.WriteLine(
             $"k={shape}: {estimate.MeanMethod}, censored {fleet.CensoredShare:P1}, truth {truth / Day:F1} d, estimate {estimate.MeanSeconds / Day:F1} d " +
             $"[{estimate.MeanCi95?.Low / Day:F1}, {estimate.MeanCi95?.High / Day:F1}], naive {estimate.NaiveMeanSeconds / Day:F1} d, " +
-            $"shape {estimate.Weibull?.Shape:F3}, scale {estimate.Weibull?.ScaleSeconds / Day:F1} d");
+            $"Weibull shape {estimate.Weibull?.Shape:F3}, scale {estimate.Weibull?.ScaleSeconds / Day:F1} d, mean {estimate.Weibull?.MeanSeconds / Day:F1} d");
 
         // Which mean is used depends on whether the oldest sensor failed: with k = 3 the oldest cohort has
         // almost surely died out by the cut-off and the curve reaches zero; with k = 0.8 a quarter of it lives on.
