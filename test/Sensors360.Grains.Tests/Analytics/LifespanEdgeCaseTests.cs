@@ -87,10 +87,10 @@ public sealed class LifespanEdgeCaseTests
         // 0F, 0C, 10F become 1F, 1C, 10F. t=1: 3 at risk, S = 2/3; the censored one then leaves.
         // t=10: 1 at risk, S = 0. Mean = area = 1·1 + 2/3·9 = 7. Naive: (1 + 10) / 2 = 5.5.
         // S is still 2/3 after the first step, so the median is the second failure age, 10.
-        var estimate = LifespanEstimate.From([new(0, true), new(0, false), new(10, true)]);
+        LifespanObservation[] observations = [new(0, true), new(0, false), new(10, true)];
+        var estimate = LifespanEstimate.From(observations);
 
-        Assert.Equal(MeanMethod.KaplanMeier, estimate.MeanMethod);
-        Assert.Equal(7, estimate.MeanSeconds!.Value, Tolerance);
+        Assert.Equal(7, KaplanMeierCurve.Estimate(observations).RestrictedMeanSeconds, Tolerance);
         Assert.Equal(5.5, estimate.NaiveMeanSeconds!.Value, Tolerance);
         Assert.Equal([1.0, 10.0], estimate.Curve.Select(p => p.AgeSeconds));
         Assert.Equal([3, 1], estimate.Curve.Select(p => p.AtRisk));
