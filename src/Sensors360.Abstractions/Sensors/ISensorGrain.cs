@@ -14,8 +14,11 @@ public interface ISensorGrain : IGrainWithStringKey
     /// <summary>Stores a heartbeat durably and returns once it is committed (or why it was not).</summary>
     Task<HeartbeatResult> Heartbeat(HeartbeatReport report);
 
-    /// <summary>Ends the sensor's life: no more alerts, heartbeats are refused. Idempotent.</summary>
-    Task<SensorCommandResult> Retire();
+    /// <summary>
+    /// Ends the sensor's life: no more alerts, heartbeats are refused. Idempotent: a retired sensor keeps
+    /// its first retirement. <see cref="SensorCommandResult.BeforeLastHeartbeat"/> when the time is too early.
+    /// </summary>
+    Task<SensorCommandResult> Retire(SensorRetirement retirement);
 
     /// <summary>Replaces the token; the old one stops working at once.</summary>
     Task<SensorCommandResult> RotateToken(string tokenHash);

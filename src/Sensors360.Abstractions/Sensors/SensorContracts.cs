@@ -16,6 +16,18 @@ public enum SensorStatus
     Retired,
 }
 
+/// <summary>Why a sensor was retired: a failure ends its life as a death; a decommissioning censors it (docs/analytics.md).</summary>
+[GenerateSerializer]
+public enum RetirementReason
+{
+    Failed,
+    Decommissioned,
+}
+
+/// <summary>A retirement: why, and when (null: now). The time may be in the past, never before the last heartbeat.</summary>
+[GenerateSerializer, Immutable]
+public sealed record SensorRetirement(RetirementReason Reason, DateTimeOffset? At);
+
 /// <summary>What a new sensor is registered with. The token arrives already hashed.</summary>
 [GenerateSerializer, Immutable]
 public sealed record SensorRegistration(string[] Tags, int? SilenceThresholdSeconds, string TokenHash);
@@ -38,7 +50,8 @@ public sealed record SensorSnapshot(
     DateTimeOffset? LastHeartbeatAt,
     long HeartbeatCount,
     int SilenceThresholdSeconds,
-    long? OpenAlertId)
+    long? OpenAlertId,
+    RetirementReason? RetiredReason = null)
 {
     /// <summary>
     /// Mean time between consecutive heartbeats: the gaps sum to last − first, so this is exact without
@@ -79,4 +92,7 @@ public enum SensorCommandResult
     NotFound,
     Retired,
     Unavailable,
+
+    /// <summary>A retirement time before the sensor's last heartbeat.</summary>
+    BeforeLastHeartbeat,
 }

@@ -151,7 +151,7 @@ public sealed partial class SensorGrain(
         return HeartbeatResult.Stored;
     }
 
-    public async Task<SensorCommandResult> Retire()
+    public async Task<SensorCommandResult> Retire(SensorRetirement retirement)
     {
         try
         {
@@ -163,12 +163,17 @@ public sealed partial class SensorGrain(
 
             if (sensor.Status != SensorStatus.Retired)
             {
-                var now = clock.GetUtcNow();
-                await store.RetireAsync(sensor.Id, now, CancellationToken.None);
-                _sensor = sensor with { Status = SensorStatus.Retired, RetiredAt = now, OpenAlert = null };
+                var at = retirement.At ?? clock.GetUtcNow();
+                if (at < sensor.LastHeartbeatAt)
+                {
+                    return SensorCommandResult.BeforeLastHeartbeat;
+                }
+
+                await store.RetireAsync(sensor.Id, at, retirement.Reason, CancellationToken.None);
+                _sensor = sensor with { Status = SensorStatus.Retired, RetiredAt = at, RetiredReason = retirement.Reason, OpenAlert = null };
                 if (sensor.OpenAlert is { } resolved)
                 {
-                    await Dashboard.AlertChanged(Resolved(resolved, now));
+                    await Dashboard.AlertChanged(Resolved(resolved, at));
                 }
 
                 await Dashboard.SensorChanged();

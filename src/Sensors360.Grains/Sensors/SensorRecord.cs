@@ -16,10 +16,11 @@ public sealed record SensorRecord(
     DateTimeOffset? RetiredAt,
     int? SilenceThresholdSeconds,
     string TokenHash,
-    Alert? OpenAlert)
+    Alert? OpenAlert,
+    RetirementReason? RetiredReason = null)
 {
     /// <summary>The sensor as the API and the feed show it; <paramref name="defaultThreshold"/> applies when it has none of its own.</summary>
     public SensorSnapshot ToSnapshot(TimeSpan defaultThreshold) => new(
         Name, Tags, Status, CreatedAt, FirstHeartbeatAt, LastHeartbeatAt, HeartbeatCount,
-        SilenceThresholdSeconds ?? (int)defaultThreshold.TotalSeconds, OpenAlert?.Id);
+        SilenceThresholdSeconds ?? (int)defaultThreshold.TotalSeconds, OpenAlert?.Id, RetiredReason);
 }

@@ -5,7 +5,7 @@ using Sensors360.Abstractions.Sensors;
 namespace Sensors360.Grains.Sensors;
 
 /// <summary>
-/// The one reader of the <c>sensor_status</c> view (schema/0005, 0006), where the status rule lives:
+/// The one reader of the <c>sensor_status</c> view (schema/0005, 0006, 0007), where the status rule lives:
 /// retired, else silent while a silence alert is open, else pending before the first heartbeat, else online.
 /// </summary>
 internal static class SensorStatusView
@@ -13,7 +13,7 @@ internal static class SensorStatusView
     public const string Columns = """
         id, name, tags, status, created_at, first_heartbeat_at, last_heartbeat_at, heartbeat_count, retired_at,
         silence_threshold_seconds, token_hash, open_alert_id, open_alert_kind, open_alert_silent_since,
-        open_alert_raised_at, open_alert_acknowledged_at, open_alert_acknowledged_by
+        open_alert_raised_at, open_alert_acknowledged_at, open_alert_acknowledged_by, retired_reason
         """;
 
     /// <summary>One row of <c>SELECT {Columns} FROM sensor_status</c>.</summary>
@@ -42,6 +42,7 @@ internal static class SensorStatusView
                     reader.GetFieldValue<DateTimeOffset>(14),
                     ResolvedAt: null,
                     reader.IsDBNull(15) ? null : reader.GetFieldValue<DateTimeOffset>(15),
-                    reader.IsDBNull(16) ? null : reader.GetString(16)));
+                    reader.IsDBNull(16) ? null : reader.GetString(16)),
+            reader.IsDBNull(17) ? null : Enum.Parse<RetirementReason>(reader.GetString(17), ignoreCase: true));
     }
 }

@@ -1,4 +1,5 @@
 using Npgsql;
+using Sensors360.Abstractions.Sensors;
 using Sensors360.Grains.Alerts;
 
 namespace Sensors360.Grains.Sensors;
@@ -35,13 +36,14 @@ public sealed class SensorStore(NpgsqlDataSource db)
             : null;
     }
 
-    /// <summary>Marks the sensor retired and resolves its open alert, in one transaction.</summary>
-    public async Task RetireAsync(long sensorId, DateTimeOffset at, CancellationToken cancellationToken)
+    /// <summary>Marks the sensor retired, and why, and resolves its open alert, in one transaction.</summary>
+    public async Task RetireAsync(long sensorId, DateTimeOffset at, RetirementReason reason, CancellationToken cancellationToken)
     {
         await using var batch = db.CreateBatch();
-        var retire = new NpgsqlBatchCommand("UPDATE sensor SET retired_at = $2 WHERE id = $1 AND retired_at IS NULL");
+        var retire = new NpgsqlBatchCommand("UPDATE sensor SET retired_at = $2, retired_reason = $3 WHERE id = $1 AND retired_at IS NULL");
         retire.Parameters.Add(new NpgsqlParameter { Value = sensorId });
         retire.Parameters.Add(new NpgsqlParameter { Value = at });
+        retire.Parameters.Add(new NpgsqlParameter { Value = reason.ToString().ToLowerInvariant() });
         batch.BatchCommands.Add(retire);
         batch.BatchCommands.Add(AlertStore.ResolveOpenCommand(sensorId, at));
         await batch.ExecuteNonQueryAsync(cancellationToken);

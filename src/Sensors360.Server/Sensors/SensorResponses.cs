@@ -12,11 +12,13 @@ public record SensorResponse(
     DateTimeOffset? LastHeartbeatAt,
     long HeartbeatCount,
     double? MeanIntervalSeconds,
-    int SilenceThresholdSeconds)
+    int SilenceThresholdSeconds,
+    string? RetiredReason)
 {
     public static SensorResponse From(SensorSnapshot sensor) => new(
         sensor.Id, sensor.Tags, sensor.Status.ToString().ToLowerInvariant(), sensor.CreatedAt, sensor.FirstHeartbeatAt,
-        sensor.LastHeartbeatAt, sensor.HeartbeatCount, sensor.MeanIntervalSeconds, sensor.SilenceThresholdSeconds);
+        sensor.LastHeartbeatAt, sensor.HeartbeatCount, sensor.MeanIntervalSeconds, sensor.SilenceThresholdSeconds,
+        sensor.RetiredReason?.ToString().ToLowerInvariant());
 }
 
 /// <summary>A newly provisioned sensor with its token: the only time the token is ever shown.</summary>
@@ -36,6 +38,9 @@ public sealed record SensorPageResponse(IReadOnlyList<SensorResponse> Items, str
 
 /// <summary>A sensor's new token after rotation.</summary>
 public sealed record SensorTokenResponse(string Id, string Token);
+
+/// <summary>The optional body of <c>POST /api/sensors/{id}/retire</c>: <c>failed</c> (default) or <c>decommissioned</c>, and when (default now).</summary>
+public sealed record RetireRequest(string? Reason, string? At);
 
 /// <summary>The body of <c>POST /api/sensors</c>.</summary>
 public sealed record ProvisionRequest(string? Id, string[]? Tags, int? SilenceThresholdSeconds);

@@ -103,18 +103,43 @@ public static class SensorsApi
             : NotFound(id);
     }
 
+    /// <summary>The body is optional: without one the sensor failed, now.</summary>
     internal static async Task<Results<Ok<SensorResponse>, ProblemHttpResult>> RetireAsync(
-        string id, IGrainFactory grains, SensorDirectory directory, CancellationToken cancellationToken)
+        string id, RetireRequest? request, IGrainFactory grains, SensorDirectory directory,
+        [FromKeyedServices(MonitoringClock.Key)] TimeProvider clock, CancellationToken cancellationToken)
     {
         if (!SensorIds.IsValid(id))
         {
             return NotFound(id);
         }
 
-        return await grains.GetGrain<ISensorGrain>(id).Retire() switch
+        var reason = RetirementReason.Failed;
+        if (request?.Reason is { } named && (!Enum.TryParse(named, ignoreCase: true, out reason) || !named.All(char.IsAsciiLetterLower)))
+        {
+            return Problem(400, "Invalid reason", "reason must be failed or decommissioned");
+        }
+
+        DateTimeOffset? at = null;
+        if (request?.At is { } text)
+        {
+            if (!Instants.TryParse(text, out var parsed))
+            {
+                return Problem(400, "Invalid time", $"at must be {Instants.Rule}");
+            }
+
+            if (Instants.IsInFuture(parsed, clock.GetUtcNow()))
+            {
+                return Problem(400, "Time in the future", "at may not be in the future.");
+            }
+
+            at = parsed;
+        }
+
+        return await grains.GetGrain<ISensorGrain>(id).Retire(new SensorRetirement(reason, at)) switch
         {
             SensorCommandResult.NotFound => NotFound(id),
             SensorCommandResult.Unavailable => ChangeUnavailable(),
+            SensorCommandResult.BeforeLastHeartbeat => Problem(400, "Time before the last heartbeat", "at may not be before the sensor's last heartbeat."),
             _ => TypedResults.Ok(SensorResponse.From((await directory.GetAsync(id, cancellationToken))!)),
         };
     }

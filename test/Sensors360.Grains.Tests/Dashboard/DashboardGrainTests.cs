@@ -48,8 +48,8 @@ public sealed class DashboardGrainTests(ThrowawayPostgres postgres)
             await fleet.WaitForStatusAsync($"agg-{i}", SensorStatus.Silent);
         }
 
-        Assert.Equal(SensorCommandResult.Done, await fleet.Sensor("agg-3").Retire());
-        Assert.Equal(SensorCommandResult.Done, await fleet.Sensor("agg-0").Retire());
+        Assert.Equal(SensorCommandResult.Done, await fleet.Sensor("agg-3").Retire(new SensorRetirement(RetirementReason.Failed, At: null)));
+        Assert.Equal(SensorCommandResult.Done, await fleet.Sensor("agg-0").Retire(new SensorRetirement(RetirementReason.Failed, At: null)));
         var settled = await AssertMatchesSqlAsync(dashboard, fleet.Db);
         Assert.Equal(new SensorCounts(9, 1, 4, 2, 2), settled.Sensors);
         Assert.Equal(2, settled.OpenAlerts);

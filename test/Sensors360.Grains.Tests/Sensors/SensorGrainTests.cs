@@ -96,8 +96,8 @@ public sealed class SensorGrainTests(ThrowawayPostgres postgres)
         fleet.Advance(Threshold + Tick);
         await fleet.WaitForStatusAsync("old-valve", SensorStatus.Silent);
 
-        Assert.Equal(SensorCommandResult.Done, await fleet.Sensor("old-valve").Retire());
-        Assert.Equal(SensorCommandResult.Done, await fleet.Sensor("old-valve").Retire());
+        Assert.Equal(SensorCommandResult.Done, await fleet.Sensor("old-valve").Retire(new SensorRetirement(RetirementReason.Failed, At: null)));
+        Assert.Equal(SensorCommandResult.Done, await fleet.Sensor("old-valve").Retire(new SensorRetirement(RetirementReason.Failed, At: null)));
 
         Assert.Equal(SensorStatus.Retired, await fleet.StatusAsync("old-valve"));
         Assert.NotNull(Assert.Single(await fleet.AlertsAsync("old-valve")).ResolvedAt);
@@ -116,7 +116,7 @@ public sealed class SensorGrainTests(ThrowawayPostgres postgres)
         var token = await fleet.ProvisionAsync("meter-3");
         Assert.Equal(HeartbeatResult.Stored, await fleet.HeartbeatAsync("meter-3", token));
 
-        Assert.Equal(SensorCommandResult.Done, await fleet.Sensor("meter-3").Retire());
+        Assert.Equal(SensorCommandResult.Done, await fleet.Sensor("meter-3").Retire(new SensorRetirement(RetirementReason.Failed, At: null)));
         fleet.Advance(Threshold * 2);
 
         // Prove the silo processed the (fake) passage of time: another sensor does go silent meanwhile.

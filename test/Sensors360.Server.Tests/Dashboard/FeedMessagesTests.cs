@@ -50,7 +50,7 @@ public sealed class FeedMessagesTests
         var sensor = new SensorSnapshot("boiler-7", ["hall"], SensorStatus.Online, At.AddDays(-1), At.AddHours(-1), At, 3, 600, null);
 
         Assert.Equal(
-            """{"type":"sensor","sensor":{"id":"boiler-7","tags":["hall"],"status":"online","createdAt":"2026-11-26T19:45:00.123+00:00","firstHeartbeatAt":"2026-11-27T18:45:00.123+00:00","lastHeartbeatAt":"2026-11-27T19:45:00.123+00:00","heartbeatCount":3,"meanIntervalSeconds":1800,"silenceThresholdSeconds":600}}""",
+            """{"type":"sensor","sensor":{"id":"boiler-7","tags":["hall"],"status":"online","createdAt":"2026-11-26T19:45:00.123+00:00","firstHeartbeatAt":"2026-11-27T18:45:00.123+00:00","lastHeartbeatAt":"2026-11-27T19:45:00.123+00:00","heartbeatCount":3,"meanIntervalSeconds":1800,"silenceThresholdSeconds":600,"retiredReason":null}}""",
             Text(new SensorMessage(SensorResponse.From(sensor))));
     }
 

@@ -1,0 +1,30 @@
+using System.Globalization;
+using System.Text.RegularExpressions;
+
+namespace Sensors360.Server.Http;
+
+/// <summary>
+/// Points in time that clients send (a retirement's <c>at</c>, imported heartbeats): ISO 8601 with an
+/// explicit offset, since a time without one means a different instant on every machine.
+/// </summary>
+public static partial class Instants
+{
+    /// <summary>How far ahead of the server's clock a client's time may be and still count as "not in the future".</summary>
+    public static readonly TimeSpan AllowedClockSkew = TimeSpan.FromSeconds(5);
+
+    public const string Rule = "an ISO 8601 date and time with an offset, e.g. 2026-11-27T19:45:00Z or 2026-11-27T20:45:00+01:00";
+
+    public static bool TryParse(string? text, out DateTimeOffset instant)
+    {
+        instant = default;
+        return text is not null
+            && WithOffset().IsMatch(text)
+            && DateTimeOffset.TryParse(text, CultureInfo.InvariantCulture, DateTimeStyles.RoundtripKind, out instant);
+    }
+
+    /// <summary>Whether <paramref name="instant"/> lies beyond <paramref name="now"/> by more than the allowed skew.</summary>
+    public static bool IsInFuture(DateTimeOffset instant, DateTimeOffset now) => instant > now + AllowedClockSkew;
+
+    [GeneratedRegex(@"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,7})?)?(Z|[+-]\d{2}:\d{2})$", RegexOptions.IgnoreCase | RegexOptions.CultureInvariant)]
+    private static partial Regex WithOffset();
+}
