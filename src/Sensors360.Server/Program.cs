@@ -1,4 +1,5 @@
 using Sensors360.Server.Alerts;
+using Sensors360.Server.Analytics;
 using Sensors360.Server.Bench;
 using Sensors360.Server.Cluster;
 using Sensors360.Server.Dashboard;
@@ -17,6 +18,7 @@ builder.AddSensors360Health();
 builder.AddOperators();
 builder.AddSensors();
 builder.AddDashboard();
+builder.AddAnalytics();
 builder.AddBench();
 
 // Disposed on every way out, so the console log is flushed even when start-up gives up early.
@@ -40,6 +42,7 @@ app.MapHeartbeats();
 app.MapAlerts();
 app.MapFleet();
 app.MapDashboardFeed();
+app.MapAnalytics();
 app.MapBench();
 
 return await app.RunSensors360Async();

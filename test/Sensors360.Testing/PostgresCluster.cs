@@ -4,6 +4,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Time.Testing;
 using Npgsql;
 using Orleans.TestingHost;
+using Sensors360.Grains.Analytics;
 using Sensors360.Grains.Sensors;
 using Sensors360.Server.Cluster;
 
@@ -89,6 +90,7 @@ public static class PostgresCluster
             }
 
             siloBuilder.Services.AddSensorMonitoring(configuration);
+            siloBuilder.Services.AddSensorAnalytics(configuration);
         }
     }
 

@@ -8,8 +8,8 @@ public sealed record SensorCounts(int Total, int Pending, int Online, int Silent
 
 /// <summary>
 /// The fleet's answers to the operators' questions (docs/api.md, <c>GET /api/fleet</c>).
-/// <see cref="SilentPercent"/> is silent ÷ (online + silent) × 100; the lifespan is first to last
-/// heartbeat over retired and silent sensors.
+/// <see cref="SilentPercent"/> is silent ÷ (online + silent) × 100; the lifespan is the censoring-aware
+/// estimate of a sensor's expected lifespan, with its 95% interval (docs/analytics.md).
 /// </summary>
 [GenerateSerializer, Immutable]
 public sealed record FleetSnapshot(
@@ -18,6 +18,7 @@ public sealed record FleetSnapshot(
     double? MeanHeartbeatIntervalSeconds,
     double? RecentMeanHeartbeatIntervalSeconds,
     double? MeanLifespanSeconds,
+    double[]? MeanLifespanCi95,
     double HeartbeatsPerSecond,
     int OpenAlerts,
     DateTimeOffset At);

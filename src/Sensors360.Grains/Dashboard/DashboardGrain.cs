@@ -4,6 +4,7 @@ using Orleans.Utilities;
 using Sensors360.Abstractions.Alerts;
 using Sensors360.Abstractions.Dashboard;
 using Sensors360.Grains.Alerts;
+using Sensors360.Grains.Analytics;
 using Sensors360.Grains.Sensors;
 
 namespace Sensors360.Grains.Dashboard;
@@ -19,11 +20,14 @@ namespace Sensors360.Grains.Dashboard;
 public sealed partial class DashboardGrain(
     FleetStore store,
     AlertStore alerts,
+    LifespanStore lifespans,
     [FromKeyedServices(MonitoringClock.Key)] TimeProvider clock,
     ILogger<DashboardGrain> logger) : Grain, IDashboardGrain
 {
     private static readonly TimeSpan Tick = TimeSpan.FromMilliseconds(250);
     private static readonly TimeSpan ReconcileEvery = TimeSpan.FromSeconds(5);
+    // Lifespans move slowly and their estimate reads every sensor: refreshed less often than the counts.
+    private static readonly TimeSpan EstimateLifespanEvery = TimeSpan.FromSeconds(30);
     private static readonly TimeSpan PushAtLeastEvery = TimeSpan.FromSeconds(4);
     private const int RecentSeconds = 300;
     private const int RateSeconds = 10;
@@ -36,7 +40,9 @@ public sealed partial class DashboardGrain(
 
     private readonly ObserverManager<IDashboardObserver> _observers = new(TimeSpan.FromMinutes(2), logger);
     private readonly SortedDictionary<long, HeartbeatTallySecond> _seconds = [];
-    private FleetRecord _record = new(new SensorCounts(0, 0, 0, 0, 0), 0, 0, null);
+    private FleetRecord _record = new(new SensorCounts(0, 0, 0, 0, 0), 0, 0);
+    private LifespanEstimate? _lifespan;
+    private DateTimeOffset _lifespanAt;
     private readonly Dictionary<long, Alert> _openAlerts = [];
     private int _openAlertCount;
     // The open alerts as pushed, newest first; null after a change until the next push builds it again.
@@ -203,6 +209,12 @@ public sealed partial class DashboardGrain(
     {
         _dirty = false;
         _record = await store.ReadAsync(CancellationToken.None);
+        if (_lifespan is null || now - _lifespanAt >= EstimateLifespanEvery)
+        {
+            _lifespan = LifespanEstimate.From(await lifespans.ReadAsync(tag: null, CancellationToken.None));
+            _lifespanAt = now;
+        }
+
         var open = await alerts.ReadOpenAsync(MaxAlerts, CancellationToken.None);
         _openAlertCount = open.Count;
         ChangeAlerts(open.Newest.Count != _openAlerts.Count || open.Newest.Any(alert => _openAlerts.GetValueOrDefault(alert.Id) != alert));
@@ -233,7 +245,8 @@ public sealed partial class DashboardGrain(
             reporting == 0 ? 0 : Math.Round(sensors.Silent * 100.0 / reporting, 2),
             intervals == 0 ? null : Math.Round((_record.IntervalSecondsSum + _intervalSumSinceReconcile) / intervals, 3),
             recentIntervals == 0 ? null : Math.Round(recent.Sum(second => second.IntervalSecondsSum) / recentIntervals, 3),
-            _record.MeanLifespanSeconds is { } lifespan ? Math.Round(lifespan, 1) : null,
+            _lifespan?.MeanSeconds is { } lifespan ? Math.Round(lifespan, 1) : null,
+            _lifespan?.MeanCi95 is { } ci ? [Math.Round(ci.Low, 1), Math.Round(ci.High, 1)] : null,
             Math.Round(beats / (double)RateSeconds, 1),
             _openAlertCount,
             now);
@@ -255,7 +268,9 @@ public sealed partial class DashboardGrain(
 
     private static bool IsNewer(Alert alert, Alert than) => Newness(alert).CompareTo(Newness(than)) > 0;
 
-    private static bool SameNumbers(FleetSnapshot a, FleetSnapshot b) => a with { At = b.At } == b;
+    private static bool SameNumbers(FleetSnapshot a, FleetSnapshot b) =>
+        a with { At = b.At, MeanLifespanCi95 = b.MeanLifespanCi95 } == b
+        && (a.MeanLifespanCi95 ?? []).SequenceEqual(b.MeanLifespanCi95 ?? []);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Could not reconcile the fleet with the database: {Reason}")]
     private static partial void LogReconcileFailed(ILogger logger, string reason);

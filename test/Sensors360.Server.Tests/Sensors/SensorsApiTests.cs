@@ -17,7 +17,7 @@ public sealed class SensorsApiTests(RunningServer running) : IClassFixture<Runni
         var (sensor, token) = await ProvisionAsync(Operator, "boiler-7", new { id = "boiler-7", tags = new[] { "plant-a" }, silenceThresholdSeconds = 600 });
 
         Assert.Equal(
-            ["createdAt", "firstHeartbeatAt", "heartbeatCount", "id", "lastHeartbeatAt", "meanIntervalSeconds", "silenceThresholdSeconds", "status", "tags", "token"],
+            ["createdAt", "firstHeartbeatAt", "heartbeatCount", "id", "lastHeartbeatAt", "meanIntervalSeconds", "retiredReason", "silenceThresholdSeconds", "status", "tags", "token"],
             sensor.EnumerateObject().Select(property => property.Name).Order(StringComparer.Ordinal));
         Assert.Equal("boiler-7", sensor.GetProperty("id").GetString());
         Assert.Equal(["plant-a"], sensor.GetProperty("tags").EnumerateArray().Select(tag => tag.GetString()));
@@ -202,7 +202,9 @@ public sealed class SensorsApiTests(RunningServer running) : IClassFixture<Runni
         using (var retire = await Operator.PostAsync(new Uri("/api/sensors/rotor-1/retire", UriKind.Relative), null))
         {
             Assert.Equal(HttpStatusCode.OK, retire.StatusCode);
-            Assert.Equal("retired", (await retire.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("status").GetString());
+            var retiredSensor = await retire.Content.ReadFromJsonAsync<JsonElement>();
+            Assert.Equal("retired", retiredSensor.GetProperty("status").GetString());
+            Assert.Equal("failed", retiredSensor.GetProperty("retiredReason").GetString());
         }
 
         using var afterRetire = await HeartbeatAsync(running.Server.Http, "rotor-1", token);
@@ -211,5 +213,48 @@ public sealed class SensorsApiTests(RunningServer running) : IClassFixture<Runni
         await AssertProblemAsync(rotateRetired, 409);
         var retired = await Operator.GetFromJsonAsync<JsonElement>(new Uri("/api/sensors?status=retired", UriKind.Relative));
         Assert.Contains(retired.GetProperty("items").EnumerateArray(), item => item.GetProperty("id").GetString() == "rotor-1");
+    }
+
+    [Fact]
+    public async Task Retiring_takes_a_reason_and_a_time_that_is_neither_before_the_last_heartbeat_nor_in_the_future()
+    {
+        var (_, token) = await ProvisionAsync(Operator, "swapped-1");
+        using (var beat = await HeartbeatAsync(running.Server.Http, "swapped-1", token))
+        {
+            Assert.Equal(HttpStatusCode.NoContent, beat.StatusCode);
+        }
+
+        var lastHeartbeat = (await Operator.GetFromJsonAsync<JsonElement>(new Uri("/api/sensors/swapped-1", UriKind.Relative)))
+            .GetProperty("lastHeartbeatAt").GetDateTimeOffset();
+        foreach (var (body, why) in new[]
+        {
+            ("""{"reason":"broken"}""", "unknown reason"),
+            ("""{"reason":"Failed"}""", "reasons are lower case"),
+            ("""{"at":"2026-11-27T19:45:00"}""", "a time without an offset"),
+            ("""{"at":"yesterday"}""", "not a time"),
+            ($$"""{"at":"{{DateTimeOffset.UtcNow.AddMinutes(5):O}}"}""", "in the future"),
+            ($$"""{"at":"{{lastHeartbeat.AddSeconds(-1):O}}"}""", "before the last heartbeat"),
+            ("""{"reason":""", "malformed JSON"),
+        })
+        {
+            using var refused = await Operator.PostAsync(new Uri("/api/sensors/swapped-1/retire", UriKind.Relative), new StringContent(body, System.Text.Encoding.UTF8, "application/json"));
+            Assert.True((int)refused.StatusCode == 400, $"{why}: {(int)refused.StatusCode}");
+            await AssertProblemAsync(refused, 400);
+        }
+
+        Assert.Equal("online", (await Operator.GetFromJsonAsync<JsonElement>(new Uri("/api/sensors/swapped-1", UriKind.Relative))).GetProperty("status").GetString());
+
+        var at = lastHeartbeat.AddMilliseconds(1);
+        using var retire = await Operator.PostAsJsonAsync(new Uri("/api/sensors/swapped-1/retire", UriKind.Relative), new { reason = "decommissioned", at = at.ToString("O") });
+        Assert.Equal(HttpStatusCode.OK, retire.StatusCode);
+        var sensor = await retire.Content.ReadFromJsonAsync<JsonElement>();
+        Assert.Equal("retired", sensor.GetProperty("status").GetString());
+        Assert.Equal("decommissioned", sensor.GetProperty("retiredReason").GetString());
+        Assert.Equal(1, await Sql.ScalarAsync(running.ConnectionString,
+            "SELECT count(*) FROM sensor WHERE name = 'swapped-1' AND retired_reason = 'decommissioned' AND retired_at = $1", at));
+
+        // Retiring again keeps the first retirement.
+        using var again = await Operator.PostAsJsonAsync(new Uri("/api/sensors/swapped-1/retire", UriKind.Relative), new { reason = "failed" });
+        Assert.Equal("decommissioned", (await again.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("retiredReason").GetString());
     }
 }

@@ -9,6 +9,8 @@ import { clock, dateTime } from "./format.js";
 
 /** Alerts listed at most (the feed's snapshot carries the newest 100). */
 export const MaxListed = 100;
+/** Resolved alert ids kept to recognise frames that arrive after the resolution. */
+const MaxRememberedResolutions = 10_000;
 
 export class AlertsPanel {
   #list;
@@ -20,6 +22,7 @@ export class AlertsPanel {
   #acknowledgements = new Map();
   #errors = new Map();
   #busy = new Set();
+  #resolved = new Set();
   #onUnauthorized;
 
   constructor({ list, empty, count, note, onUnauthorized }) {
@@ -35,6 +38,7 @@ export class AlertsPanel {
     this.#alerts.clear();
     this.#acknowledgements.clear();
     this.#errors.clear();
+    this.#resolved.clear();
     this.#render();
   }
 
@@ -44,7 +48,8 @@ export class AlertsPanel {
       this.#total = total;
       this.#renderCount();
     }
-    const next = new Map(alerts.map((alert) => [alert.id, alert]));
+    // A snapshot sent before a resolution can arrive after its frame; a resolved alert never reopens.
+    const next = new Map(alerts.filter((alert) => !this.#resolved.has(alert.id)).map((alert) => [alert.id, alert]));
     let changed = next.size !== this.#alerts.size || [...next.keys()].some((id) => !this.#alerts.has(id));
     this.#alerts = next;
     for (const id of this.#acknowledgements.keys()) {
@@ -65,11 +70,21 @@ export class AlertsPanel {
     if (alert.resolvedAt) {
       this.#alerts.delete(alert.id);
       this.#acknowledgements.delete(alert.id);
+      this.#rememberResolved(alert.id);
+    } else if (this.#resolved.has(alert.id)) {
+      return; // an older frame overtaken by the resolution: the server sends frames one-way, unordered
     } else {
       this.#alerts.set(alert.id, alert);
       this.#remember(alert);
     }
     this.#render();
+  }
+
+  #rememberResolved(id) {
+    this.#resolved.add(id);
+    if (this.#resolved.size > MaxRememberedResolutions) {
+      this.#resolved.delete(this.#resolved.values().next().value); // the oldest: sets keep insertion order
+    }
   }
 
   /** Keeps the alert's acknowledgement, if it has one not yet known; says whether it was new. */
