@@ -17,6 +17,8 @@ public sealed record FleetSnapshot(
     double SilentPercent,
     double? MeanHeartbeatIntervalSeconds,
     double? RecentMeanHeartbeatIntervalSeconds,
+    double? MedianHeartbeatIntervalSeconds,
+    double? P95HeartbeatIntervalSeconds,
     double? MeanLifespanSeconds,
     double[]? MeanLifespanCi95,
     double HeartbeatsPerSecond,

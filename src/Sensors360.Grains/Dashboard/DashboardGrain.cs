@@ -40,7 +40,7 @@ public sealed partial class DashboardGrain(
 
     private readonly ObserverManager<IDashboardObserver> _observers = new(TimeSpan.FromMinutes(2), logger);
     private readonly SortedDictionary<long, HeartbeatTallySecond> _seconds = [];
-    private FleetRecord _record = new(new SensorCounts(0, 0, 0, 0, 0), 0, 0);
+    private FleetRecord _record = new(new SensorCounts(0, 0, 0, 0, 0), 0, 0, null, null);
     private LifespanEstimate? _lifespan;
     private DateTimeOffset _lifespanAt;
     private readonly Dictionary<long, Alert> _openAlerts = [];
@@ -245,6 +245,8 @@ public sealed partial class DashboardGrain(
             reporting == 0 ? 0 : Math.Round(sensors.Silent * 100.0 / reporting, 2),
             intervals == 0 ? null : Math.Round((_record.IntervalSecondsSum + _intervalSumSinceReconcile) / intervals, 3),
             recentIntervals == 0 ? null : Math.Round(recent.Sum(second => second.IntervalSecondsSum) / recentIntervals, 3),
+            _record.MedianIntervalSeconds is { } median ? Math.Round(median, 3) : null,
+            _record.P95IntervalSeconds is { } p95 ? Math.Round(p95, 3) : null,
             _lifespan?.MeanSeconds is { } lifespan ? Math.Round(lifespan, 1) : null,
             _lifespan?.MeanCi95 is { } ci ? [Math.Round(ci.Low, 1), Math.Round(ci.High, 1)] : null,
             Math.Round(beats / (double)RateSeconds, 1),

@@ -7,14 +7,17 @@ namespace Sensors360.Grains.Dashboard;
 public sealed record FleetRecord(
     SensorCounts Sensors,
     double IntervalSecondsSum,
-    long Intervals);
+    long Intervals,
+    double? MedianIntervalSeconds,
+    double? P95IntervalSeconds);
 
 /// <summary>The fleet-wide SQL of the dashboard grain.</summary>
 public sealed class FleetStore(NpgsqlDataSource db)
 {
     /// <summary>
     /// Counts by status (as the view sensor_status defines it, the same as sensor reads), the all-time interval totals
-    /// (each sensor's gaps sum to last − first). One scan of <c>sensor</c>.
+    /// (each sensor's gaps sum to last − first) and the median and 95th percentile interval from the interval
+    /// histogram (schema/0008). One scan of <c>sensor</c>.
     /// </summary>
     public async Task<FleetRecord> ReadAsync(CancellationToken cancellationToken)
     {
@@ -25,7 +28,9 @@ public sealed class FleetStore(NpgsqlDataSource db)
                    count(*) FILTER (WHERE status = 'silent'),
                    count(*) FILTER (WHERE status = 'retired'),
                    coalesce(sum(extract(epoch FROM last_heartbeat_at - first_heartbeat_at)) FILTER (WHERE heartbeat_count >= 2), 0)::float8,
-                   coalesce(sum(heartbeat_count - 1) FILTER (WHERE heartbeat_count >= 2), 0)::bigint
+                   coalesce(sum(heartbeat_count - 1) FILTER (WHERE heartbeat_count >= 2), 0)::bigint,
+                   heartbeat_interval_percentile(0.5),
+                   heartbeat_interval_percentile(0.95)
             FROM sensor_status
             """);
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
@@ -33,7 +38,9 @@ public sealed class FleetStore(NpgsqlDataSource db)
         return new FleetRecord(
             new SensorCounts((int)reader.GetInt64(0), (int)reader.GetInt64(1), (int)reader.GetInt64(2), (int)reader.GetInt64(3), (int)reader.GetInt64(4)),
             reader.GetDouble(5),
-            reader.GetInt64(6));
+            reader.GetInt64(6),
+            reader.IsDBNull(7) ? null : reader.GetDouble(7),
+            reader.IsDBNull(8) ? null : reader.GetDouble(8));
     }
 
     /// <summary>Per second since <paramref name="from"/>: heartbeats, and the intervals that ended in that second.</summary>

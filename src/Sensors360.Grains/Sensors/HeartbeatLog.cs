@@ -8,8 +8,11 @@ using Sensors360.Grains.Alerts;
 
 namespace Sensors360.Grains.Sensors;
 
-/// <summary>One heartbeat to store; <paramref name="ResolveAlertId"/> closes the sensor's silence alert in the same transaction.</summary>
-public sealed record HeartbeatRecord(long SensorId, DateTimeOffset ReceivedAt, string? MetricsJson, long? ResolveAlertId);
+/// <summary>
+/// One heartbeat to store; <paramref name="Interval"/> is the time since the sensor's previous one (null for
+/// its first), <paramref name="ResolveAlertId"/> closes the sensor's silence alert in the same transaction.
+/// </summary>
+public sealed record HeartbeatRecord(long SensorId, DateTimeOffset ReceivedAt, TimeSpan? Interval, string? MetricsJson, long? ResolveAlertId);
 
 /// <summary>The database could not take the write; nothing from the batch was stored.</summary>
 public sealed class HeartbeatLogUnavailableException(string message, Exception? inner = null) : Exception(message, inner);
@@ -17,7 +20,8 @@ public sealed class HeartbeatLogUnavailableException(string message, Exception? 
 /// <summary>
 /// The silo's heartbeat writer. Concurrent heartbeats are group-committed: whatever arrived while the
 /// previous batch was being written goes into the next one, as one multi-row insert plus the matching
-/// <c>sensor</c> counters and alert resolutions (<see cref="AlertStore.ResolveCommand"/>), in one
+/// <c>sensor</c> counters, alert resolutions (<see cref="AlertStore.ResolveCommand"/>) and interval
+/// counts (<see cref="HeartbeatIntervals"/>), in one
 /// transaction. Each append completes only when its batch has committed, so a caller that gets success
 /// knows the heartbeat is durable.
 /// </summary>
@@ -212,6 +216,12 @@ public sealed partial class HeartbeatLog : BackgroundService, IHeartbeatWriter
                 [.. resolutions.Select(pending => pending.Record.ReceivedAt)]));
         }
 
+        var intervals = batch.Where(pending => pending.Record.Interval is not null).Select(pending => pending.Record.Interval!.Value.TotalSeconds).ToArray();
+        if (intervals.Length > 0)
+        {
+            write.BatchCommands.Add(HeartbeatIntervals.CountCommand(writer.Shard, intervals, [.. Enumerable.Repeat(1L, intervals.Length)]));
+        }
+
         await write.ExecuteNonQueryAsync(cancellationToken);
     }
 
@@ -234,6 +244,9 @@ public sealed partial class HeartbeatLog : BackgroundService, IHeartbeatWriter
     private sealed class BatchWriter(NpgsqlDataSource db) : IAsyncDisposable
     {
         private NpgsqlConnection? _connection;
+
+        /// <summary>This writer's own rows of the interval histogram, so no other writer waits on them.</summary>
+        public int Shard { get; } = HeartbeatIntervals.NewShard();
 
         public async Task<NpgsqlBatch> CreateBatchAsync(CancellationToken cancellationToken)
         {

@@ -117,7 +117,7 @@ public sealed partial class SensorGrain(
         var receivedAt = NextReceiveTime(report.ReceivedAt, sensor.LastHeartbeatAt);
         try
         {
-            await heartbeats.AppendAsync(new HeartbeatRecord(sensor.Id, receivedAt, report.MetricsJson, sensor.OpenAlert?.Id));
+            await heartbeats.AppendAsync(new HeartbeatRecord(sensor.Id, receivedAt, receivedAt - sensor.LastHeartbeatAt, report.MetricsJson, sensor.OpenAlert?.Id));
         }
         catch (HeartbeatLogUnavailableException)
         {

@@ -72,6 +72,58 @@ public sealed class DashboardGrainTests(ThrowawayPostgres postgres)
     private static FleetSnapshot WithoutLifespan(FleetSnapshot fleet) => fleet with { At = default, MeanLifespanSeconds = null, MeanLifespanCi95 = null };
 
     [Fact]
+    public async Task The_median_and_95th_percentile_interval_ignore_a_silent_spell_that_drags_the_mean()
+    {
+        await using var fleet = await SensorFleet.StartAsync(postgres, nameof(The_median_and_95th_percentile_interval_ignore_a_silent_spell_that_drags_the_mean));
+        var dashboard = fleet.Cluster.Client.GetGrain<IDashboardGrain>(0);
+        var tick = await fleet.ProvisionAsync("tick");
+        var slow = await fleet.ProvisionAsync("slow", thresholdSeconds: 600);
+        var outage = await fleet.ProvisionAsync("outage");
+
+        // tick: 41 beats 5 s apart; slow: 11 beats 60 s apart; outage: 10 beats 5 s apart, two days of
+        // silence, then one more. Intervals: 49 × 5 s, 10 × 60 s, 1 × 172,800 s.
+        // Median (30th of 60): 5 s. 95th percentile (57th of 60): 60 s. Mean: (245 + 600 + 172,800) / 60 ≈ 2,894.08 s.
+        for (var second = 0; second <= 600; second += 5)
+        {
+            if (second <= 200)
+            {
+                Assert.Equal(HeartbeatResult.Stored, await fleet.HeartbeatAsync("tick", tick));
+            }
+
+            if (second % 60 == 0)
+            {
+                Assert.Equal(HeartbeatResult.Stored, await fleet.HeartbeatAsync("slow", slow));
+            }
+
+            if (second < 50)
+            {
+                Assert.Equal(HeartbeatResult.Stored, await fleet.HeartbeatAsync("outage", outage));
+            }
+
+            fleet.Advance(TimeSpan.FromSeconds(5));
+        }
+
+        fleet.Advance(TimeSpan.FromSeconds(45) + TimeSpan.FromDays(2) - TimeSpan.FromSeconds(605));
+        Assert.Equal(HeartbeatResult.Stored, await fleet.HeartbeatAsync("outage", outage));
+        Assert.Equal(60, await fleet.ScalarAsync("SELECT sum(heartbeat_count - 1) FROM sensor"));
+
+        FleetSnapshot? snapshot = null;
+        await Eventually.TrueAsync(
+            async () =>
+            {
+                fleet.Advance(TimeSpan.FromSeconds(6)); // past the reconcile period of the dashboard's clock
+                snapshot = await dashboard.GetFleet();
+                return snapshot.P95HeartbeatIntervalSeconds is not null && snapshot.MeanHeartbeatIntervalSeconds > 2_000;
+            },
+            Patience,
+            "the fleet's intervals are counted");
+        // To the histogram's bucket: within 4.5%.
+        Assert.InRange(snapshot!.MedianHeartbeatIntervalSeconds!.Value, 5 * 0.955, 5 * 1.045);
+        Assert.InRange(snapshot.P95HeartbeatIntervalSeconds!.Value, 60 * 0.955, 60 * 1.045);
+        Assert.InRange(snapshot.MeanHeartbeatIntervalSeconds!.Value, 2_894.0, 2_894.2);
+    }
+
+    [Fact]
     public async Task Open_alerts_in_the_snapshot_follow_raises_acknowledgements_resolutions_and_a_restart_of_the_grain()
     {
         await using var fleet = await SensorFleet.StartAsync(postgres, nameof(Open_alerts_in_the_snapshot_follow_raises_acknowledgements_resolutions_and_a_restart_of_the_grain));
@@ -247,6 +299,8 @@ public sealed class DashboardGrainTests(ThrowawayPostgres postgres)
             counts,
             reporting == 0 ? 0 : Math.Round(counts.Silent * 100.0 / reporting, 2),
             reader.IsDBNull(5) ? null : Math.Round(reader.GetDouble(5), 3),
+            null,
+            null,
             null,
             null,
             null,

@@ -19,12 +19,12 @@ public sealed class FeedMessagesTests
     [Fact]
     public void A_snapshot_frame_carries_the_fleet_and_the_open_alerts()
     {
-        var fleet = new FleetSnapshot(new SensorCounts(4, 1, 2, 1, 0), 33.33, 5.02, null, 512.4, [400.1, 690.2], 38.5, 1, At);
+        var fleet = new FleetSnapshot(new SensorCounts(4, 1, 2, 1, 0), 33.33, 5.02, null, 4.901, 7.337, 512.4, [400.1, 690.2], 38.5, 1, At);
 
         var json = Text(SnapshotMessage.From(new DashboardSnapshot(fleet, [Raised])));
 
         Assert.Equal(
-            """{"type":"snapshot","at":"2026-11-27T19:45:00.123+00:00","fleet":{"sensors":{"total":4,"pending":1,"online":2,"silent":1,"retired":0},"silentPercent":33.33,"meanHeartbeatIntervalSeconds":5.02,"recentMeanHeartbeatIntervalSeconds":null,"meanLifespanSeconds":512.4,"meanLifespanCi95":[400.1,690.2],"heartbeatsPerSecond":38.5,"openAlerts":1,"at":"2026-11-27T19:45:00.123+00:00"},"alerts":[""" + RaisedJson + "]}",
+            """{"type":"snapshot","at":"2026-11-27T19:45:00.123+00:00","fleet":{"sensors":{"total":4,"pending":1,"online":2,"silent":1,"retired":0},"silentPercent":33.33,"meanHeartbeatIntervalSeconds":5.02,"recentMeanHeartbeatIntervalSeconds":null,"medianHeartbeatIntervalSeconds":4.901,"p95HeartbeatIntervalSeconds":7.337,"meanLifespanSeconds":512.4,"meanLifespanCi95":[400.1,690.2],"heartbeatsPerSecond":38.5,"openAlerts":1,"at":"2026-11-27T19:45:00.123+00:00"},"alerts":[""" + RaisedJson + "]}",
             json);
     }
 

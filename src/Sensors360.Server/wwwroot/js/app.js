@@ -12,7 +12,7 @@ import { ApiError, api } from "./api.js";
 import { FleetChart } from "./chart.js";
 import { byId, show } from "./dom.js";
 import { DashboardFeed } from "./feed.js";
-import { clock, count, kpiTexts } from "./format.js";
+import { clock, count, duration, kpiTexts } from "./format.js";
 import { SensorDetail, SensorTable } from "./sensors.js";
 
 const feed = new DashboardFeed();
@@ -107,7 +107,12 @@ function renderKpis(fleet) {
   const sensors = fleet.sensors ?? {};
   const sub = (kpi, text) => (document.querySelector(`[data-kpi="${kpi}"] .kpi-sub`).textContent = text);
   sub("silentPercent", `${count(sensors.silent)} of ${count((sensors.online ?? 0) + (sensors.silent ?? 0))} reporting sensors`);
-  sub("meanHeartbeatIntervalSeconds", `recent ${texts.recentMeanHeartbeatIntervalSeconds}`);
+  sub("meanHeartbeatIntervalSeconds",
+    `median ${texts.medianHeartbeatIntervalSeconds} · p95 ${texts.p95HeartbeatIntervalSeconds} · recent ${texts.recentMeanHeartbeatIntervalSeconds}`);
+  const [low, high] = fleet.meanLifespanCi95 ?? [];
+  sub("meanLifespanSeconds", low === undefined
+    ? "expected lifespan, sensors still alive included"
+    : `95%: ${duration(low)}–${duration(high)}, sensors still alive included`);
   sub("openAlerts", fleet.openAlerts > 0 ? "see the list below" : "all quiet");
   sub("sensors", `${count(sensors.online)} online · ${count(sensors.silent)} silent · ${count(sensors.pending)} pending · ${count(sensors.retired)} retired`);
   byId("kpis-at").textContent = `As of ${clock(fleet.at)}`;

@@ -63,6 +63,8 @@ export function kpiTexts(fleet) {
     silentPercent: percent(fleet.silentPercent),
     meanHeartbeatIntervalSeconds: seconds(fleet.meanHeartbeatIntervalSeconds),
     recentMeanHeartbeatIntervalSeconds: seconds(fleet.recentMeanHeartbeatIntervalSeconds),
+    medianHeartbeatIntervalSeconds: seconds(fleet.medianHeartbeatIntervalSeconds),
+    p95HeartbeatIntervalSeconds: seconds(fleet.p95HeartbeatIntervalSeconds),
     meanLifespanSeconds: duration(fleet.meanLifespanSeconds),
     heartbeatsPerSecond: rate(fleet.heartbeatsPerSecond),
     openAlerts: count(fleet.openAlerts),
