@@ -37,6 +37,7 @@ app.MapOperatorAuth();
 app.MapCluster();
 app.MapSensors();
 app.MapHeartbeats();
+app.MapHeartbeatHistory();
 app.MapAlerts();
 app.MapFleet();
 app.MapDashboardFeed();
