@@ -8,8 +8,8 @@
 //                  broken where buckets are empty
 //   SurvivalChart  a Kaplan–Meier curve as a step line: the share of sensors still alive (0..1) by age in days
 //
-// Each chart writes its plot area (CSS pixels "left top width height") to its canvas's data-plot, so tests and
-// tools can find what was drawn where.
+// Each chart writes its plot area (CSS pixels "left top width height") to its canvas's data-plot, and what its last
+// paint showed to data-drawn ("data", or "note" for a message), so tests and tools can find what was drawn where.
 
 export const Window = 15 * 60 * 1000;
 
@@ -146,6 +146,7 @@ class CanvasChart {
     g.textAlign = "center";
     g.textBaseline = "middle";
     g.fillText(text, area.left + area.width / 2, area.top + area.height / 2);
+    this.canvas.dataset.drawn = "note";
   }
 
   /** A line through `points`, skipping to a new stroke where `y` is not finite (a gap stays a gap). */
@@ -251,6 +252,7 @@ export class FleetChart extends CanvasChart {
       this.dot(g, area.x(last.at), value(last), surface.color(stroke));
     }
     g.restore();
+    this.canvas.dataset.drawn = "data";
   }
 }
 
@@ -353,6 +355,7 @@ export class SeriesChart extends CanvasChart {
       });
     }
     g.restore();
+    this.canvas.dataset.drawn = "data";
   }
 }
 
@@ -431,5 +434,6 @@ export class SurvivalChart extends CanvasChart {
       previous = p;
     }
     g.stroke();
+    this.canvas.dataset.drawn = "data";
   }
 }
