@@ -81,6 +81,8 @@ public sealed class HistoryChartsTests
         await Sensors360.Testing.Eventually.TrueAsync(() => Task.FromResult(_seriesQueries.Count == 6), TimeSpan.FromSeconds(10), "the history is read again");
         Assert.Equal(2, _latestReads);
 
+        await SaveScreenshotAsync(page, "sensor-history.png");
+
         // Closed, it reads nothing more, whatever frames come.
         await page.ClickAsync("#detail-close");
         await SendSensorAsync(page, 12);
@@ -119,6 +121,8 @@ public sealed class HistoryChartsTests
         Assert.False(await LineNearAsync(page, days: 3, survival: 0.3, ofDays: 5), "the curve drops to 30% only at day 5");
         Assert.True(await LineNearAsync(page, days: 0.5, survival: 1, ofDays: 5), "every sensor alive before day 1");
 
+        await SaveScreenshotAsync(page, "lifespan.png", "#lifespan-curve");
+
         // Snapshots ask for it often; it is read at most once a minute.
         await page.Clock.RunForAsync(30_000);
         await page.EvaluateAsync("() => lifespan.refreshIfDue()");
@@ -133,6 +137,22 @@ public sealed class HistoryChartsTests
         Assert.Equal(2, _lifespanReads);
         await Expect(curve).ToHaveAttributeAsync("data-steps", "0");
         Assert.Empty(_pageErrors);
+    }
+
+    /// <summary>For people reviewing the page: what the charts look like, next to the dashboard test's screenshots.</summary>
+    private static async Task SaveScreenshotAsync(IPage page, string name, string? around = null)
+    {
+        var folder = Path.Combine(AppContext.BaseDirectory, "screenshots");
+        Directory.CreateDirectory(folder);
+        var path = Path.Combine(folder, name);
+        if (around is null)
+        {
+            await page.ScreenshotAsync(new() { Path = path });
+        }
+        else
+        {
+            await page.Locator(around).Locator("xpath=../..").ScreenshotAsync(new() { Path = path });
+        }
     }
 
     private async Task<IPage> OpenAsync(Browser browser)

@@ -302,7 +302,9 @@ export class SeriesChart extends CanvasChart {
     const from = Date.parse(series?.from ?? "") || Date.now() - 86_400_000;
     const to = Date.parse(series?.to ?? "") || Date.now();
     const bucket = (series?.bucketSeconds ?? 1) * 1000;
-    const xTicks = [0, 1, 2, 3, 4].map((i) => from + ((to - from) * i) / 4).map((at) => ({ at, text: hourMinute(at) }));
+    // A time label needs about 70 px; small charts get fewer of them rather than overlapping ones.
+    const spans = Math.max(1, Math.min(4, Math.floor((surface.width - 56) / 70)));
+    const xTicks = [...Array(spans + 1).keys()].map((i) => from + ((to - from) * i) / spans).map((at) => ({ at, text: hourMinute(at) }));
     const metric = Boolean(series?.metric);
     const range = metric
       ? valueRange(points.flatMap((p) => (p.count > 0 ? [p.min, p.max] : [])))
