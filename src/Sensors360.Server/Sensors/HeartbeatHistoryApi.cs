@@ -98,7 +98,8 @@ public static class HeartbeatHistoryApi
 
         // A missing end is now, a missing start one default range before the end.
         var rangeEnd = end ?? clock.GetUtcNow();
-        var rangeStart = start ?? rangeEnd - DefaultRange;
+        // (Near the calendar's start there is no day before `to`; the range then starts where the calendar does.)
+        var rangeStart = start ?? (rangeEnd.UtcTicks - DateTimeOffset.MinValue.UtcTicks >= DefaultRange.Ticks ? rangeEnd - DefaultRange : DateTimeOffset.MinValue);
         if (rangeStart >= rangeEnd)
         {
             return Problem(400, "Empty range", "from must be before to: a series needs a range of some length");

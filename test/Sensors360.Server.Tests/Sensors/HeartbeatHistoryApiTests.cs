@@ -124,6 +124,8 @@ public sealed class HeartbeatHistoryApiTests(RunningServer running) : IClassFixt
     [InlineData("/api/sensors/hist-bad/series?from=2026-03-01T12:00:00Z&to=2026-03-01T12:00:00Z")]
     [InlineData("/api/sensors/hist-bad/series?from=2026-03-01T13:00:00Z&to=2026-03-01T12:00:00Z")]
     [InlineData("/api/sensors/hist-bad/series?to=noon")]
+    [InlineData("/api/sensors/hist-bad/series?to=0001-01-01T00:00:00Z")]
+    [InlineData("/api/sensors/hist-bad/heartbeats?from=0001-01-01T00:00:00%2B01:00")]
     [InlineData("/api/sensors/bad%20id/series")]
     public async Task Bad_queries_get_400_with_a_problem_body(string query)
     {
