@@ -39,6 +39,7 @@ app.MapOperatorAuth();
 app.MapCluster();
 app.MapSensors();
 app.MapHeartbeats();
+app.MapHeartbeatHistory();
 app.MapAlerts();
 app.MapFleet();
 app.MapDashboardFeed();

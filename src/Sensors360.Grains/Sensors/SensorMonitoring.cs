@@ -25,6 +25,7 @@ public static class SensorMonitoring
         services.TryAddKeyedSingleton(MonitoringClock.Key, TimeProvider.System);
         services.AddSingleton<SensorStore>();
         services.AddSingleton<SensorDirectory>();
+        services.AddSingleton<HeartbeatHistory>();
         services.AddSingleton<AlertStore>();
         services.AddSingleton<HeartbeatLog>();
         services.AddHostedService(provider => provider.GetRequiredService<HeartbeatLog>());

@@ -14,6 +14,12 @@ public static partial class HeartbeatBody
     public const int MaxBytes = 4096;
     public const int MaxMetrics = 16;
 
+    /// <summary>The metric name rule in words, for error messages.</summary>
+    public const string MetricNameRule = "1–32 characters of A-Z a-z 0-9 _";
+
+    /// <summary>Whether <paramref name="name"/> may name a metric; history queries ask by the same rule heartbeats are held to.</summary>
+    public static bool IsMetricName(string? name) => name is not null && MetricName().IsMatch(name);
+
     /// <summary>Parses a non-empty body; returns false with a reason fit for a 400 detail.</summary>
     public static bool TryParse(ReadOnlySpan<byte> body, out string? metricsJson, out string error)
     {
@@ -78,7 +84,7 @@ public static partial class HeartbeatBody
             {
                 if (!MetricName().IsMatch(metric.Name))
                 {
-                    error = $"Metric name '{metric.Name}' must be 1–32 characters of A-Z a-z 0-9 _.";
+                    error = $"Metric name '{metric.Name}' must be {MetricNameRule}.";
                     return false;
                 }
 

@@ -39,6 +39,11 @@ export const api = {
   sensorsPage: (cursor) =>
     request("GET", `/api/sensors?limit=1000${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ""}`),
   sensor: (id) => request("GET", `/api/sensors/${encodeURIComponent(id)}`),
+  heartbeats: (id, limit) => request("GET", `/api/sensors/${encodeURIComponent(id)}/heartbeats?limit=${limit}`),
+  /** A series over [from, to) (ISO strings) in at most `points` buckets; heartbeat counts without `metric`. */
+  series: (id, { metric, from, to, points }) =>
+    request("GET", `/api/sensors/${encodeURIComponent(id)}/series?${new URLSearchParams({ ...(metric ? { metric } : {}), from, to, points })}`),
+  lifespan: () => request("GET", "/api/analytics/lifespan"),
   acknowledge: (id) => request("POST", `/api/alerts/${encodeURIComponent(id)}/acknowledge`),
 };
 

@@ -1,7 +1,7 @@
 // The page: a login form without a session, the live dashboard with one.
 //
 // The dashboard keeps itself current from the feed, with no periodic polling: snapshots drive the KPI
-// tiles, the chart and the open alerts; alert frames update the alert list and that sensor's status;
+// tiles, the chart and the open alerts, and pace the Lifespan panel's reads (at most one a minute); alert frames update the alert list and that sensor's status;
 // sensor frames update the table's rows (sensors.js). The whole sensor list is read again when the
 // fleet's composition changes (total, pending or retired sensors), at the start of each connection, since
 // frames sent while the page was not connected are lost, and now and then while the table shows more
@@ -13,6 +13,7 @@ import { FleetChart } from "./chart.js";
 import { byId, show } from "./dom.js";
 import { DashboardFeed } from "./feed.js";
 import { clock, count, duration, kpiTexts } from "./format.js";
+import { LifespanPanel } from "./lifespan.js";
 import { SensorDetail, SensorTable } from "./sensors.js";
 
 const feed = new DashboardFeed();
@@ -34,6 +35,7 @@ const table = new SensorTable({
   onUnauthorized: () => sessionEnded(),
 });
 const detail = new SensorDetail({ dialog: byId("sensor-detail"), feed, onUnauthorized: () => sessionEnded() });
+const lifespan = new LifespanPanel({ canvas: byId("lifespan-curve"), summary: byId("lifespan-summary"), onUnauthorized: () => sessionEnded() });
 
 let lastComposition = null;
 let active = false;
@@ -87,6 +89,7 @@ feed.addEventListener("snapshot", (event) => {
       table.refresh();
     }
     table.keepShownCurrent();
+    lifespan.refreshIfDue();
   }
   if (Array.isArray(open)) {
     alerts.replace(open, fleet?.openAlerts);
@@ -135,6 +138,7 @@ function signedIn(operator) {
   feed.start();
   chart.start();
   table.refresh();
+  lifespan.refresh();
 }
 
 function sessionEnded() {
@@ -151,6 +155,7 @@ function signedOut(message) {
   detail.close();
   table.clear();
   alerts.clear();
+  lifespan.clear();
   showView("login");
   const error = byId("login-error");
   error.textContent = message ?? "";

@@ -1,5 +1,6 @@
 // The sensor table with search, status filter and sorting, and the detail dialog of one sensor
-// (GET /api/sensors/{id}) with its live heartbeats from the feed.
+// (GET /api/sensors/{id}) with its live heartbeats from the feed, its heartbeat timeline over the last 24 hours
+// and one chart per metric it sends (GET /api/sensors/{id}/series, drawn by chart.js).
 //
 // The table keeps itself current from the feed rather than by polling. The whole list (GET /api/sensors,
 // all pages) is read only when asked to (app.js asks when the fleet's composition changes or a connection
@@ -11,6 +12,7 @@
 // table is rendered again (at most once per animation frame).
 
 import { ApiError, allSensors, api } from "./api.js";
+import { SeriesChart } from "./chart.js";
 import { el } from "./dom.js";
 import { MaxSubscriptions } from "./feed.js";
 import { NONE, clock, dateTime, seconds } from "./format.js";
@@ -325,18 +327,34 @@ export function statusBadge(status) {
   return el("span", { class: `badge status status-${status}`, text: status });
 }
 
-/** The dialog of one sensor; subscribes to its feed while open. */
+/** The history charts are read again at most this often while the dialog is open, and only after frames said something changed. */
+export const HistoryRefreshGap = 30_000;
+/** The history shown: the last 24 hours in 10-minute buckets. */
+export const HistoryRange = 24 * 3600 * 1000;
+export const HistoryPoints = 144;
+
+/**
+ * The dialog of one sensor; subscribes to its feed while open. Its history (the heartbeat timeline and a chart per
+ * metric named in its latest heartbeat) is read when the dialog opens and then, while it stays open, again once
+ * `sensor` frames report a change, at most every HistoryRefreshGap: never on a timer of its own.
+ */
 export class SensorDetail {
   #dialog;
   #feed;
   #onUnauthorized;
   #sensorId = null;
   #last = null;
+  #timeline;
+  #metricCharts = new Map(); // metric name → SeriesChart
+  #historyLoadedAt = 0;
+  #historyTimer = 0;
+  #historyGeneration = 0; // answers of an older load (another sensor, a closed dialog) are dropped
 
   constructor({ dialog, feed, onUnauthorized }) {
     this.#dialog = dialog;
     this.#feed = feed;
     this.#onUnauthorized = onUnauthorized;
+    this.#timeline = new SeriesChart(dialog.querySelector("#detail-timeline"), dialog.querySelector("#detail-timeline-summary"));
     dialog.querySelector("#detail-close").addEventListener("click", () => dialog.close());
     dialog.addEventListener("close", () => this.#closed());
     feed.addEventListener("sensor", (event) => this.#update(event.detail.sensor));
@@ -352,10 +370,13 @@ export class SensorDetail {
     this.#dialog.querySelector("#detail-fields").replaceChildren();
     this.#dialog.querySelector("#detail-heartbeats").replaceChildren();
     this.#error(null);
+    this.#showMetrics([]);
+    this.#timeline.message("Loading…");
     if (!this.#dialog.open) {
       this.#dialog.showModal();
     }
     this.#feed.subscribe(sensorId);
+    this.#loadHistory(sensorId);
     try {
       const sensor = await api.sensor(sensorId);
       if (this.#sensorId === sensorId) {
@@ -381,6 +402,91 @@ export class SensorDetail {
       this.#feed.unsubscribe(this.#sensorId);
     }
     this.#sensorId = null;
+    clearTimeout(this.#historyTimer);
+    this.#historyTimer = 0;
+    this.#historyGeneration++;
+  }
+
+  /** A frame said the sensor changed: read the history again once the refresh gap since the last read has passed. */
+  #historyChanged() {
+    if (this.#historyTimer || !this.#sensorId) {
+      return; // a read is already due
+    }
+    const sensorId = this.#sensorId;
+    const wait = Math.max(0, this.#historyLoadedAt + HistoryRefreshGap - Date.now());
+    this.#historyTimer = setTimeout(() => this.#loadHistory(sensorId), wait);
+  }
+
+  async #loadHistory(sensorId) {
+    clearTimeout(this.#historyTimer);
+    this.#historyTimer = 0;
+    const generation = ++this.#historyGeneration;
+    this.#historyLoadedAt = Date.now();
+    // One range for every chart, so the timeline and the metric charts line up bucket for bucket.
+    const to = new Date(this.#historyLoadedAt);
+    const range = { from: new Date(to.getTime() - HistoryRange).toISOString(), to: to.toISOString(), points: HistoryPoints };
+    const current = () => generation === this.#historyGeneration && this.#sensorId === sensorId;
+    try {
+      const [beats, latest] = await Promise.all([api.series(sensorId, range), api.heartbeats(sensorId, 1)]);
+      if (!current()) {
+        return;
+      }
+      this.#timeline.show(beats);
+      const names = Object.keys(latest.items?.[0]?.metrics ?? {}).sort();
+      this.#showMetrics(names);
+      const answers = await Promise.all(names.map((metric) =>
+        api.series(sensorId, { ...range, metric }).then((series) => ({ metric, series }), (error) => ({ metric, error }))));
+      if (!current()) {
+        return;
+      }
+      for (const { metric, series, error } of answers) {
+        if (error instanceof ApiError && error.status === 401) {
+          this.#onUnauthorized();
+          return;
+        }
+        const chart = this.#metricCharts.get(metric);
+        if (series) {
+          chart?.show(series);
+        } else {
+          chart?.message(`Could not load ${metric}: ${error.message}`);
+        }
+      }
+    } catch (error) {
+      if (!current()) {
+        return;
+      }
+      if (error instanceof ApiError && error.status === 401) {
+        this.#onUnauthorized();
+        return;
+      }
+      this.#timeline.message(`Could not load the history: ${error.message}`);
+    }
+  }
+
+  /** One small chart per metric name: keeps the charts of names still sent, adds new ones, drops the rest. */
+  #showMetrics(names) {
+    const container = this.#dialog.querySelector("#detail-metrics");
+    for (const [name, chart] of this.#metricCharts) {
+      if (!names.includes(name)) {
+        chart.dispose();
+        this.#metricCharts.delete(name);
+      }
+    }
+    const figures = names.map((name) => {
+      const existing = container.querySelector(`figure[data-metric="${CSS.escape(name)}"]`);
+      if (existing && this.#metricCharts.has(name)) {
+        return existing;
+      }
+      const canvas = el("canvas", { role: "img", "aria-label": `${name} over the last 24 hours: mean per bucket, band from min to max` });
+      const summary = el("p", { class: "visually-hidden" });
+      const figure = el("figure", { class: "metric-chart", "data-metric": name },
+        el("figcaption", { text: name }), el("div", { class: "chart-box chart-metric" }, canvas), summary);
+      const chart = new SeriesChart(canvas, summary);
+      chart.message("Loading…");
+      this.#metricCharts.set(name, chart);
+      return figure;
+    });
+    container.replaceChildren(...figures);
   }
 
   #error(text) {
@@ -414,6 +520,7 @@ export class SensorDetail {
     if (initial || (previous && previous.heartbeatCount === sensor.heartbeatCount && previous.status === sensor.status)) {
       return;
     }
+    this.#historyChanged();
     const statusChanged = previous && previous.status !== sensor.status;
     const what = previous && statusChanged && previous.heartbeatCount === sensor.heartbeatCount
       ? `now ${sensor.status}`
