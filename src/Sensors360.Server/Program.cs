@@ -5,6 +5,7 @@ using Sensors360.Server.Dashboard;
 using Sensors360.Server.Database;
 using Sensors360.Server.Health;
 using Sensors360.Server.Http;
+using Sensors360.Server.Import;
 using Sensors360.Server.Operators;
 using Sensors360.Server.Sensors;
 
@@ -37,6 +38,7 @@ app.MapOperatorAuth();
 app.MapCluster();
 app.MapSensors();
 app.MapHeartbeats();
+app.MapImport();
 app.MapAlerts();
 app.MapFleet();
 app.MapDashboardFeed();

@@ -26,6 +26,7 @@ public static class SensorMonitoring
         services.AddSingleton<SensorStore>();
         services.AddSingleton<SensorDirectory>();
         services.AddSingleton<AlertStore>();
+        services.AddSingleton<HeartbeatImport>();
         services.AddSingleton<HeartbeatLog>();
         services.AddHostedService(provider => provider.GetRequiredService<HeartbeatLog>());
         // Try: a host that registered its own writer first (the benchmark) keeps it.
