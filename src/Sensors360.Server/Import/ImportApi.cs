@@ -55,7 +55,7 @@ public static class ImportApi
         {
             http.Response.Headers.RetryAfter = RetryAfterSeconds;
             return Problem(503, "Import interrupted", $"""
-                The database failed after {import.Imported} heartbeats were imported ({import.Duplicates} duplicates, {import.Rejected} rejected) up to line {import.CommittedThroughLine}; nothing after that line was stored. Sending the whole body again is safe: what is stored counts as duplicates.
+                The database failed after {import.Imported} heartbeats were imported ({import.Duplicates} duplicates) up to line {import.CommittedThroughLine}; nothing after that line was stored. Sending the whole body again is safe: what is stored counts as duplicates.
                 """);
         }
         finally

@@ -10,8 +10,9 @@ namespace Sensors360.Server.Import;
 /// <summary>
 /// One NDJSON import, from the request body to committed batches. Lines are parsed as they arrive and
 /// collected into a batch of at most <see cref="BatchSize"/>; a full batch is resolved to sensors and
-/// written (<see cref="HeartbeatImport"/>) before more of the body is read. So memory holds one batch,
-/// whatever the size of the body, and the client is slowed by TCP back-pressure while a batch is written.
+/// written (<see cref="HeartbeatImport"/>) while the next one is parsed, and the one after waits for that
+/// write. So memory holds at most two batches whatever the size of the body, and the client is slowed by
+/// TCP back-pressure when the database falls behind.
 /// </summary>
 public sealed partial class NdjsonHeartbeatImport(
     HeartbeatImport store, IGrainFactory grains, TimeProvider clock, ILogger<NdjsonHeartbeatImport> logger)
@@ -31,7 +32,10 @@ public sealed partial class NdjsonHeartbeatImport(
     private static readonly JsonDocumentOptions LineOptions = new() { MaxDepth = 4 };
 
     private readonly List<Line> _batch = new(BatchSize);
-    private readonly List<PastHeartbeat> _rows = new(BatchSize);
+    // Two row lists: one being written while the next batch is parsed into the other.
+    private List<PastHeartbeat> _rows = new(BatchSize);
+    private List<PastHeartbeat> _writingRows = new(BatchSize);
+    private Task? _writing;
     private readonly Dictionary<string, ImportTarget?> _known = new(StringComparer.Ordinal);
     // Sensors whose history changed: their grains hear of it at the end. Bounded by the fleet, not the body.
     private readonly HashSet<string> _changed = new(StringComparer.Ordinal);
@@ -119,9 +123,16 @@ public sealed partial class NdjsonHeartbeatImport(
             }
 
             await FlushAsync(cancellationToken);
+            await FinishWriteAsync();
         }
         finally
         {
+            if (_writing is { IsCompleted: false } writing)
+            {
+                // Failed or cancelled while a batch was on its way: let it end before its connection is closed.
+                await writing.ContinueWith(_ => { }, CancellationToken.None, TaskContinuationOptions.None, TaskScheduler.Default);
+            }
+
             await body.CompleteAsync();
             if (_session is not null)
             {
@@ -183,7 +194,11 @@ public sealed partial class NdjsonHeartbeatImport(
         }
     }
 
-    /// <summary>Resolves the batch's sensors, refuses what cannot be stored and writes the rest in one transaction.</summary>
+    /// <summary>
+    /// Resolves the batch's sensors, refuses what cannot be stored and starts writing the rest in one
+    /// transaction. The write runs while the next batch is read and parsed (the database's work and ours
+    /// overlap on the two cores); the previous write is awaited first, since the connection does one thing at a time.
+    /// </summary>
     private async Task FlushAsync(CancellationToken cancellationToken)
     {
         if (_batch.Count == 0)
@@ -191,6 +206,7 @@ public sealed partial class NdjsonHeartbeatImport(
             return;
         }
 
+        await FinishWriteAsync();
         _session ??= await store.OpenAsync(cancellationToken);
         if (_known.Count > MaxKnownSensors)
         {
@@ -219,13 +235,29 @@ public sealed partial class NdjsonHeartbeatImport(
             }
         }
 
-        var written = await _session.WriteAsync(_rows, cancellationToken);
+        (_rows, _writingRows) = (_writingRows, _rows);
+        _writing = WriteAsync(_session, _writingRows, _batch[^1].Number, cancellationToken);
+        _batch.Clear();
+    }
+
+    private async Task WriteAsync(HeartbeatImport.Session session, List<PastHeartbeat> rows, long lastLine, CancellationToken cancellationToken)
+    {
+        var written = await session.WriteAsync(rows, cancellationToken);
         Imported += written.Imported;
         Duplicates += written.Duplicates;
         _changed.UnionWith(written.ImportedBySensor.Keys);
-        CommittedThroughLine = _batch[^1].Number;
-        _batch.Clear();
-        _rows.Clear();
+        CommittedThroughLine = lastLine;
+        rows.Clear();
+    }
+
+    /// <summary>Waits for the batch being written, if any; its failure surfaces here.</summary>
+    private async Task FinishWriteAsync()
+    {
+        if (_writing is { } writing)
+        {
+            _writing = null;
+            await writing;
+        }
     }
 
     // Refusals wait in the batch with the other lines, so the answer lists errors in line order.

@@ -216,7 +216,7 @@ public sealed class HeartbeatImportTests(RunningServer running, ITestOutputHelpe
         // Never held in memory: the lines are made as the request reads them (about 30 MB, over Kestrel's default body cap).
         var start = Now.AddDays(-30);
         using var content = new StreamContent(new GeneratedNdjson(sensors * perSensor, n =>
-            $$"""{"sensor":"imp-bulk-{{n % sensors:00}}","at":"{{start.AddSeconds(n / sensors * 60).ToString("O", CultureInfo.InvariantCulture)}}","metrics":{"battery":0.5,"temperatureC":{{n % 40}}""" + "}}\n"));
+            $$"""{"sensor":"imp-bulk-{{n % sensors:00}}","at":"{{start.AddSeconds(n / sensors * 60).ToString("O", CultureInfo.InvariantCulture)}}","metrics":{"battery":0.5,"temperatureC":{{n % 40}}""" + "}}\n"), 64 * 1024);
         content.Headers.ContentType = new MediaTypeHeaderValue("application/x-ndjson");
         using var client = LongClient();
         var clock = Stopwatch.StartNew();
