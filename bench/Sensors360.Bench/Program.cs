@@ -2,6 +2,14 @@ using System.Globalization;
 using Sensors360.Bench;
 
 // dotnet Sensors360.Bench.dll [results-directory] [seconds-per-run] [concurrency] [active-sensors]
+// dotnet Sensors360.Bench.dll import [lines]   (the heartbeat import alone; prints its numbers)
+if (args is ["import", ..])
+{
+    var lines = args.Length > 1 ? long.Parse(args[1], CultureInfo.InvariantCulture) : 1_000_000;
+    await new ImportBenchmark(lines).RunAsync(CancellationToken.None);
+    return;
+}
+
 var results = args.Length > 0 ? args[0] : Path.Combine("bench", "results");
 var seconds = args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 20;
 var concurrency = args.Length > 2 ? int.Parse(args[2], CultureInfo.InvariantCulture) : 64;

@@ -6,6 +6,7 @@ using Sensors360.Server.Dashboard;
 using Sensors360.Server.Database;
 using Sensors360.Server.Health;
 using Sensors360.Server.Http;
+using Sensors360.Server.Import;
 using Sensors360.Server.Operators;
 using Sensors360.Server.Sensors;
 
@@ -40,6 +41,7 @@ app.MapCluster();
 app.MapSensors();
 app.MapHeartbeats();
 app.MapHeartbeatHistory();
+app.MapImport();
 app.MapAlerts();
 app.MapFleet();
 app.MapDashboardFeed();

@@ -15,6 +15,18 @@ public interface ISensorGrain : IGrainWithStringKey
     Task<HeartbeatResult> Heartbeat(HeartbeatReport report);
 
     /// <summary>
+    /// Stores heartbeats the sensor buffered while offline (times already validated, none in the future) in
+    /// one transaction; ones already stored count as done. Returns once committed, as <see cref="Heartbeat"/>.
+    /// </summary>
+    Task<HeartbeatResult> ImportHeartbeats(string tokenHash, BufferedHeartbeat[] buffered);
+
+    /// <summary>
+    /// Heartbeats of this sensor were imported: reload its record and judge its silence again, resolving an
+    /// open alert whose silence the history shows ended in the past. Raises no alert for past gaps.
+    /// </summary>
+    Task HistoryImported();
+
+    /// <summary>
     /// Ends the sensor's life: no more alerts, heartbeats are refused. Idempotent: a retired sensor keeps
     /// its first retirement. <see cref="SensorCommandResult.BeforeLastHeartbeat"/> when the time is too early.
     /// </summary>

@@ -39,6 +39,10 @@ public sealed record SensorRegistration(string[] Tags, int? SilenceThresholdSeco
 [GenerateSerializer, Immutable]
 public sealed record HeartbeatReport(string TokenHash, DateTimeOffset ReceivedAt, string? MetricsJson);
 
+/// <summary>A heartbeat a sensor sends late, from its buffer: when it was taken, and optional metrics as JSON.</summary>
+[GenerateSerializer, Immutable]
+public sealed record BufferedHeartbeat(DateTimeOffset At, string? MetricsJson);
+
 /// <summary>A sensor as its grain holds it, and as the API reads it from the database.</summary>
 [GenerateSerializer, Immutable]
 public sealed record SensorSnapshot(

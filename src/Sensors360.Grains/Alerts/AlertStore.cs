@@ -15,7 +15,7 @@ public enum AlertState
 public sealed record OpenAlerts(int Count, IReadOnlyList<Alert> Newest);
 
 /// <summary>
-/// Every statement on the <c>alert</c> table: raise, resolve, acknowledge, list and count. Sensor grains
+/// Every statement on the <c>alert</c> table: raise, resolve (also after imported history), acknowledge, list and count. Sensor grains
 /// are its only writers, each for its own sensor; the heartbeat writer and a retirement put its resolve
 /// commands into their own transactions.
 /// </summary>
@@ -87,6 +87,27 @@ public sealed class AlertStore(NpgsqlDataSource db)
     /// <summary>Resolves whatever alert of the sensor is open; for the sensor's retirement.</summary>
     public static NpgsqlBatchCommand ResolveOpenCommand(long sensorId, DateTimeOffset at) => Command(
         "UPDATE alert SET resolved_at = greatest($2, raised_at) WHERE sensor_id = $1 AND resolved_at IS NULL", sensorId, at);
+
+    /// <summary>
+    /// Resolves open alert <paramref name="alertId"/> of sensor <paramref name="sensorId"/> if a heartbeat was
+    /// stored after its silence began (imported history showed the silence ended in the past), at the first
+    /// such heartbeat (never before it was raised). The resolution time, or null when no such heartbeat exists.
+    /// </summary>
+    public async Task<DateTimeOffset?> ResolveIfHeartbeatSinceAsync(long alertId, long sensorId, CancellationToken cancellationToken)
+    {
+        await using var command = db.CreateCommand("""
+            UPDATE alert AS a SET resolved_at = greatest(h.first_after, a.raised_at)
+            FROM (SELECT min(hb.received_at) AS first_after
+                  FROM heartbeat hb, alert open
+                  WHERE open.id = $1 AND hb.sensor_id = $2 AND hb.received_at > open.silent_since) AS h
+            WHERE a.id = $1 AND a.sensor_id = $2 AND a.resolved_at IS NULL AND h.first_after IS NOT NULL
+            RETURNING a.resolved_at
+            """);
+        command.Parameters.AddWithValue(alertId);
+        command.Parameters.AddWithValue(sensorId);
+        var resolved = await command.ExecuteScalarAsync(cancellationToken);
+        return resolved is DateTimeOffset at ? at : resolved is DateTime utc ? new DateTimeOffset(utc, TimeSpan.Zero) : null;
+    }
 
     /// <summary>
     /// Records who acknowledged the alert of sensor <paramref name="sensorId"/> and when; the first

@@ -22,6 +22,7 @@ public sealed partial class SensorGrain(
     SensorStore store,
     AlertStore alerts,
     IHeartbeatWriter heartbeats,
+    HeartbeatImport history,
     HeartbeatTally tally,
     IOptions<MonitoringOptions> options,
     [FromKeyedServices(MonitoringClock.Key)] TimeProvider clock,
@@ -29,7 +30,6 @@ public sealed partial class SensorGrain(
 {
     // How soon to try again when the database refused to record a silence.
     private static readonly TimeSpan RetryDelay = TimeSpan.FromSeconds(5);
-    private const long TicksPerMicrosecond = TimeSpan.TicksPerMillisecond / 1000;
 
     private SensorRecord? _sensor;
     private bool _loaded;
@@ -149,6 +149,97 @@ public sealed partial class SensorGrain(
         await Silence.EnsureReminderAsync();
         await NotifyWatchersAsync();
         return HeartbeatResult.Stored;
+    }
+
+    public async Task<HeartbeatResult> ImportHeartbeats(string tokenHash, BufferedHeartbeat[] buffered)
+    {
+        if (!await TryEnsureLoadedAsync())
+        {
+            return HeartbeatResult.Unavailable;
+        }
+
+        if (_sensor is not { } sensor)
+        {
+            DeactivateOnIdle();
+            return HeartbeatResult.Unauthorized;
+        }
+
+        if (!SensorTokens.Matches(tokenHash, sensor.TokenHash))
+        {
+            return HeartbeatResult.Unauthorized;
+        }
+
+        if (sensor.Status == SensorStatus.Retired)
+        {
+            return HeartbeatResult.Retired;
+        }
+
+        if (buffered.Length == 0)
+        {
+            return HeartbeatResult.Stored;
+        }
+
+        try
+        {
+            await history.WriteAsync(
+                [.. buffered.Select(heartbeat => new PastHeartbeat(sensor.Id, HeartbeatTimes.ToStoredPrecision(heartbeat.At), heartbeat.MetricsJson))],
+                CancellationToken.None);
+        }
+        catch (Exception e) when (IsDatabaseFailure(e))
+        {
+            return HeartbeatResult.Unavailable;
+        }
+
+        // Committed: the answer is Stored even if the reload fails (then the next call loads again).
+        await HistoryImported();
+        return HeartbeatResult.Stored;
+    }
+
+    public async Task HistoryImported()
+    {
+        try
+        {
+            await ReloadAfterImportAsync();
+        }
+        catch (Exception e) when (IsDatabaseFailure(e))
+        {
+            // The next call (or the reminder) loads the sensor again and judges it then.
+            _loaded = false;
+            LogLoadFailed(logger, Name, e.Message);
+        }
+    }
+
+    /// <summary>
+    /// Takes the sensor as the database now holds it (imported heartbeats moved its counters). An open alert
+    /// whose silence the history ended (a heartbeat after its <c>silentSince</c>) is resolved at that heartbeat;
+    /// then the sensor is judged as on activation: silent from its last heartbeat + threshold if that has
+    /// passed, else watched until then. Gaps inside the history raise nothing: they are over.
+    /// </summary>
+    private async Task ReloadAfterImportAsync()
+    {
+        var sensor = await store.LoadAsync(Name, CancellationToken.None);
+        if (sensor is { Status: SensorStatus.Silent, OpenAlert: { } open }
+            && await alerts.ResolveIfHeartbeatSinceAsync(open.Id, sensor.Id, CancellationToken.None) is { } resolvedAt)
+        {
+            LogSilenceEndedInHistory(logger, Name, open.Id, resolvedAt);
+            await Dashboard.AlertChanged(open with { ResolvedAt = resolvedAt });
+            sensor = await store.LoadAsync(Name, CancellationToken.None);
+        }
+
+        _sensor = sensor;
+        _loaded = true;
+        if (sensor is { Status: SensorStatus.Online })
+        {
+            await JudgeSilenceAsync();
+            if (_sensor is { Status: SensorStatus.Online })
+            {
+                // Online perhaps only since the import: the reminder must back the timer as for a live heartbeat.
+                await Silence.EnsureReminderAsync();
+            }
+        }
+
+        await Dashboard.SensorChanged();
+        await NotifyWatchersAsync();
     }
 
     public async Task<SensorCommandResult> Retire(SensorRetirement retirement)
@@ -372,16 +463,24 @@ public sealed partial class SensorGrain(
 
         _sensor = await store.LoadAsync(Name, CancellationToken.None);
         _loaded = true;
+        await JudgeSilenceAsync();
+    }
+
+    /// <summary>
+    /// For a freshly loaded online sensor: woken after a restart, by the reminder or after an import, its
+    /// silence may have come due while nobody watched; else the timer waits for it.
+    /// </summary>
+    private async Task JudgeSilenceAsync()
+    {
         if (_sensor is { Status: SensorStatus.Online, LastHeartbeatAt: { } last })
         {
-            // Woken after a restart or by the reminder: the silence may have come due while nobody watched.
             if (clock.GetUtcNow() >= last + Threshold)
             {
                 await RaiseSilenceAsync(last + Threshold);
             }
             else
             {
-                Silence.Arm(last + Threshold);
+                Silence.Arm(last + Threshold, force: true);
             }
         }
     }
@@ -392,9 +491,8 @@ public sealed partial class SensorGrain(
     /// </summary>
     private static DateTimeOffset NextReceiveTime(DateTimeOffset receivedAt, DateTimeOffset? previous)
     {
-        var utc = receivedAt.ToUniversalTime();
-        utc = utc.AddTicks(-(utc.Ticks % TicksPerMicrosecond));
-        return previous is { } last && utc <= last ? last.AddTicks(TicksPerMicrosecond) : utc;
+        var utc = HeartbeatTimes.ToStoredPrecision(receivedAt);
+        return previous is { } last && utc <= last ? last + HeartbeatTimes.Resolution : utc;
     }
 
     private static bool IsDatabaseFailure(Exception e) =>
@@ -408,6 +506,9 @@ public sealed partial class SensorGrain(
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Sensor {Sensor} went silent at {SilentSince:O} (alert {AlertId})")]
     private static partial void LogWentSilent(ILogger logger, string sensor, DateTimeOffset silentSince, long alertId);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Sensor {Sensor}: imported heartbeats ended its silence in the past; alert {AlertId} resolved at {ResolvedAt:O}")]
+    private static partial void LogSilenceEndedInHistory(ILogger logger, string sensor, long alertId, DateTimeOffset resolvedAt);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Sensor {Sensor} is reporting again")]
     private static partial void LogRecovered(ILogger logger, string sensor);

@@ -27,6 +27,7 @@ public static class SensorMonitoring
         services.AddSingleton<SensorDirectory>();
         services.AddSingleton<HeartbeatHistory>();
         services.AddSingleton<AlertStore>();
+        services.AddSingleton<HeartbeatImport>();
         services.AddSingleton<HeartbeatLog>();
         services.AddHostedService(provider => provider.GetRequiredService<HeartbeatLog>());
         // Try: a host that registered its own writer first (the benchmark) keeps it.

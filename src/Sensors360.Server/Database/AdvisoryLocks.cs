@@ -10,8 +10,12 @@ internal static class AdvisoryLocks
     /// <summary>Held by <see cref="DatabaseSetup"/> while it applies <c>orleans-postgres.sql</c>, the migrations and the first partitions.</summary>
     public const long Schema = 0x5345_4E53_3336_3001;
 
-    /// <summary>Held by <c>HeartbeatPartitions</c> while it creates the coming months' <c>heartbeat</c> partitions.</summary>
-    public const long HeartbeatPartitions = 0x5345_4E53_3336_3002;
+    /// <summary>
+    /// Held by <c>HeartbeatPartitions</c> while it creates the coming months' <c>heartbeat</c> partitions, and by
+    /// the heartbeat import while it creates past months. Defined beside the import (in Sensors360.Grains, which
+    /// cannot see this class), so both take the very same key.
+    /// </summary>
+    public const long HeartbeatPartitions = Sensors360.Grains.Sensors.HeartbeatImport.PartitionLockKey;
 
     /// <summary>Held by <c>OperatorBootstrap</c> while it settles the session key and creates the first admin.</summary>
     public const long OperatorBootstrap = 0x5345_4E53_3336_3003;

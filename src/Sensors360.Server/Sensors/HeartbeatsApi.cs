@@ -1,3 +1,4 @@
+using System.Text.Json;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.Net.Http.Headers;
 using Sensors360.Abstractions.Sensors;
@@ -7,8 +8,9 @@ using static Sensors360.Server.Http.HttpProblems;
 namespace Sensors360.Server.Sensors;
 
 /// <summary>
-/// <c>POST /api/sensors/{id}/heartbeat</c>: the sensors' one route. A 204 means the heartbeat is committed
-/// to the database; every other outcome is a problem body and nothing stored.
+/// <c>POST /api/sensors/{id}/heartbeat</c>, the sensors' live route, and <c>POST /api/sensors/{id}/heartbeats</c>
+/// for what a sensor buffered while offline. A 204 means the heartbeats are committed to the database; every
+/// other outcome is a problem body and nothing stored.
 /// </summary>
 public static class HeartbeatsApi
 {
@@ -18,8 +20,127 @@ public static class HeartbeatsApi
     {
         // Sensors authenticate with their own bearer token, checked by the sensor grain, not with a session.
         app.MapPost("/api/sensors/{id}/heartbeat", ReceiveAsync).AllowAnonymous();
+        // What a sensor buffered while offline, sent once it is back; the same token.
+        app.MapPost("/api/sensors/{id}/heartbeats", ReceiveBufferedAsync).AllowAnonymous();
         return app;
     }
+
+    /// <summary>Most heartbeats one buffered request may carry.</summary>
+    public const int MaxBuffered = 1_000;
+
+    /// <summary>A buffered body's size cap: room for <see cref="MaxBuffered"/> heartbeats of 16 long-named metrics each.</summary>
+    public const int MaxBufferedBytes = 2 * 1024 * 1024;
+
+    /// <summary>
+    /// <c>POST /api/sensors/{id}/heartbeats</c>: <c>{"heartbeats":[{"at":"...","metrics":{...}}]}</c>, the rules of
+    /// an import line. All or nothing: one bad item refuses the request (400 naming it); 204 once all are committed.
+    /// </summary>
+    internal static async Task<Results<NoContent, ProblemHttpResult>> ReceiveBufferedAsync(
+        string id,
+        HttpContext http,
+        IGrainFactory grains,
+        [FromKeyedServices(MonitoringClock.Key)] TimeProvider clock)
+    {
+        var now = clock.GetUtcNow();
+        var request = http.Request;
+        if (!SensorIds.IsValid(id))
+        {
+            return Problem(400, "Invalid sensor id", $"id must be {SensorIds.Rule}");
+        }
+
+        if (!TryGetBearerToken(request, out var token))
+        {
+            http.Response.Headers.WWWAuthenticate = "Bearer";
+            return Unauthorized();
+        }
+
+        if (request.ContentLength > MaxBufferedBytes)
+        {
+            return BufferedTooLarge();
+        }
+
+        if (!IsJson(request.ContentType))
+        {
+            return Problem(415, "Unsupported media type", "Buffered heartbeats are JSON (Content-Type: application/json).");
+        }
+
+        var body = await ReadBodyAsync(request, MaxBufferedBytes, http.RequestAborted);
+        if (body is null)
+        {
+            return BufferedTooLarge();
+        }
+
+        if (!TryParseBuffered(body, now, out var heartbeats, out var problem))
+        {
+            return problem;
+        }
+
+        HeartbeatResult result;
+        try
+        {
+            result = await grains.GetGrain<ISensorGrain>(id).ImportHeartbeats(SensorTokens.Hash(token), heartbeats);
+        }
+        catch (Exception e) when (e is OrleansException or TimeoutException or SiloUnavailableException)
+        {
+            result = HeartbeatResult.Unavailable;
+        }
+
+        return Answer(http, id, result);
+    }
+
+    private static bool TryParseBuffered(byte[] body, DateTimeOffset now, out BufferedHeartbeat[] heartbeats, out ProblemHttpResult problem)
+    {
+        heartbeats = [];
+        problem = null!;
+        JsonDocument document;
+        try
+        {
+            document = JsonDocument.Parse(body, new JsonDocumentOptions { MaxDepth = 5 });
+        }
+        catch (JsonException e)
+        {
+            problem = Problem(400, "Invalid body", $"The body is not valid JSON: {e.Message}");
+            return false;
+        }
+
+        using (document)
+        {
+            var root = document.RootElement;
+            if (root.ValueKind != JsonValueKind.Object
+                || !root.TryGetProperty("heartbeats", out var items)
+                || items.ValueKind != JsonValueKind.Array
+                || root.EnumerateObject().Count() != 1)
+            {
+                problem = Problem(400, "Invalid body", "The body must be {\"heartbeats\":[{\"at\":\"...\",\"metrics\":{...}}]} and nothing else.");
+                return false;
+            }
+
+            if (items.GetArrayLength() > MaxBuffered)
+            {
+                problem = Problem(413, "Too many heartbeats", $"At most {MaxBuffered} heartbeats a request; send the rest in further requests.");
+                return false;
+            }
+
+            var parsed = new BufferedHeartbeat[items.GetArrayLength()];
+            var index = 0;
+            foreach (var item in items.EnumerateArray())
+            {
+                if (!HeartbeatBody.TryParsePast(item, withSensor: false, now, out _, out var at, out var metrics, out var error))
+                {
+                    problem = Problem(400, "Invalid heartbeat", $"heartbeats[{index}]: {error}");
+                    return false;
+                }
+
+                parsed[index++] = new BufferedHeartbeat(at, metrics);
+            }
+
+            heartbeats = parsed;
+            return true;
+        }
+    }
+
+    private static ProblemHttpResult BufferedTooLarge() =>
+        Problem(413, "Body too large", $"A buffered heartbeats body may be at most {MaxBufferedBytes} bytes.");
 
     /// <summary>The whole heartbeat path, from the request to the sensor grain's answer.</summary>
     internal static async Task<Results<NoContent, ProblemHttpResult>> ReceiveAsync(
@@ -47,7 +168,7 @@ public static class HeartbeatsApi
             return TooLarge();
         }
 
-        var body = await ReadBodyAsync(request, http.RequestAborted);
+        var body = await ReadBodyAsync(request, HeartbeatBody.MaxBytes, http.RequestAborted);
         if (body is null)
         {
             return TooLarge();
@@ -77,6 +198,12 @@ public static class HeartbeatsApi
             result = HeartbeatResult.Unavailable;
         }
 
+        return Answer(http, id, result);
+    }
+
+    /// <summary>The grain's answer as HTTP, the same for a live heartbeat and buffered ones.</summary>
+    private static Results<NoContent, ProblemHttpResult> Answer(HttpContext http, string id, HeartbeatResult result)
+    {
         switch (result)
         {
             case HeartbeatResult.Stored:
@@ -118,10 +245,10 @@ public static class HeartbeatsApi
         && (media.MediaType.Equals("application/json", StringComparison.OrdinalIgnoreCase)
             || media.MediaType.Value?.EndsWith("+json", StringComparison.OrdinalIgnoreCase) == true);
 
-    /// <summary>Reads at most <see cref="HeartbeatBody.MaxBytes"/>; null when the body is longer (also when chunked).</summary>
-    private static async Task<byte[]?> ReadBodyAsync(HttpRequest request, CancellationToken cancellationToken)
+    /// <summary>Reads at most <paramref name="maxBytes"/>; null when the body is longer (also when chunked).</summary>
+    private static async Task<byte[]?> ReadBodyAsync(HttpRequest request, int maxBytes, CancellationToken cancellationToken)
     {
-        var buffer = new byte[HeartbeatBody.MaxBytes + 1];
+        var buffer = new byte[maxBytes + 1];
         var length = 0;
         int read;
         while (length < buffer.Length && (read = await request.Body.ReadAsync(buffer.AsMemory(length), cancellationToken)) > 0)
@@ -129,6 +256,6 @@ public static class HeartbeatsApi
             length += read;
         }
 
-        return length > HeartbeatBody.MaxBytes ? null : buffer[..length];
+        return length > maxBytes ? null : buffer[..length];
     }
 }

@@ -1,0 +1,75 @@
+using Microsoft.AspNetCore.Http.Features;
+using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.Net.Http.Headers;
+using Npgsql;
+using Sensors360.Grains.Sensors;
+using Sensors360.Server.Operators;
+using static Sensors360.Server.Http.HttpProblems;
+
+namespace Sensors360.Server.Import;
+
+/// <summary>
+/// <c>POST /api/import/heartbeats</c>: an admin brings heartbeat history as NDJSON, one heartbeat a line.
+/// The body is streamed (<see cref="NdjsonHeartbeatImport"/>); bad lines are rejected one by one with their
+/// number, never the whole import.
+/// </summary>
+public static class ImportApi
+{
+    public const string NdjsonMediaType = "application/x-ndjson";
+
+    private const string RetryAfterSeconds = "5";
+
+    public static IEndpointRouteBuilder MapImport(this IEndpointRouteBuilder app)
+    {
+        // Rewriting a fleet's history is an administrator's act; operators and viewers get 403.
+        app.MapPost("/api/import/heartbeats", ImportAsync)
+            .RequireAuthorization(policy => policy.RequireRole(OperatorRoles.Admin));
+        return app;
+    }
+
+    internal static async Task<Results<Ok<ImportResponse>, ProblemHttpResult>> ImportAsync(
+        HttpContext http,
+        HeartbeatImport store,
+        IGrainFactory grains,
+        [FromKeyedServices(MonitoringClock.Key)] TimeProvider clock,
+        ILogger<NdjsonHeartbeatImport> logger)
+    {
+        if (!MediaTypeHeaderValue.TryParse(http.Request.ContentType, out var media)
+            || !media.MediaType.Equals(NdjsonMediaType, StringComparison.OrdinalIgnoreCase))
+        {
+            return Problem(415, "Unsupported media type", $"Send one heartbeat a line as Content-Type: {NdjsonMediaType}.");
+        }
+
+        // History has any size: the body is read a line at a time, so Kestrel's whole-body cap does not apply here.
+        if (http.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } limit)
+        {
+            limit.MaxRequestBodySize = null;
+        }
+
+        var import = new NdjsonHeartbeatImport(store, grains, clock, logger);
+        try
+        {
+            await import.RunAsync(http.Request.BodyReader, http.RequestAborted);
+        }
+        catch (Exception e) when (e is NpgsqlException or TimeoutException)
+        {
+            http.Response.Headers.RetryAfter = RetryAfterSeconds;
+            return Problem(503, "Import interrupted", $"""
+                The database failed after {import.Imported} heartbeats were imported ({import.Duplicates} duplicates) up to line {import.CommittedThroughLine}; nothing after that line was stored. Sending the whole body again is safe: what is stored counts as duplicates.
+                """);
+        }
+        finally
+        {
+            // Also after a failure or a client that went away: whatever committed is history the grains must see.
+            await import.NotifySensorsAsync();
+        }
+
+        return TypedResults.Ok(import.Result());
+    }
+}
+
+/// <summary>The answer to an import: heartbeats stored, already stored, refused (the first <see cref="NdjsonHeartbeatImport.MaxErrors"/> of them listed).</summary>
+public sealed record ImportResponse(long Imported, long Duplicates, long Rejected, IReadOnlyList<ImportError> Errors);
+
+/// <summary>A refused line: its number (from 1) and why.</summary>
+public sealed record ImportError(long Line, string Error);
