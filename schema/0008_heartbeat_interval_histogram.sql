@@ -14,11 +14,13 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE
 RETURN 0.01 * power(2, (bucket + 0.5) / 8.0);
 
 -- Each heartbeat writer adds to its own shard (a random number per writer and process start), so
--- writers never wait for each other's rows; imports add to shard 0. Readers sum over the shards.
+-- writers never wait for each other's rows; imports add to shard 0, and may take out there intervals a
+-- writer counted (a heartbeat imported between two stored ones splits their interval), so one shard can
+-- go below zero. Readers sum over the shards.
 CREATE TABLE heartbeat_interval_histogram (
     shard     integer  NOT NULL,
     bucket    smallint NOT NULL CHECK (bucket BETWEEN 0 AND 255),
-    intervals bigint   NOT NULL CHECK (intervals >= 0),
+    intervals bigint   NOT NULL,
     PRIMARY KEY (shard, bucket)
 );
 

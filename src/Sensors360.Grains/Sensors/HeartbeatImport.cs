@@ -89,6 +89,8 @@ public sealed class HeartbeatImport(NpgsqlDataSource db)
                 // Temporary, so it lives and dies with this connection and no other import sees it; emptied at each commit.
                 await using var create = new NpgsqlCommand("""
                     CREATE TEMP TABLE IF NOT EXISTS heartbeat_import (sensor_id bigint NOT NULL, received_at timestamptz NOT NULL, metrics jsonb)
+                    ON COMMIT DELETE ROWS;
+                    CREATE TEMP TABLE IF NOT EXISTS heartbeat_import_span (sensor_id bigint PRIMARY KEY, lo timestamptz NOT NULL, hi timestamptz NOT NULL)
                     ON COMMIT DELETE ROWS
                     """, _connection);
                 await create.ExecuteNonQueryAsync(cancellationToken);
@@ -115,6 +117,24 @@ public sealed class HeartbeatImport(NpgsqlDataSource db)
                 }
 
                 await copy.CompleteAsync(cancellationToken);
+            }
+
+            // Each sensor's span: from the stored heartbeat before its first new one to the stored one after its
+            // last. The intervals inside are taken out of the histogram now and counted again once inserted.
+            await using (var spans = new NpgsqlCommand("""
+                INSERT INTO heartbeat_import_span (sensor_id, lo, hi)
+                SELECT i.sensor_id,
+                       coalesce((SELECT max(h.received_at) FROM heartbeat h WHERE h.sensor_id = i.sensor_id AND h.received_at < i.first_at), i.first_at),
+                       coalesce((SELECT min(h.received_at) FROM heartbeat h WHERE h.sensor_id = i.sensor_id AND h.received_at > i.last_at), i.last_at)
+                FROM (SELECT sensor_id, min(received_at) AS first_at, max(received_at) AS last_at FROM heartbeat_import GROUP BY sensor_id) AS i
+                """, _connection, transaction))
+            {
+                await spans.ExecuteNonQueryAsync(cancellationToken);
+            }
+
+            await using (var takeOut = HeartbeatIntervals.RecountSpansCommand("heartbeat_import_span", -1, _connection, transaction))
+            {
+                await takeOut.ExecuteNonQueryAsync(cancellationToken);
             }
 
             // The counters come from what was inserted, so a duplicate (already stored, or twice in the body)
@@ -144,6 +164,11 @@ public sealed class HeartbeatImport(NpgsqlDataSource db)
                 {
                     bySensor[reader.GetString(0)] = reader.GetInt64(1);
                 }
+            }
+
+            await using (var countIn = HeartbeatIntervals.RecountSpansCommand("heartbeat_import_span", 1, _connection, transaction))
+            {
+                await countIn.ExecuteNonQueryAsync(cancellationToken);
             }
 
             await transaction.CommitAsync(cancellationToken);

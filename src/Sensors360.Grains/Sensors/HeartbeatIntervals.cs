@@ -16,7 +16,29 @@ public static class HeartbeatIntervals
     /// <summary>A new shard for one heartbeat writer: its rows are written by nobody else.</summary>
     public static int NewShard() => Random.Shared.Next(1, int.MaxValue);
 
-    /// <summary>Counts the given intervals (seconds) in <paramref name="shard"/>; negative counts take intervals back out.</summary>
+    /// <summary>
+    /// Counts (<paramref name="sign"/> 1) or takes out (−1), in the import shard, every interval between
+    /// consecutive stored heartbeats of each sensor within its span of <paramref name="spansTable"/>
+    /// (<c>sensor_id, lo, hi</c>). An import takes out its spans' intervals before it inserts and counts them
+    /// again after, so the heartbeats it places between stored ones split their intervals exactly.
+    /// </summary>
+    public static NpgsqlCommand RecountSpansCommand(string spansTable, int sign, NpgsqlConnection connection, NpgsqlTransaction transaction)
+    {
+        var command = new NpgsqlCommand($"""
+            INSERT INTO heartbeat_interval_histogram AS h (shard, bucket, intervals)
+            SELECT $1, heartbeat_interval_bucket(g.gap), $2 * count(*)
+            FROM (SELECT extract(epoch FROM x.received_at - lag(x.received_at) OVER (PARTITION BY x.sensor_id ORDER BY x.received_at))::float8 AS gap
+                  FROM heartbeat x JOIN {spansTable} s ON x.sensor_id = s.sensor_id AND x.received_at BETWEEN s.lo AND s.hi) AS g
+            WHERE g.gap IS NOT NULL
+            GROUP BY 2
+            ON CONFLICT (shard, bucket) DO UPDATE SET intervals = h.intervals + excluded.intervals
+            """, connection, transaction);
+        command.Parameters.AddWithValue(ImportShard);
+        command.Parameters.AddWithValue((long)sign);
+        return command;
+    }
+
+    /// <summary>Counts the given intervals (seconds) in <paramref name="shard"/>.</summary>
     public static NpgsqlBatchCommand CountCommand(int shard, double[] intervalSeconds, long[] counts)
     {
         var command = new NpgsqlBatchCommand("""

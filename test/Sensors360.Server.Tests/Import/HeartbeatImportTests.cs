@@ -287,6 +287,55 @@ public sealed class HeartbeatImportTests(RunningServer running, ITestOutputHelpe
         Assert.Equal(0, (await GetSensorAsync("buf-2")).GetProperty("heartbeatCount").GetInt64());
     }
 
+    [Fact]
+    public async Task The_interval_histogram_counts_exactly_the_intervals_between_stored_heartbeats_after_live_imported_and_buffered_ones()
+    {
+        var (_, token) = await ProvisionAsync(running.Operator, "imp-split", new { id = "imp-split", silenceThresholdSeconds = 3600 });
+        for (var i = 0; i < 3; i++)
+        {
+            using var beat = await HeartbeatAsync(running.Server.Http, "imp-split", token);
+            Assert.Equal(HttpStatusCode.NoContent, beat.StatusCode);
+        }
+
+        var live = (await running.Operator.GetFromJsonAsync<JsonElement>(new Uri("/api/sensors/imp-split/heartbeats", UriKind.Relative)))
+            .GetProperty("items").EnumerateArray().Select(item => item.GetProperty("at").GetDateTimeOffset()).Order().ToArray();
+        Assert.Equal(3, live.Length);
+
+        // Older history, one heartbeat between the first two live ones (splitting their interval), and a duplicate.
+        var between = live[0] + ((live[1] - live[0]) / 2);
+        var body = string.Join('\n', Line("imp-split", live[0].AddHours(-2)), Line("imp-split", live[0].AddHours(-1)), Line("imp-split", between), Line("imp-split", live[2])) + "\n";
+        var imported = await ImportAsync(running.Operator, body);
+        Assert.Equal((3, 1), (imported.Imported, imported.Duplicates));
+        using (var buffered = await PostBufferedAsync("imp-split", token, Buffered((live[0].AddMinutes(-30), null), (live[2].AddMilliseconds(1), null))))
+        {
+            Assert.Equal(HttpStatusCode.NoContent, buffered.StatusCode);
+        }
+
+        // Whatever the class's other tests stored too: the histogram equals a count over every stored heartbeat.
+        const string ByHistogram = "SELECT bucket, sum(intervals) FROM heartbeat_interval_histogram GROUP BY bucket HAVING sum(intervals) <> 0";
+        const string ByHeartbeats = """
+            SELECT heartbeat_interval_bucket(gap), count(*)
+            FROM (SELECT extract(epoch FROM received_at - lag(received_at) OVER (PARTITION BY sensor_id ORDER BY received_at))::float8 AS gap FROM heartbeat) AS g
+            WHERE gap IS NOT NULL GROUP BY 1
+            """;
+        Assert.Equal(await BucketsAsync(ByHeartbeats), await BucketsAsync(ByHistogram));
+        Assert.Equal(8, await Sql.ScalarAsync(running.ConnectionString, "SELECT heartbeat_count FROM sensor WHERE name = 'imp-split'"));
+    }
+
+    private async Task<SortedDictionary<short, long>> BucketsAsync(string sql)
+    {
+        await using var db = Npgsql.NpgsqlDataSource.Create(running.ConnectionString);
+        await using var command = db.CreateCommand(sql);
+        await using var reader = await command.ExecuteReaderAsync();
+        var buckets = new SortedDictionary<short, long>();
+        while (await reader.ReadAsync())
+        {
+            buckets[reader.GetInt16(0)] = reader.GetInt64(1);
+        }
+
+        return buckets;
+    }
+
     private static string Line(string sensor, DateTimeOffset at, string? metrics = null) =>
         metrics is null
             ? $$"""{"sensor":"{{sensor}}","at":"{{at.ToString("O", CultureInfo.InvariantCulture)}}"}"""
