@@ -10,7 +10,9 @@ namespace Sensors360.Grains.Analytics;
 /// a sensor's lifespan runs from its first heartbeat to its last; it failed when it was retired with reason
 /// <c>failed</c>, or is not retired and has been silent for longer than
 /// <see cref="AnalyticsOptions.PresumedDeadAfter"/>; otherwise it is censored at its last heartbeat.
-/// Sensors that never sent a heartbeat have no lifespan yet.
+/// Sensors that never sent a heartbeat have no lifespan yet. A lifespan is only seen to within a heartbeat
+/// interval, so one shorter than half the fleet's median interval (a single heartbeat, say) counts as that
+/// half: as 0 s it would weigh on a Weibull fit as if the sensor had died in an instant.
 /// </summary>
 public sealed class LifespanStore(
     NpgsqlDataSource db, IOptions<AnalyticsOptions> options, [FromKeyedServices(MonitoringClock.Key)] TimeProvider clock)
@@ -19,10 +21,11 @@ public sealed class LifespanStore(
     public async Task<IReadOnlyList<LifespanObservation>> ReadAsync(string? tag, CancellationToken cancellationToken)
     {
         await using var command = db.CreateCommand("""
-            SELECT greatest(extract(epoch FROM last_heartbeat_at - first_heartbeat_at), 0)::float8,
-                   coalesce(retired_reason = 'failed', last_heartbeat_at < $1 - $2)
-            FROM sensor
-            WHERE first_heartbeat_at IS NOT NULL AND ($3::text IS NULL OR tags @> ARRAY[$3::text])
+            WITH resolution AS (SELECT coalesce(heartbeat_interval_percentile(0.5), 0) / 2 AS seconds)
+            SELECT greatest(extract(epoch FROM s.last_heartbeat_at - s.first_heartbeat_at), r.seconds, 0)::float8,
+                   coalesce(s.retired_reason = 'failed', s.last_heartbeat_at < $1 - $2)
+            FROM sensor s CROSS JOIN resolution r
+            WHERE s.first_heartbeat_at IS NOT NULL AND ($3::text IS NULL OR s.tags @> ARRAY[$3::text])
             """);
         command.Parameters.AddWithValue(clock.GetUtcNow());
         command.Parameters.AddWithValue(options.Value.PresumedDeadAfter);
