@@ -1,7 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Net.Http.Headers;
-using System.Text;
 using System.Text.Json;
 using Npgsql;
 using Sensors360.Grains.Sensors;
@@ -52,7 +51,7 @@ internal sealed class ImportBenchmark(long lines)
             meter.ResetPeak();
             var cpuBefore = meter.CpuSeconds();
             var clock = Stopwatch.StartNew();
-            using var content = new StreamContent(new GeneratedHistory(count, start), 64 * 1024);
+            using var content = new StreamContent(new GeneratedLinesStream(count, n => HistoryLine(n, start)), 64 * 1024);
             content.Headers.ContentType = new MediaTypeHeaderValue("application/x-ndjson");
             using var response = await client.PostAsync(new Uri("/api/import/heartbeats", UriKind.Relative), content, cancellationToken);
             var body = await response.Content.ReadAsStringAsync(cancellationToken);
@@ -71,59 +70,11 @@ internal sealed class ImportBenchmark(long lines)
         }
     }
 
-    /// <summary>The simulator's history shape (sensor, time, battery, temperature), made as it is read.</summary>
-    private sealed class GeneratedHistory(long lines, DateTimeOffset start) : Stream
+    /// <summary>Line <paramref name="n"/> in the simulator's history shape (sensor, time, battery, temperature): sensors in turn, a minute apart.</summary>
+    private static string HistoryLine(long n, DateTimeOffset start)
     {
-        private long _next;
-        private byte[] _pending = [];
-        private int _offset;
-
-        public override bool CanRead => true;
-
-        public override bool CanSeek => false;
-
-        public override bool CanWrite => false;
-
-        public override long Length => throw new NotSupportedException();
-
-        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
-
-        public override int Read(byte[] buffer, int offset, int count)
-        {
-            var written = 0;
-            while (written < count)
-            {
-                if (_offset == _pending.Length)
-                {
-                    if (_next == lines)
-                    {
-                        break;
-                    }
-
-                    var n = _next++;
-                    var at = start.AddMinutes(n / Sensors).ToString("O", CultureInfo.InvariantCulture);
-                    _pending = Encoding.UTF8.GetBytes(string.Create(CultureInfo.InvariantCulture,
-                        $"{{\"sensor\":\"{Prefix}{n % Sensors + 1}\",\"at\":\"{at}\",\"metrics\":{{\"battery\":{0.9 - n % 800 / 1000.0},\"temperatureC\":{20 + n % 17}}}}}\n"));
-                    _offset = 0;
-                }
-
-                var take = Math.Min(count - written, _pending.Length - _offset);
-                Array.Copy(_pending, _offset, buffer, offset + written, take);
-                _offset += take;
-                written += take;
-            }
-
-            return written;
-        }
-
-        public override void Flush()
-        {
-        }
-
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-
-        public override void SetLength(long value) => throw new NotSupportedException();
-
-        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+        var at = start.AddMinutes(n / Sensors).ToString("O", CultureInfo.InvariantCulture);
+        return string.Create(CultureInfo.InvariantCulture,
+            $"{{\"sensor\":\"{Prefix}{n % Sensors + 1}\",\"at\":\"{at}\",\"metrics\":{{\"battery\":{0.9 - n % 800 / 1000.0},\"temperatureC\":{20 + n % 17}}}}}\n");
     }
 }

@@ -43,15 +43,9 @@ public static class HeartbeatsApi
     {
         var now = clock.GetUtcNow();
         var request = http.Request;
-        if (!SensorIds.IsValid(id))
+        if (RefuseSensorRequest(id, http, out var token) is { } refused)
         {
-            return Problem(400, "Invalid sensor id", $"id must be {SensorIds.Rule}");
-        }
-
-        if (!TryGetBearerToken(request, out var token))
-        {
-            http.Response.Headers.WWWAuthenticate = "Bearer";
-            return Unauthorized();
+            return refused;
         }
 
         if (request.ContentLength > MaxBufferedBytes)
@@ -152,15 +146,9 @@ public static class HeartbeatsApi
         // The server's receive time is the heartbeat's time, taken before anything can queue.
         var receivedAt = clock.GetUtcNow();
         var request = http.Request;
-        if (!SensorIds.IsValid(id))
+        if (RefuseSensorRequest(id, http, out var token) is { } refused)
         {
-            return Problem(400, "Invalid sensor id", $"id must be {SensorIds.Rule}");
-        }
-
-        if (!TryGetBearerToken(request, out var token))
-        {
-            http.Response.Headers.WWWAuthenticate = "Bearer";
-            return Unauthorized();
+            return refused;
         }
 
         if (request.ContentLength > HeartbeatBody.MaxBytes)
@@ -225,6 +213,24 @@ public static class HeartbeatsApi
 
     private static ProblemHttpResult TooLarge() =>
         Problem(413, "Body too large", $"A heartbeat body may be at most {HeartbeatBody.MaxBytes} bytes.");
+
+    /// <summary>What every sensor route checks first: a valid id, and a bearer token (else 401 with its challenge). Null when both are there.</summary>
+    private static ProblemHttpResult? RefuseSensorRequest(string id, HttpContext http, out string token)
+    {
+        token = "";
+        if (!SensorIds.IsValid(id))
+        {
+            return Problem(400, "Invalid sensor id", $"id must be {SensorIds.Rule}");
+        }
+
+        if (!TryGetBearerToken(http.Request, out token))
+        {
+            http.Response.Headers.WWWAuthenticate = "Bearer";
+            return Unauthorized();
+        }
+
+        return null;
+    }
 
     private static bool TryGetBearerToken(HttpRequest request, out string token)
     {

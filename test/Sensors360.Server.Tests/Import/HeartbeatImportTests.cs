@@ -215,7 +215,7 @@ public sealed class HeartbeatImportTests(RunningServer running, ITestOutputHelpe
 
         // Never held in memory: the lines are made as the request reads them (about 30 MB, over Kestrel's default body cap).
         var start = Now.AddDays(-30);
-        using var content = new StreamContent(new GeneratedNdjson(sensors * perSensor, n =>
+        using var content = new StreamContent(new GeneratedLinesStream(sensors * perSensor, n =>
             $$"""{"sensor":"imp-bulk-{{n % sensors:00}}","at":"{{start.AddSeconds(n / sensors * 60).ToString("O", CultureInfo.InvariantCulture)}}","metrics":{"battery":0.5,"temperatureC":{{n % 40}}""" + "}}\n"), 64 * 1024);
         content.Headers.ContentType = new MediaTypeHeaderValue("application/x-ndjson");
         using var client = LongClient();
@@ -400,57 +400,4 @@ public sealed class HeartbeatImportTests(RunningServer running, ITestOutputHelpe
     private sealed record ImportResult(long Imported, long Duplicates, long Rejected, List<ImportErrorLine> Errors);
 
     private sealed record ImportErrorLine(long Line, string Error);
-
-    /// <summary>A read-only stream of <paramref name="lines"/> lines, each made when the reader reaches it.</summary>
-    private sealed class GeneratedNdjson(int lines, Func<int, string> line) : Stream
-    {
-        private int _next;
-        private byte[] _pending = [];
-        private int _offset;
-
-        public override bool CanRead => true;
-
-        public override bool CanSeek => false;
-
-        public override bool CanWrite => false;
-
-        public override long Length => throw new NotSupportedException();
-
-        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
-
-        public override int Read(byte[] buffer, int offset, int count)
-        {
-            var written = 0;
-            while (written < count)
-            {
-                if (_offset == _pending.Length)
-                {
-                    if (_next == lines)
-                    {
-                        break;
-                    }
-
-                    _pending = Encoding.UTF8.GetBytes(line(_next++));
-                    _offset = 0;
-                }
-
-                var take = Math.Min(count - written, _pending.Length - _offset);
-                Array.Copy(_pending, _offset, buffer, offset + written, take);
-                _offset += take;
-                written += take;
-            }
-
-            return written;
-        }
-
-        public override void Flush()
-        {
-        }
-
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-
-        public override void SetLength(long value) => throw new NotSupportedException();
-
-        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
-    }
 }
