@@ -396,7 +396,7 @@ function Invoke-Bench {
     Install-Postgres | Out-Null
     Invoke-Build
     $results = Join-Path $Root 'bench/results'
-    $duration = @{ all = 'about 20 minutes'; ingest = 'about 5 minutes'; analytics = 'about 15 minutes' }[$Part]
+    $duration = @{ all = 'about 12 minutes'; ingest = 'about 5 minutes'; analytics = 'about 7 minutes' }[$Part]
     Write-Step "Running the benchmark, part $Part ($duration)"
     & dotnet (Join-Path $Root "bench/Sensors360.Bench/bin/$Configuration/net10.0/Sensors360.Bench.dll") $results --part $Part
     if ($LASTEXITCODE -ne 0) {
