@@ -1,6 +1,8 @@
 using System.Globalization;
 using System.Text;
+using System.Runtime.InteropServices;
 using System.Text.Json;
+using Npgsql;
 
 namespace Sensors360.Bench;
 
@@ -18,7 +20,26 @@ internal sealed record BenchRun(
     double? DatabaseRowsPerSecond);
 
 /// <summary>Facts about the machine the numbers came from.</summary>
-internal sealed record MachineFacts(int Cores, long MemoryBytes, string Cpu, string Os, string Dotnet, string Postgres, string Orleans);
+internal sealed record MachineFacts(int Cores, long MemoryBytes, string Cpu, string Os, string Dotnet, string Postgres, string Orleans)
+{
+    public static async Task<MachineFacts> ReadAsync(string database)
+    {
+        await using var connection = new NpgsqlConnection(database);
+        await connection.OpenAsync();
+        await using var version = new NpgsqlCommand("SHOW server_version", connection);
+        var cpu = File.ReadLines("/proc/cpuinfo").FirstOrDefault(line => line.StartsWith("model name", StringComparison.Ordinal))?.Split(':', 2)[1].Trim() ?? "unknown CPU";
+        var memoryKb = long.Parse(File.ReadLines("/proc/meminfo").First().Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture);
+        // Orleans' informational version reads "10.4.2. Commit Hash: ..." (others use "+hash"): the number alone.
+        var orleans = typeof(IGrainFactory).Assembly.GetCustomAttributes(typeof(System.Reflection.AssemblyInformationalVersionAttribute), false)
+            .OfType<System.Reflection.AssemblyInformationalVersionAttribute>().FirstOrDefault()?.InformationalVersion
+            .Split('+', ' ')[0].TrimEnd('.') ?? "?";
+        return new MachineFacts(Environment.ProcessorCount, memoryKb * 1024, cpu, RuntimeInformation.OSDescription,
+            Environment.Version.ToString(), $"PostgreSQL {await version.ExecuteScalarAsync()}", orleans);
+    }
+
+    public string Describe() =>
+        string.Create(CultureInfo.InvariantCulture, $"{Cores} cores ({Cpu}), {MemoryBytes / (1024.0 * 1024 * 1024):0.#} GiB; {Os}; .NET {Dotnet}; Orleans {Orleans}; {Postgres}.");
+}
 
 /// <summary>What <c>build.ps1 bench</c> measured, as written to bench/results/latest.json and latest.md.</summary>
 internal sealed record BenchReport(
@@ -61,7 +82,7 @@ internal sealed record BenchReport(
         var text = new StringBuilder()
             .AppendLine(invariant, $"# Ingest benchmark, {At:yyyy-MM-dd HH:mm} UTC")
             .AppendLine()
-            .AppendLine(invariant, $"{Machine.Cores} cores ({Machine.Cpu}), {Machine.MemoryBytes / (1024.0 * 1024 * 1024):0.#} GiB; {Machine.Os}; .NET {Machine.Dotnet}; Orleans {Machine.Orleans}; {Machine.Postgres}.")
+            .AppendLine(Machine.Describe())
             .AppendLine(invariant, $"Same client (simulator `load --max`), {Concurrency} concurrent connections, {Sensors} sensors, {SecondsPerRun:0} s per run after a warm-up; PostgreSQL with its durable defaults (fsync, synchronous_commit on).")
             .AppendLine()
             .AppendLine("| run | heartbeats/s | p50 ms | p99 ms | p99.9 ms | errors | server CPU (cores) | server peak RSS MiB | DB rows/s |")

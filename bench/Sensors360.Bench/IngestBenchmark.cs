@@ -1,7 +1,6 @@
 using System.Globalization;
 using System.Net.Http.Headers;
 using System.Net.Http.Json;
-using System.Runtime.InteropServices;
 using Npgsql;
 using Sensors360.Grains.Sensors;
 using Sensors360.Testing;
@@ -96,7 +95,7 @@ internal sealed class IngestBenchmark(BenchSettings settings)
 
             return new BenchReport(
                 DateTimeOffset.UtcNow,
-                await MachineAsync(database),
+                await MachineFacts.ReadAsync(database),
                 settings.Concurrency,
                 settings.RunLength.TotalSeconds,
                 settings.Sensors,
@@ -199,19 +198,6 @@ internal sealed class IngestBenchmark(BenchSettings settings)
     }
 
     private static Task<long> CountHeartbeatsAsync(string database) => Sql.ScalarAsync(database, "SELECT count(*) FROM heartbeat");
-
-    private static async Task<MachineFacts> MachineAsync(string database)
-    {
-        await using var connection = new NpgsqlConnection(database);
-        await connection.OpenAsync();
-        await using var version = new NpgsqlCommand("SHOW server_version", connection);
-        var cpu = File.ReadLines("/proc/cpuinfo").FirstOrDefault(line => line.StartsWith("model name", StringComparison.Ordinal))?.Split(':', 2)[1].Trim() ?? "unknown CPU";
-        var memoryKb = long.Parse(File.ReadLines("/proc/meminfo").First().Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture);
-        var orleans = typeof(IGrainFactory).Assembly.GetCustomAttributes(typeof(System.Reflection.AssemblyInformationalVersionAttribute), false)
-            .OfType<System.Reflection.AssemblyInformationalVersionAttribute>().FirstOrDefault()?.InformationalVersion.Split('+')[0] ?? "?";
-        return new MachineFacts(Environment.ProcessorCount, memoryKb * 1024, cpu, RuntimeInformation.OSDescription,
-            Environment.Version.ToString(), $"PostgreSQL {await version.ExecuteScalarAsync()}", orleans);
-    }
 
     private static string Text(double value) => value.ToString(CultureInfo.InvariantCulture);
 

@@ -2,25 +2,41 @@ using System.Globalization;
 using Sensors360.Bench;
 
 // dotnet Sensors360.Bench.dll [results-directory] [seconds-per-run] [concurrency] [active-sensors]
+//     [--part all|ingest|analytics] [--fleet-sensors N] [--heartbeats-per-sensor N] [--requests N]
 // dotnet Sensors360.Bench.dll import [lines]   (the heartbeat import alone; prints its numbers)
 if (args is ["import", ..])
 {
     var lines = args.Length > 1 ? long.Parse(args[1], CultureInfo.InvariantCulture) : 1_000_000;
     await new ImportBenchmark(lines).RunAsync(CancellationToken.None);
-    return;
+    return 0;
 }
 
-var results = args.Length > 0 ? args[0] : Path.Combine("bench", "results");
-var seconds = args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 20;
-var concurrency = args.Length > 2 ? int.Parse(args[2], CultureInfo.InvariantCulture) : 64;
-var activeSensors = args.Length > 3 ? int.Parse(args[3], CultureInfo.InvariantCulture) : 100_000;
-var settings = new BenchSettings(
-    RunLength: TimeSpan.FromSeconds(seconds),
-    WarmUp: TimeSpan.FromSeconds(5),
-    Concurrency: concurrency,
-    Sensors: 1000,
-    ActiveSensors: activeSensors,
-    ResultsDirectory: results);
+// The options may stand anywhere; what is left are the positional arguments of the ingest part.
+var options = new Dictionary<string, string>(StringComparer.Ordinal);
+var positional = new List<string>();
+for (var i = 0; i < args.Length; i++)
+{
+    if (args[i].StartsWith("--", StringComparison.Ordinal) && i + 1 < args.Length)
+    {
+        options[args[i][2..]] = args[++i];
+    }
+    else
+    {
+        positional.Add(args[i]);
+    }
+}
+
+var part = options.GetValueOrDefault("part", "all");
+if (part is not ("all" or "ingest" or "analytics"))
+{
+    Console.Error.WriteLine($"--part must be all, ingest or analytics, not '{part}'.");
+    return 2;
+}
+
+var results = positional.Count > 0 ? positional[0] : Path.Combine("bench", "results");
+var seconds = positional.Count > 1 ? int.Parse(positional[1], CultureInfo.InvariantCulture) : 20;
+var concurrency = positional.Count > 2 ? int.Parse(positional[2], CultureInfo.InvariantCulture) : 64;
+var activeSensors = positional.Count > 3 ? int.Parse(positional[3], CultureInfo.InvariantCulture) : 100_000;
 
 using var stop = new CancellationTokenSource();
 Console.CancelKeyPress += (_, e) =>
@@ -29,8 +45,36 @@ Console.CancelKeyPress += (_, e) =>
     stop.Cancel();
 };
 
-var report = await new IngestBenchmark(settings).RunAsync(stop.Token);
-await report.WriteAsync(results, stop.Token);
-Console.WriteLine();
-Console.WriteLine(report.ToMarkdown());
-Console.WriteLine($"Results written to {Path.GetFullPath(results)}/latest.md and latest.json.");
+if (part is "all" or "ingest")
+{
+    var settings = new BenchSettings(
+        RunLength: TimeSpan.FromSeconds(seconds),
+        WarmUp: TimeSpan.FromSeconds(5),
+        Concurrency: concurrency,
+        Sensors: 1000,
+        ActiveSensors: activeSensors,
+        ResultsDirectory: results);
+    var report = await new IngestBenchmark(settings).RunAsync(stop.Token);
+    await report.WriteAsync(results, stop.Token);
+    Console.WriteLine();
+    Console.WriteLine(report.ToMarkdown());
+    Console.WriteLine($"Results written to {Path.GetFullPath(results)}/latest.md and latest.json.");
+}
+
+if (part is "all" or "analytics")
+{
+    var settings = new AnalyticsSettings(
+        Sensors: Number("fleet-sensors", 100_000),
+        HeartbeatsPerSensor: Number("heartbeats-per-sensor", 500),
+        Requests: Number("requests", 30));
+    var report = await new AnalyticsBenchmark(settings).RunAsync(stop.Token);
+    await report.WriteAsync(results, stop.Token);
+    Console.WriteLine();
+    Console.WriteLine(report.ToMarkdown());
+    Console.WriteLine($"Results written to {Path.GetFullPath(results)}/analytics.md and analytics.json.");
+}
+
+return 0;
+
+int Number(string name, int fallback) =>
+    options.TryGetValue(name, out var text) ? int.Parse(text, CultureInfo.InvariantCulture) : fallback;
