@@ -4,7 +4,7 @@ using Orleans.Utilities;
 using Sensors360.Abstractions.Alerts;
 using Sensors360.Abstractions.Dashboard;
 using Sensors360.Grains.Alerts;
-using Sensors360.Grains.Analytics;
+using Sensors360.Abstractions.Analytics;
 using Sensors360.Grains.Sensors;
 
 namespace Sensors360.Grains.Dashboard;
@@ -20,14 +20,11 @@ namespace Sensors360.Grains.Dashboard;
 public sealed partial class DashboardGrain(
     FleetStore store,
     AlertStore alerts,
-    LifespanStore lifespans,
     [FromKeyedServices(MonitoringClock.Key)] TimeProvider clock,
     ILogger<DashboardGrain> logger) : Grain, IDashboardGrain
 {
     private static readonly TimeSpan Tick = TimeSpan.FromMilliseconds(250);
     private static readonly TimeSpan ReconcileEvery = TimeSpan.FromSeconds(5);
-    // Lifespans move slowly and their estimate reads every sensor: refreshed less often than the counts.
-    private static readonly TimeSpan EstimateLifespanEvery = TimeSpan.FromSeconds(30);
     private static readonly TimeSpan PushAtLeastEvery = TimeSpan.FromSeconds(4);
     private const int RecentSeconds = 300;
     private const int RateSeconds = 10;
@@ -41,8 +38,7 @@ public sealed partial class DashboardGrain(
     private readonly ObserverManager<IDashboardObserver> _observers = new(TimeSpan.FromMinutes(2), logger);
     private readonly SortedDictionary<long, HeartbeatTallySecond> _seconds = [];
     private FleetRecord _record = new(new SensorCounts(0, 0, 0, 0, 0), 0, 0, null, null);
-    private LifespanEstimate? _lifespan;
-    private DateTimeOffset _lifespanAt;
+    private LifespanReport? _lifespan;
     private readonly Dictionary<long, Alert> _openAlerts = [];
     private int _openAlertCount;
     // The open alerts as pushed, newest first; null after a change until the next push builds it again.
@@ -181,7 +177,7 @@ public sealed partial class DashboardGrain(
             {
                 await ReconcileAsync(now);
             }
-            catch (Exception e) when (e is Npgsql.NpgsqlException or TimeoutException)
+            catch (Exception e) when (e is Npgsql.NpgsqlException or TimeoutException or OrleansException)
             {
                 // Keep serving the last known numbers; the next tick tries again.
                 LogReconcileFailed(logger, e.Message);
@@ -209,11 +205,8 @@ public sealed partial class DashboardGrain(
     {
         _dirty = false;
         _record = await store.ReadAsync(CancellationToken.None);
-        if (_lifespan is null || now - _lifespanAt >= EstimateLifespanEvery)
-        {
-            _lifespan = LifespanEstimate.From(await lifespans.ReadAsync(tag: null, CancellationToken.None));
-            _lifespanAt = now;
-        }
+        // The whole fleet's estimate, as its own grain keeps it (refreshed every 30 s there).
+        _lifespan = await GrainFactory.GetGrain<ILifespanGrain>(ILifespanGrain.WholeFleet).GetLifespan();
 
         var open = await alerts.ReadOpenAsync(MaxAlerts, CancellationToken.None);
         _openAlertCount = open.Count;
@@ -247,8 +240,8 @@ public sealed partial class DashboardGrain(
             recentIntervals == 0 ? null : Math.Round(recent.Sum(second => second.IntervalSecondsSum) / recentIntervals, 3),
             _record.MedianIntervalSeconds is { } median ? Math.Round(median, 3) : null,
             _record.P95IntervalSeconds is { } p95 ? Math.Round(p95, 3) : null,
-            _lifespan?.MeanSeconds is { } lifespan ? Math.Round(lifespan, 1) : null,
-            _lifespan?.MeanCi95 is { } ci ? [Math.Round(ci.Low, 1), Math.Round(ci.High, 1)] : null,
+            _lifespan?.MeanSeconds,
+            _lifespan?.MeanCi95,
             Math.Round(beats / (double)RateSeconds, 1),
             _openAlertCount,
             now);
