@@ -90,7 +90,9 @@ public sealed class HeartbeatImport(NpgsqlDataSource db)
                 await using var create = new NpgsqlCommand("""
                     CREATE TEMP TABLE IF NOT EXISTS heartbeat_import (sensor_id bigint NOT NULL, received_at timestamptz NOT NULL, metrics jsonb)
                     ON COMMIT DELETE ROWS;
-                    CREATE TEMP TABLE IF NOT EXISTS heartbeat_import_span (sensor_id bigint PRIMARY KEY, lo timestamptz NOT NULL, hi timestamptz NOT NULL)
+                    CREATE TEMP TABLE IF NOT EXISTS heartbeat_import_span (
+                        sensor_id bigint PRIMARY KEY, lo timestamptz NOT NULL, hi timestamptz NOT NULL,
+                        first_at timestamptz NOT NULL, last_at timestamptz NOT NULL, mixed boolean NOT NULL)
                     ON COMMIT DELETE ROWS
                     """, _connection);
                 await create.ExecuteNonQueryAsync(cancellationToken);
@@ -120,17 +122,31 @@ public sealed class HeartbeatImport(NpgsqlDataSource db)
             }
 
             // Each sensor's span: from the stored heartbeat before its first new one to the stored one after its
-            // last. The intervals inside are taken out of the histogram now and counted again once inserted.
+            // last, and whether stored heartbeats lie among the new ones (mixed). Two probes of the key each.
             await using (var spans = new NpgsqlCommand("""
-                INSERT INTO heartbeat_import_span (sensor_id, lo, hi)
-                SELECT i.sensor_id,
-                       coalesce((SELECT max(h.received_at) FROM heartbeat h WHERE h.sensor_id = i.sensor_id AND h.received_at < i.first_at), i.first_at),
-                       coalesce((SELECT min(h.received_at) FROM heartbeat h WHERE h.sensor_id = i.sensor_id AND h.received_at > i.last_at), i.last_at)
-                FROM (SELECT sensor_id, min(received_at) AS first_at, max(received_at) AS last_at FROM heartbeat_import GROUP BY sensor_id) AS i
+                INSERT INTO heartbeat_import_span (sensor_id, lo, hi, first_at, last_at, mixed)
+                SELECT i.sensor_id, i.lo,
+                       CASE WHEN i.next_at <= i.last_at
+                            THEN coalesce((SELECT min(h.received_at) FROM heartbeat h WHERE h.sensor_id = i.sensor_id AND h.received_at > i.last_at), i.last_at)
+                            ELSE coalesce(i.next_at, i.last_at) END,
+                       i.first_at, i.last_at, coalesce(i.next_at <= i.last_at, false)
+                FROM (SELECT b.sensor_id, b.first_at, b.last_at,
+                             coalesce((SELECT max(h.received_at) FROM heartbeat h WHERE h.sensor_id = b.sensor_id AND h.received_at < b.first_at), b.first_at) AS lo,
+                             (SELECT min(h.received_at) FROM heartbeat h WHERE h.sensor_id = b.sensor_id AND h.received_at >= b.first_at) AS next_at
+                      FROM (SELECT sensor_id, min(received_at) AS first_at, max(received_at) AS last_at FROM heartbeat_import GROUP BY sensor_id) AS b) AS i
                 """, _connection, transaction))
             {
                 await spans.ExecuteNonQueryAsync(cancellationToken);
             }
+
+            // Spans with no stored heartbeat among the new ones (history before or after what is stored, or in a
+            // gap) change the histogram by what the new heartbeats and their two neighbours say alone.
+            await using (var between = HeartbeatIntervals.CountBetweenNeighboursCommand("heartbeat_import", "heartbeat_import_span", _connection, transaction))
+            {
+                await between.ExecuteNonQueryAsync(cancellationToken);
+            }
+
+            // The other spans: their intervals are taken out now and counted again once the new ones are in.
 
             await using (var takeOut = HeartbeatIntervals.RecountSpansCommand("heartbeat_import_span", -1, _connection, transaction))
             {

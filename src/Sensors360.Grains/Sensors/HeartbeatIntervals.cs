@@ -17,18 +17,48 @@ public static class HeartbeatIntervals
     public static int NewShard() => Random.Shared.Next(1, int.MaxValue);
 
     /// <summary>
+    /// For the spans of <paramref name="spansTable"/> (<c>sensor_id, lo, hi, first_at, last_at, mixed</c>)
+    /// that hold no stored heartbeat among the new ones (<c>NOT mixed</c>): counts, in the import shard, the
+    /// intervals between consecutive heartbeats among the new ones of <paramref name="newTable"/>
+    /// (<c>sensor_id, received_at</c>) and the stored neighbours <c>lo</c> and <c>hi</c>, and takes out the
+    /// interval from <c>lo</c> to <c>hi</c> that they split. No heartbeat is read.
+    /// </summary>
+    public static NpgsqlCommand CountBetweenNeighboursCommand(string newTable, string spansTable, NpgsqlConnection connection, NpgsqlTransaction transaction)
+    {
+        var command = new NpgsqlCommand($"""
+            INSERT INTO heartbeat_interval_histogram AS h (shard, bucket, intervals)
+            SELECT $1, heartbeat_interval_bucket(d.gap), sum(d.n)
+            FROM (SELECT date_part('epoch', p.at - lag(p.at) OVER (PARTITION BY p.sensor_id ORDER BY p.at)) AS gap, 1 AS n
+                  FROM (SELECT i.sensor_id, i.received_at AS at FROM {newTable} i JOIN {spansTable} s ON s.sensor_id = i.sensor_id AND NOT s.mixed
+                        UNION SELECT sensor_id, lo FROM {spansTable} WHERE NOT mixed
+                        UNION SELECT sensor_id, hi FROM {spansTable} WHERE NOT mixed) AS p
+                  UNION ALL
+                  SELECT date_part('epoch', hi - lo), -1 FROM {spansTable} WHERE NOT mixed AND lo < first_at AND hi > last_at) AS d
+            WHERE d.gap IS NOT NULL
+            GROUP BY 2
+            ON CONFLICT (shard, bucket) DO UPDATE SET intervals = h.intervals + excluded.intervals
+            """, connection, transaction);
+        command.Parameters.AddWithValue(ImportShard);
+        return command;
+    }
+
+    /// <summary>
     /// Counts (<paramref name="sign"/> 1) or takes out (−1), in the import shard, every interval between
-    /// consecutive stored heartbeats of each sensor within its span of <paramref name="spansTable"/>
-    /// (<c>sensor_id, lo, hi</c>). An import takes out its spans' intervals before it inserts and counts them
-    /// again after, so the heartbeats it places between stored ones split their intervals exactly.
+    /// consecutive stored heartbeats of each sensor within its span of <paramref name="spansTable"/>, for the
+    /// spans where new heartbeats fall among stored ones (<c>mixed</c>). An import takes out those intervals
+    /// before it inserts and counts them again after, so the heartbeats it places among stored ones split
+    /// their intervals exactly.
     /// </summary>
     public static NpgsqlCommand RecountSpansCommand(string spansTable, int sign, NpgsqlConnection connection, NpgsqlTransaction transaction)
     {
         var command = new NpgsqlCommand($"""
             INSERT INTO heartbeat_interval_histogram AS h (shard, bucket, intervals)
             SELECT $1, heartbeat_interval_bucket(g.gap), $2 * count(*)
-            FROM (SELECT extract(epoch FROM x.received_at - lag(x.received_at) OVER (PARTITION BY x.sensor_id ORDER BY x.received_at))::float8 AS gap
-                  FROM heartbeat x JOIN {spansTable} s ON x.sensor_id = s.sensor_id AND x.received_at BETWEEN s.lo AND s.hi) AS g
+            FROM (SELECT date_part('epoch', x.received_at - lag(x.received_at) OVER (PARTITION BY s.sensor_id ORDER BY x.received_at)) AS gap
+                  FROM (SELECT * FROM {spansTable} WHERE mixed) AS s
+                  -- Lateral: one walk of the primary key per sensor and span, never a scan of the table.
+                  CROSS JOIN LATERAL (SELECT h.received_at FROM heartbeat h
+                                      WHERE h.sensor_id = s.sensor_id AND h.received_at BETWEEN s.lo AND s.hi) AS x) AS g
             WHERE g.gap IS NOT NULL
             GROUP BY 2
             ON CONFLICT (shard, bucket) DO UPDATE SET intervals = h.intervals + excluded.intervals

@@ -311,6 +311,19 @@ public sealed class HeartbeatImportTests(RunningServer running, ITestOutputHelpe
             Assert.Equal(HttpStatusCode.NoContent, buffered.StatusCode);
         }
 
+        // History around what is stored without touching it: before it, in a gap between two stored ones, and after it.
+        var (_, freshToken) = await ProvisionAsync(running.Operator, "imp-around", new { id = "imp-around", silenceThresholdSeconds = 3600 });
+        using (var beat = await HeartbeatAsync(running.Server.Http, "imp-around", freshToken))
+        {
+            Assert.Equal(HttpStatusCode.NoContent, beat.StatusCode);
+        }
+
+        var stored = (await GetSensorAsync("imp-around")).GetProperty("lastHeartbeatAt").GetDateTimeOffset();
+        Assert.Equal(2, (await ImportAsync(running.Operator, Line("imp-around", stored.AddHours(-3)) + "\n" + Line("imp-around", stored.AddHours(-1)) + "\n")).Imported);
+        Assert.Equal(3, (await ImportAsync(running.Operator, string.Join('\n',
+            Line("imp-around", stored.AddHours(-2.5)), Line("imp-around", stored.AddHours(-2)), Line("imp-around", stored.AddHours(-2))) + "\n")).Imported + 1);
+        Assert.Equal(1, (await ImportAsync(running.Operator, Line("imp-around", stored.AddSeconds(2)) + "\n")).Imported);
+
         // Whatever the class's other tests stored too: the histogram equals a count over every stored heartbeat.
         const string ByHistogram = "SELECT bucket, sum(intervals) FROM heartbeat_interval_histogram GROUP BY bucket HAVING sum(intervals) <> 0";
         const string ByHeartbeats = """
