@@ -24,6 +24,7 @@ public sealed partial class LifespanGrain(
     public override async Task OnActivateAsync(CancellationToken cancellationToken)
     {
         await RefreshAsync(cancellationToken);
+        // Interleaved: readers are answered from the last estimate while the next one is computed.
         this.RegisterGrainTimer(async token =>
         {
             try
@@ -35,7 +36,7 @@ public sealed partial class LifespanGrain(
                 // The last estimate stays; the next tick tries again.
                 LogRefreshFailed(logger, Tag ?? "(all)", e.Message);
             }
-        }, new GrainTimerCreationOptions(RefreshEvery, RefreshEvery));
+        }, new GrainTimerCreationOptions(RefreshEvery, RefreshEvery) { Interleave = true });
     }
 
     public Task<LifespanReport> GetLifespan() => Task.FromResult(_report!);

@@ -21,8 +21,9 @@ public sealed class LifespanStore(
     public async Task<IReadOnlyList<LifespanObservation>> ReadAsync(string? tag, CancellationToken cancellationToken)
     {
         // date_part, not extract: it answers in float8, where extract's numeric doubles the cost of a 100,000-row scan.
+        // MATERIALIZED: inlined, the percentile would be computed again for every sensor row.
         await using var command = db.CreateCommand("""
-            WITH resolution AS (SELECT coalesce(heartbeat_interval_percentile(0.5), 0) / 2 AS seconds)
+            WITH resolution AS MATERIALIZED (SELECT coalesce(heartbeat_interval_percentile(0.5), 0) / 2 AS seconds)
             SELECT greatest(date_part('epoch', s.last_heartbeat_at - s.first_heartbeat_at), r.seconds, 0)::float8,
                    coalesce(s.retired_reason = 'failed', s.last_heartbeat_at < $1 - $2)
             FROM sensor s CROSS JOIN resolution r
