@@ -77,13 +77,13 @@ internal sealed class AnalyticsBenchmark(AnalyticsSettings settings)
         // on all of them alike.
         var targets = new List<(string Name, string What, Func<Task> Run)>
         {
-            ("GET /api/analytics/lifespan", "HTTP: reads every sensor, estimates, answers with the curve", () => GetAsync(client, "/api/analytics/lifespan", cancellationToken)),
-            ($"GET /api/analytics/lifespan?tag={TenPercentTag}", "HTTP: the same for the 10% of sensors with the tag", () => GetAsync(client, $"/api/analytics/lifespan?tag={TenPercentTag}", cancellationToken)),
+            ("GET /api/analytics/lifespan", "HTTP: the estimate the lifespan grain keeps (refreshed every 30 s), with the curve", () => GetAsync(client, "/api/analytics/lifespan", cancellationToken)),
+            ($"GET /api/analytics/lifespan?tag={TenPercentTag}", "HTTP: the same for the 10% of sensors with the tag (a grain of its own)", () => GetAsync(client, $"/api/analytics/lifespan?tag={TenPercentTag}", cancellationToken)),
             ("GET /api/fleet", "HTTP: the dashboard grain's held aggregate (lifespan mean and CI, median/p95/mean interval)", () => GetAsync(client, "/api/fleet", cancellationToken)),
             ("FleetStore.ReadAsync", "SQL of every reconcile (5 s): counts by status, interval totals, both percentiles", () => fleetStore.ReadAsync(cancellationToken)),
             ("heartbeat_interval_percentile ×2", "SQL: median and p95 from the interval histogram alone", () => ScalarAsync(dataSource, "SELECT heartbeat_interval_percentile(0.5), heartbeat_interval_percentile(0.95)", cancellationToken)),
             ("AlertStore.ReadOpenAsync(100)", "SQL of every reconcile: open alert count and the newest 100", () => alertStore.ReadOpenAsync(DashboardGrain.MaxAlerts, cancellationToken)),
-            ("LifespanStore.ReadAsync", "SQL of the lifespan (every 30 s in the grain, every request): one row per sensor", () => lifespanStore.ReadAsync(tag: null, cancellationToken)),
+            ("LifespanStore.ReadAsync", "SQL of the lifespan grain, every 30 s: one row per sensor", () => lifespanStore.ReadAsync(tag: null, cancellationToken)),
             ("LifespanEstimate.From", "C#, in this process: Kaplan–Meier, Weibull fit and CI over the observations", () => Task.FromResult(LifespanEstimate.From(observations))),
         };
 
