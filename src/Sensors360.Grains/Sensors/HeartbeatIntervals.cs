@@ -69,18 +69,17 @@ public static class HeartbeatIntervals
     }
 
     /// <summary>Counts the given intervals (seconds) in <paramref name="shard"/>.</summary>
-    public static NpgsqlBatchCommand CountCommand(int shard, double[] intervalSeconds, long[] counts)
+    public static NpgsqlBatchCommand CountCommand(int shard, double[] intervalSeconds)
     {
         var command = new NpgsqlBatchCommand("""
             INSERT INTO heartbeat_interval_histogram AS h (shard, bucket, intervals)
-            SELECT $1, heartbeat_interval_bucket(i.seconds), sum(i.n)
-            FROM unnest($2::float8[], $3::bigint[]) AS i (seconds, n)
+            SELECT $1, heartbeat_interval_bucket(seconds), count(*)
+            FROM unnest($2::float8[]) AS seconds
             GROUP BY 2
             ON CONFLICT (shard, bucket) DO UPDATE SET intervals = h.intervals + excluded.intervals
             """);
         command.Parameters.Add(new NpgsqlParameter { Value = shard });
         command.Parameters.Add(new NpgsqlParameter { Value = intervalSeconds });
-        command.Parameters.Add(new NpgsqlParameter { Value = counts });
         return command;
     }
 }

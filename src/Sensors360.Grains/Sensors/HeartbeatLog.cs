@@ -219,7 +219,7 @@ public sealed partial class HeartbeatLog : BackgroundService, IHeartbeatWriter
         var intervals = batch.Where(pending => pending.Record.Interval is not null).Select(pending => pending.Record.Interval!.Value.TotalSeconds).ToArray();
         if (intervals.Length > 0)
         {
-            write.BatchCommands.Add(HeartbeatIntervals.CountCommand(writer.Shard, intervals, [.. Enumerable.Repeat(1L, intervals.Length)]));
+            write.BatchCommands.Add(HeartbeatIntervals.CountCommand(writer.Shard, intervals));
         }
 
         await write.ExecuteNonQueryAsync(cancellationToken);
