@@ -12,13 +12,7 @@ public sealed class LifespanEdgeCaseTests
         var estimate = LifespanEstimate.From([]);
 
         Assert.Equal((0, 0, 0), (estimate.Sensors, estimate.Failed, estimate.Censored));
-        Assert.Equal(MeanMethod.None, estimate.MeanMethod);
-        Assert.Null(estimate.MeanSeconds);
-        Assert.Null(estimate.MeanCi95);
-        Assert.Null(estimate.MedianSeconds);
-        Assert.Null(estimate.Weibull);
-        Assert.Null(estimate.NaiveMeanSeconds);
-        Assert.Empty(estimate.Curve);
+        AssertSaysNothing(estimate);
     }
 
     [Fact]
@@ -28,13 +22,7 @@ public sealed class LifespanEdgeCaseTests
         var estimate = LifespanEstimate.From([new(100, false), new(200, false), new(300, false)]);
 
         Assert.Equal((3, 0, 3), (estimate.Sensors, estimate.Failed, estimate.Censored));
-        Assert.Equal(MeanMethod.None, estimate.MeanMethod);
-        Assert.Null(estimate.MeanSeconds);
-        Assert.Null(estimate.MeanCi95);
-        Assert.Null(estimate.MedianSeconds);
-        Assert.Null(estimate.Weibull);
-        Assert.Null(estimate.NaiveMeanSeconds);
-        Assert.Empty(estimate.Curve);
+        AssertSaysNothing(estimate);
     }
 
     [Fact]
@@ -115,5 +103,17 @@ public sealed class LifespanEdgeCaseTests
     public void Observation_rejects_impossible_durations(double seconds)
     {
         Assert.Throws<ArgumentOutOfRangeException>(() => new LifespanObservation(seconds, true));
+    }
+
+    /// <summary>No failure seen: no mean, interval, median, fit, naive mean or curve.</summary>
+    private static void AssertSaysNothing(LifespanEstimate estimate)
+    {
+        Assert.Equal(MeanMethod.None, estimate.MeanMethod);
+        Assert.Null(estimate.MeanSeconds);
+        Assert.Null(estimate.MeanCi95);
+        Assert.Null(estimate.MedianSeconds);
+        Assert.Null(estimate.Weibull);
+        Assert.Null(estimate.NaiveMeanSeconds);
+        Assert.Empty(estimate.Curve);
     }
 }
