@@ -171,12 +171,22 @@ public sealed class DashboardGrainTests(ThrowawayPostgres postgres)
     {
         await using var fleet = await SensorFleet.StartAsync(postgres, nameof(Alert_changes_that_arrive_late_do_not_undo_a_resolution_or_an_acknowledgement));
         var dashboard = fleet.Cluster.Client.GetGrain<IDashboardGrain>(0);
+        // The alert is in the database, acknowledged, as its sensor grain would have left it: the grain's
+        // periodic reconcile then agrees with the messages instead of dropping what they said.
+        await fleet.ProvisionAsync("late-1");
+        var at = fleet.Clock.GetUtcNow();
+        await fleet.ScalarAsync("INSERT INTO app_user (username, password_hash) VALUES ('ops', 'x') RETURNING id");
+        var id = await fleet.ScalarAsync("""
+            INSERT INTO alert (sensor_id, kind, silent_since, raised_at, acknowledged_at, acknowledged_by)
+            SELECT s.id, 'silent', $1, $1, $2, u.id FROM sensor s, app_user u WHERE s.name = 'late-1' AND u.username = 'ops'
+            RETURNING id
+            """, at, at.AddSeconds(1));
         var frames = new AlertFrames();
         var reference = fleet.Cluster.Client.CreateObjectReference<IDashboardObserver>(frames);
         await dashboard.Subscribe(reference);
-        var at = fleet.Clock.GetUtcNow();
-        var raised = new Alert(9001, "late-1", Alert.Silent, at, at, ResolvedAt: null, AcknowledgedAt: null, AcknowledgedBy: null);
+        var raised = new Alert(id, "late-1", Alert.Silent, at, at, ResolvedAt: null, AcknowledgedAt: null, AcknowledgedBy: null);
         var acknowledged = raised with { AcknowledgedAt = at.AddSeconds(1), AcknowledgedBy = "ops" };
+        var resolved = acknowledged with { ResolvedAt = at.AddSeconds(2) };
 
         // Acknowledged, then a stale unacknowledged copy: the copy is not passed on.
         await dashboard.AlertChanged(acknowledged);
@@ -186,13 +196,20 @@ public sealed class DashboardGrainTests(ThrowawayPostgres postgres)
         await dashboard.AlertChanged(raised);
         await dashboard.GetSnapshot();
 
-        await Eventually.TrueAsync(() => Task.FromResult(frames.Received.Count >= 2), Patience, "two alert frames");
+        await Eventually.TrueAsync(
+            () => Task.FromResult(Snapshot(frames).Contains(acknowledged) && Snapshot(frames).Contains(resolved)), Patience, "both alert frames");
         await dashboard.GetSnapshot();
         // Observer calls are one-way too, so the two frames may arrive in either order; the stale ones never arrive.
-        Assert.Equal(
-            [acknowledged, acknowledged with { ResolvedAt = at.AddSeconds(2) }],
-            frames.Received.OrderBy(frame => frame.ResolvedAt.HasValue));
+        Assert.Equal([acknowledged, resolved], Snapshot(frames).OrderBy(frame => frame.ResolvedAt.HasValue));
         fleet.Cluster.Client.DeleteObjectReference<IDashboardObserver>(reference);
+    }
+
+    private static Alert[] Snapshot(AlertFrames frames)
+    {
+        lock (frames.Received)
+        {
+            return [.. frames.Received];
+        }
     }
 
     private sealed class AlertFrames : IDashboardObserver
