@@ -352,6 +352,21 @@ function Get-TestCounts([string[]] $TrxFiles) {
     return $counts
 }
 
+# Names every failed test with the first lines of its message, so the end of a CI log says what broke.
+function Write-FailedTests([string[]] $TrxFiles) {
+    foreach ($file in $TrxFiles) {
+        [xml] $trx = Get-Content $file -Raw
+        foreach ($result in @($trx.TestRun.Results.UnitTestResult)) {
+            if (-not $result -or $result.outcome -eq 'Passed' -or $result.outcome -eq 'NotExecuted') { continue }
+            Write-Host "FAILED $($result.testName) ($($result.duration))" -ForegroundColor Red
+            $message = $result.Output.ErrorInfo.Message
+            if ($message) {
+                ($message -split "`n" | Select-Object -First 6) | ForEach-Object { Write-Host "    $_" }
+            }
+        }
+    }
+}
+
 function Invoke-Test {
     Install-Postgres | Out-Null
     Install-Chromium
@@ -381,6 +396,7 @@ function Invoke-Test {
 
     $counts = Get-TestCounts $trxFiles
     $failed = $counts.failed + $broken.Count
+    Write-FailedTests $trxFiles
     if ($broken) {
         Write-Host "Test runs that did not finish: $($broken -join ', ')" -ForegroundColor Red
     }
