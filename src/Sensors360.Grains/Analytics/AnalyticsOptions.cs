@@ -10,4 +10,22 @@ public sealed class AnalyticsOptions
     /// shorter silence is an outage, not a death (docs/analytics.md).
     /// </summary>
     public TimeSpan PresumedDeadAfter { get; set; } = TimeSpan.FromDays(1);
+
+    /// <summary>The horizons, in hours, a failure model is trained and served for (<c>?horizonHours=</c>); each is one model.</summary>
+    public int[] HorizonHours { get; set; } = [168];
+
+    /// <summary>How often each failure model is trained again on the fleet's history.</summary>
+    public TimeSpan RetrainEvery { get; set; } = TimeSpan.FromHours(6);
+
+    /// <summary>How often the live sensors are ranked again with the current model.</summary>
+    public TimeSpan RescoreEvery { get; set; } = TimeSpan.FromMinutes(15);
+
+    /// <summary>How far back the training's cut-off times reach.</summary>
+    public TimeSpan TrainOver { get; set; } = TimeSpan.FromDays(180);
+
+    /// <summary>
+    /// At most this many training examples (a live sensor at a cut-off time); beyond it survivors are sampled, every
+    /// failure is kept and the probabilities are corrected for the sampling.
+    /// </summary>
+    public int MaxTrainingExamples { get; set; } = 300_000;
 }

@@ -9,16 +9,17 @@ public static class Paging
     public const int MaxSize = 1000;
 
     /// <summary>The page size asked for (the default when absent), or a 400 problem saying what is allowed.</summary>
-    public static bool TryParseLimit(string? limit, out int size, out ProblemHttpResult? problem)
+    public static bool TryParseLimit(
+        string? limit, out int size, out ProblemHttpResult? problem, int defaultSize = DefaultSize, int maxSize = MaxSize)
     {
-        size = DefaultSize;
+        size = defaultSize;
         problem = null;
-        if (string.IsNullOrEmpty(limit) || (int.TryParse(limit, out size) && size is >= 1 and <= MaxSize))
+        if (string.IsNullOrEmpty(limit) || (int.TryParse(limit, out size) && size >= 1 && size <= maxSize))
         {
             return true;
         }
 
-        problem = HttpProblems.Problem(400, "Invalid limit", $"limit must be a whole number from 1 to {MaxSize}");
+        problem = HttpProblems.Problem(400, "Invalid limit", $"limit must be a whole number from 1 to {maxSize}");
         return false;
     }
 }

@@ -1,6 +1,4 @@
 using System.Globalization;
-using System.Net;
-using System.Net.Http.Headers;
 using System.Net.Http.Json;
 using System.Text.Json;
 using Sensors360.Simulator.History;
@@ -86,23 +84,7 @@ public sealed class LifespanAgainstTruthTests(ThrowawayPostgres postgres) : IDis
             HistoryFile = Path.Combine(_directory.FullName, $"{tag}.ndjson"),
             TruthFile = Path.Combine(_directory.FullName, $"{tag}.csv"),
         };
-        HistoryGeneration.WriteFiles(options);
-
-        var rows = File.ReadLines(options.TruthFile).Skip(1).Select(line => line.Split(',')).ToList();
-        await Parallel.ForEachAsync(rows, new ParallelOptions { MaxDegreeOfParallelism = 16 }, async (row, cancellationToken) =>
-        {
-            using var provisioned = await admin.PostAsJsonAsync(new Uri("/api/sensors", UriKind.Relative), new { id = row[0], tags = new[] { tag } }, cancellationToken);
-            Assert.Equal(HttpStatusCode.Created, provisioned.StatusCode);
-        });
-
-        await using var history = File.OpenRead(options.HistoryFile);
-        using var content = new StreamContent(history);
-        content.Headers.ContentType = new MediaTypeHeaderValue("application/x-ndjson");
-        using var imported = await admin.PostAsync(new Uri("/api/import/heartbeats", UriKind.Relative), content, TestContext.Current.CancellationToken);
-        var body = await imported.Content.ReadFromJsonAsync<JsonElement>(TestContext.Current.CancellationToken);
-        Assert.True(imported.StatusCode == HttpStatusCode.OK, body.ToString());
-        Assert.Equal(0, body.GetProperty("rejected").GetInt64());
-        Assert.Equal(rows.Sum(row => long.Parse(row[9], CultureInfo.InvariantCulture)), body.GetProperty("imported").GetInt64());
+        var rows = await HistoryImport.ImportAsync(admin, options, tag);
 
         // The truth: the mean of the lifespans drawn for this fleet, including those not yet over.
         return rows.Average(row => double.Parse(row[8], CultureInfo.InvariantCulture));

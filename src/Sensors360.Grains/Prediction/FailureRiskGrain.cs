@@ -1,0 +1,154 @@
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using Orleans.Concurrency;
+using Sensors360.Abstractions.Analytics;
+using Sensors360.Grains.Analytics;
+using Sensors360.Grains.Sensors;
+
+namespace Sensors360.Grains.Prediction;
+
+/// <summary>
+/// The failure model of one horizon and the ranking it gives (<see cref="IFailureRiskGrain"/>). Training and scoring
+/// run off the grain's turn, one at a time each; the grain is reentrant so readers are answered from the last ranking
+/// meanwhile. A reminder retrains it every <see cref="AnalyticsOptions.RetrainEvery"/> and brings it back after a restart.
+/// </summary>
+[Reentrant]
+public sealed partial class FailureRiskGrain(
+    [PersistentState("failureModel")] IPersistentState<FailureModelState> state,
+    FailurePrediction prediction,
+    IOptions<AnalyticsOptions> options,
+    [FromKeyedServices(MonitoringClock.Key)] TimeProvider clock,
+    ILogger<FailureRiskGrain> logger) : Grain, IFailureRiskGrain, IRemindable
+{
+    private const string Retrain = "retrain";
+
+    private FailureModel? _model;
+    private AtRiskRanking? _ranking;
+    private NoFailureModel? _missing;
+    private Task<TrainingAnswer>? _training;
+    private Task? _scoring;
+
+    private TimeSpan Horizon => TimeSpan.FromHours(this.GetPrimaryKeyLong());
+
+    public override async Task OnActivateAsync(CancellationToken cancellationToken)
+    {
+        var settings = options.Value;
+        if (state.State.Model is { } saved)
+        {
+            _model = FailureModel.Load(saved, state.State.Summary!.Features.Length, state.State.SurvivorRate);
+            _scoring = ScoreAsync();
+        }
+
+        var age = state.State.Summary is { } summary ? clock.GetUtcNow() - summary.TrainedAt : TimeSpan.MaxValue;
+        var due = age >= settings.RetrainEvery ? TimeSpan.FromMinutes(1) : settings.RetrainEvery - age;
+        await this.RegisterOrUpdateReminder(Retrain, due, settings.RetrainEvery, cancellationToken);
+        this.RegisterGrainTimer(_ => RescoreAsync(), new GrainTimerCreationOptions(settings.RescoreEvery, settings.RescoreEvery) { Interleave = true });
+        if (_model is null)
+        {
+            _ = StartTraining();
+        }
+    }
+
+    public async Task<AtRiskAnswer> GetAtRisk(int limit)
+    {
+        if (_ranking is null && _scoring is { } scoring)
+        {
+            await scoring;
+        }
+
+        if (_ranking is not { } ranking || state.State.Summary is not { } model)
+        {
+            return new AtRiskAnswer(null, _missing ?? new NoFailureModel("The first failure model is being trained.", null));
+        }
+
+        return new AtRiskAnswer(
+            new AtRiskReport((long)Horizon.TotalSeconds, model, ranking.At, ranking.Live, ranking.Sensors[..Math.Min(limit, ranking.Sensors.Length)]),
+            null);
+    }
+
+    public Task<TrainingAnswer> Train() => StartTraining();
+
+    public Task Wake() => Task.CompletedTask;
+
+    public async Task ReceiveReminder(string reminderName, TickStatus status)
+    {
+        try
+        {
+            await StartTraining();
+        }
+        catch (Exception e) when (e is Npgsql.NpgsqlException or TimeoutException)
+        {
+            // The last model stays; the next reminder tries again.
+            LogTrainingFailed(logger, this.GetPrimaryKeyLong(), e.Message);
+        }
+    }
+
+    /// <summary>The training under way, or a new one.</summary>
+    private Task<TrainingAnswer> StartTraining() => _training is { IsCompleted: false } running ? running : _training = TrainAsync();
+
+    private async Task<TrainingAnswer> TrainAsync()
+    {
+        var horizon = Horizon;
+        // Off the grain's turn: reading the history and fitting take seconds to minutes.
+        var trained = await Task.Run(() => prediction.TrainAsync(horizon, CancellationToken.None));
+        if (trained.Model is not { } model)
+        {
+            _missing = new NoFailureModel(trained.Reason!, clock.GetUtcNow() + options.Value.RetrainEvery);
+            LogNoModel(logger, horizon.TotalHours, trained.Reason!);
+            return new TrainingAnswer(null, _missing);
+        }
+
+        state.State = new FailureModelState
+        {
+            Model = model.Save(),
+            Summary = trained.Summary,
+            Metrics = trained.Metrics,
+            FleetInterval = trained.FleetInterval,
+            SurvivorRate = model.SurvivorRate,
+        };
+        await state.WriteStateAsync();
+        _model = model;
+        _missing = null;
+        var summary = trained.Summary!;
+        LogTrained(logger, horizon.TotalHours, summary.TrainedOn, summary.TrainingFailures, summary.ValidationAuc, summary.AgeOnlyAuc);
+        await (_scoring = ScoreAsync());
+        return new TrainingAnswer(trained.Summary, null);
+    }
+
+    private async Task RescoreAsync()
+    {
+        if (_model is null || _scoring is { IsCompleted: false })
+        {
+            return;
+        }
+
+        try
+        {
+            await (_scoring = ScoreAsync());
+        }
+        catch (Exception e) when (e is Npgsql.NpgsqlException or TimeoutException)
+        {
+            // The last ranking stays; the next tick tries again.
+            LogScoringFailed(logger, this.GetPrimaryKeyLong(), e.Message);
+        }
+    }
+
+    private async Task ScoreAsync()
+    {
+        var (model, metrics, interval) = (_model!, state.State.Metrics, state.State.FleetInterval);
+        _ranking = await Task.Run(() => prediction.RankAsync(model, metrics, interval, CancellationToken.None));
+    }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Failure model for {Hours} h trained on {Examples} examples ({Failures} failures): validation AUC {Auc}, age alone {AgeAuc}")]
+    private static partial void LogTrained(ILogger logger, double hours, int examples, int failures, double auc, double ageAuc);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "No failure model for {Hours} h yet: {Reason}")]
+    private static partial void LogNoModel(ILogger logger, double hours, string reason);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Could not train the failure model for {Hours} h: {Reason}")]
+    private static partial void LogTrainingFailed(ILogger logger, long hours, string reason);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Could not rank the sensors for {Hours} h: {Reason}")]
+    private static partial void LogScoringFailed(ILogger logger, long hours, string reason);
+}
