@@ -34,9 +34,9 @@ public sealed partial class FailureRiskGrain(
     public override async Task OnActivateAsync(CancellationToken cancellationToken)
     {
         var settings = options.Value;
-        if (state.State.Model is { } saved)
+        _model = LoadSaved();
+        if (_model is not null)
         {
-            _model = FailureModel.Load(saved, state.State.Summary!.Features.Length, state.State.SurvivorRate);
             _scoring = ScoreAsync();
         }
 
@@ -46,7 +46,35 @@ public sealed partial class FailureRiskGrain(
         this.RegisterGrainTimer(_ => RescoreAsync(), new GrainTimerCreationOptions(settings.RescoreEvery, settings.RescoreEvery) { Interleave = true });
         if (_model is null)
         {
-            _ = StartTraining();
+            _ = TrainOrLogAsync();
+        }
+    }
+
+    /// <summary>
+    /// The persisted model, unless it reads other features than this version computes or cannot be read (an
+    /// upgrade changed them): then it is trained again rather than fed the wrong columns.
+    /// </summary>
+    private FailureModel? LoadSaved()
+    {
+        if (state.State is not { Model: { } saved, Summary: { } summary } stored)
+        {
+            return null;
+        }
+
+        if (!new RiskFeatures(stored.Metrics, stored.FleetInterval).Names.SequenceEqual(summary.Features))
+        {
+            LogModelDiscarded(logger, this.GetPrimaryKeyLong(), "its features differ from this version's");
+            return null;
+        }
+
+        try
+        {
+            return FailureModel.Load(saved, summary.Features.Length, stored.SurvivorRate);
+        }
+        catch (Exception e) when (e is InvalidOperationException or FormatException or InvalidDataException or ArgumentException)
+        {
+            LogModelDiscarded(logger, this.GetPrimaryKeyLong(), e.Message);
+            return null;
         }
     }
 
@@ -54,7 +82,14 @@ public sealed partial class FailureRiskGrain(
     {
         if (_ranking is null && _scoring is { } scoring)
         {
-            await scoring;
+            try
+            {
+                await scoring;
+            }
+            catch (Exception e) when (e is Npgsql.NpgsqlException or TimeoutException)
+            {
+                return new AtRiskAnswer(null, new NoFailureModel($"The sensors could not be ranked yet ({e.Message}); the next try is within {options.Value.RescoreEvery}.", null));
+            }
         }
 
         if (_ranking is not { } ranking || state.State.Summary is not { } model)
@@ -71,7 +106,10 @@ public sealed partial class FailureRiskGrain(
 
     public Task Wake() => Task.CompletedTask;
 
-    public async Task ReceiveReminder(string reminderName, TickStatus status)
+    public Task ReceiveReminder(string reminderName, TickStatus status) => TrainOrLogAsync();
+
+    /// <summary>A scheduled training: a failure is logged, the last model stays, and the next reminder tries again.</summary>
+    private async Task TrainOrLogAsync()
     {
         try
         {
@@ -79,7 +117,6 @@ public sealed partial class FailureRiskGrain(
         }
         catch (Exception e) when (e is Npgsql.NpgsqlException or TimeoutException)
         {
-            // The last model stays; the next reminder tries again.
             LogTrainingFailed(logger, this.GetPrimaryKeyLong(), e.Message);
         }
     }
@@ -137,7 +174,12 @@ public sealed partial class FailureRiskGrain(
     private async Task ScoreAsync()
     {
         var (model, metrics, interval) = (_model!, state.State.Metrics, state.State.FleetInterval);
-        _ranking = await Task.Run(() => prediction.RankAsync(model, metrics, interval, CancellationToken.None));
+        var ranking = await Task.Run(() => prediction.RankAsync(model, metrics, interval, CancellationToken.None));
+        // A ranking by a model replaced meanwhile would be shown under the new model's summary.
+        if (ReferenceEquals(model, _model))
+        {
+            _ranking = ranking;
+        }
     }
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Failure model for {Hours} h trained on {Examples} examples ({Failures} failures): validation AUC {Auc}, age alone {AgeAuc}")]
@@ -148,6 +190,9 @@ public sealed partial class FailureRiskGrain(
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Could not train the failure model for {Hours} h: {Reason}")]
     private static partial void LogTrainingFailed(ILogger logger, long hours, string reason);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "The saved failure model for {Hours} h is trained again: {Reason}")]
+    private static partial void LogModelDiscarded(ILogger logger, long hours, string reason);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Could not rank the sensors for {Hours} h: {Reason}")]
     private static partial void LogScoringFailed(ILogger logger, long hours, string reason);
