@@ -44,6 +44,8 @@ export const api = {
   series: (id, { metric, from, to, points }) =>
     request("GET", `/api/sensors/${encodeURIComponent(id)}/series?${new URLSearchParams({ ...(metric ? { metric } : {}), from, to, points })}`),
   lifespan: () => request("GET", "/api/analytics/lifespan"),
+  /** The `limit` sensors most at risk within the server's default horizon (the first configured one). */
+  atRisk: (limit) => request("GET", `/api/analytics/at-risk?limit=${limit}`),
   acknowledge: (id) => request("POST", `/api/alerts/${encodeURIComponent(id)}/acknowledge`),
 };
 

@@ -1,6 +1,7 @@
 // The page: a login form without a session, the live dashboard with one.
 //
-// The dashboard keeps itself current from the feed, with no periodic polling: snapshots drive the KPI
+// The dashboard keeps itself current from the feed, with no periodic polling but the At risk panel's (every
+// 5 minutes: its ranking changes only when the server rescores it): snapshots drive the KPI
 // tiles, the chart and the open alerts, and pace the Lifespan panel's reads (at most one a minute); alert frames update the alert list and that sensor's status;
 // sensor frames update the table's rows (sensors.js). The whole sensor list is read again when the
 // fleet's composition changes (total, pending or retired sensors), at the start of each connection, since
@@ -9,6 +10,7 @@
 
 import { AlertsPanel } from "./alerts.js";
 import { ApiError, api } from "./api.js";
+import { AtRiskPanel } from "./atrisk.js";
 import { FleetChart } from "./chart.js";
 import { byId, show } from "./dom.js";
 import { DashboardFeed } from "./feed.js";
@@ -36,6 +38,15 @@ const table = new SensorTable({
 });
 const detail = new SensorDetail({ dialog: byId("sensor-detail"), feed, onUnauthorized: () => sessionEnded() });
 const lifespan = new LifespanPanel({ canvas: byId("lifespan-curve"), summary: byId("lifespan-summary"), onUnauthorized: () => sessionEnded() });
+const atRisk = new AtRiskPanel({
+  card: byId("atrisk-card"),
+  table: byId("atrisk"),
+  scope: byId("atrisk-scope"),
+  message: byId("atrisk-message"),
+  model: byId("atrisk-model"),
+  onOpen: (id) => detail.open(id),
+  onUnauthorized: () => sessionEnded(),
+});
 
 let lastComposition = null;
 let active = false;
@@ -68,6 +79,12 @@ feed.addEventListener("state", showConnection);
 feed.addEventListener("state", () => {
   if (feed.state !== "live") {
     lastComposition = null;
+  }
+});
+// Back after an outage: a ranking read that failed meanwhile need not wait for the next 5-minute read.
+feed.addEventListener("state", () => {
+  if (feed.state === "live") {
+    atRisk.retryIfFailed();
   }
 });
 // The last close code (1001: the server went away), for people and tests looking at the page.
@@ -139,6 +156,7 @@ function signedIn(operator) {
   chart.start();
   table.refresh();
   lifespan.refresh();
+  atRisk.start();
 }
 
 function sessionEnded() {
@@ -156,6 +174,7 @@ function signedOut(message) {
   table.clear();
   alerts.clear();
   lifespan.clear();
+  atRisk.clear();
   showView("login");
   const error = byId("login-error");
   error.textContent = message ?? "";
