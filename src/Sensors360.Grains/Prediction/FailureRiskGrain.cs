@@ -106,7 +106,11 @@ public sealed partial class FailureRiskGrain(
 
     public Task Wake() => Task.CompletedTask;
 
-    public Task ReceiveReminder(string reminderName, TickStatus status) => TrainOrLogAsync();
+    /// <summary>Trains unless a model was trained lately (by hand, say): the reminder keeps its own rhythm.</summary>
+    public Task ReceiveReminder(string reminderName, TickStatus status) =>
+        state.State.Summary is { } summary && clock.GetUtcNow() - summary.TrainedAt < options.Value.RetrainEvery * 0.9
+            ? Task.CompletedTask
+            : TrainOrLogAsync();
 
     /// <summary>A scheduled training: a failure is logged, the last model stays, and the next reminder tries again.</summary>
     private async Task TrainOrLogAsync()
@@ -131,7 +135,7 @@ public sealed partial class FailureRiskGrain(
         var trained = await Task.Run(() => prediction.TrainAsync(horizon, CancellationToken.None));
         if (trained.Model is not { } model)
         {
-            _missing = new NoFailureModel(trained.Reason!, clock.GetUtcNow() + options.Value.RetrainEvery);
+            _missing = new NoFailureModel(trained.Reason!, clock.GetUtcNow() + options.Value.RescoreEvery);
             LogNoModel(logger, horizon.TotalHours, trained.Reason!);
             return new TrainingAnswer(null, _missing);
         }
@@ -153,9 +157,20 @@ public sealed partial class FailureRiskGrain(
         return new TrainingAnswer(trained.Summary, null);
     }
 
+    /// <summary>Ranks again; while there is no model, tries to train one instead, as the history may have grown enough.</summary>
     private async Task RescoreAsync()
     {
-        if (_model is null || _scoring is { IsCompleted: false })
+        if (_model is null)
+        {
+            if (_training is not { IsCompleted: false })
+            {
+                await TrainOrLogAsync();
+            }
+
+            return;
+        }
+
+        if (_scoring is { IsCompleted: false })
         {
             return;
         }
