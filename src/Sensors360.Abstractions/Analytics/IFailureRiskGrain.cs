@@ -11,6 +11,8 @@ public interface IFailureRiskGrain : IGrainWithIntegerKey
     Task<AtRiskAnswer> GetAtRisk(int limit);
 
     /// <summary>Trains the model now (joining a training under way) and ranks the sensors with it.</summary>
+    /// <remarks>A large history takes minutes, and training yields to ingest, so it may take longer than a call usually may.</remarks>
+    [ResponseTimeout("00:30:00")]
     Task<TrainingAnswer> Train();
 
     /// <summary>Wakes the grain, so its training schedule runs without waiting for a reader.</summary>

@@ -11,8 +11,18 @@ public sealed class AnalyticsOptions
     /// </summary>
     public TimeSpan PresumedDeadAfter { get; set; } = TimeSpan.FromDays(1);
 
-    /// <summary>The horizons, in hours, a failure model is trained and served for (<c>?horizonHours=</c>); each is one model.</summary>
-    public int[] HorizonHours { get; set; } = [168];
+    /// <summary>The horizon served when none is asked for, and the only one unless <see cref="HorizonHours"/> names others.</summary>
+    public const int DefaultHorizonHours = 168;
+
+    /// <summary>
+    /// The horizons, in hours, a failure model is trained and served for (<c>?horizonHours=</c>); each is one model.
+    /// Empty here, so configuring <c>HorizonHours:0</c> replaces the default instead of adding to it (the binder
+    /// appends to a non-empty array).
+    /// </summary>
+    public int[] HorizonHours { get; set; } = [];
+
+    /// <summary>The configured horizons, or the default one.</summary>
+    public IReadOnlyList<int> Horizons => HorizonHours.Length > 0 ? HorizonHours : [DefaultHorizonHours];
 
     /// <summary>How often each failure model is trained again on the fleet's history.</summary>
     public TimeSpan RetrainEvery { get; set; } = TimeSpan.FromHours(6);

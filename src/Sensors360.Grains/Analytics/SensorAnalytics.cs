@@ -13,8 +13,8 @@ public static class SensorAnalytics
         services.AddOptions<AnalyticsOptions>()
             .Bind(configuration.GetSection(section))
             .Validate(options => options.PresumedDeadAfter > TimeSpan.Zero, $"{section}:PresumedDeadAfter must be positive.")
-            .Validate(options => options.HorizonHours.Length > 0 && options.HorizonHours.All(hours => hours is >= 1 and <= FailureHorizon.MaxHours),
-                $"{section}:HorizonHours must name at least one horizon, each between 1 and {FailureHorizon.MaxHours} hours.")
+            .Validate(options => options.Horizons.All(hours => hours is >= 1 and <= FailureHorizon.MaxHours),
+                $"{section}:HorizonHours must each be between 1 and {FailureHorizon.MaxHours} hours.")
             .Validate(options => options.RetrainEvery >= TimeSpan.FromMinutes(1), $"{section}:RetrainEvery must be at least one minute.")
             .Validate(options => options.RescoreEvery >= TimeSpan.FromSeconds(1), $"{section}:RescoreEvery must be at least one second.")
             .Validate(options => options.TrainOver >= TimeSpan.FromDays(1), $"{section}:TrainOver must be at least one day.")

@@ -39,7 +39,7 @@ public sealed class FailureModel
     public double SurvivorRate { get; }
 
     /// <summary>Trains on every example and measures, on the validation slice, it and an age-only model trained on the rest.</summary>
-    public static FailureModelTraining Train(TrainingSet set, int featureCount, int seed)
+    public static FailureModelTraining Train(TrainingSet set, int featureCount, int seed, CancellationToken cancellationToken)
     {
         var ml = new MLContext(seed);
         var (input, _) = Schemas(featureCount);
@@ -47,7 +47,9 @@ public sealed class FailureModel
         var training = ml.Data.LoadFromEnumerable(Rows(set, featureCount, i => !set.Validation[i]), input);
         var validation = ml.Data.LoadFromEnumerable(Rows(set, featureCount, i => set.Validation[i]), input);
 
+        // A fit cannot be stopped midway; a silo shutting down waits for one at most, not for all three.
         var validated = Trainer(ml).Fit(training);
+        cancellationToken.ThrowIfCancellationRequested();
         var validationAuc = ml.BinaryClassification.Evaluate(validated.Transform(validation)).AreaUnderRocCurve;
 
         // The same trees given the age alone: what the fleet's age profile tells without any heartbeat pattern.
@@ -55,6 +57,7 @@ public sealed class FailureModel
         var ageTraining = ml.Data.LoadFromEnumerable(AgeOnly(Rows(set, featureCount, i => !set.Validation[i])), ageInput);
         var ageValidation = ml.Data.LoadFromEnumerable(AgeOnly(Rows(set, featureCount, i => set.Validation[i])), ageInput);
         var ageOnlyAuc = ml.BinaryClassification.Evaluate(Trainer(ml).Fit(ageTraining).Transform(ageValidation)).AreaUnderRocCurve;
+        cancellationToken.ThrowIfCancellationRequested();
 
         var everything = ml.Data.LoadFromEnumerable(all, input);
         var final = Trainer(ml).Fit(everything);

@@ -15,7 +15,7 @@ public sealed partial class FailureModelSchedule(IGrainFactory grains, IOptions<
     public void Participate(ISiloLifecycle lifecycle) =>
         lifecycle.Subscribe(nameof(FailureModelSchedule), ServiceLifecycleStage.Active, async _ =>
         {
-            foreach (var hours in options.Value.HorizonHours)
+            foreach (var hours in options.Value.Horizons)
             {
                 try
                 {

@@ -9,7 +9,8 @@ namespace Sensors360.Grains.Prediction;
 
 /// <summary>
 /// Trains failure models on the fleet's history and ranks the live sensors with one (docs/analytics.md). Both read
-/// the database through one connection and compute on one thread, so they can run beside ingest.
+/// the database through one connection and compute on one <see cref="LowPriorityThread"/>, so they run beside ingest
+/// on what CPU it leaves.
 /// </summary>
 public sealed class FailurePrediction(
     LifespanStore lives,
@@ -47,30 +48,33 @@ public sealed class FailurePrediction(
         var metrics = await heartbeats.ChooseMetricsAsync(now - settings.TrainOver, MaxMetrics, cancellationToken);
         var fleetInterval = await heartbeats.FleetMedianIntervalAsync(cancellationToken) ?? DefaultInterval;
         var features = new RiskFeatures(metrics, fleetInterval);
-        var set = new TrainingSet(plan, features, settings.PresumedDeadAfter, lifelines, settings.MaxTrainingExamples);
         var from = DateTimeOffset.UnixEpoch.AddSeconds(plan.Cutoffs[0]) - RiskFeatures.Lookback;
         var to = DateTimeOffset.UnixEpoch.AddSeconds(plan.Cutoffs[^1]);
-        await heartbeats.ReadAsync(from, to, metrics, set.Add, cancellationToken);
-
-        var trainingFailures = Enumerable.Range(0, set.Failed.Count).Count(i => set.Failed[i] && !set.Validation[i]);
-        var validationFailures = set.Failures - trainingFailures;
-        var validationSurvivors = set.Validation.Count(validation => validation) - validationFailures;
-        if (trainingFailures < MinimumFailures || validationFailures < MinimumFailures / 10 || validationSurvivors < MinimumFailures / 10)
+        return await LowPriorityThread.RunAsync("failure-model-training", () =>
         {
-            return TrainedFailureModel.Missing(string.Create(CultureInfo.InvariantCulture,
-                $"The history holds {trainingFailures} failures within {Describe(horizon)} of a training cut-off and {validationFailures} in the later validation slice; training needs at least {MinimumFailures} and {MinimumFailures / 10}."));
-        }
+            var set = new TrainingSet(plan, features, settings.PresumedDeadAfter, lifelines, settings.MaxTrainingExamples);
+            heartbeats.Read(from, to, metrics, set.Add, cancellationToken);
 
-        var trained = FailureModel.Train(set, features.Count, seed: 360);
-        var summary = new FailureModelSummary(
-            FailureModel.Kind,
-            clock.GetUtcNow(),
-            set.Features.Count,
-            set.Failures,
-            Math.Round(trained.ValidationAuc, 4),
-            Math.Round(trained.AgeOnlyAuc, 4),
-            features.Names);
-        return new TrainedFailureModel(trained.Model, summary, metrics, fleetInterval, null);
+            var trainingFailures = Enumerable.Range(0, set.Failed.Count).Count(i => set.Failed[i] && !set.Validation[i]);
+            var validationFailures = set.Failures - trainingFailures;
+            var validationSurvivors = set.Validation.Count(validation => validation) - validationFailures;
+            if (trainingFailures < MinimumFailures || validationFailures < MinimumFailures / 10 || validationSurvivors < MinimumFailures / 10)
+            {
+                return TrainedFailureModel.Missing(string.Create(CultureInfo.InvariantCulture,
+                    $"The history holds {trainingFailures} failures within {Describe(horizon)} of a training cut-off and {validationFailures} in the later validation slice; training needs at least {MinimumFailures} and {MinimumFailures / 10}."));
+            }
+
+            var trained = FailureModel.Train(set, features.Count, seed: 360, cancellationToken);
+            var summary = new FailureModelSummary(
+                FailureModel.Kind,
+                clock.GetUtcNow(),
+                set.Features.Count,
+                set.Failures,
+                Math.Round(trained.ValidationAuc, 4),
+                Math.Round(trained.AgeOnlyAuc, 4),
+                features.Names);
+            return new TrainedFailureModel(trained.Model, summary, metrics, fleetInterval, null);
+        });
     }
 
     /// <summary>Every live sensor with its chance of failing within the model's horizon, most at risk first.</summary>
@@ -83,34 +87,37 @@ public sealed class FailurePrediction(
             .ToDictionary(life => life.Key);
         var features = new RiskFeatures(metrics, fleetInterval);
         var at = FailureHorizon.Seconds(now);
-        var sensors = new List<SensorLifeline>(live.Count);
-        var rows = new List<float[]>(live.Count);
-        await heartbeats.ReadAsync(now - RiskFeatures.Lookback, now, metrics, timeline =>
+        return await LowPriorityThread.RunAsync("failure-risk-ranking", () =>
         {
-            var row = new float[features.Count];
-            if (live.TryGetValue(timeline.SensorKey, out var life) && features.Compute(timeline, FailureHorizon.Seconds(life.FirstHeartbeatAt), at, row))
+            var sensors = new List<SensorLifeline>(live.Count);
+            var rows = new List<float[]>(live.Count);
+            heartbeats.Read(now - RiskFeatures.Lookback, now, metrics, timeline =>
             {
-                sensors.Add(life);
-                rows.Add(row);
+                var row = new float[features.Count];
+                if (live.TryGetValue(timeline.SensorKey, out var life) && features.Compute(timeline, FailureHorizon.Seconds(life.FirstHeartbeatAt), at, row))
+                {
+                    sensors.Add(life);
+                    rows.Add(row);
+                }
+            }, cancellationToken);
+
+            var scores = model.Score(rows);
+            var ranked = new AtRiskSensor[rows.Count];
+            for (var i = 0; i < rows.Count; i++)
+            {
+                var (probability, contributions) = scores[i];
+                ranked[i] = new AtRiskSensor(
+                    sensors[i].Id,
+                    Math.Round(probability, 6),
+                    Math.Round((now - sensors[i].FirstHeartbeatAt).TotalSeconds, 1),
+                    Drivers(features.Names, rows[i], contributions));
             }
-        }, cancellationToken);
 
-        var scores = model.Score(rows);
-        var ranked = new AtRiskSensor[rows.Count];
-        for (var i = 0; i < rows.Count; i++)
-        {
-            var (probability, contributions) = scores[i];
-            ranked[i] = new AtRiskSensor(
-                sensors[i].Id,
-                Math.Round(probability, 6),
-                Math.Round((now - sensors[i].FirstHeartbeatAt).TotalSeconds, 1),
-                Drivers(features.Names, rows[i], contributions));
-        }
-
-        Array.Sort(ranked, static (a, b) => b.FailureProbability.CompareTo(a.FailureProbability) is var order && order != 0
-            ? order
-            : string.CompareOrdinal(a.Id, b.Id));
-        return new AtRiskRanking(now, live.Count, ranked);
+            Array.Sort(ranked, static (a, b) => b.FailureProbability.CompareTo(a.FailureProbability) is var order && order != 0
+                ? order
+                : string.CompareOrdinal(a.Id, b.Id));
+            return new AtRiskRanking(now, live.Count, ranked);
+        });
     }
 
     /// <summary>The features that raised the score most, largest first, with the sensor's value of each.</summary>

@@ -1,4 +1,5 @@
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Orleans.Concurrency;
@@ -19,6 +20,7 @@ public sealed partial class FailureRiskGrain(
     FailurePrediction prediction,
     IOptions<AnalyticsOptions> options,
     [FromKeyedServices(MonitoringClock.Key)] TimeProvider clock,
+    IHostApplicationLifetime lifetime,
     ILogger<FailureRiskGrain> logger) : Grain, IFailureRiskGrain, IRemindable
 {
     private const string Retrain = "retrain";
@@ -119,8 +121,9 @@ public sealed partial class FailureRiskGrain(
         {
             await StartTraining();
         }
-        catch (Exception e) when (e is Npgsql.NpgsqlException or TimeoutException)
+        catch (Exception e) when (e is Npgsql.NpgsqlException or TimeoutException or OperationCanceledException)
         {
+            // Canceled: the silo is stopping, and the model is trained again after the restart if it is due.
             LogTrainingFailed(logger, this.GetPrimaryKeyLong(), e.Message);
         }
     }
@@ -132,7 +135,7 @@ public sealed partial class FailureRiskGrain(
     {
         var horizon = Horizon;
         // Off the grain's turn: reading the history and fitting take seconds to minutes.
-        var trained = await Task.Run(() => prediction.TrainAsync(horizon, CancellationToken.None));
+        var trained = await Task.Run(() => prediction.TrainAsync(horizon, lifetime.ApplicationStopping));
         if (trained.Model is not { } model)
         {
             _missing = new NoFailureModel(trained.Reason!, clock.GetUtcNow() + options.Value.RescoreEvery);
@@ -189,7 +192,7 @@ public sealed partial class FailureRiskGrain(
     private async Task ScoreAsync()
     {
         var (model, metrics, interval) = (_model!, state.State.Metrics, state.State.FleetInterval);
-        var ranking = await Task.Run(() => prediction.RankAsync(model, metrics, interval, CancellationToken.None));
+        var ranking = await Task.Run(() => prediction.RankAsync(model, metrics, interval, lifetime.ApplicationStopping));
         // A ranking by a model replaced meanwhile would be shown under the new model's summary.
         if (ReferenceEquals(model, _model))
         {

@@ -50,14 +50,14 @@ public sealed class HeartbeatTimelineStore(NpgsqlDataSource db)
     /// <summary>
     /// Hands every sensor's heartbeats in (<paramref name="from"/>, <paramref name="to"/>] to <paramref name="visit"/>,
     /// one complete timeline at a time, with the values of <paramref name="metrics"/>; the timeline is reused after
-    /// <paramref name="visit"/> returns. Memory stays at one sensor's heartbeats however large the history.
+    /// <paramref name="visit"/> returns. Memory stays at one sensor's heartbeats however large the history. Synchronous,
+    /// so it runs wholly on the caller's thread (a <see cref="LowPriorityThread"/>) and the read goes at its pace.
     /// </summary>
-    public async Task ReadAsync(
-        DateTimeOffset from, DateTimeOffset to, IReadOnlyList<string> metrics, Action<HeartbeatTimeline> visit, CancellationToken cancellationToken)
+    public void Read(DateTimeOffset from, DateTimeOffset to, IReadOnlyList<string> metrics, Action<HeartbeatTimeline> visit, CancellationToken cancellationToken)
     {
         var values = string.Concat(metrics.Select((_, m) =>
             $", CASE WHEN jsonb_typeof(metrics -> ${m + 3}) = 'number' THEN (metrics ->> ${m + 3})::float8 END"));
-        await using var command = db.CreateCommand($"""
+        using var command = db.CreateCommand($"""
             SELECT sensor_id, date_part('epoch', received_at){values}
             FROM heartbeat
             WHERE received_at > $1 AND received_at <= $2
@@ -72,11 +72,12 @@ public sealed class HeartbeatTimelineStore(NpgsqlDataSource db)
             command.Parameters.Add(new NpgsqlParameter { NpgsqlDbType = NpgsqlDbType.Text, Value = metric });
         }
 
-        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        using var cancel = cancellationToken.Register(command.Cancel);
+        using var reader = command.ExecuteReader();
         var timeline = new HeartbeatTimeline(metrics.Count);
         var row = new float[metrics.Count];
         var any = false;
-        while (await reader.ReadAsync(cancellationToken))
+        while (reader.Read())
         {
             var sensor = reader.GetInt64(0);
             if (!any || sensor != timeline.SensorKey)

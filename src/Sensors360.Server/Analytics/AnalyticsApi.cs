@@ -16,7 +16,6 @@ namespace Sensors360.Server.Analytics;
 /// </summary>
 public static class AnalyticsApi
 {
-    private const int DefaultHorizonHours = 168;
     private const int DefaultAtRisk = 50;
     private const int MostAtRisk = 10_000;
 
@@ -83,19 +82,22 @@ public static class AnalyticsApi
         return answer.Model is { } model ? TypedResults.Ok(model) : NoModel(answer.Missing!, response, clock);
     }
 
-    /// <summary>Each horizon is a model of its own, trained again every few hours: only the configured ones are served.</summary>
+    /// <summary>
+    /// Each horizon is a model of its own, trained again every few hours: only the configured ones are served, and
+    /// the first of them when none is asked for.
+    /// </summary>
     private static bool TryParseHorizon(string? value, AnalyticsOptions options, out int hours, out ProblemHttpResult? problem)
     {
-        hours = DefaultHorizonHours;
+        hours = options.Horizons[0];
         problem = null;
         if ((string.IsNullOrEmpty(value) || int.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out hours))
-            && options.HorizonHours.Contains(hours))
+            && options.Horizons.Contains(hours))
         {
             return true;
         }
 
         problem = Problem(400, "Invalid horizon",
-            $"horizonHours must be one of the configured horizons ({string.Join(", ", options.HorizonHours)}); {AnalyticsOptions.Section}:HorizonHours adds others");
+            $"horizonHours must be one of the configured horizons ({string.Join(", ", options.Horizons)}); {AnalyticsOptions.Section}:HorizonHours adds others");
         return false;
     }
 
