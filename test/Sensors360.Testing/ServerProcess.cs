@@ -72,6 +72,9 @@ public sealed partial class ServerProcess : IAsyncDisposable
             ["Sensors360__Cluster__AdvertisedAddress"] = "127.0.0.1",
             ["Logging__LogLevel__Default"] = "Information",
             ["Sensors360__Bootstrap__AdminPassword"] = adminPassword,
+            // Tests drive single sensors far faster than real ones (bursts, load runs); the limit's own tests pass null
+            // here to get the server's default.
+            ["Sensors360__Ingest__MaxHeartbeatsPerSecond"] = "100000",
         };
         foreach (var (name, value) in environment ?? new Dictionary<string, string?>())
         {

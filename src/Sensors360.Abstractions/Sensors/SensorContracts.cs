@@ -80,13 +80,19 @@ public enum HeartbeatResult
     /// <summary>Committed to the database.</summary>
     Stored,
 
-    /// <summary>Unknown sensor or wrong token; deliberately indistinguishable.</summary>
+    /// <summary>Wrong token for a sensor that exists.</summary>
     Unauthorized,
 
     Retired,
 
     /// <summary>The database could not take the write; nothing was stored.</summary>
     Unavailable,
+
+    /// <summary>
+    /// No sensor has this id. Answered exactly as <see cref="Unauthorized"/> over HTTP, so ids cannot be probed;
+    /// told apart only so the server can remember unknown ids without asking the grain again.
+    /// </summary>
+    UnknownSensor,
 }
 
 [GenerateSerializer]

@@ -18,6 +18,26 @@ public sealed class SensorDirectory(NpgsqlDataSource db, IOptions<MonitoringOpti
         return await reader.ReadAsync(cancellationToken) ? Read(reader) : null;
     }
 
+    /// <summary>Which of <paramref name="ids"/> name a sensor, retired ones included: one indexed query, no grain woken.</summary>
+    public async Task<IReadOnlySet<string>> FindExistingAsync(IReadOnlyCollection<string> ids, CancellationToken cancellationToken)
+    {
+        var existing = new HashSet<string>(StringComparer.Ordinal);
+        if (ids.Count == 0)
+        {
+            return existing;
+        }
+
+        await using var command = db.CreateCommand("SELECT name FROM sensor WHERE name = ANY($1)");
+        command.Parameters.AddWithValue(ids.ToArray());
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            existing.Add(reader.GetString(0));
+        }
+
+        return existing;
+    }
+
     /// <summary>One page in id order, after <paramref name="afterId"/> (keyset paging: stable under inserts, no offsets).</summary>
     public async Task<IReadOnlyList<SensorSnapshot>> ListAsync(
         SensorStatus? status, string? tag, string? afterId, int limit, CancellationToken cancellationToken)

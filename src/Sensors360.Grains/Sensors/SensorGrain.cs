@@ -51,6 +51,8 @@ public sealed partial class SensorGrain(
 
     public override async Task OnActivateAsync(CancellationToken cancellationToken)
     {
+        // Each activation reads the sensor's row once; at Debug level this shows what wakes sensors (and their queries).
+        LogActivated(logger, Name);
         // Not fatal if the database does not answer: every call loads again until it does.
         await TryEnsureLoadedAsync();
     }
@@ -101,7 +103,7 @@ public sealed partial class SensorGrain(
         {
             // Nothing to keep in memory for an id nobody provisioned (e.g. someone probing ids).
             DeactivateOnIdle();
-            return HeartbeatResult.Unauthorized;
+            return HeartbeatResult.UnknownSensor;
         }
 
         if (!SensorTokens.Matches(report.TokenHash, sensor.TokenHash))
@@ -161,7 +163,7 @@ public sealed partial class SensorGrain(
         if (_sensor is not { } sensor)
         {
             DeactivateOnIdle();
-            return HeartbeatResult.Unauthorized;
+            return HeartbeatResult.UnknownSensor;
         }
 
         if (!SensorTokens.Matches(tokenHash, sensor.TokenHash))
@@ -497,6 +499,9 @@ public sealed partial class SensorGrain(
 
     private static bool IsDatabaseFailure(Exception e) =>
         e is NpgsqlException or TimeoutException or InvalidOperationException { InnerException: NpgsqlException };
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "Sensor grain {Sensor} activated")]
+    private static partial void LogActivated(ILogger logger, string sensor);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Sensor {Sensor}: could not load from the database: {Reason}")]
     private static partial void LogLoadFailed(ILogger logger, string sensor, string reason);

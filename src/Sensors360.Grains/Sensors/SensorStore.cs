@@ -15,15 +15,24 @@ public sealed class SensorStore(NpgsqlDataSource db)
         return await reader.ReadAsync(cancellationToken) ? SensorStatusView.Read(reader) : null;
     }
 
+    /// <summary>
+    /// The channel on which every new sensor and every token rotation is announced (payload: the sensor's id), on
+    /// commit, so each silo can forget what it remembered about refused heartbeats for it.
+    /// </summary>
+    public const string ChangeChannel = "sensors360_sensor_changed";
+
     /// <summary>Inserts the sensor; null when the name is taken (also by a concurrent insert on another silo).</summary>
     public async Task<(long Id, DateTimeOffset CreatedAt)?> InsertAsync(
         string name, string[] tags, int? silenceThresholdSeconds, string tokenHash, DateTimeOffset createdAt, CancellationToken cancellationToken)
     {
-        await using var command = db.CreateCommand("""
-            INSERT INTO sensor (name, tags, silence_threshold_seconds, token_hash, created_at)
-            VALUES ($1, $2, $3, $4, $5)
-            ON CONFLICT (name) DO NOTHING
-            RETURNING id, created_at
+        await using var command = db.CreateCommand($"""
+            WITH inserted AS (
+                INSERT INTO sensor (name, tags, silence_threshold_seconds, token_hash, created_at)
+                VALUES ($1, $2, $3, $4, $5)
+                ON CONFLICT (name) DO NOTHING
+                RETURNING id, created_at, name
+            )
+            SELECT inserted.id, inserted.created_at FROM inserted CROSS JOIN LATERAL pg_notify('{ChangeChannel}', inserted.name)
             """);
         command.Parameters.AddWithValue(name);
         command.Parameters.AddWithValue(tags);
@@ -51,7 +60,10 @@ public sealed class SensorStore(NpgsqlDataSource db)
 
     public async Task RotateTokenAsync(long sensorId, string tokenHash, CancellationToken cancellationToken)
     {
-        await using var command = db.CreateCommand("UPDATE sensor SET token_hash = $2 WHERE id = $1");
+        await using var command = db.CreateCommand($"""
+            WITH rotated AS (UPDATE sensor SET token_hash = $2 WHERE id = $1 RETURNING name)
+            SELECT count(pg_notify('{ChangeChannel}', rotated.name)) FROM rotated
+            """);
         command.Parameters.AddWithValue(sensorId);
         command.Parameters.AddWithValue(tokenHash);
         await command.ExecuteNonQueryAsync(cancellationToken);

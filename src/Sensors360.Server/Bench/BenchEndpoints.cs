@@ -60,12 +60,12 @@ public static partial class BenchEndpoints
 
     /// <summary>The real heartbeat route, marked so <see cref="BenchHeartbeatWriter"/> skips its write.</summary>
     private static async Task<Results<NoContent, ProblemHttpResult>> HeartbeatWithoutWriteAsync(
-        string id, HttpContext http, IGrainFactory grains, [FromKeyedServices(MonitoringClock.Key)] TimeProvider clock)
+        string id, HttpContext http, IGrainFactory grains, HeartbeatGate gate, [FromKeyedServices(MonitoringClock.Key)] TimeProvider clock)
     {
         // The entry travels with the grain call to the writer. Set inside an async method, it is gone again
         // for the caller when this returns, so it never reaches another request.
         RequestContext.Set(BenchHeartbeatWriter.SkipWriteKey, true);
-        return await HeartbeatsApi.ReceiveAsync(id, http, grains, clock);
+        return await HeartbeatsApi.ReceiveAsync(id, http, grains, gate, clock);
     }
 
     private static async Task<Results<NoContent, ProblemHttpResult>> NaiveInsertAsync(

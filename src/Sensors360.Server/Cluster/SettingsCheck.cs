@@ -14,6 +14,8 @@ public static partial class SettingsCheck
         try
         {
             _ = app.Services.GetRequiredService<IOptions<MonitoringOptions>>().Value;
+            _ = app.Services.GetRequiredService<IOptions<Dashboard.DashboardOptions>>().Value;
+            _ = app.Services.GetRequiredService<IOptions<Sensors.IngestOptions>>().Value;
         }
         catch (OptionsValidationException e)
         {

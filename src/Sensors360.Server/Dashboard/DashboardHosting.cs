@@ -1,4 +1,6 @@
+using Microsoft.AspNetCore.Authorization;
 using Microsoft.Extensions.Options;
+using Sensors360.Server.Operators;
 using static Sensors360.Server.Http.HttpProblems;
 
 namespace Sensors360.Server.Dashboard;
@@ -10,6 +12,14 @@ public sealed class DashboardOptions
 
     /// <summary>Origins (e.g. <c>https://monitor.example.com</c>) allowed besides the request's own host.</summary>
     public string[] AllowedOrigins { get; set; } = [];
+
+    /// <summary>
+    /// How often each socket's session is looked up again; a socket whose session ended is closed (1008) within
+    /// this period. At most a minute, so an ended session never streams for longer.
+    /// </summary>
+    public TimeSpan SessionCheckPeriod { get; set; } = TimeSpan.FromSeconds(30);
+
+    public static readonly TimeSpan MaxSessionCheckPeriod = TimeSpan.FromMinutes(1);
 }
 
 public static partial class DashboardHosting
@@ -19,7 +29,12 @@ public static partial class DashboardHosting
     /// <summary>The silo's dashboard feed (one subscription to the dashboard grain) and its sensor watch.</summary>
     public static WebApplicationBuilder AddDashboard(this WebApplicationBuilder builder)
     {
-        builder.Services.Configure<DashboardOptions>(builder.Configuration.GetSection(DashboardOptions.Section));
+        builder.Services.AddOptions<DashboardOptions>()
+            .Bind(builder.Configuration.GetSection(DashboardOptions.Section))
+            .Validate(options => options.SessionCheckPeriod > TimeSpan.Zero && options.SessionCheckPeriod <= DashboardOptions.MaxSessionCheckPeriod,
+                $"{DashboardOptions.Section}:SessionCheckPeriod must be more than 0 and at most {DashboardOptions.MaxSessionCheckPeriod}.");
+        builder.Services.AddSingleton<FeedSessions>();
+        builder.Services.AddHostedService(provider => provider.GetRequiredService<FeedSessions>());
         builder.Services.AddSingleton<DashboardFeed>();
         builder.Services.AddHostedService(provider => provider.GetRequiredService<DashboardFeed>());
         builder.Services.AddSingleton<SensorWatch>();
@@ -45,9 +60,10 @@ public static partial class DashboardHosting
         return app;
     }
 
+    /// <summary>Who may connect: any signed-in operator whom the endpoint's authorization policy admits, re-checked while connected.</summary>
     private static async Task<IResult> AcceptAsync(
-        HttpContext http, DashboardFeed feed, SensorWatch watch, IOptions<DashboardOptions> options,
-        IHostApplicationLifetime lifetime, ILoggerFactory loggers)
+        HttpContext http, DashboardFeed feed, SensorWatch watch, FeedSessions sessions, IOptions<DashboardOptions> options,
+        IAuthorizationPolicyProvider policies, IHostApplicationLifetime lifetime, ILoggerFactory loggers)
     {
         if (!http.WebSockets.IsWebSocketRequest)
         {
@@ -60,10 +76,35 @@ public static partial class DashboardHosting
             return Problem(403, "Origin not allowed", "The page must be served by this server or from an origin in Sensors360:Dashboard:AllowedOrigins.");
         }
 
+        if (OperatorSessionStore.SessionKeyOf(http) is not { } sessionKey)
+        {
+            return Problem(401, "Not logged in", "The feed needs an operator session; log in with POST /api/auth/login.");
+        }
+
+        // Reserved before the upgrade, so a session over its limit is refused with a plain HTTP answer.
+        using var lease = sessions.TryOpen(sessionKey, await FeedPolicyAsync(http, policies));
+        if (lease is null)
+        {
+            return Problem(429, "Too many dashboard sockets",
+                $"A session may hold at most {FeedSessions.MaxSocketsPerSession} dashboard sockets on one server; close one first.");
+        }
+
         using var socket = await http.WebSockets.AcceptWebSocketAsync();
         using var connection = new DashboardSocket(socket, feed, watch, loggers.CreateLogger<DashboardSocket>());
-        await connection.RunAsync(lifetime.ApplicationStopping);
+        await connection.RunAsync(lease.Ended, lifetime.ApplicationStopping);
         return Results.Empty;
+    }
+
+    /// <summary>The policy this request was authorized with (the endpoint's, else the fallback), to check the session against later.</summary>
+    private static async Task<AuthorizationPolicy> FeedPolicyAsync(HttpContext http, IAuthorizationPolicyProvider policies)
+    {
+        var metadata = http.GetEndpoint()?.Metadata;
+        var policy = metadata is null
+            ? null
+            : await AuthorizationPolicy.CombineAsync(policies, metadata.GetOrderedMetadata<IAuthorizeData>(), metadata.GetOrderedMetadata<AuthorizationPolicy>());
+        return policy
+            ?? await policies.GetFallbackPolicyAsync()
+            ?? new AuthorizationPolicyBuilder().RequireAuthenticatedUser().Build();
     }
 
     private static bool IsAllowedOrigin(HttpRequest request, DashboardOptions options)

@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.Net.WebSockets;
 using System.Reactive.Linq;
 using System.Text.Json;
+using Npgsql;
 using Sensors360.Abstractions.Dashboard;
 using Sensors360.Grains.Sensors;
 using Sensors360.Server.Sensors;
@@ -13,11 +14,12 @@ namespace Sensors360.Server.Dashboard;
 /// Outgoing messages wait in a queue, except snapshots, of which only the latest waits: a slow
 /// client gets fewer snapshots, never a growing backlog. A client that does not drain for 30 s, or
 /// lets its queue grow past a bound, is closed with 1008 (or, when not even a close frame can pass
-/// the stalled connection, dropped).
+/// the stalled connection, dropped). So is a socket whose operator session ended (<see cref="FeedSessions"/>).
 /// </summary>
 internal sealed partial class DashboardSocket(WebSocket socket, DashboardFeed feed, SensorWatch watch, ILogger logger) : IDisposable
 {
     public const int MaxMessageBytes = 16 * 1024;
+    /// <summary>Sensors one socket may watch at once (tighter than issue 11's bound of 200; the page watches at most 91).</summary>
     public const int MaxSubscriptions = 100;
     private const int MaxQueued = 5_000;
     private static readonly TimeSpan DrainTimeout = TimeSpan.FromSeconds(30);
@@ -30,9 +32,12 @@ internal sealed partial class DashboardSocket(WebSocket socket, DashboardFeed fe
     private DashboardSnapshot? _latest;
     private CancellationTokenSource? _done;
     private volatile bool _tooSlow;
+    private volatile bool _sessionEnded;
 
-    public async Task RunAsync(CancellationToken stopping)
+    /// <summary>Serves the socket until either side closes it, <paramref name="sessionEnded"/> fires (1008), or the server stops (1001).</summary>
+    public async Task RunAsync(CancellationToken sessionEnded, CancellationToken stopping)
     {
+        using var endedRegistration = sessionEnded.Register(EndSession);
         using var done = CancellationTokenSource.CreateLinkedTokenSource(stopping);
         _done = done;
         using var snapshots = feed.Snapshots.Subscribe(snapshot =>
@@ -88,6 +93,21 @@ internal sealed partial class DashboardSocket(WebSocket socket, DashboardFeed fe
 
     public void Dispose() => _signal.Dispose();
 
+    // Not by cancelling the send loop: a cancelled WebSocket send aborts the connection, and the close code
+    // would be lost. The loop sees the flag at its next wake-up and closes with 1008.
+    private void EndSession()
+    {
+        _sessionEnded = true;
+        try
+        {
+            _signal.Release();
+        }
+        catch (ObjectDisposedException)
+        {
+            // The socket is already gone.
+        }
+    }
+
     private void Enqueue(FeedMessage message)
     {
         if (_queue.Count >= MaxQueued)
@@ -108,6 +128,13 @@ internal sealed partial class DashboardSocket(WebSocket socket, DashboardFeed fe
         while (socket.State == WebSocketState.Open)
         {
             await _signal.WaitAsync(cancellationToken);
+            if (_sessionEnded)
+            {
+                LogSessionEnded(logger);
+                await CloseAsync(WebSocketCloseStatus.PolicyViolation, "session ended");
+                return;
+            }
+
             if (_tooSlow)
             {
                 await CloseAsync(WebSocketCloseStatus.PolicyViolation, "client too slow");
@@ -238,20 +265,49 @@ internal sealed partial class DashboardSocket(WebSocket socket, DashboardFeed fe
         }
     }
 
+    /// <summary>
+    /// All or nothing: over the limit, or naming a sensor that does not exist, nothing is subscribed. Existence is
+    /// checked without waking any grain (<see cref="SensorWatch.FindUnknownAsync"/>); messages are handled one at a
+    /// time per socket, so nothing changes the subscriptions between the check and the update.
+    /// </summary>
     private async Task SubscribeAsync(List<string> ids)
     {
         List<string> added;
+        int subscribed;
         lock (_gate)
         {
-            var fresh = ids.Where(id => !_subscribed.Contains(id)).ToList();
-            if (_subscribed.Count + fresh.Count > MaxSubscriptions)
-            {
-                Error($"At most {MaxSubscriptions} sensors can be subscribed at once.");
-                return;
-            }
+            added = ids.Where(id => !_subscribed.Contains(id)).ToList();
+            subscribed = _subscribed.Count;
+        }
 
-            added = fresh;
-            _subscribed.UnionWith(fresh);
+        if (subscribed + added.Count > MaxSubscriptions)
+        {
+            Error($"Too many sensors: at most {MaxSubscriptions} can be subscribed at once on one socket; nothing was subscribed.");
+            return;
+        }
+
+        IReadOnlyList<string> unknown;
+        try
+        {
+            unknown = await watch.FindUnknownAsync(added);
+        }
+        catch (Exception e) when (e is NpgsqlException or TimeoutException)
+        {
+            Error("The sensors could not be checked right now; nothing was subscribed. Try again.");
+            return;
+        }
+
+        if (unknown.Count > 0)
+        {
+            const int Named = 10;
+            var names = string.Join(", ", unknown.Take(Named)) + (unknown.Count > Named ? $" and {unknown.Count - Named} more" : "");
+            Error($"Unknown sensors: {names}; nothing was subscribed.");
+            return;
+        }
+
+        lock (_gate)
+        {
+            _subscribed.UnionWith(added);
         }
 
         foreach (var id in added)
@@ -305,6 +361,9 @@ internal sealed partial class DashboardSocket(WebSocket socket, DashboardFeed fe
             // The connection is ending; there is nobody left to tell.
         }
     }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Closing a dashboard socket whose operator session ended")]
+    private static partial void LogSessionEnded(ILogger logger);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Closing a dashboard socket whose client stopped reading")]
     private static partial void LogTooSlow(ILogger logger);

@@ -1,6 +1,7 @@
 using System.Reactive.Linq;
 using System.Reactive.Subjects;
 using Sensors360.Abstractions.Sensors;
+using Sensors360.Grains.Sensors;
 
 namespace Sensors360.Server.Dashboard;
 
@@ -8,7 +9,7 @@ namespace Sensors360.Server.Dashboard;
 /// This silo's watch on the sensors its sockets subscribed to: one observer for the silo, one watch per
 /// sensor however many sockets want it, renewed every minute, dropped when the last socket lets go.
 /// </summary>
-public sealed partial class SensorWatch(IGrainFactory grains, ILogger<SensorWatch> logger) : BackgroundService, ISensorObserver
+public sealed partial class SensorWatch(IGrainFactory grains, SensorDirectory directory, ILogger<SensorWatch> logger) : BackgroundService, ISensorObserver
 {
     private static readonly TimeSpan RenewEvery = TimeSpan.FromSeconds(60);
 
@@ -24,6 +25,27 @@ public sealed partial class SensorWatch(IGrainFactory grains, ILogger<SensorWatc
     {
         _changes.OnNext(sensor);
         return Task.CompletedTask;
+    }
+
+    /// <summary>
+    /// The ids that name no sensor, found without activating a grain: a sensor this silo already watches exists
+    /// (sensors are never deleted); the rest are looked up in one query on the <c>sensor</c> table.
+    /// </summary>
+    public async Task<IReadOnlyList<string>> FindUnknownAsync(IReadOnlyCollection<string> sensorIds)
+    {
+        List<string> unwatched;
+        lock (_gate)
+        {
+            unwatched = [.. sensorIds.Where(id => !_watchers.ContainsKey(id))];
+        }
+
+        if (unwatched.Count == 0)
+        {
+            return [];
+        }
+
+        var existing = await directory.FindExistingAsync(unwatched, CancellationToken.None);
+        return [.. unwatched.Where(id => !existing.Contains(id))];
     }
 
     public async Task WatchAsync(string sensorId)

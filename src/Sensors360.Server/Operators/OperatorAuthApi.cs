@@ -50,9 +50,12 @@ public static class OperatorAuthApi
             _ => new FixedWindowRateLimiterOptions { PermitLimit = LoginAttemptsPerMinute, Window = TimeSpan.FromMinutes(1), QueueLimit = 0 }));
     });
 
-    /// <summary><c>POST /api/auth/login</c>: starts a new session for a name and password, ending the one the request came with.</summary>
+    /// <summary>
+    /// <c>POST /api/auth/login</c> (anonymous): starts a new session for a name and password, ending the one the request
+    /// came with. Limited per client address and per account name (<see cref="AccountLoginLimit"/>).
+    /// </summary>
     internal static async Task<Results<Ok<OperatorView>, ProblemHttpResult>> LoginAsync(
-        HttpContext context, OperatorAccounts accounts, CancellationToken cancellationToken)
+        HttpContext context, OperatorAccounts accounts, AccountLoginLimit accountLimit, CancellationToken cancellationToken)
     {
         var request = await ReadLoginAsync(context.Request, cancellationToken);
         if (request is null || string.IsNullOrWhiteSpace(request.Username) || string.IsNullOrEmpty(request.Password))
@@ -61,9 +64,26 @@ public static class OperatorAuthApi
                 """Send a JSON body {"username": "...", "password": "..."} with Content-Type: application/json.""");
         }
 
+        var address = context.Connection.RemoteIpAddress;
+        using var turn = await accountLimit.WaitTurnAsync(request.Username, cancellationToken);
+        if (!turn.IsAcquired)
+        {
+            return HttpProblems.Problem(StatusCodes.Status429TooManyRequests, "Too many logins", "Too many logins to this account at once; try again later.");
+        }
+
+        // Checked before the password, so a locked name tells nothing about a guess.
+        if (accountLimit.IsLocked(request.Username, address, out var retryAfter))
+        {
+            var seconds = Math.Max(1, (int)Math.Ceiling(retryAfter.TotalSeconds));
+            context.Response.Headers.RetryAfter = seconds.ToString(CultureInfo.InvariantCulture);
+            return HttpProblems.Problem(StatusCodes.Status429TooManyRequests, "Too many failed logins",
+                $"Too many failed logins for this account; try again in {seconds} s.");
+        }
+
         var account = await accounts.FindByPasswordAsync(request.Username, request.Password, cancellationToken);
         if (account is null)
         {
+            accountLimit.RecordFailure(request.Username, address);
             // One answer for an unknown name and a wrong password, so names cannot be probed.
             return HttpProblems.Problem(StatusCodes.Status401Unauthorized, "Wrong username or password");
         }

@@ -37,6 +37,9 @@ internal sealed partial class OperatorSessionStore(
     // Where Retrieve leaves the key of the session a login request came with, for Store to delete.
     private const string ReplacedKeyItem = "Sensors360.Operators.ReplacedSessionKey";
 
+    // Where Retrieve leaves the key of the session a request was authenticated with.
+    private const string SessionKeyItem = "Sensors360.Operators.SessionKey";
+
     private readonly IDataProtector _protector = dataProtection.CreateProtector("Sensors360.Operators.OperatorSessionStore.v1");
 
     public Task<string> StoreAsync(AuthenticationTicket ticket) => StoreAsync(ticket, CancellationToken.None);
@@ -60,8 +63,28 @@ internal sealed partial class OperatorSessionStore(
     public Task<AuthenticationTicket?> RetrieveAsync(string key, CancellationToken cancellationToken) =>
         RetrieveCoreAsync(key, null, cancellationToken);
 
-    public Task<AuthenticationTicket?> RetrieveAsync(string key, HttpContext httpContext, CancellationToken cancellationToken) =>
-        RetrieveCoreAsync(key, httpContext, cancellationToken);
+    public async Task<AuthenticationTicket?> RetrieveAsync(string key, HttpContext httpContext, CancellationToken cancellationToken)
+    {
+        var ticket = await RetrieveCoreAsync(key, httpContext, cancellationToken);
+        if (ticket is not null)
+        {
+            // Kept for long-lived requests (the dashboard socket), which check their session again later.
+            httpContext.Items[SessionKeyItem] = key;
+        }
+
+        return ticket;
+    }
+
+    /// <summary>The key of the session the request was authenticated with; null without one.</summary>
+    internal static string? SessionKeyOf(HttpContext httpContext) =>
+        httpContext.Items.TryGetValue(SessionKeyItem, out var key) ? key as string : null;
+
+    /// <summary>
+    /// The session's identity as a request would see it now (the same lookup the cookie authentication makes);
+    /// null once the session has ended (logout, expiry, a removed or disabled operator).
+    /// </summary>
+    internal async Task<ClaimsPrincipal?> FindLiveSessionAsync(string key, CancellationToken cancellationToken) =>
+        (await RetrieveCoreAsync(key, null, cancellationToken))?.Principal;
 
     public Task RemoveAsync(string key) => RemoveAsync(key, CancellationToken.None);
 

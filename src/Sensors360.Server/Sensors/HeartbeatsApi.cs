@@ -18,9 +18,10 @@ public static class HeartbeatsApi
 
     public static IEndpointRouteBuilder MapHeartbeats(this IEndpointRouteBuilder app)
     {
-        // Sensors authenticate with their own bearer token, checked by the sensor grain, not with a session.
+        // Sensors authenticate with their own bearer token, checked by the sensor grain, not with a session; what
+        // reaches the grain is limited first (HeartbeatGate: per sensor, and per client address for refusals).
         app.MapPost("/api/sensors/{id}/heartbeat", ReceiveAsync).AllowAnonymous();
-        // What a sensor buffered while offline, sent once it is back; the same token.
+        // What a sensor buffered while offline, sent once it is back; the same token and the same limits.
         app.MapPost("/api/sensors/{id}/heartbeats", ReceiveBufferedAsync).AllowAnonymous();
         return app;
     }
@@ -39,6 +40,7 @@ public static class HeartbeatsApi
         string id,
         HttpContext http,
         IGrainFactory grains,
+        HeartbeatGate gate,
         [FromKeyedServices(MonitoringClock.Key)] TimeProvider clock)
     {
         var now = clock.GetUtcNow();
@@ -46,6 +48,12 @@ public static class HeartbeatsApi
         if (RefuseSensorRequest(id, http, out var token) is { } refused)
         {
             return refused;
+        }
+
+        var tokenHash = SensorTokens.Hash(token);
+        if (Admit(http, gate, id, tokenHash, out var generation) is { } notAdmitted)
+        {
+            return notAdmitted;
         }
 
         if (request.ContentLength > MaxBufferedBytes)
@@ -72,11 +80,16 @@ public static class HeartbeatsApi
         HeartbeatResult result;
         try
         {
-            result = await grains.GetGrain<ISensorGrain>(id).ImportHeartbeats(SensorTokens.Hash(token), heartbeats);
+            result = await grains.GetGrain<ISensorGrain>(id).ImportHeartbeats(tokenHash, heartbeats);
         }
         catch (Exception e) when (e is OrleansException or TimeoutException or SiloUnavailableException)
         {
             result = HeartbeatResult.Unavailable;
+        }
+
+        if (result is HeartbeatResult.Unauthorized or HeartbeatResult.UnknownSensor)
+        {
+            gate.Refused(id, tokenHash, ClientAddress(http), result, generation);
         }
 
         return Answer(http, id, result);
@@ -141,6 +154,7 @@ public static class HeartbeatsApi
         string id,
         HttpContext http,
         IGrainFactory grains,
+        HeartbeatGate gate,
         [FromKeyedServices(MonitoringClock.Key)] TimeProvider clock)
     {
         // The server's receive time is the heartbeat's time, taken before anything can queue.
@@ -149,6 +163,12 @@ public static class HeartbeatsApi
         if (RefuseSensorRequest(id, http, out var token) is { } refused)
         {
             return refused;
+        }
+
+        var tokenHash = SensorTokens.Hash(token);
+        if (Admit(http, gate, id, tokenHash, out var generation) is { } notAdmitted)
+        {
+            return notAdmitted;
         }
 
         if (request.ContentLength > HeartbeatBody.MaxBytes)
@@ -179,11 +199,16 @@ public static class HeartbeatsApi
         HeartbeatResult result;
         try
         {
-            result = await grains.GetGrain<ISensorGrain>(id).Heartbeat(new HeartbeatReport(SensorTokens.Hash(token), receivedAt, metricsJson));
+            result = await grains.GetGrain<ISensorGrain>(id).Heartbeat(new HeartbeatReport(tokenHash, receivedAt, metricsJson));
         }
         catch (Exception e) when (e is OrleansException or TimeoutException or SiloUnavailableException)
         {
             result = HeartbeatResult.Unavailable;
+        }
+
+        if (result is HeartbeatResult.Unauthorized or HeartbeatResult.UnknownSensor)
+        {
+            gate.Refused(id, tokenHash, ClientAddress(http), result, generation);
         }
 
         return Answer(http, id, result);
@@ -206,6 +231,35 @@ public static class HeartbeatsApi
                 return Unauthorized();
         }
     }
+
+    /// <summary>The gate's verdict as HTTP: null when the request may go on to the grain.</summary>
+    private static ProblemHttpResult? Admit(HttpContext http, HeartbeatGate gate, string id, string tokenHash, out long generation)
+    {
+        switch (gate.Admit(id, tokenHash, ClientAddress(http), out var retryAfter, out generation))
+        {
+            case HeartbeatAdmission.Pass:
+                return null;
+            case HeartbeatAdmission.Refused:
+                http.Response.Headers.WWWAuthenticate = "Bearer";
+                return Unauthorized();
+            case HeartbeatAdmission.SensorLimited:
+                return TooMany(http, retryAfter, "Too many heartbeats",
+                    $"Sensor '{id}' may send at most {gate.MaxHeartbeatsPerSecond} heartbeat requests a second; this one was not stored.");
+            default:
+                return TooMany(http, retryAfter, "Too many refused heartbeats",
+                    "Too many heartbeats from this address named an unknown sensor or a wrong token; nothing was stored.");
+        }
+    }
+
+    private static ProblemHttpResult TooMany(HttpContext http, TimeSpan retryAfter, string title, string detail)
+    {
+        var seconds = Math.Max(1, (int)Math.Ceiling(retryAfter.TotalSeconds));
+        http.Response.Headers.RetryAfter = seconds.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        return Problem(429, title, $"{detail} Try again in {seconds} s.");
+    }
+
+    // Behind forwarded headers (when configured) this is the real client, not the proxy.
+    private static System.Net.IPAddress ClientAddress(HttpContext http) => http.Connection.RemoteIpAddress ?? System.Net.IPAddress.None;
 
     // Same answer for a wrong token, a missing one and an unknown sensor: ids cannot be probed.
     private static ProblemHttpResult Unauthorized() =>

@@ -89,12 +89,26 @@ public sealed class DashboardScaleTests(ThrowawayPostgres postgres)
         var cookies = await server.LoginCookiesAsync();
         using var operatorClient = await server.LoginAsync(cookies: cookies);
 
+        // A session holds at most 20 sockets, so 50 sessions; logged in from 5 loopback addresses, as the
+        // login limit allows 10 a minute from one address.
+        const int SocketsPerSession = 20;
+        var sessions = new List<CookieContainer>();
+        for (var s = 0; s < 1000 / SocketsPerSession; s++)
+        {
+            var jar = new CookieContainer();
+            using var login = LoopbackClient.From($"127.0.4.{(s / 10) + 1}", server.BaseAddress, jar);
+            using var response = await login.PostAsJsonAsync(
+                new Uri("/api/auth/login", UriKind.Relative), new { username = "admin", password = server.AdminPassword }, TestContext.Current.CancellationToken);
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            sessions.Add(jar);
+        }
+
         var clients = new List<FeedClient>();
         try
         {
             for (var i = 0; i < 1000; i++)
             {
-                clients.Add(await FeedClient.ConnectAsync(server, cookies));
+                clients.Add(await FeedClient.ConnectAsync(server, sessions[i / SocketsPerSession]));
             }
 
             // Each gets the current snapshot at once, then the one after a change everyone sees.

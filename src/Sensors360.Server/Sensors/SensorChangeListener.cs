@@ -1,0 +1,73 @@
+using Npgsql;
+using Sensors360.Grains.Sensors;
+
+namespace Sensors360.Server.Sensors;
+
+/// <summary>
+/// Listens (PostgreSQL <c>LISTEN</c>, one connection per silo) for the announcement the database sends on commit of
+/// every provision and token rotation, whichever silo made it, and has <see cref="HeartbeatGate"/> forget what it
+/// remembered about that sensor. While not listening, the gate remembers nothing, so no announcement can be missed.
+/// </summary>
+internal sealed partial class SensorChangeListener(
+    NpgsqlDataSource dataSource, HeartbeatGate gate, TimeProvider time, ILogger<SensorChangeListener> logger) : BackgroundService
+{
+    private static readonly TimeSpan RetryEvery = TimeSpan.FromSeconds(5);
+
+    // A silent connection is probed this often, so one that died without a word is noticed.
+    private static readonly TimeSpan ProbeEvery = TimeSpan.FromSeconds(30);
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        while (!stoppingToken.IsCancellationRequested)
+        {
+            try
+            {
+                await ListenAsync(stoppingToken);
+            }
+            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (Exception e) when (e is NpgsqlException or TimeoutException or IOException or InvalidOperationException)
+            {
+                LogListenFailed(logger, e.Message.ReplaceLineEndings(" "));
+            }
+            finally
+            {
+                gate.StopRemembering();
+            }
+
+            try
+            {
+                await Task.Delay(RetryEvery, time, stoppingToken);
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+        }
+    }
+
+    private async Task ListenAsync(CancellationToken cancellationToken)
+    {
+        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        connection.Notification += (_, notification) => gate.Forget(notification.Payload);
+        await using (var listen = new NpgsqlCommand($"LISTEN {SensorStore.ChangeChannel}", connection))
+        {
+            await listen.ExecuteNonQueryAsync(cancellationToken);
+        }
+
+        gate.StartRemembering();
+        while (true)
+        {
+            if (!await connection.WaitAsync(ProbeEvery, cancellationToken))
+            {
+                await using var probe = new NpgsqlCommand("SELECT 1", connection);
+                await probe.ExecuteScalarAsync(cancellationToken);
+            }
+        }
+    }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Not listening for new sensors and token rotations, so refused heartbeats are not remembered; retrying: {Reason}")]
+    private static partial void LogListenFailed(ILogger logger, string reason);
+}
