@@ -20,7 +20,7 @@ internal sealed partial class DashboardSocket(WebSocket socket, DashboardFeed fe
 {
     public const int MaxMessageBytes = 16 * 1024;
     /// <summary>Sensors one socket may watch at once (tighter than issue 11's bound of 200; the page watches at most 91).</summary>
-    public const int MaxSubscriptions = 100;
+    public const int MaxSubscriptions = 200;
     private const int MaxQueued = 5_000;
     private static readonly TimeSpan DrainTimeout = TimeSpan.FromSeconds(30);
     private static readonly TimeSpan CloseTimeout = TimeSpan.FromSeconds(2);

@@ -87,15 +87,6 @@ public sealed class DashboardFeedTests(RunningServer running) : IClassFixture<Ru
     }
 
     [Fact]
-    public async Task More_than_100_subscriptions_get_an_error()
-    {
-        await using var feed = await FeedClient.ConnectAsync(running.Server, running.OperatorCookies);
-        var ids = string.Join(',', Enumerable.Range(0, 101).Select(i => $"\"many-{i}\""));
-        await feed.SendAsync("{\"type\":\"subscribe\",\"sensors\":[" + ids + "]}");
-        await feed.WaitForAsync("error", _ => true, Patience);
-    }
-
-    [Fact]
     public async Task A_binary_frame_closes_with_1003_and_an_oversized_message_with_1009()
     {
         await using (var binary = await FeedClient.ConnectAsync(running.Server, running.OperatorCookies))

@@ -109,7 +109,7 @@ public sealed class FeedSessionTests(FeedSessionTests.Server running) : IClassFi
 
         var error = await feed.WaitForAsync("error", _ => true, Patience);
 
-        Assert.Contains("at most 100", error.GetProperty("message").GetString(), StringComparison.Ordinal);
+        Assert.Contains("at most 200", error.GetProperty("message").GetString(), StringComparison.Ordinal);
         await feed.SendAsync("""{"type":"ping"}""");
         await feed.WaitForAsync("pong", _ => true, Patience);
     }
