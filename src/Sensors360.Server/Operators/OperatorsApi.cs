@@ -1,6 +1,8 @@
 using System.Globalization;
 using System.Security.Claims;
+using System.Threading.RateLimiting;
 using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.AspNetCore.RateLimiting;
 using Sensors360.Server.Audit;
 using static Sensors360.Server.Http.HttpProblems;
 
@@ -12,6 +14,22 @@ namespace Sensors360.Server.Operators;
 /// </summary>
 public static class OperatorsApi
 {
+    public const string PasswordChangeRateLimit = "password-change";
+
+    /// <summary>Own password changes (each checks the current password) accepted per operator in <see cref="PasswordChangeWindow"/>.</summary>
+    public const int PasswordChangesPerWindow = 5;
+
+    public static readonly TimeSpan PasswordChangeWindow = TimeSpan.FromMinutes(5);
+
+    /// <summary>
+    /// Per operator, not per address: someone holding a stolen session cannot guess the current password
+    /// (and so take the account over) faster than this, from however many addresses.
+    /// </summary>
+    internal static IServiceCollection AddPasswordChangeRateLimit(this IServiceCollection services) =>
+        services.Configure<RateLimiterOptions>(options => options.AddPolicy(PasswordChangeRateLimit, http => RateLimitPartition.GetFixedWindowLimiter(
+            http.User.FindFirstValue(ClaimTypes.NameIdentifier) ?? "",
+            _ => new FixedWindowRateLimiterOptions { PermitLimit = PasswordChangesPerWindow, Window = PasswordChangeWindow, QueueLimit = 0 })));
+
     public static IEndpointRouteBuilder MapOperators(this IEndpointRouteBuilder app)
     {
         var operators = app.MapGroup("/api/operators").RequireAuthorization(OperatorPolicies.Admin);
@@ -20,10 +38,10 @@ public static class OperatorsApi
         operators.MapPatch("/{username}", ChangeAsync);
         operators.MapPost("/{username}/password", ResetPasswordAsync);
 
-        // Any role changes its own password. A password check like the login's, so it shares the login's limit.
+        // Any role changes its own password.
         app.MapPost("/api/auth/password", ChangeOwnPasswordAsync)
             .RequireAuthorization(OperatorPolicies.Viewer)
-            .RequireRateLimiting(OperatorAuthApi.LoginRateLimit);
+            .RequireRateLimiting(PasswordChangeRateLimit);
         return app;
     }
 

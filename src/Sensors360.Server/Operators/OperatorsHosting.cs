@@ -13,6 +13,7 @@ public static class OperatorsHosting
         builder.Services.AddSingleton<OperatorBootstrap>();
         builder.Services.AddOperatorSessions();
         builder.Services.AddLoginRateLimit();
+        builder.Services.AddPasswordChangeRateLimit();
         return builder;
     }
 
