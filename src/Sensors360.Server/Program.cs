@@ -1,5 +1,6 @@
 using Sensors360.Server.Alerts;
 using Sensors360.Server.Analytics;
+using Sensors360.Server.Audit;
 using Sensors360.Server.Bench;
 using Sensors360.Server.Cluster;
 using Sensors360.Server.Dashboard;
@@ -17,6 +18,7 @@ builder.AddSensors360Database();
 builder.AddSensors360Silo();
 builder.AddSensors360Health();
 builder.AddOperators();
+builder.AddAudit();
 builder.AddSensors();
 builder.AddDashboard();
 builder.AddAnalytics();
@@ -37,6 +39,8 @@ app.UseRateLimiter();
 
 app.MapHealth();
 app.MapOperatorAuth();
+app.MapOperators();
+app.MapAudit();
 app.MapCluster();
 app.MapSensors();
 app.MapHeartbeats();

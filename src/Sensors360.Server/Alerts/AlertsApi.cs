@@ -4,7 +4,9 @@ using Sensors360.Abstractions.Alerts;
 using Sensors360.Abstractions.Sensors;
 using Sensors360.Grains.Alerts;
 using Sensors360.Grains.Sensors;
+using Sensors360.Server.Audit;
 using Sensors360.Server.Http;
+using Sensors360.Server.Operators;
 using static Sensors360.Server.Http.HttpProblems;
 
 namespace Sensors360.Server.Alerts;
@@ -15,8 +17,8 @@ public static class AlertsApi
     public static IEndpointRouteBuilder MapAlerts(this IEndpointRouteBuilder app)
     {
         var alerts = app.MapGroup("/api/alerts");
-        alerts.MapGet("", ListAsync);
-        alerts.MapPost("/{id}/acknowledge", AcknowledgeAsync);
+        alerts.MapGet("", ListAsync).RequireAuthorization(OperatorPolicies.Viewer);
+        alerts.MapPost("/{id}/acknowledge", AcknowledgeAsync).RequireAuthorization(OperatorPolicies.Operator);
         return app;
     }
 
@@ -58,7 +60,7 @@ public static class AlertsApi
 
     /// <summary>Goes through the alert's sensor grain, which records it and tells every dashboard.</summary>
     internal static async Task<Results<Ok<Alert>, ProblemHttpResult>> AcknowledgeAsync(
-        string id, ClaimsPrincipal user, AlertStore store, IGrainFactory grains, CancellationToken cancellationToken)
+        string id, HttpContext http, ClaimsPrincipal user, AlertStore store, IGrainFactory grains, AuditLog audit, CancellationToken cancellationToken)
     {
         var notFound = Problem(404, "Alert not found", $"No alert has id '{id}'.");
         if (!long.TryParse(id, out var alertId) || alertId < 1 || await store.GetAsync(alertId, cancellationToken) is not { } alert)
@@ -75,6 +77,12 @@ public static class AlertsApi
         catch (Exception e) when (e is OrleansException or TimeoutException)
         {
             return ChangeUnavailable();
+        }
+
+        if (acknowledgement is { Result: SensorCommandResult.Done, Alert: { } done })
+        {
+            await audit.WriteAfterChangeAsync(
+                AuditEntry.For(http, AuditActions.AlertAcknowledged, id, new Dictionary<string, object?> { ["sensor"] = done.SensorId }), cancellationToken);
         }
 
         return acknowledgement switch

@@ -25,13 +25,12 @@ public static class AnalyticsApi
         return builder;
     }
 
-    /// <summary>Any operator session may read them (the fallback policy); only an admin starts a training.</summary>
+    /// <summary>Any role may read them; only an admin starts a training.</summary>
     public static IEndpointRouteBuilder MapAnalytics(this IEndpointRouteBuilder app)
     {
-        app.MapGet("/api/analytics/lifespan", GetLifespanAsync);
-        app.MapGet("/api/analytics/at-risk", GetAtRiskAsync);
-        app.MapPost("/api/analytics/at-risk/train", TrainAsync)
-            .RequireAuthorization(policy => policy.RequireRole(OperatorRoles.Admin));
+        app.MapGet("/api/analytics/lifespan", GetLifespanAsync).RequireAuthorization(OperatorPolicies.Viewer);
+        app.MapGet("/api/analytics/at-risk", GetAtRiskAsync).RequireAuthorization(OperatorPolicies.Viewer);
+        app.MapPost("/api/analytics/at-risk/train", TrainAsync).RequireAuthorization(OperatorPolicies.Admin);
         return app;
     }
 

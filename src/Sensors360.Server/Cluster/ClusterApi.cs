@@ -1,4 +1,5 @@
 using System.Globalization;
+using Sensors360.Server.Operators;
 
 namespace Sensors360.Server.Cluster;
 
@@ -7,7 +8,7 @@ public static class ClusterApi
     /// <summary><c>GET /api/cluster</c>: the active silos, as the membership table records them.</summary>
     public static IEndpointRouteBuilder MapCluster(this IEndpointRouteBuilder app)
     {
-        app.MapGet("/api/cluster", GetClusterAsync).WithName("GetCluster");
+        app.MapGet("/api/cluster", GetClusterAsync).WithName("GetCluster").RequireAuthorization(OperatorPolicies.Viewer);
         return app;
     }
 

@@ -56,7 +56,7 @@ public static partial class DashboardHosting
         // Switched on here because the feed is its only user. WebApplication runs middleware added at any
         // point before Run ahead of the endpoints, so this is in time for the upgrade in AcceptAsync.
         app.UseWebSockets(new WebSocketOptions { KeepAliveInterval = KeepAlive });
-        app.MapGet("/ws/dashboard", AcceptAsync);
+        app.MapGet("/ws/dashboard", AcceptAsync).RequireAuthorization(OperatorPolicies.Viewer);
         return app;
     }
 

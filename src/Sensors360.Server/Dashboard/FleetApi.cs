@@ -1,5 +1,6 @@
 using Microsoft.AspNetCore.Http.HttpResults;
 using Sensors360.Abstractions.Dashboard;
+using Sensors360.Server.Operators;
 
 namespace Sensors360.Server.Dashboard;
 
@@ -8,7 +9,7 @@ public static class FleetApi
     /// <summary><c>GET /api/fleet</c>: the fleet aggregate (docs/api.md), the same numbers the feed pushes.</summary>
     public static IEndpointRouteBuilder MapFleet(this IEndpointRouteBuilder app)
     {
-        app.MapGet("/api/fleet", GetFleetAsync);
+        app.MapGet("/api/fleet", GetFleetAsync).RequireAuthorization(OperatorPolicies.Viewer);
         return app;
     }
 

@@ -3,6 +3,7 @@ using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.Net.Http.Headers;
 using Npgsql;
 using Sensors360.Grains.Sensors;
+using Sensors360.Server.Audit;
 using Sensors360.Server.Operators;
 using static Sensors360.Server.Http.HttpProblems;
 
@@ -23,7 +24,7 @@ public static class ImportApi
     {
         // Rewriting a fleet's history is an administrator's act; operators and viewers get 403.
         app.MapPost("/api/import/heartbeats", ImportAsync)
-            .RequireAuthorization(policy => policy.RequireRole(OperatorRoles.Admin));
+            .RequireAuthorization(OperatorPolicies.Admin);
         return app;
     }
 
@@ -32,6 +33,7 @@ public static class ImportApi
         HeartbeatImport store,
         IGrainFactory grains,
         [FromKeyedServices(MonitoringClock.Key)] TimeProvider clock,
+        AuditLog audit,
         ILogger<NdjsonHeartbeatImport> logger)
     {
         if (!MediaTypeHeaderValue.TryParse(http.Request.ContentType, out var media)
@@ -62,6 +64,14 @@ public static class ImportApi
         {
             // Also after a failure or a client that went away: whatever committed is history the grains must see.
             await import.NotifySensorsAsync();
+
+            // The import commits batch by batch: recorded once, after it, with what it stored (also when interrupted).
+            await audit.WriteAfterChangeAsync(
+                AuditEntry.For(http, AuditActions.ImportHeartbeats, null, new Dictionary<string, object?>
+                {
+                    ["imported"] = import.Imported, ["duplicates"] = import.Duplicates, ["rejected"] = import.Rejected,
+                }),
+                CancellationToken.None);
         }
 
         return TypedResults.Ok(import.Result());

@@ -5,6 +5,7 @@ using System.Threading.RateLimiting;
 using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.Authentication.Cookies;
 using Microsoft.AspNetCore.Http.HttpResults;
+using Sensors360.Server.Audit;
 using Sensors360.Server.Http;
 
 namespace Sensors360.Server.Operators;
@@ -23,8 +24,8 @@ public static class OperatorAuthApi
         auth.MapPost("/login", LoginAsync).AllowAnonymous().RequireRateLimiting(LoginRateLimit)
             .WithMetadata(StartsNewOperatorSession.Instance).WithName("Login");
         // The cast makes the framework write the handler's result instead of taking it for a RequestDelegate.
-        auth.MapPost("/logout", (Delegate)LogoutAsync).WithName("Logout");
-        auth.MapGet("/me", GetCurrentOperator).WithName("GetCurrentOperator");
+        auth.MapPost("/logout", (Delegate)LogoutAsync).WithName("Logout").RequireAuthorization(OperatorPolicies.Viewer);
+        auth.MapGet("/me", GetCurrentOperator).WithName("GetCurrentOperator").RequireAuthorization(OperatorPolicies.Viewer);
         return app;
     }
 
@@ -55,7 +56,7 @@ public static class OperatorAuthApi
     /// came with. Limited per client address and per account name (<see cref="AccountLoginLimit"/>).
     /// </summary>
     internal static async Task<Results<Ok<OperatorView>, ProblemHttpResult>> LoginAsync(
-        HttpContext context, OperatorAccounts accounts, AccountLoginLimit accountLimit, CancellationToken cancellationToken)
+        HttpContext context, OperatorAccounts accounts, AccountLoginLimit accountLimit, AuditLog audit, CancellationToken cancellationToken)
     {
         var request = await ReadLoginAsync(context.Request, cancellationToken);
         if (request is null || string.IsNullOrWhiteSpace(request.Username) || string.IsNullOrEmpty(request.Password))
@@ -84,13 +85,19 @@ public static class OperatorAuthApi
         if (account is null)
         {
             accountLimit.RecordFailure(request.Username, address);
+            await audit.WriteAsync(AuditEntry.For(context, AuditActions.LoginFailed, AuditTarget(request.Username)), cancellationToken);
             // One answer for an unknown name and a wrong password, so names cannot be probed.
             return HttpProblems.Problem(StatusCodes.Status401Unauthorized, "Wrong username or password");
         }
 
         await context.SignInAsync(CookieAuthenticationDefaults.AuthenticationScheme, OperatorSessions.PrincipalFor(account));
+        await accounts.RecordLoginAsync(
+            account, new AuditEntry(account.Username, AuditActions.LoginSucceeded, account.Username, context.Connection.RemoteIpAddress?.ToString()), cancellationToken);
         return TypedResults.Ok(new OperatorView(account.Username, account.Role));
     }
+
+    // A failed login's name is whatever was typed: kept, but no longer than a username can be.
+    private static string AuditTarget(string username) => username.Length <= 64 ? username : username[..64];
 
     // Read here rather than bound by the framework: a bound body makes routing answer a wrong content type
     // with 415, and that answer is not anonymous, so a client without a session would see a misleading 401.

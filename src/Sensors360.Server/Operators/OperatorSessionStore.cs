@@ -13,7 +13,9 @@ namespace Sensors360.Server.Operators;
 
 /// <summary>
 /// Operators' session tickets in <c>operator_session</c>. The cookie carries only a random key, so ending a
-/// session here (logout, expiry, a deleted operator) ends it on every silo, whatever copies of the cookie exist.
+/// session here (logout, expiry, a deleted or disabled operator) ends it on every silo, whatever copies of the
+/// cookie exist. A session is valid while its row exists, has not expired and its operator is not disabled; the
+/// operator's role is read from <c>app_user</c> at each lookup, so a role change applies at the next request.
 /// </summary>
 /// <remarks>
 /// A database outage while a session is read is not caught here: authentication runs inside the exception
@@ -37,7 +39,8 @@ internal sealed partial class OperatorSessionStore(
     // Where Retrieve leaves the key of the session a login request came with, for Store to delete.
     private const string ReplacedKeyItem = "Sensors360.Operators.ReplacedSessionKey";
 
-    // Where Retrieve leaves the key of the session a request was authenticated with.
+    // Where Retrieve leaves the key of the session a request was authenticated with: the dashboard socket checks
+    // it again later, and a password change keeps it.
     private const string SessionKeyItem = "Sensors360.Operators.SessionKey";
 
     private readonly IDataProtector _protector = dataProtection.CreateProtector("Sensors360.Operators.OperatorSessionStore.v1");
@@ -156,17 +159,42 @@ internal sealed partial class OperatorSessionStore(
             return null;
         }
 
-        await using var command = dataSource.CreateCommand("SELECT ticket FROM operator_session WHERE key_hash = @hash AND expires_at > @now");
+        // The role comes from app_user, not from the ticket written at login: what an admin changed applies now.
+        await using var command = dataSource.CreateCommand(
+            """
+            SELECT s.ticket, u.role FROM operator_session s JOIN app_user u ON u.id = s.user_id
+            WHERE s.key_hash = @hash AND s.expires_at > @now AND NOT u.disabled
+            """);
         command.Parameters.AddWithValue("hash", Hash(key));
         command.Parameters.AddWithValue("now", time.GetUtcNow());
-        if (await command.ExecuteScalarAsync(cancellationToken) is not byte[] protectedTicket)
+        byte[] protectedTicket;
+        string role;
+        await using (var reader = await command.ExecuteReaderAsync(cancellationToken))
         {
-            return null;
+            if (!await reader.ReadAsync(cancellationToken))
+            {
+                return null;
+            }
+
+            protectedTicket = reader.GetFieldValue<byte[]>(0);
+            role = reader.GetString(1);
         }
 
         try
         {
-            return TicketSerializer.Default.Deserialize(_protector.Unprotect(protectedTicket));
+            var ticket = TicketSerializer.Default.Deserialize(_protector.Unprotect(protectedTicket));
+            if (ticket?.Principal.Identity is not ClaimsIdentity identity)
+            {
+                return null;
+            }
+
+            foreach (var stale in identity.FindAll(ClaimTypes.Role).ToList())
+            {
+                identity.RemoveClaim(stale);
+            }
+
+            identity.AddClaim(new Claim(ClaimTypes.Role, role));
+            return ticket;
         }
         catch (CryptographicException e)
         {
@@ -181,6 +209,21 @@ internal sealed partial class OperatorSessionStore(
         // A failure propagates: a logout that could not end the session must not answer success.
         await using var command = dataSource.CreateCommand("DELETE FROM operator_session WHERE key_hash = @hash");
         command.Parameters.AddWithValue("hash", Hash(key));
+        await command.ExecuteNonQueryAsync(cancellationToken);
+    }
+
+    /// <summary>
+    /// Ends an operator's sessions, except the one the request <paramref name="keep"/> carries (a password
+    /// change keeps the session it was made in), inside the caller's transaction.
+    /// </summary>
+    internal static async Task EndSessionsAsync(
+        NpgsqlConnection connection, NpgsqlTransaction transaction, long userId, HttpContext? keep, CancellationToken cancellationToken)
+    {
+        var kept = keep is not null && keep.Items.TryGetValue(SessionKeyItem, out var item) && item is string key ? Hash(key) : null;
+        await using var command = new NpgsqlCommand(
+            "DELETE FROM operator_session WHERE user_id = @user AND key_hash IS DISTINCT FROM @kept", connection, transaction);
+        command.Parameters.AddWithValue("user", userId);
+        command.Parameters.Add(new NpgsqlParameter("kept", NpgsqlDbType.Bytea) { Value = kept is null ? DBNull.Value : kept });
         await command.ExecuteNonQueryAsync(cancellationToken);
     }
 

@@ -14,6 +14,7 @@ public static class OperatorsHosting
         builder.Services.AddOperatorSessions();
         builder.Services.AddLoginRateLimit();
         builder.Services.AddSingleton<AccountLoginLimit>();
+        builder.Services.AddPasswordChangeRateLimit();
         return builder;
     }
 

@@ -5,6 +5,7 @@ using System.Text.Json;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Sensors360.Grains.Sensors;
 using Sensors360.Server.Http;
+using Sensors360.Server.Operators;
 using static Sensors360.Server.Http.HttpProblems;
 
 namespace Sensors360.Server.Sensors;
@@ -23,8 +24,8 @@ public static class HeartbeatHistoryApi
     {
         // Operators only: the fallback policy requires a session, as for every route that does not opt out.
         var sensor = app.MapGroup("/api/sensors/{id}");
-        sensor.MapGet("/heartbeats", ListAsync);
-        sensor.MapGet("/series", SeriesAsync);
+        sensor.MapGet("/heartbeats", ListAsync).RequireAuthorization(OperatorPolicies.Viewer);
+        sensor.MapGet("/series", SeriesAsync).RequireAuthorization(OperatorPolicies.Viewer);
         return app;
     }
 

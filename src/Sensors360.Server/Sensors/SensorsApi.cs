@@ -3,7 +3,9 @@ using System.Text;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Sensors360.Abstractions.Sensors;
 using Sensors360.Grains.Sensors;
+using Sensors360.Server.Audit;
 using Sensors360.Server.Http;
+using Sensors360.Server.Operators;
 using static Sensors360.Server.Http.HttpProblems;
 
 namespace Sensors360.Server.Sensors;
@@ -17,16 +19,16 @@ public static class SensorsApi
     public static IEndpointRouteBuilder MapSensors(this IEndpointRouteBuilder app)
     {
         var sensors = app.MapGroup("/api/sensors");
-        sensors.MapPost("", ProvisionAsync);
-        sensors.MapGet("", ListAsync);
-        sensors.MapGet("/{id}", GetAsync);
-        sensors.MapPost("/{id}/retire", RetireAsync);
-        sensors.MapPost("/{id}/token", RotateTokenAsync);
+        sensors.MapPost("", ProvisionAsync).RequireAuthorization(OperatorPolicies.Operator);
+        sensors.MapGet("", ListAsync).RequireAuthorization(OperatorPolicies.Viewer);
+        sensors.MapGet("/{id}", GetAsync).RequireAuthorization(OperatorPolicies.Viewer);
+        sensors.MapPost("/{id}/retire", RetireAsync).RequireAuthorization(OperatorPolicies.Operator);
+        sensors.MapPost("/{id}/token", RotateTokenAsync).RequireAuthorization(OperatorPolicies.Operator);
         return app;
     }
 
     internal static async Task<Results<Created<ProvisionedSensorResponse>, ProblemHttpResult>> ProvisionAsync(
-        ProvisionRequest request, IGrainFactory grains, SensorDirectory directory, CancellationToken cancellationToken)
+        ProvisionRequest request, HttpContext http, IGrainFactory grains, SensorDirectory directory, AuditLog audit, CancellationToken cancellationToken)
     {
         if (!SensorIds.IsValid(request.Id))
         {
@@ -53,6 +55,10 @@ public static class SensorsApi
             case ProvisionResult.Unavailable:
                 return ChangeUnavailable();
         }
+
+        // The grain wrote the sensor: recorded right after, as for every change a grain makes.
+        await audit.WriteAfterChangeAsync(
+            AuditEntry.For(http, AuditActions.SensorProvisioned, request.Id, new Dictionary<string, object?> { ["tags"] = tags }), cancellationToken);
 
         var sensor = await directory.GetAsync(request.Id!, cancellationToken)
             ?? throw new InvalidOperationException($"Sensor {request.Id} vanished right after it was created.");
@@ -105,7 +111,7 @@ public static class SensorsApi
 
     /// <summary>The body is optional: without one the sensor failed, now.</summary>
     internal static async Task<Results<Ok<SensorResponse>, ProblemHttpResult>> RetireAsync(
-        string id, RetireRequest? request, IGrainFactory grains, SensorDirectory directory,
+        string id, RetireRequest? request, HttpContext http, IGrainFactory grains, SensorDirectory directory, AuditLog audit,
         [FromKeyedServices(MonitoringClock.Key)] TimeProvider clock, CancellationToken cancellationToken)
     {
         if (!SensorIds.IsValid(id))
@@ -135,7 +141,14 @@ public static class SensorsApi
             at = parsed;
         }
 
-        return await grains.GetGrain<ISensorGrain>(id).Retire(new SensorRetirement(reason, at)) switch
+        var result = await grains.GetGrain<ISensorGrain>(id).Retire(new SensorRetirement(reason, at));
+        if (result == SensorCommandResult.Done)
+        {
+            var details = new Dictionary<string, object?> { ["reason"] = reason.ToString().ToLowerInvariant(), ["at"] = at };
+            await audit.WriteAfterChangeAsync(AuditEntry.For(http, AuditActions.SensorRetired, id, details), cancellationToken);
+        }
+
+        return result switch
         {
             SensorCommandResult.NotFound => NotFound(id),
             SensorCommandResult.Unavailable => ChangeUnavailable(),
@@ -144,7 +157,8 @@ public static class SensorsApi
         };
     }
 
-    internal static async Task<Results<Ok<SensorTokenResponse>, ProblemHttpResult>> RotateTokenAsync(string id, IGrainFactory grains)
+    internal static async Task<Results<Ok<SensorTokenResponse>, ProblemHttpResult>> RotateTokenAsync(
+        string id, HttpContext http, IGrainFactory grains, AuditLog audit, CancellationToken cancellationToken)
     {
         if (!SensorIds.IsValid(id))
         {
@@ -152,7 +166,13 @@ public static class SensorsApi
         }
 
         var token = SensorTokens.NewToken();
-        return await grains.GetGrain<ISensorGrain>(id).RotateToken(SensorTokens.Hash(token)) switch
+        var result = await grains.GetGrain<ISensorGrain>(id).RotateToken(SensorTokens.Hash(token));
+        if (result == SensorCommandResult.Done)
+        {
+            await audit.WriteAfterChangeAsync(AuditEntry.For(http, AuditActions.SensorTokenRotated, id), cancellationToken);
+        }
+
+        return result switch
         {
             SensorCommandResult.NotFound => NotFound(id),
             SensorCommandResult.Retired => Problem(409, "Sensor retired", $"Sensor '{id}' is retired; its token cannot be rotated."),

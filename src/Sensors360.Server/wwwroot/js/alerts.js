@@ -23,14 +23,26 @@ export class AlertsPanel {
   #errors = new Map();
   #busy = new Set();
   #resolved = new Set();
+  #canAcknowledge;
   #onUnauthorized;
+  #onForbidden;
 
-  constructor({ list, empty, count, note, onUnauthorized }) {
+  constructor({ list, empty, count, note, onUnauthorized, onForbidden = () => {}, canAcknowledge = true }) {
     this.#list = list;
     this.#note = note;
     this.#empty = empty;
     this.#count = count;
     this.#onUnauthorized = onUnauthorized;
+    this.#onForbidden = onForbidden;
+    this.#canAcknowledge = canAcknowledge;
+  }
+
+  /** Whether the operator's role may acknowledge (operator, admin): a viewer sees no Acknowledge button. */
+  set canAcknowledge(allowed) {
+    if (allowed !== this.#canAcknowledge) {
+      this.#canAcknowledge = allowed;
+      this.#render();
+    }
   }
 
   clear() {
@@ -108,6 +120,10 @@ export class AlertsPanel {
         this.#onUnauthorized();
         return;
       }
+      if (error instanceof ApiError && error.status === 403) {
+        // The role changed meanwhile: the page reads it again and hides what it no longer allows.
+        this.#onForbidden();
+      }
       if (error instanceof ApiError && error.status === 404) {
         this.#alerts.delete(id);
       } else {
@@ -144,6 +160,8 @@ export class AlertsPanel {
     const action = acknowledgement
       ? el("p", { class: "acknowledged", "data-acknowledged-by": acknowledgement.by },
           `Acknowledged by ${acknowledgement.by} at ${clock(acknowledgement.at)}`)
+      : !this.#canAcknowledge
+      ? null
       : el("button", {
           type: "button",
           class: "button-small",

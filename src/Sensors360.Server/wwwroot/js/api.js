@@ -47,6 +47,12 @@ export const api = {
   /** The `limit` sensors most at risk within the server's default horizon (the first configured one). */
   atRisk: (limit) => request("GET", `/api/analytics/at-risk?limit=${limit}`),
   acknowledge: (id) => request("POST", `/api/alerts/${encodeURIComponent(id)}/acknowledge`),
+  changePassword: (current, next) => request("POST", "/api/auth/password", { current, new: next }),
+  // Admins only:
+  operators: () => request("GET", "/api/operators"),
+  createOperator: (username, password, role) => request("POST", "/api/operators", { username, password, role }),
+  changeOperator: (username, change) => request("PATCH", `/api/operators/${encodeURIComponent(username)}`, change),
+  resetPassword: (username, password) => request("POST", `/api/operators/${encodeURIComponent(username)}/password`, { password }),
 };
 
 /** Every sensor, following nextCursor (keyset paging) up to `maxPages` pages. */

@@ -16,6 +16,7 @@ import { byId, show } from "./dom.js";
 import { DashboardFeed } from "./feed.js";
 import { clock, count, duration, kpiTexts } from "./format.js";
 import { LifespanPanel } from "./lifespan.js";
+import { OperatorsScreen, PasswordForm } from "./operators.js";
 import { SensorDetail, SensorTable } from "./sensors.js";
 
 const feed = new DashboardFeed();
@@ -26,6 +27,7 @@ const alerts = new AlertsPanel({
   count: byId("alerts-count"),
   note: byId("alerts-note"),
   onUnauthorized: () => sessionEnded(),
+  onForbidden: () => readRole(),
 });
 const table = new SensorTable({
   table: byId("sensors"),
@@ -48,8 +50,15 @@ const atRisk = new AtRiskPanel({
   onUnauthorized: () => sessionEnded(),
 });
 
+const operators = new OperatorsScreen({ onUnauthorized: () => sessionEnded(), onForbidden: () => readRole() });
+const password = new PasswordForm({
+  onUnauthorized: () => sessionEnded(),
+  onChanged: () => (byId("kpis-at").textContent = "Your password was changed; your other sessions have ended."),
+});
+
 let lastComposition = null;
 let active = false;
+let signedInAs = null;
 
 // ---- connection state ----
 
@@ -147,9 +156,40 @@ function showView(view) {
   show(connection, view === "dashboard");
 }
 
+// ---- role: the page shows only what the role may do; the server refuses the rest anyway (403) ----
+
+const Rank = { viewer: 0, operator: 1, admin: 2 };
+
+function applyRole(operator) {
+  signedInAs = operator.username;
+  const rank = Rank[operator.role] ?? 0;
+  document.body.dataset.role = operator.role;
+  byId("session-role").textContent = `(${operator.role})`;
+  alerts.canAcknowledge = rank >= Rank.operator;
+  show(byId("operators-open"), rank >= Rank.admin);
+  if (rank < Rank.admin) {
+    operators.close();
+  }
+}
+
+/** After a 403: an admin may have changed this operator's role since sign-in. */
+async function readRole() {
+  try {
+    applyRole(await api.me());
+  } catch (failure) {
+    if (failure instanceof ApiError && failure.status === 401) {
+      sessionEnded();
+    }
+  }
+}
+
+byId("operators-open").addEventListener("click", () => operators.open());
+byId("password-open").addEventListener("click", () => password.open(signedInAs ?? ""));
+
 function signedIn(operator) {
   active = true;
   byId("session-user").textContent = operator.username;
+  applyRole(operator);
   showView("dashboard");
   lastComposition = null;
   feed.start();
@@ -171,6 +211,8 @@ function signedOut(message) {
   chart.stop();
   table.stop();
   detail.close();
+  operators.close();
+  password.close();
   table.clear();
   alerts.clear();
   lifespan.clear();
