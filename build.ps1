@@ -12,6 +12,9 @@
     bench  Runs the benchmarks: ingest (bench/results/latest.md and latest.json), then analytics
            (bench/results/analytics.md and analytics.json). -Part ingest or -Part analytics runs one of them.
     build  Builds the solution (Release).
+    migrate Applies orleans-postgres.sql and the schema/ migrations with the owner role (the server's
+           `migrate` command), for servers that run without DDL rights; see docs/security.md. Without
+           ConnectionStrings__Postgres it migrates the private PostgreSQL of `run`.
 
     Missing system prerequisites (the PostgreSQL server, Chromium for the browser tests) are installed with
     apt-get on Debian and Ubuntu.
@@ -19,7 +22,7 @@
 [CmdletBinding()]
 param(
     [Parameter(Position = 0)]
-    [ValidateSet('run', 'test', 'bench', 'build', 'help')]
+    [ValidateSet('run', 'test', 'bench', 'build', 'migrate', 'help')]
     [string] $Command = 'help',
 
     # run: start the server without the demo fleet.
@@ -201,6 +204,7 @@ function Start-PrivatePostgres([string] $Bin) {
         if ("$exists".Trim() -ne '1') {
             Invoke-Native $psql @('-h', '127.0.0.1', '-p', "$port", '-U', 'postgres', '-d', 'postgres', '-qc', 'CREATE DATABASE sensors360')
         }
+        $ownerPassword = Set-OwnerRole $psql $port
     }
     catch {
         Invoke-AsPostgres (Join-Path $Bin 'pg_ctl') @('-D', $cluster, '-m', 'fast', '-w', 'stop')
@@ -215,8 +219,59 @@ function Start-PrivatePostgres([string] $Bin) {
         Cluster          = $cluster
         Log              = Join-Path $pgDir 'server.log'
         PasswordFile     = $passwordFile
-        ConnectionString = "Host=127.0.0.1;Port=$port;Database=sensors360;Username=postgres;Password=$password"
+        OwnerPasswordFile = Join-Path $DataDir 'postgres-owner-password'
+        ConnectionString = "Host=127.0.0.1;Port=$port;Database=sensors360;Username=sensors360;Password=$ownerPassword"
     }
+}
+
+# The server runs as the role sensors360, which owns the database and its objects but is not a superuser
+# (docs/security.md): created the first time, its password kept beside the data; objects an older version
+# created as postgres are handed over to it. SQL goes through stdin, so no password shows in a process list.
+function Set-OwnerRole([string] $Psql, [int] $Port) {
+    $ownerPasswordFile = Join-Path $DataDir 'postgres-owner-password'
+    if (-not (Test-Path $ownerPasswordFile)) {
+        Set-Content -Path $ownerPasswordFile -Value (New-Password) -NoNewline
+        if ($IsLinux) { Invoke-Native 'chmod' @('600', $ownerPasswordFile) }
+    }
+    $ownerPassword = Get-Content $ownerPasswordFile -Raw
+    $role = @"
+DO `$`$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'sensors360') THEN
+        CREATE ROLE sensors360 LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE;
+    END IF;
+END
+`$`$;
+ALTER ROLE sensors360 WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD '$ownerPassword';
+ALTER DATABASE sensors360 OWNER TO sensors360;
+"@
+    $role | & $Psql -h 127.0.0.1 -p $Port -U postgres -d postgres -v ON_ERROR_STOP=1 -q | Out-Host
+    if ($LASTEXITCODE -ne 0) { throw 'psql could not create the role sensors360.' }
+    $handOver = @'
+DO $$
+DECLARE item record;
+BEGIN
+    FOR item IN
+        SELECT c.oid::regclass AS name, c.relkind FROM pg_class c
+        WHERE c.relnamespace = 'public'::regnamespace AND c.relkind IN ('r', 'p', 'v', 'm', 'S')
+          AND c.relowner <> 'sensors360'::regrole
+          -- Sequences of identity and serial columns follow their table.
+          AND NOT (c.relkind = 'S' AND EXISTS (
+              SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype IN ('a', 'i')))
+    LOOP
+        EXECUTE format('ALTER %s %s OWNER TO sensors360',
+            CASE item.relkind WHEN 'v' THEN 'VIEW' WHEN 'm' THEN 'MATERIALIZED VIEW' WHEN 'S' THEN 'SEQUENCE' ELSE 'TABLE' END, item.name);
+    END LOOP;
+    FOR item IN SELECT p.oid::regprocedure AS name FROM pg_proc p WHERE p.pronamespace = 'public'::regnamespace AND p.proowner <> 'sensors360'::regrole
+    LOOP
+        EXECUTE format('ALTER ROUTINE %s OWNER TO sensors360', item.name);
+    END LOOP;
+END
+$$;
+'@
+    $handOver | & $Psql -h 127.0.0.1 -p $Port -U postgres -d sensors360 -v ON_ERROR_STOP=1 -q | Out-Host
+    if ($LASTEXITCODE -ne 0) { throw 'psql could not hand the database objects over to the role sensors360.' }
+    return $ownerPassword
 }
 
 function Stop-PrivatePostgres([string] $Bin, $Postgres) {
@@ -274,6 +329,15 @@ function Invoke-Run {
     if ([string]::IsNullOrWhiteSpace($env:ASPNETCORE_URLS)) {
         $env:ASPNETCORE_URLS = 'http://localhost:5000'
     }
+    # One local silo: its port on loopback only, and a cluster id of its own (production must choose both).
+    foreach ($setting in @(
+            @('Sensors360__Cluster__AdvertisedAddress', '127.0.0.1'),
+            @('Sensors360__Cluster__ClusterId', 'sensors360-local'),
+            @('Sensors360__Cluster__ServiceId', 'sensors360'))) {
+        if ([string]::IsNullOrWhiteSpace([Environment]::GetEnvironmentVariable($setting[0]))) {
+            [Environment]::SetEnvironmentVariable($setting[0], $setting[1])
+        }
+    }
     # The demo: sensors stay silent for a minute before an alert, and silence is checked every 10 s.
     if (-not $NoFleet -and [string]::IsNullOrWhiteSpace($env:Sensors360__Monitoring__SilenceCheckPeriod)) {
         $env:Sensors360__Monitoring__SilenceCheckPeriod = '00:00:10'
@@ -286,8 +350,9 @@ function Invoke-Run {
         Write-Host "  server        $url  (GET /healthz, /readyz; API under /api, see docs/api.md)"
         if ($postgres) {
             Write-Host "  operator      user '$adminUser', password $env:Sensors360__Bootstrap__AdminPassword  (kept in $(Join-Path $DataDir 'admin-password'))"
-            Write-Host "  PostgreSQL    127.0.0.1:$($postgres.Port), database sensors360, user postgres"
-            Write-Host "                password in $($postgres.PasswordFile), data in $($postgres.Cluster), log $($postgres.Log)"
+            Write-Host "  PostgreSQL    127.0.0.1:$($postgres.Port), database sensors360; the server runs as sensors360 (owner, not a superuser)"
+            Write-Host "                passwords in $($postgres.OwnerPasswordFile) (sensors360) and $($postgres.PasswordFile) (postgres)"
+            Write-Host "                data in $($postgres.Cluster), log $($postgres.Log)"
         }
         else {
             Write-Host '  PostgreSQL    the database in ConnectionStrings__Postgres'
@@ -333,6 +398,31 @@ function Invoke-Run {
                 if (-not $process.WaitForExit(20000)) { $process.Kill($true) }
             }
         }
+        if ($postgres) {
+            Stop-PrivatePostgres $bin $postgres
+        }
+    }
+}
+
+# Applies the schema as the owner role, with the server's own migrate command; Sensors360__Database__RuntimeRole,
+# if set, names the login role the server will run as, which is granted its run-time rights.
+function Invoke-Migrate {
+    $bin = $null
+    $postgres = $null
+    if ([string]::IsNullOrWhiteSpace($env:ConnectionStrings__Postgres)) {
+        $bin = Install-Postgres
+        $postgres = Start-PrivatePostgres $bin
+        $env:ConnectionStrings__Postgres = $postgres.ConnectionString
+    }
+    try {
+        Invoke-Build
+        Write-Step 'Applying orleans-postgres.sql and the schema/ migrations'
+        & dotnet (Join-Path $ServerOutput 'Sensors360.Server.dll') migrate
+        if ($LASTEXITCODE -ne 0) {
+            Stop-Build 'The migration failed (see the message above).'
+        }
+    }
+    finally {
         if ($postgres) {
             Stop-PrivatePostgres $bin $postgres
         }
@@ -425,11 +515,13 @@ switch ($Command) {
     'test' { Invoke-Test }
     'bench' { Invoke-Bench }
     'build' { Invoke-Build }
+    'migrate' { Invoke-Migrate }
     default {
         Write-Host 'Usage: dotnet tool restore && dotnet pwsh ./build.ps1 <command>'
         Write-Host '  run    start the server on http://localhost:5000 (with a private PostgreSQL under .data/ unless ConnectionStrings__Postgres is set)'
         Write-Host '  test   build and run every test; ends with "N passed, N failed, N skipped"'
         Write-Host '  bench  run the ingest and analytics benchmarks (-Part ingest|analytics for one); results in bench/results/'
         Write-Host '  build  build the solution'
+        Write-Host '  migrate  apply orleans-postgres.sql and schema/ as the owner role (ConnectionStrings__Postgres, else the private PostgreSQL)'
     }
 }

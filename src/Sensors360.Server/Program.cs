@@ -11,8 +11,11 @@ using Sensors360.Server.Import;
 using Sensors360.Server.Operators;
 using Sensors360.Server.Sensors;
 
+// `Sensors360.Server migrate` applies the schema as the owner role and exits (docs/security.md, least privilege).
+var migrate = args is ["migrate", ..];
+
 // Content root is where the server's files are, wherever it is started from (appsettings, wwwroot).
-var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = args, ContentRootPath = AppContext.BaseDirectory });
+var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = migrate ? args[1..] : args, ContentRootPath = AppContext.BaseDirectory });
 builder.AddSensors360Problems();
 builder.AddSensors360Database();
 builder.AddSensors360Silo();
@@ -26,6 +29,11 @@ builder.AddBench();
 
 // Disposed on every way out, so the console log is flushed even when start-up gives up early.
 await using var app = builder.Build();
+if (migrate)
+{
+    return await app.MigrateDatabaseAsync() ? 0 : 1;
+}
+
 if (!app.CheckSettings() || !await app.PrepareDatabaseAsync() || !await app.BootstrapOperatorsAsync())
 {
     return 1;

@@ -45,9 +45,17 @@ public sealed partial class ServerProcess : IAsyncDisposable
 
     public int ExitCode => _process.ExitCode;
 
-    /// <summary>Starts a server. <paramref name="environment"/> adds to or overrides the defaults (null removes).</summary>
+    /// <summary>
+    /// Starts a server. <paramref name="environment"/> adds to or overrides the defaults (null removes);
+    /// <paramref name="arguments"/> go on its command line (e.g. <c>migrate</c>). The gateway stays off,
+    /// as in production, unless a test sets <c>Sensors360__Cluster__GatewayPort</c>.
+    /// </summary>
     public static ServerProcess Start(
-        string? connectionString, string clusterId, IReadOnlyDictionary<string, string?>? environment = null, string? adminPassword = null)
+        string? connectionString,
+        string clusterId,
+        IReadOnlyDictionary<string, string?>? environment = null,
+        string? adminPassword = null,
+        IReadOnlyList<string>? arguments = null)
     {
         adminPassword ??= Convert.ToBase64String(System.Security.Cryptography.RandomNumberGenerator.GetBytes(18));
         var httpPort = FreePort.Next();
@@ -60,6 +68,11 @@ public sealed partial class ServerProcess : IAsyncDisposable
             UseShellExecute = false,
         };
         start.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "Sensors360.Server.dll"));
+        foreach (var argument in arguments ?? [])
+        {
+            start.ArgumentList.Add(argument);
+        }
+
         var variables = new Dictionary<string, string?>
         {
             ["ASPNETCORE_URLS"] = $"http://127.0.0.1:{httpPort}",
@@ -68,7 +81,6 @@ public sealed partial class ServerProcess : IAsyncDisposable
             ["Sensors360__Cluster__ClusterId"] = clusterId,
             ["Sensors360__Cluster__ServiceId"] = clusterId,
             ["Sensors360__Cluster__SiloPort"] = siloPort.ToString(System.Globalization.CultureInfo.InvariantCulture),
-            ["Sensors360__Cluster__GatewayPort"] = FreePort.Next().ToString(System.Globalization.CultureInfo.InvariantCulture),
             ["Sensors360__Cluster__AdvertisedAddress"] = "127.0.0.1",
             ["Logging__LogLevel__Default"] = "Information",
             ["Sensors360__Bootstrap__AdminPassword"] = adminPassword,

@@ -25,19 +25,48 @@ public static partial class SettingsCheck
         }
 
         var cluster = app.Configuration.GetSection(ClusterSettings.Section).Get<ClusterSettings>() ?? new ClusterSettings();
-        if (cluster.SiloPort is < 1 or > 65535 || cluster.GatewayPort is < 1 or > 65535 || cluster.SiloPort == cluster.GatewayPort)
+        if (CheckCluster(cluster) is { } problem)
         {
-            LogInvalid(app.Logger, $"{ClusterSettings.Section}:SiloPort and GatewayPort must be two different ports from 1 to 65535.");
-            return false;
-        }
-
-        if (!string.IsNullOrEmpty(cluster.AdvertisedAddress) && !System.Net.IPAddress.TryParse(cluster.AdvertisedAddress, out _))
-        {
-            LogInvalid(app.Logger, $"{ClusterSettings.Section}:AdvertisedAddress must be an IP address.");
+            LogInvalid(app.Logger, problem);
             return false;
         }
 
         return true;
+    }
+
+    private static string? CheckCluster(ClusterSettings cluster)
+    {
+        if (string.IsNullOrWhiteSpace(cluster.ClusterId) || string.IsNullOrWhiteSpace(cluster.ServiceId))
+        {
+            return $"{ClusterSettings.Section}:ClusterId and ServiceId must be set (e.g. Sensors360__Cluster__ClusterId=plant-a-prod); there is no default, so no silo joins a cluster by accident.";
+        }
+
+        if (cluster.SiloPort is < 1 or > 65535 || cluster.GatewayPort is < 1 or > 65535 || cluster.SiloPort == cluster.GatewayPort)
+        {
+            return $"{ClusterSettings.Section}:SiloPort (and GatewayPort, if set) must be two different ports from 1 to 65535.";
+        }
+
+        if (!string.IsNullOrEmpty(cluster.AdvertisedAddress) && !System.Net.IPAddress.TryParse(cluster.AdvertisedAddress, out _))
+        {
+            return $"{ClusterSettings.Section}:AdvertisedAddress must be an IP address.";
+        }
+
+        if (!cluster.Tls.Enabled)
+        {
+            return string.IsNullOrEmpty(cluster.Tls.CertificatePassword)
+                ? null
+                : $"{ClusterSettings.Section}:Tls:CertificatePassword is set but CertificatePath is not.";
+        }
+
+        try
+        {
+            using var certificate = ClusterCertificate.Load(cluster.Tls, TimeProvider.System);
+            return null;
+        }
+        catch (ClusterCertificateException e)
+        {
+            return e.Message;
+        }
     }
 
     [LoggerMessage(Level = LogLevel.Critical, Message = "Invalid setting: {Reason}")]

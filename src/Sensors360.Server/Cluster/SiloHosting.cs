@@ -1,5 +1,6 @@
 using System.Net;
 using Orleans.Configuration;
+using Orleans.Connections.Security;
 using Sensors360.Server.Database;
 
 namespace Sensors360.Server.Cluster;
@@ -15,22 +16,58 @@ public static partial class SiloHosting
         {
             silo.Configure<ClusterOptions>(options =>
             {
-                options.ClusterId = settings.ClusterId;
-                options.ServiceId = settings.ServiceId;
+                // Missing ids are reported by CheckSettings before the silo starts.
+                options.ClusterId = settings.ClusterId ?? string.Empty;
+                options.ServiceId = settings.ServiceId ?? string.Empty;
             });
+
+            // Port 0 switches the gateway off. Without listenOnAnyHostAddress the silo listens on the
+            // advertised address only, not on every interface of the host.
+            var gatewayPort = settings.GatewayPort ?? 0;
             if (string.IsNullOrWhiteSpace(settings.AdvertisedAddress))
             {
-                silo.ConfigureEndpoints(settings.SiloPort, settings.GatewayPort, listenOnAnyHostAddress: true);
+                silo.ConfigureEndpoints(settings.SiloPort, gatewayPort);
             }
-            else
+            else if (IPAddress.TryParse(settings.AdvertisedAddress, out var advertised))
             {
-                silo.ConfigureEndpoints(IPAddress.Parse(settings.AdvertisedAddress), settings.SiloPort, settings.GatewayPort, listenOnAnyHostAddress: true);
+                silo.ConfigureEndpoints(advertised, settings.SiloPort, gatewayPort);
+            }
+
+            if (settings.Tls.Enabled)
+            {
+                silo.UseClusterTls(settings.Tls);
             }
 
             // Read lazily: a missing connection string is reported by PrepareDatabaseAsync, not as a crash here.
             silo.UsePostgres(configuration.GetPostgresConnectionString);
         });
         return builder;
+    }
+
+    /// <summary>
+    /// Mutual TLS on every silo connection (and the gateway, if on): each side presents the cluster
+    /// certificate and accepts the other only if its certificate chains to a root in its own PFX.
+    /// </summary>
+    private static void UseClusterTls(this ISiloBuilder silo, ClusterTlsSettings tls)
+    {
+        ClusterCertificate certificate;
+        try
+        {
+            certificate = ClusterCertificate.Load(tls, TimeProvider.System);
+        }
+        catch (ClusterCertificateException)
+        {
+            // CheckSettings loads it again and stops the server with the reason before the silo starts.
+            return;
+        }
+
+        silo.Services.AddSingleton(certificate);
+        silo.UseTls(certificate.Local, options =>
+        {
+            options.RemoteCertificateMode = RemoteCertificateMode.RequireCertificate;
+            options.ClientCertificateMode = RemoteCertificateMode.RequireCertificate;
+            options.RemoteCertificateValidation = (peer, _, _) => certificate.IsTrustedPeer(peer);
+        });
     }
 
     /// <summary>Runs until shutdown; 0 on a clean stop, 1 (after one log line) when the silo cannot start.</summary>
@@ -44,6 +81,11 @@ public static partial class SiloHosting
         catch (Exception e) when (e is OrleansException or IOException or System.Net.Sockets.SocketException or Microsoft.Extensions.Options.OptionsValidationException)
         {
             var reason = e.Message.ReplaceLineEndings(" ");
+            if (e is Orleans.Runtime.MembershipService.OrleansClusterConnectivityCheckFailedException)
+            {
+                reason += " Every silo must reach the others' silo ports and, with cluster TLS, hold a certificate from the same root (Sensors360__Cluster__Tls__CertificatePath).";
+            }
+
             LogCannotStart(app.Logger, reason);
             return 1;
         }

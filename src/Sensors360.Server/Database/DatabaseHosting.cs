@@ -24,6 +24,13 @@ public static class DatabaseHosting
         app.Services.GetRequiredService<DatabaseSetup>().TryPrepareAsync(app.Lifetime.ApplicationStopping);
 
     /// <summary>
+    /// The <c>migrate</c> command: brings the schema up to date (as the owner role) and grants the runtime role,
+    /// without starting the silo. True on success; otherwise one log line says why.
+    /// </summary>
+    public static Task<bool> MigrateDatabaseAsync(this WebApplication app) =>
+        app.Services.GetRequiredService<DatabaseSetup>().TryMigrateAsync(app.Lifetime.ApplicationStopping);
+
+    /// <summary>
     /// Lets Npgsql prepare the statements the server repeats (heartbeat batches, sensor loads) unless the
     /// operator chose otherwise: the database then plans them once per connection instead of per call.
     /// </summary>

@@ -5,8 +5,21 @@ public sealed class DatabaseOptions
 {
     public const string Section = "Sensors360:Database";
 
-    /// <summary>Apply <c>orleans-postgres.sql</c> at start. Off when a DBA manages the Orleans tables.</summary>
+    /// <summary>Apply <c>orleans-postgres.sql</c> at start. Off when a DBA manages the Orleans tables (or <c>migrate</c> applies them).</summary>
     public bool ApplyOrleansScript { get; set; } = true;
+
+    /// <summary>
+    /// Apply pending <c>schema/</c> migrations at start. Off when <c>migrate</c> applies them with the owner
+    /// role: the server then only checks that none is missing, and with <see cref="ApplyOrleansScript"/> off
+    /// too it needs no DDL rights at all.
+    /// </summary>
+    public bool ApplyMigrations { get; set; } = true;
+
+    /// <summary>
+    /// Used by <c>migrate</c> only: the login role the server will run as, granted what it needs at run time
+    /// (reading and writing rows, running our functions) and nothing more.
+    /// </summary>
+    public string? RuntimeRole { get; set; }
 
     /// <summary>How long start-up waits for the database before giving up.</summary>
     public TimeSpan ConnectTimeout { get; set; } = TimeSpan.FromSeconds(15);

@@ -10,6 +10,7 @@ namespace Sensors360.Server.Database;
 /// <summary>
 /// Brings the database up to date at start: <c>orleans-postgres.sql</c>, then our versioned migrations
 /// (<c>schema/*.sql</c>, applied by DbUp), all under one advisory lock so silos starting together take turns.
+/// The same code runs as the <c>migrate</c> command, with the owner role, for servers that run without DDL rights.
 /// </summary>
 public sealed partial class DatabaseSetup(
     IConfiguration configuration,
@@ -23,7 +24,15 @@ public sealed partial class DatabaseSetup(
     private static readonly TimeSpan RetryDelay = TimeSpan.FromMilliseconds(500);
 
     /// <summary>Prepares the database; false (after one log line saying why) when it cannot.</summary>
-    public async Task<bool> TryPrepareAsync(CancellationToken cancellationToken)
+    public Task<bool> TryPrepareAsync(CancellationToken cancellationToken) => TryRunAsync(migrating: false, cancellationToken);
+
+    /// <summary>
+    /// The <c>migrate</c> command: applies <c>orleans-postgres.sql</c> and the migrations whatever the settings
+    /// say, and grants <see cref="DatabaseOptions.RuntimeRole"/> what the server needs at run time.
+    /// </summary>
+    public Task<bool> TryMigrateAsync(CancellationToken cancellationToken) => TryRunAsync(migrating: true, cancellationToken);
+
+    private async Task<bool> TryRunAsync(bool migrating, CancellationToken cancellationToken)
     {
         string connectionString;
         try
@@ -43,12 +52,18 @@ public sealed partial class DatabaseSetup(
             // A data source of its own: set-up runs once, and must not leave its lock session in the app's pool.
             await using var dataSource = NpgsqlDataSource.Create(connectionString);
             await using var connection = await OpenWithRetryAsync(dataSource, cancellationToken);
-            await PrepareAsync(connection, connectionString, cancellationToken);
+            await PrepareAsync(connection, connectionString, migrating, cancellationToken);
             LogReady(logger, target);
             return true;
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
+            return false;
+        }
+        catch (MigrationsPendingException e)
+        {
+            var reason = $"The PostgreSQL database {target} {e.Message}";
+            LogCannotStart(logger, reason);
             return false;
         }
         catch (Exception e) when (e is NpgsqlException or SocketException or TimeoutException or SchemaMigrationException)
@@ -79,7 +94,7 @@ public sealed partial class DatabaseSetup(
         }
     }
 
-    private async Task PrepareAsync(NpgsqlConnection connection, string connectionString, CancellationToken cancellationToken)
+    private async Task PrepareAsync(NpgsqlConnection connection, string connectionString, bool migrating, CancellationToken cancellationToken)
     {
         await using (var take = new NpgsqlCommand("SELECT pg_advisory_lock(@key)", connection))
         {
@@ -89,15 +104,28 @@ public sealed partial class DatabaseSetup(
 
         try
         {
-            if (options.Value.ApplyOrleansScript)
+            if (migrating || options.Value.ApplyOrleansScript)
             {
                 await using var apply = new NpgsqlCommand(OrleansScript, connection);
                 await apply.ExecuteNonQueryAsync(cancellationToken);
             }
 
-            ApplyMigrations(connectionString);
+            if (migrating || options.Value.ApplyMigrations)
+            {
+                ApplyMigrations(connectionString);
+            }
+            else
+            {
+                CheckMigrationsApplied(connectionString);
+            }
 
+            // Needs no DDL rights of the caller: the function runs as its owner (schema/0009).
             await HeartbeatPartitions.EnsureAsync(connection, time.GetUtcNow(), cancellationToken);
+
+            if (migrating && !string.IsNullOrWhiteSpace(options.Value.RuntimeRole))
+            {
+                await GrantRuntimeRoleAsync(connection, options.Value.RuntimeRole, cancellationToken);
+            }
         }
         finally
         {
@@ -107,15 +135,55 @@ public sealed partial class DatabaseSetup(
         }
     }
 
+    private DbUp.Engine.UpgradeEngine Migrations(string connectionString) => DeployChanges.To
+        .PostgresqlDatabase(connectionString)
+        .WithScriptsEmbeddedInAssembly(Assembly.GetExecutingAssembly(), name => name.StartsWith(MigrationResourcePrefix, StringComparison.Ordinal))
+        .WithTransactionPerScript()
+        .LogTo(new MigrationLog(logger))
+        .Build();
+
+    /// <summary>Only reads DbUp's journal, so a role without DDL rights can tell it is running on an outdated schema.</summary>
+    private void CheckMigrationsApplied(string connectionString)
+    {
+        var pending = Migrations(connectionString).GetScriptsToExecute();
+        if (pending.Count > 0)
+        {
+            var names = string.Join(", ", pending.Select(script => script.Name[MigrationResourcePrefix.Length..]));
+            throw new MigrationsPendingException(
+                $"lacks the migrations {names}: apply them as the owner role with 'build.ps1 migrate' (or 'dotnet Sensors360.Server.dll migrate'), " +
+                "or let the server apply them (Sensors360__Database__ApplyMigrations=true).");
+        }
+    }
+
+    /// <summary>
+    /// What the runtime role needs and no more: rows of every table (the migration journal read-only), the
+    /// sequences, and our functions. Tables created later by the owner (e.g. new partitions) get the same rights.
+    /// </summary>
+    private static async Task GrantRuntimeRoleAsync(NpgsqlConnection connection, string role, CancellationToken cancellationToken)
+    {
+        string quotedRole, schema;
+        await using (var quote = new NpgsqlCommand("SELECT quote_ident($1), quote_ident(current_schema())", connection))
+        {
+            quote.Parameters.AddWithValue(role);
+            await using var reader = await quote.ExecuteReaderAsync(cancellationToken);
+            await reader.ReadAsync(cancellationToken);
+            (quotedRole, schema) = (reader.GetString(0), reader.GetString(1));
+        }
+
+        await using var grant = new NpgsqlCommand($"""
+            GRANT USAGE ON SCHEMA {schema} TO {quotedRole};
+            GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA {schema} TO {quotedRole};
+            REVOKE INSERT, UPDATE, DELETE ON {schema}.schemaversions FROM {quotedRole};
+            GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA {schema} TO {quotedRole};
+            GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA {schema} TO {quotedRole};
+            ALTER DEFAULT PRIVILEGES IN SCHEMA {schema} GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO {quotedRole};
+            """, connection);
+        await grant.ExecuteNonQueryAsync(cancellationToken);
+    }
+
     private void ApplyMigrations(string connectionString)
     {
-        var result = DeployChanges.To
-            .PostgresqlDatabase(connectionString)
-            .WithScriptsEmbeddedInAssembly(Assembly.GetExecutingAssembly(), name => name.StartsWith(MigrationResourcePrefix, StringComparison.Ordinal))
-            .WithTransactionPerScript()
-            .LogTo(new MigrationLog(logger))
-            .Build()
-            .PerformUpgrade();
+        var result = Migrations(connectionString).PerformUpgrade();
         if (!result.Successful)
         {
             throw new SchemaMigrationException($"migration {result.ErrorScript?.Name ?? "?"} failed: {OneLine(result.Error)}", result.Error);
@@ -195,6 +263,9 @@ public sealed partial class DatabaseSetup(
         }
     }
 }
+
+/// <summary>Migrations are missing and the server was told not to apply them.</summary>
+public sealed class MigrationsPendingException(string message) : Exception(message);
 
 /// <summary>A migration script failed; DbUp rolled it back.</summary>
 public sealed class SchemaMigrationException(string message, Exception? inner) : Exception(message, inner);
