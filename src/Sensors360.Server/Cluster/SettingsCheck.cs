@@ -14,6 +14,8 @@ public static partial class SettingsCheck
         try
         {
             _ = app.Services.GetRequiredService<IOptions<MonitoringOptions>>().Value;
+            _ = app.Services.GetRequiredService<IOptions<Http.HttpEdgeOptions>>().Value;
+            _ = app.Services.GetRequiredService<IOptions<Operators.OperatorSessionOptions>>().Value;
         }
         catch (OptionsValidationException e)
         {
