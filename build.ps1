@@ -8,6 +8,8 @@
 
     run    Starts the server on http://localhost:5000. Without ConnectionStrings__Postgres it first
            creates and starts a private PostgreSQL under .data/ on a free port, and stops it again on Ctrl+C.
+           -Https serves https://localhost:5001 instead, with a self-signed certificate made once under
+           .data/https/ (see docs/security.md for a real certificate).
     test   Builds everything and runs every test project; ends with "N passed, N failed, N skipped".
     bench  Runs the benchmarks: ingest (bench/results/latest.md and latest.json), then analytics
            (bench/results/analytics.md and analytics.json). -Part ingest or -Part analytics runs one of them.
@@ -27,6 +29,9 @@ param(
 
     # run: start the server without the demo fleet.
     [switch] $NoFleet,
+
+    # run: serve https with a self-signed certificate (made once under .data/https/).
+    [switch] $Https,
 
     # bench: which part to run (all: ingest, then analytics).
     [ValidateSet('all', 'ingest', 'analytics')]
@@ -158,6 +163,45 @@ function Get-FreePort {
 function New-Password {
     $bytes = [System.Security.Cryptography.RandomNumberGenerator]::GetBytes(24)
     return [System.Convert]::ToBase64String($bytes).Replace('+', 'x').Replace('/', 'y').TrimEnd('=')
+}
+
+# The self-signed certificate of `run -Https` for localhost, 127.0.0.1 and ::1, made with .NET's own
+# CertificateRequest (no dev-certs needed) and kept under .data/https/ (git-ignored) until a week before it
+# expires. Returns the PFX path and password for Kestrel, and the certificate as PEM for clients to trust.
+function Get-DevelopmentCertificate {
+    $dir = Join-Path $DataDir 'https'
+    $pfx = Join-Path $dir 'localhost.pfx'
+    $pem = Join-Path $dir 'localhost.pem'
+    $passwordFile = Join-Path $dir 'certificate-password'
+    New-Item -ItemType Directory -Force -Path $dir | Out-Null
+    $current = $null
+    if ((Test-Path $pfx) -and (Test-Path $passwordFile) -and (Test-Path $pem)) {
+        $current = [System.Security.Cryptography.X509Certificates.X509CertificateLoader]::LoadPkcs12FromFile($pfx, (Get-Content $passwordFile -Raw))
+    }
+    if (-not $current -or $current.NotAfter -lt [DateTime]::Now.AddDays(7)) {
+        Write-Step "Making a self-signed certificate for localhost in $dir"
+        $key = [System.Security.Cryptography.RSA]::Create(2048)
+        $request = [System.Security.Cryptography.X509Certificates.CertificateRequest]::new(
+            'CN=localhost', $key, [System.Security.Cryptography.HashAlgorithmName]::SHA256, [System.Security.Cryptography.RSASignaturePadding]::Pkcs1)
+        $names = [System.Security.Cryptography.X509Certificates.SubjectAlternativeNameBuilder]::new()
+        $names.AddDnsName('localhost')
+        $names.AddIpAddress([System.Net.IPAddress]::Loopback)
+        $names.AddIpAddress([System.Net.IPAddress]::IPv6Loopback)
+        $request.CertificateExtensions.Add($names.Build())
+        $request.CertificateExtensions.Add([System.Security.Cryptography.X509Certificates.X509BasicConstraintsExtension]::new($false, $false, 0, $true))
+        $request.CertificateExtensions.Add([System.Security.Cryptography.X509Certificates.X509KeyUsageExtension]::new(
+            [System.Security.Cryptography.X509Certificates.X509KeyUsageFlags]'DigitalSignature, KeyEncipherment', $true))
+        $serverAuth = [System.Security.Cryptography.OidCollection]::new()
+        $serverAuth.Add([System.Security.Cryptography.Oid]::new('1.3.6.1.5.5.7.3.1')) | Out-Null
+        $request.CertificateExtensions.Add([System.Security.Cryptography.X509Certificates.X509EnhancedKeyUsageExtension]::new($serverAuth, $false))
+        $current = $request.CreateSelfSigned([DateTimeOffset]::UtcNow.AddDays(-1), [DateTimeOffset]::UtcNow.AddDays(365))
+        $password = New-Password
+        [System.IO.File]::WriteAllBytes($pfx, $current.Export([System.Security.Cryptography.X509Certificates.X509ContentType]::Pfx, $password))
+        Set-Content -Path $passwordFile -Value $password -NoNewline
+        Set-Content -Path $pem -Value $current.ExportCertificatePem() -NoNewline
+        if ($IsLinux) { Invoke-Native 'chmod' @('600', $pfx, $passwordFile) }
+    }
+    return [pscustomobject]@{ Path = $pfx; Password = (Get-Content $passwordFile -Raw); Pem = $pem }
 }
 
 # Creates (first time) and starts the private PostgreSQL of `run` under .data/; returns its connection string.
@@ -297,7 +341,8 @@ function Wait-Ready([string] $Url, $Process) {
     $deadline = [DateTime]::UtcNow.AddMinutes(2)
     while ([DateTime]::UtcNow -lt $deadline -and -not $Process.HasExited) {
         try {
-            if ((Invoke-WebRequest -Uri "$Url/readyz" -SkipHttpErrorCheck -TimeoutSec 2).StatusCode -eq 200) { return $true }
+            # Our own server on this machine: its self-signed certificate (run -Https) is not checked here.
+            if ((Invoke-WebRequest -Uri "$Url/readyz" -SkipHttpErrorCheck -SkipCertificateCheck -TimeoutSec 2).StatusCode -eq 200) { return $true }
         }
         catch { }
         Start-Sleep -Milliseconds 500
@@ -326,8 +371,15 @@ function Invoke-Run {
     }
     $adminUser = if ($env:Sensors360__Bootstrap__AdminUser) { $env:Sensors360__Bootstrap__AdminUser } else { 'admin' }
     $operatorPassword = if ($env:SENSORS360_PASSWORD) { $env:SENSORS360_PASSWORD } else { $env:Sensors360__Bootstrap__AdminPassword }
+    $certificate = $null
+    if ($Https) {
+        # Kestrel's standard settings for its default certificate; a real one is configured the same way.
+        $certificate = Get-DevelopmentCertificate
+        $env:Kestrel__Certificates__Default__Path = $certificate.Path
+        $env:Kestrel__Certificates__Default__Password = $certificate.Password
+    }
     if ([string]::IsNullOrWhiteSpace($env:ASPNETCORE_URLS)) {
-        $env:ASPNETCORE_URLS = 'http://localhost:5000'
+        $env:ASPNETCORE_URLS = if ($Https) { 'https://localhost:5001' } else { 'http://localhost:5000' }
     }
     # One local silo: its port on loopback only, and a cluster id of its own (production must choose both).
     foreach ($setting in @(
@@ -348,6 +400,9 @@ function Invoke-Run {
         Write-Host ''
         Write-Host 'Sensors 360 is starting:' -ForegroundColor Green
         Write-Host "  server        $url  (GET /healthz, /readyz; API under /api, see docs/api.md)"
+        if ($certificate) {
+            Write-Host "  https         self-signed certificate $($certificate.Path) (browsers warn once; trust $($certificate.Pem) to avoid it)"
+        }
         if ($postgres) {
             Write-Host "  operator      user '$adminUser', password $env:Sensors360__Bootstrap__AdminPassword  (kept in $(Join-Path $DataDir 'admin-password'))"
             Write-Host "  PostgreSQL    127.0.0.1:$($postgres.Port), database sensors360; the server runs as sensors360 (owner, not a superuser)"
@@ -378,6 +433,8 @@ function Invoke-Run {
             if (Wait-Ready $url $server) {
                 New-Item -ItemType Directory -Force -Path $DataDir | Out-Null
                 $env:SENSORS360_PASSWORD = $operatorPassword
+                # .NET on Linux trusts the certificates in SSL_CERT_FILE: the fleet trusts exactly this one.
+                if ($certificate) { $env:SSL_CERT_FILE = $certificate.Pem }
                 $fleet = Start-Process -FilePath 'dotnet' -WorkingDirectory $Root -PassThru `
                     -RedirectStandardOutput (Join-Path $DataDir 'simulator.log') -RedirectStandardError (Join-Path $DataDir 'simulator-errors.log') `
                     -ArgumentList @((Join-Path $SimulatorOutput 'Sensors360.Simulator.dll'), 'fleet', '--server', $url, '--user', $adminUser,
@@ -519,6 +576,7 @@ switch ($Command) {
     default {
         Write-Host 'Usage: dotnet tool restore && dotnet pwsh ./build.ps1 <command>'
         Write-Host '  run    start the server on http://localhost:5000 (with a private PostgreSQL under .data/ unless ConnectionStrings__Postgres is set)'
+        Write-Host '         -Https: serve https://localhost:5001 with a self-signed certificate made once under .data/https/'
         Write-Host '  test   build and run every test; ends with "N passed, N failed, N skipped"'
         Write-Host '  bench  run the ingest and analytics benchmarks (-Part ingest|analytics for one); results in bench/results/'
         Write-Host '  build  build the solution'

@@ -38,7 +38,13 @@ internal sealed class ImportBenchmark(long lines)
         }
 
         var cookies = await server.LoginCookiesAsync();
-        using var client = new HttpClient(new HttpClientHandler { CookieContainer = cookies }) { BaseAddress = server.BaseAddress, Timeout = Timeout.InfiniteTimeSpan };
+        using var client = new HttpClient(new HttpClientHandler { CookieContainer = cookies })
+        {
+            BaseAddress = server.BaseAddress,
+            Timeout = Timeout.InfiniteTimeSpan,
+            // The import is a cookie-authenticated change: it must name the server's own origin, as its page would.
+            DefaultRequestHeaders = { { "Origin", server.Origin } },
+        };
         var meter = new ProcessMeter(server.ProcessId);
         // Each run writes its own stretch of the past (distinct times), a heartbeat a minute per sensor.
         var end = DateTimeOffset.UtcNow.AddDays(-1);

@@ -17,6 +17,7 @@ var migrate = args is ["migrate", ..];
 // Content root is where the server's files are, wherever it is started from (appsettings, wwwroot).
 var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = migrate ? args[1..] : args, ContentRootPath = AppContext.BaseDirectory });
 builder.AddSensors360Problems();
+builder.AddHttpEdge();
 builder.AddSensors360Database();
 builder.AddSensors360Silo();
 builder.AddSensors360Health();
@@ -39,8 +40,10 @@ if (!app.CheckSettings() || !await app.PrepareDatabaseAsync() || !await app.Boot
     return 1;
 }
 
+app.UseHttpEdge();
 app.UseSensors360Problems();
 app.UseDashboardPage();
+app.UsePageOriginCheck();
 app.UseAuthentication();
 app.UseAuthorization();
 app.UseRateLimiter();

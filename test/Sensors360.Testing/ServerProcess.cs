@@ -15,15 +15,17 @@ public sealed partial class ServerProcess : IAsyncDisposable
 
     private readonly Process _process;
     private readonly ConcurrentQueue<string> _output = new();
+    private readonly SelfSignedCertificate? _certificate;
     private HttpClient? _operator;
 
-    private ServerProcess(Process process, Uri baseAddress, int siloPort, string adminPassword)
+    private ServerProcess(Process process, Uri baseAddress, int siloPort, string adminPassword, SelfSignedCertificate? certificate)
     {
         _process = process;
         BaseAddress = baseAddress;
         SiloPort = siloPort;
         AdminPassword = adminPassword;
-        Http = new HttpClient { BaseAddress = baseAddress, Timeout = TimeSpan.FromSeconds(10) };
+        _certificate = certificate;
+        Http = new HttpClient(NewHandler(new System.Net.CookieContainer())) { BaseAddress = baseAddress, Timeout = TimeSpan.FromSeconds(10) };
     }
 
     public Uri BaseAddress { get; }
@@ -48,15 +50,18 @@ public sealed partial class ServerProcess : IAsyncDisposable
     /// <summary>
     /// Starts a server. <paramref name="environment"/> adds to or overrides the defaults (null removes);
     /// <paramref name="arguments"/> go on its command line (e.g. <c>migrate</c>). The gateway stays off,
-    /// as in production, unless a test sets <c>Sensors360__Cluster__GatewayPort</c>.
+    /// as in production, unless a test sets <c>Sensors360__Cluster__GatewayPort</c>. With
+    /// <paramref name="https"/> it serves https only, with that certificate, and this object's clients trust it.
     /// </summary>
     public static ServerProcess Start(
         string? connectionString,
         string clusterId,
         IReadOnlyDictionary<string, string?>? environment = null,
         string? adminPassword = null,
-        IReadOnlyList<string>? arguments = null)
+        IReadOnlyList<string>? arguments = null,
+        SelfSignedCertificate? https = null)
     {
+        var scheme = https is null ? "http" : "https";
         adminPassword ??= Convert.ToBase64String(System.Security.Cryptography.RandomNumberGenerator.GetBytes(18));
         var httpPort = FreePort.Next();
         var siloPort = FreePort.Next();
@@ -75,7 +80,9 @@ public sealed partial class ServerProcess : IAsyncDisposable
 
         var variables = new Dictionary<string, string?>
         {
-            ["ASPNETCORE_URLS"] = $"http://127.0.0.1:{httpPort}",
+            ["ASPNETCORE_URLS"] = $"{scheme}://127.0.0.1:{httpPort}",
+            ["Kestrel__Certificates__Default__Path"] = https?.Path,
+            ["Kestrel__Certificates__Default__Password"] = https?.Password,
             ["ASPNETCORE_ENVIRONMENT"] = "Production",
             ["ConnectionStrings__Postgres"] = connectionString,
             ["Sensors360__Cluster__ClusterId"] = clusterId,
@@ -106,7 +113,7 @@ public sealed partial class ServerProcess : IAsyncDisposable
         }
 
         var process = new Process { StartInfo = start, EnableRaisingEvents = true };
-        var server = new ServerProcess(process, new Uri($"http://127.0.0.1:{httpPort}"), siloPort, adminPassword);
+        var server = new ServerProcess(process, new Uri($"{scheme}://127.0.0.1:{httpPort}"), siloPort, adminPassword, https);
         process.OutputDataReceived += (_, line) => server.Collect(line.Data);
         process.ErrorDataReceived += (_, line) => server.Collect(line.Data);
         process.Start();
@@ -138,14 +145,45 @@ public sealed partial class ServerProcess : IAsyncDisposable
         return cookies;
     }
 
-    /// <summary>A client with its own cookie jar, logged in as the bootstrap admin.</summary>
+    /// <summary>This server's own origin (scheme://host:port), as its page would send in <c>Origin</c>.</summary>
+    public string Origin => BaseAddress.GetLeftPart(UriPartial.Authority);
+
+    /// <summary>
+    /// A handler for clients of this server: with <paramref name="cookies"/> it keeps them (else none); over
+    /// https it trusts exactly this server's certificate.
+    /// </summary>
+    public HttpClientHandler NewHandler(System.Net.CookieContainer? cookies = null)
+    {
+        var handler = new HttpClientHandler { AllowAutoRedirect = false };
+        if (cookies is null)
+        {
+            handler.UseCookies = false;
+        }
+        else
+        {
+            handler.CookieContainer = cookies;
+        }
+
+        if (_certificate is { } certificate)
+        {
+            handler.ServerCertificateCustomValidationCallback = (_, presented, _, _) => certificate.IsPresentedBy(presented);
+        }
+
+        return handler;
+    }
+
+    /// <summary>
+    /// A client with its own cookie jar, logged in as the bootstrap admin. It sends this server's
+    /// <see cref="Origin"/> with every request, as the page does, so its changes pass the cross-site check.
+    /// </summary>
     public async Task<HttpClient> LoginAsync(string username = "admin", string? password = null, System.Net.CookieContainer? cookies = null)
     {
-        var client = new HttpClient(new HttpClientHandler { CookieContainer = cookies ?? new System.Net.CookieContainer(), AllowAutoRedirect = false })
+        var client = new HttpClient(NewHandler(cookies ?? new System.Net.CookieContainer()))
         {
             BaseAddress = BaseAddress,
             Timeout = TimeSpan.FromSeconds(30),
         };
+        client.DefaultRequestHeaders.Add("Origin", Origin);
         using var response = await client.PostAsJsonAsync(new Uri("/api/auth/login", UriKind.Relative), new { username, password = password ?? AdminPassword });
         if (!response.IsSuccessStatusCode)
         {

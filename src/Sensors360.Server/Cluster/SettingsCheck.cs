@@ -16,6 +16,8 @@ public static partial class SettingsCheck
             _ = app.Services.GetRequiredService<IOptions<MonitoringOptions>>().Value;
             _ = app.Services.GetRequiredService<IOptions<Dashboard.DashboardOptions>>().Value;
             _ = app.Services.GetRequiredService<IOptions<Sensors.IngestOptions>>().Value;
+            _ = app.Services.GetRequiredService<IOptions<Http.HttpEdgeOptions>>().Value;
+            _ = app.Services.GetRequiredService<IOptions<Operators.OperatorSessionOptions>>().Value;
         }
         catch (OptionsValidationException e)
         {

@@ -25,6 +25,6 @@ public static partial class Instants
     /// <summary>Whether <paramref name="instant"/> lies beyond <paramref name="now"/> by more than the allowed skew.</summary>
     public static bool IsInFuture(DateTimeOffset instant, DateTimeOffset now) => instant > now + AllowedClockSkew;
 
-    [GeneratedRegex(@"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,7})?)?(Z|[+-]\d{2}:\d{2})$", RegexOptions.IgnoreCase | RegexOptions.CultureInvariant)]
+    [GeneratedRegex(@"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,7})?)?(Z|[+-]\d{2}:\d{2})\z", RegexOptions.IgnoreCase | RegexOptions.CultureInvariant)]
     private static partial Regex WithOffset();
 }

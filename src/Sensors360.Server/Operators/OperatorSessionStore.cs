@@ -6,6 +6,7 @@ using System.Text;
 using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.Authentication.Cookies;
 using Microsoft.AspNetCore.DataProtection;
+using Microsoft.Extensions.Options;
 using Npgsql;
 using NpgsqlTypes;
 
@@ -26,6 +27,7 @@ internal sealed partial class OperatorSessionStore(
     NpgsqlDataSource dataSource,
     IDataProtectionProvider dataProtection,
     TimeProvider time,
+    IOptions<OperatorSessionOptions> options,
     ILogger<OperatorSessionStore> logger) : ITicketStore
 {
     /// <summary>
@@ -118,7 +120,10 @@ internal sealed partial class OperatorSessionStore(
         command.Parameters.AddWithValue("user", UserIdOf(ticket));
         command.Parameters.AddWithValue("ticket", Protect(ticket));
         command.Parameters.AddWithValue("now", now);
-        command.Parameters.AddWithValue("expires", ExpiryOf(ticket, now));
+        // Never past the absolute lifetime; renewals keep to it as well.
+        var expires = ExpiryOf(ticket, now);
+        var latest = now + options.Value.SessionLifetime;
+        command.Parameters.AddWithValue("expires", expires < latest ? expires : latest);
         command.Parameters.AddWithValue("batch", ExpiredDeletedPerLogin);
         command.Parameters.Add(new NpgsqlParameter("replaced", NpgsqlDbType.Bytea) { Value = replaced is null ? DBNull.Value : Hash(replaced) });
         await command.ExecuteNonQueryAsync(cancellationToken);
@@ -130,9 +135,14 @@ internal sealed partial class OperatorSessionStore(
         var now = time.GetUtcNow();
         try
         {
-            // Only a live session is extended: one removed or expired meanwhile stays ended.
+            // Only a live session is extended: one removed or expired meanwhile stays ended. However busy, it
+            // never outlives its absolute lifetime from the login (created_at).
             await using var command = dataSource.CreateCommand(
-                "UPDATE operator_session SET ticket = @ticket, expires_at = @expires WHERE key_hash = @hash AND expires_at > @now");
+                """
+                UPDATE operator_session SET ticket = @ticket, expires_at = least(@expires, created_at + @lifetime)
+                WHERE key_hash = @hash AND expires_at > @now
+                """);
+            command.Parameters.AddWithValue("lifetime", options.Value.SessionLifetime);
             command.Parameters.AddWithValue("hash", Hash(key));
             command.Parameters.AddWithValue("ticket", Protect(ticket));
             command.Parameters.AddWithValue("expires", ExpiryOf(ticket, now));

@@ -11,7 +11,7 @@ public static class OperatorsHosting
         builder.Services.AddSingleton<IPasswordHasher<OperatorAccount>, PasswordHasher<OperatorAccount>>();
         builder.Services.AddSingleton<OperatorAccounts>();
         builder.Services.AddSingleton<OperatorBootstrap>();
-        builder.Services.AddOperatorSessions();
+        builder.Services.AddOperatorSessions(builder.Configuration);
         builder.Services.AddLoginRateLimit();
         builder.Services.AddSingleton<AccountLoginLimit>();
         builder.Services.AddPasswordChangeRateLimit();

@@ -205,6 +205,6 @@ public static partial class HeartbeatBody
         return true;
     }
 
-    [GeneratedRegex("^[A-Za-z0-9_]{1,32}$", RegexOptions.CultureInvariant)]
+    [GeneratedRegex(@"^[A-Za-z0-9_]{1,32}\z", RegexOptions.CultureInvariant)]
     private static partial Regex MetricName();
 }

@@ -1,6 +1,7 @@
 using System.Buffers.Text;
 using System.Text;
 using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.Extensions.Options;
 using Sensors360.Abstractions.Sensors;
 using Sensors360.Grains.Sensors;
 using Sensors360.Server.Audit;
@@ -28,7 +29,13 @@ public static class SensorsApi
     }
 
     internal static async Task<Results<Created<ProvisionedSensorResponse>, ProblemHttpResult>> ProvisionAsync(
-        ProvisionRequest request, HttpContext http, IGrainFactory grains, SensorDirectory directory, AuditLog audit, CancellationToken cancellationToken)
+        ProvisionRequest request,
+        HttpContext http,
+        IGrainFactory grains,
+        AuditLog audit,
+        IOptions<MonitoringOptions> monitoring,
+        [FromKeyedServices(MonitoringClock.Key)] TimeProvider clock,
+        CancellationToken cancellationToken)
     {
         if (!SensorIds.IsValid(request.Id))
         {
@@ -60,9 +67,26 @@ public static class SensorsApi
         await audit.WriteAfterChangeAsync(
             AuditEntry.For(http, AuditActions.SensorProvisioned, request.Id, new Dictionary<string, object?> { ["tags"] = tags }), cancellationToken);
 
-        var sensor = await directory.GetAsync(request.Id!, cancellationToken)
-            ?? throw new InvalidOperationException($"Sensor {request.Id} vanished right after it was created.");
+        // The sensor exists now, and this answer is the only time its token is ever shown: a failed read here
+        // would lose the token for good (a retry gets 409). So the sensor is described by its grain, which holds
+        // the row it just inserted, and if even that fails, by what was registered.
+        var sensor = await DescribeProvisionedAsync(grains.GetGrain<ISensorGrain>(request.Id!))
+            ?? new SensorSnapshot(request.Id!, tags, SensorStatus.Pending, clock.GetUtcNow(), null, null, 0,
+                request.SilenceThresholdSeconds ?? (int)monitoring.Value.SilenceThreshold.TotalSeconds, null);
         return TypedResults.Created($"/api/sensors/{Uri.EscapeDataString(sensor.Id)}", new ProvisionedSensorResponse(SensorResponse.From(sensor), token));
+    }
+
+    private static async Task<SensorSnapshot?> DescribeProvisionedAsync(ISensorGrain grain)
+    {
+        try
+        {
+            return await grain.Describe();
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            // Only when the grain lost its silo in between and could not reload the sensor: nothing to undo.
+            return null;
+        }
     }
 
     internal static async Task<Results<Ok<SensorPageResponse>, ProblemHttpResult>> ListAsync(
@@ -88,6 +112,11 @@ public static class SensorsApi
         if (!string.IsNullOrEmpty(cursor) && !TryDecodeCursor(cursor, out after))
         {
             return Problem(400, "Invalid cursor", "cursor must be a nextCursor value returned by this endpoint");
+        }
+
+        if (!string.IsNullOrEmpty(tag) && !SensorIds.IsValid(tag))
+        {
+            return Problem(400, "Invalid tag", $"tag must be {SensorIds.Rule}");
         }
 
         var page = await directory.ListAsync(wanted, string.IsNullOrEmpty(tag) ? null : tag, after, pageSize + 1, cancellationToken);

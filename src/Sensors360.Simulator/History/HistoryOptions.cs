@@ -90,6 +90,6 @@ internal sealed partial record HistoryOptions
         }
     }
 
-    [GeneratedRegex("^[A-Za-z0-9._:-]*$", RegexOptions.CultureInvariant)]
+    [GeneratedRegex(@"^[A-Za-z0-9._:-]*\z", RegexOptions.CultureInvariant)]
     private static partial Regex SensorIdPrefix();
 }

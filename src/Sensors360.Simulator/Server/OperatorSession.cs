@@ -27,6 +27,9 @@ internal sealed class OperatorSession : ISensorAdministration, IDisposable
             BaseAddress = access.Server,
             Timeout = Timeout,
         };
+        // The server refuses cookie-authenticated changes (and logins) that do not come from its own origin, as
+        // the page's do; this client is the operator's own, so it says so.
+        http.DefaultRequestHeaders.Add("Origin", access.Server.GetLeftPart(UriPartial.Authority));
         try
         {
             using var response = await http.PostAsJsonAsync(

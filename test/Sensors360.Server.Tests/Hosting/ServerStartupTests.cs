@@ -21,7 +21,15 @@ public sealed class ServerStartupTests(ThrowawayPostgres postgres)
         using var healthz = await server.Http.GetAsync(new Uri("/healthz", UriKind.Relative), Cancel);
         Assert.Equal(HttpStatusCode.OK, healthz.StatusCode);
 
-        using var readyz = await server.Http.GetAsync(new Uri("/readyz", UriKind.Relative), Cancel);
+        // Anonymous: the status alone. An operator's session: each check too.
+        using (var anonymous = await server.Http.GetAsync(new Uri("/readyz", UriKind.Relative), Cancel))
+        {
+            Assert.Equal(HttpStatusCode.OK, anonymous.StatusCode);
+            Assert.Equal("""{"status":"healthy"}""", await anonymous.Content.ReadAsStringAsync(Cancel));
+        }
+
+        using var session = await server.LoginAsync();
+        using var readyz = await session.GetAsync(new Uri("/readyz", UriKind.Relative), Cancel);
         Assert.Equal(HttpStatusCode.OK, readyz.StatusCode);
         using var ready = JsonDocument.Parse(await readyz.Content.ReadAsStringAsync(Cancel));
         Assert.Equal("healthy", ready.RootElement.GetProperty("status").GetString());

@@ -404,10 +404,11 @@ public sealed class HeartbeatImportTests(RunningServer running, ITestOutputHelpe
     }
 
     /// <summary>The fixture's admin session with room for a long upload.</summary>
-    private HttpClient LongClient() => new(new HttpClientHandler { CookieContainer = running.OperatorCookies })
+    private HttpClient LongClient() => new(running.Server.NewHandler(running.OperatorCookies))
     {
         BaseAddress = running.Server.BaseAddress,
         Timeout = TimeSpan.FromMinutes(5),
+        DefaultRequestHeaders = { { "Origin", running.Server.Origin } },
     };
 
     private sealed record ImportResult(long Imported, long Duplicates, long Rejected, List<ImportErrorLine> Errors);

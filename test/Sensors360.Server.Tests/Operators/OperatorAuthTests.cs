@@ -260,16 +260,35 @@ public sealed class OperatorAuthTests(ThrowawayPostgres postgres)
         }
     }
 
-    /// <summary>A client that keeps no cookies and follows no redirects, so the raw headers can be checked.</summary>
+    /// <summary>
+    /// A client that keeps no cookies and follows no redirects, so the raw headers can be checked; it names the
+    /// server's origin as its page would.
+    /// </summary>
     private static HttpClient CookielessClient(ServerProcess server) =>
-        new(new HttpClientHandler { UseCookies = false, AllowAutoRedirect = false }) { BaseAddress = server.BaseAddress, Timeout = TimeSpan.FromSeconds(30) };
+        new(server.NewHandler()) { BaseAddress = server.BaseAddress, Timeout = TimeSpan.FromSeconds(30), DefaultRequestHeaders = { { "Origin", server.Origin } } };
 
-    private static Task<HttpResponseMessage> PostLoginAsync(HttpClient client, object body, Uri? server = null) =>
-        client.PostAsJsonAsync(server is null ? new Uri("/api/auth/login", UriKind.Relative) : new Uri(server, "/api/auth/login"), body, Cancel);
+    private static async Task<HttpResponseMessage> PostLoginAsync(HttpClient client, object body, Uri? server = null)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Post, server is null ? new Uri("/api/auth/login", UriKind.Relative) : new Uri(server, "/api/auth/login"))
+        {
+            Content = JsonContent.Create(body),
+        };
+        if (server is not null)
+        {
+            request.Headers.Add("Origin", server.GetLeftPart(UriPartial.Authority));
+        }
+
+        return await client.SendAsync(request, Cancel);
+    }
 
     private static async Task<HttpResponseMessage> SendAsync(HttpClient client, HttpMethod method, string path, string? cookie = null)
     {
         using var request = new HttpRequestMessage(method, new Uri(path, UriKind.RelativeOrAbsolute));
+        if (request.RequestUri!.IsAbsoluteUri)
+        {
+            request.Headers.Add("Origin", request.RequestUri.GetLeftPart(UriPartial.Authority));
+        }
+
         if (cookie is not null)
         {
             request.Headers.Add("Cookie", cookie);

@@ -4,6 +4,7 @@ using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.Authentication.Cookies;
 using Microsoft.AspNetCore.DataProtection;
 using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Options;
 using Microsoft.Extensions.Time.Testing;
 using Npgsql;
 using Sensors360.Server.Operators;
@@ -45,6 +46,46 @@ public sealed class OperatorSessionStoreTests(ThrowawayPostgres postgres)
 
         // An expired session is not extended either.
         await store.RenewAsync(key, Ticket(userId, "night-shift", clock), Cancel);
+        Assert.Null(await store.RetrieveAsync(key, Cancel));
+    }
+
+    [Fact]
+    public async Task Renewals_never_carry_a_session_past_its_absolute_lifetime_from_the_login()
+    {
+        var database = await PreparedDatabase.CreateAsync(postgres, nameof(Renewals_never_carry_a_session_past_its_absolute_lifetime_from_the_login));
+        await using var dataSource = NpgsqlDataSource.Create(database);
+        var clock = new FakeTimeProvider(new DateTimeOffset(2026, 3, 1, 8, 0, 0, TimeSpan.Zero));
+        var loggedInAt = clock.GetUtcNow();
+        var store = Store(dataSource, clock, lifetime: TimeSpan.FromHours(20));
+        var userId = await CreateOperatorAsync(database, "busy-shift");
+        var key = await store.StoreAsync(Ticket(userId, "busy-shift", clock), Cancel);
+
+        // Used every hour, so the idle timeout never ends it.
+        for (var hour = 1; hour < 20; hour++)
+        {
+            clock.Advance(TimeSpan.FromHours(1));
+            Assert.NotNull(await store.RetrieveAsync(key, Cancel));
+            await store.RenewAsync(key, Ticket(userId, "busy-shift", clock), Cancel);
+        }
+
+        Assert.Equal(1, await Sql.ScalarAsync(database, "SELECT count(*) FROM operator_session WHERE expires_at = $1", loggedInAt + TimeSpan.FromHours(20)));
+        clock.Advance(TimeSpan.FromHours(1));
+        Assert.Null(await store.RetrieveAsync(key, Cancel));
+    }
+
+    [Fact]
+    public async Task A_lifetime_shorter_than_the_idle_timeout_caps_the_first_expiry()
+    {
+        var database = await PreparedDatabase.CreateAsync(postgres, nameof(A_lifetime_shorter_than_the_idle_timeout_caps_the_first_expiry));
+        await using var dataSource = NpgsqlDataSource.Create(database);
+        var clock = new FakeTimeProvider(new DateTimeOffset(2026, 3, 1, 8, 0, 0, TimeSpan.Zero));
+        var store = Store(dataSource, clock, lifetime: TimeSpan.FromMinutes(5));
+        var userId = await CreateOperatorAsync(database, "short-shift");
+        var key = await store.StoreAsync(Ticket(userId, "short-shift", clock), Cancel);
+
+        clock.Advance(TimeSpan.FromMinutes(4));
+        Assert.NotNull(await store.RetrieveAsync(key, Cancel));
+        clock.Advance(TimeSpan.FromMinutes(1));
         Assert.Null(await store.RetrieveAsync(key, Cancel));
     }
 
@@ -105,8 +146,11 @@ public sealed class OperatorSessionStoreTests(ThrowawayPostgres postgres)
         }
     }
 
-    private static OperatorSessionStore Store(NpgsqlDataSource dataSource, TimeProvider clock, IDataProtectionProvider? protection = null) =>
-        new(dataSource, protection ?? SharedProtection, clock, NullLogger<OperatorSessionStore>.Instance);
+    private static OperatorSessionStore Store(
+        NpgsqlDataSource dataSource, TimeProvider clock, IDataProtectionProvider? protection = null, TimeSpan? lifetime = null) =>
+        new(dataSource, protection ?? SharedProtection, clock,
+            Options.Create(new OperatorSessionOptions { SessionLifetime = lifetime ?? new OperatorSessionOptions().SessionLifetime }),
+            NullLogger<OperatorSessionStore>.Instance);
 
     /// <summary>A ticket as the cookie handler makes it at sign-in or renewal: issued now, expiring after the idle timeout.</summary>
     private static AuthenticationTicket Ticket(long userId, string username, TimeProvider clock) => new(

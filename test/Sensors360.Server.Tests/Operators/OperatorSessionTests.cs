@@ -180,6 +180,7 @@ public sealed class OperatorSessionTests(ThrowawayPostgres postgres)
         using var request = new HttpRequestMessage(HttpMethod.Post, new Uri(server.BaseAddress, "/api/auth/login"))
         {
             Content = JsonContent.Create(new { username = "admin", password = server.AdminPassword }),
+            Headers = { { "Origin", server.Origin } },
         };
         if (cookie is not null)
         {
@@ -203,6 +204,7 @@ public sealed class OperatorSessionTests(ThrowawayPostgres postgres)
     {
         using var request = new HttpRequestMessage(method, new Uri(server.BaseAddress, path));
         request.Headers.Add("Cookie", cookie);
+        request.Headers.Add("Origin", server.Origin);
         return await client.SendAsync(request, Cancel);
     }
 

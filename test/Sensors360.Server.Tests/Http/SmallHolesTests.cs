@@ -1,0 +1,138 @@
+using System.Net;
+using System.Net.Http.Json;
+using System.Text;
+using System.Text.Json;
+using Sensors360.Testing;
+using static Sensors360.Server.Tests.Sensors.SensorClient;
+
+namespace Sensors360.Server.Tests.Http;
+
+/// <summary>
+/// Strict input rules, /readyz for anonymous callers and the browser security headers, against the real server.
+/// </summary>
+public sealed class SmallHolesTests(RunningServer running) : IClassFixture<RunningServer>
+{
+    private const string ContentSecurityPolicy =
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; " +
+        "object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'";
+
+    private static CancellationToken Cancel => TestContext.Current.CancellationToken;
+
+    [Fact]
+    public async Task A_trailing_newline_in_an_id_tag_or_metric_name_is_a_400_everywhere()
+    {
+        const string id = "newline-ok";
+        var (_, token) = await ProvisionAsync(running.Operator, id);
+
+        // Bodies: a provision's id and tags, a heartbeat's metric name, a buffered heartbeat's metric name.
+        using (var provision = await running.Operator.PostAsJsonAsync(new Uri("/api/sensors", UriKind.Relative), new { id = "newline-1\n" }, Cancel))
+        {
+            await AssertProblemAsync(provision, 400);
+        }
+
+        using (var tags = await running.Operator.PostAsJsonAsync(new Uri("/api/sensors", UriKind.Relative), new { id = "newline-2", tags = new[] { "roof", "roof\n" } }, Cancel))
+        {
+            await AssertProblemAsync(tags, 400);
+        }
+
+        using (var metric = await HeartbeatAsync(running.Server.Http, id, token, """{"metrics":{"battery\n":0.5}}"""))
+        {
+            await AssertProblemAsync(metric, 400);
+        }
+
+        using (var buffered = await PostJsonAsync(running.Server.Http, $"/api/sensors/{id}/heartbeats", token,
+            $$$"""{"heartbeats":[{"at":"{{{DateTimeOffset.UtcNow.AddMinutes(-1):O}}}","metrics":{"battery\n":0.5}}]}"""))
+        {
+            await AssertProblemAsync(buffered, 400);
+        }
+
+        // Routes and queries: %0A is the newline.
+        using (var heartbeat = await HeartbeatAsync(running.Server.Http, "newline-ok%0A", token))
+        {
+            await AssertProblemAsync(heartbeat, 400);
+        }
+
+        foreach (var path in new[]
+        {
+            "/api/sensors/newline-ok%0A",
+            "/api/sensors/newline-ok%0A/heartbeats",
+            $"/api/sensors/{id}/series?metric=battery%0A&from=2026-01-01T00:00:00Z&to=2026-01-02T00:00:00Z&points=10",
+            "/api/sensors?tag=roof%0A",
+            "/api/alerts?sensor=newline-ok%0A",
+        })
+        {
+            using var response = await running.Operator.GetAsync(new Uri(path, UriKind.Relative), Cancel);
+            await AssertProblemAsync(response, 400);
+        }
+
+        Assert.Equal(0, await Sql.ScalarAsync(running.ConnectionString, "SELECT count(*) FROM sensor WHERE name LIKE 'newline-%' AND name <> $1", id));
+    }
+
+    [Fact]
+    public async Task An_import_line_whose_sensor_id_ends_in_a_newline_is_rejected_by_the_id_rule()
+    {
+        const string id = "newline-import";
+        _ = await ProvisionAsync(running.Operator, id);
+        var at = DateTimeOffset.UtcNow.AddHours(-1).ToString("O");
+        var body = $$"""{"sensor":"{{id}}\n","at":"{{at}}"}""" + "\n" + $$$"""{"sensor":"{{{id}}}","at":"{{{at}}}","metrics":{"battery\n":1}}""" + "\n";
+        using var content = new StringContent(body, Encoding.UTF8, "application/x-ndjson");
+
+        using var response = await running.Operator.PostAsync(new Uri("/api/import/heartbeats", UriKind.Relative), content, Cancel);
+
+        var text = await response.Content.ReadAsStringAsync(Cancel);
+        Assert.True(response.StatusCode == HttpStatusCode.OK, text);
+        using var result = JsonDocument.Parse(text);
+        Assert.Equal(0, result.RootElement.GetProperty("imported").GetInt64());
+        Assert.Equal(2, result.RootElement.GetProperty("rejected").GetInt64());
+        var errors = result.RootElement.GetProperty("errors").EnumerateArray().Select(error => error.GetProperty("error").GetString()).ToList();
+        Assert.Contains("sensor id", errors[0], StringComparison.Ordinal);
+        Assert.Contains("Metric name", errors[1], StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Readyz_tells_anonymous_callers_the_status_alone_and_an_operator_each_check()
+    {
+        using var anonymous = await running.Server.Http.GetAsync(new Uri("/readyz", UriKind.Relative), Cancel);
+        Assert.Equal(HttpStatusCode.OK, anonymous.StatusCode);
+        Assert.Equal("""{"status":"healthy"}""", await anonymous.Content.ReadAsStringAsync(Cancel));
+
+        var detailed = await running.Operator.GetFromJsonAsync<JsonElement>(new Uri("/readyz", UriKind.Relative), Cancel);
+        Assert.Equal("healthy", detailed.GetProperty("status").GetString());
+        Assert.Contains("is active", detailed.GetProperty("checks").GetProperty("silo").GetProperty("description").GetString(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task The_page_its_files_and_the_API_send_CSP_nosniff_and_Referrer_Policy()
+    {
+        foreach (var path in new[] { "/", "/index.html", "/app.css", "/js/app.js", "/healthz", "/api/auth/me", "/no-such-file" })
+        {
+            using var response = await running.Server.Http.GetAsync(new Uri(path, UriKind.Relative), Cancel);
+            Assert.Equal(ContentSecurityPolicy, Header(response, "Content-Security-Policy"));
+            Assert.Equal("nosniff", Header(response, "X-Content-Type-Options"));
+            Assert.Equal("same-origin", Header(response, "Referrer-Policy"));
+        }
+    }
+
+    [Fact]
+    public async Task The_page_has_no_inline_script_style_or_event_handler_that_its_CSP_would_block()
+    {
+        var html = await running.Server.Http.GetStringAsync(new Uri("/", UriKind.Relative), Cancel);
+
+        Assert.DoesNotMatch(@"<script(?![^>]*\bsrc=)[^>]*>", html);
+        Assert.DoesNotContain("<style", html, StringComparison.OrdinalIgnoreCase);
+        Assert.DoesNotMatch(@"\s(style|on[a-z]+)\s*=", html);
+    }
+
+    private static string? Header(HttpResponseMessage response, string name) =>
+        response.Headers.TryGetValues(name, out var values) || response.Content.Headers.TryGetValues(name, out values) ? string.Join(", ", values) : null;
+
+    private static async Task<HttpResponseMessage> PostJsonAsync(HttpClient client, string path, string token, string json)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Post, new Uri(path, UriKind.Relative))
+        {
+            Content = new StringContent(json, Encoding.UTF8, "application/json"),
+        };
+        request.Headers.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", token);
+        return await client.SendAsync(request, Cancel);
+    }
+}
