@@ -9,8 +9,9 @@
     run    Starts the server on http://localhost:5000. Without ConnectionStrings__Postgres it first
            creates and starts a private PostgreSQL under .data/ on a free port, and stops it again on Ctrl+C.
     test   Builds everything and runs every test project; ends with "N passed, N failed, N skipped".
-    bench  Runs the benchmarks: ingest (bench/results/latest.md and latest.json), then analytics
-           (bench/results/analytics.md and analytics.json). -Part ingest or -Part analytics runs one of them.
+    bench  Runs the benchmarks: ingest (bench/results/latest.md and latest.json), then analytics: the fleet's
+           answers and the failure model's training at 100,000 sensors (bench/results/analytics.md and
+           analytics.json). -Part ingest or -Part analytics runs one of them.
     build  Builds the solution (Release).
 
     Missing system prerequisites (the PostgreSQL server, Chromium for the browser tests) are installed with
@@ -406,13 +407,13 @@ function Invoke-Test {
     }
 }
 
-# The benchmarks: ingest writes bench/results/latest.md and latest.json, analytics writes analytics.md and
-# analytics.json (all git-ignored).
+# The benchmarks: ingest writes bench/results/latest.md and latest.json, analytics (with the failure model's
+# training) writes analytics.md and analytics.json (all git-ignored).
 function Invoke-Bench {
     Install-Postgres | Out-Null
     Invoke-Build
     $results = Join-Path $Root 'bench/results'
-    $duration = @{ all = 'about 12 minutes'; ingest = 'about 5 minutes'; analytics = 'about 7 minutes' }[$Part]
+    $duration = @{ all = 'about 14 minutes'; ingest = 'about 5 minutes'; analytics = 'about 9 minutes' }[$Part]
     Write-Step "Running the benchmark, part $Part ($duration)"
     & dotnet (Join-Path $Root "bench/Sensors360.Bench/bin/$Configuration/net10.0/Sensors360.Bench.dll") $results --part $Part
     if ($LASTEXITCODE -ne 0) {
@@ -429,7 +430,7 @@ switch ($Command) {
         Write-Host 'Usage: dotnet tool restore && dotnet pwsh ./build.ps1 <command>'
         Write-Host '  run    start the server on http://localhost:5000 (with a private PostgreSQL under .data/ unless ConnectionStrings__Postgres is set)'
         Write-Host '  test   build and run every test; ends with "N passed, N failed, N skipped"'
-        Write-Host '  bench  run the ingest and analytics benchmarks (-Part ingest|analytics for one); results in bench/results/'
+        Write-Host '  bench  run the ingest and analytics (fleet answers, failure model training) benchmarks (-Part ingest|analytics for one); results in bench/results/'
         Write-Host '  build  build the solution'
     }
 }
