@@ -11,8 +11,9 @@
            -Https serves https://localhost:5001 instead, with a self-signed certificate made once under
            .data/https/ (see docs/security.md for a real certificate).
     test   Builds everything and runs every test project; ends with "N passed, N failed, N skipped".
-    bench  Runs the benchmarks: ingest (bench/results/latest.md and latest.json), then analytics
-           (bench/results/analytics.md and analytics.json). -Part ingest or -Part analytics runs one of them.
+    bench  Runs the benchmarks: ingest (bench/results/latest.md and latest.json), then analytics: the fleet's
+           answers and the failure model's training at 100,000 sensors (bench/results/analytics.md and
+           analytics.json). -Part ingest or -Part analytics runs one of them.
     build  Builds the solution (Release).
     migrate Applies orleans-postgres.sql and the schema/ migrations with the owner role (the server's
            `migrate` command), for servers that run without DDL rights; see docs/security.md. Without
@@ -553,13 +554,13 @@ function Invoke-Test {
     }
 }
 
-# The benchmarks: ingest writes bench/results/latest.md and latest.json, analytics writes analytics.md and
-# analytics.json (all git-ignored).
+# The benchmarks: ingest writes bench/results/latest.md and latest.json, analytics (with the failure model's
+# training) writes analytics.md and analytics.json (all git-ignored).
 function Invoke-Bench {
     Install-Postgres | Out-Null
     Invoke-Build
     $results = Join-Path $Root 'bench/results'
-    $duration = @{ all = 'about 12 minutes'; ingest = 'about 5 minutes'; analytics = 'about 7 minutes' }[$Part]
+    $duration = @{ all = 'about 14 minutes'; ingest = 'about 5 minutes'; analytics = 'about 9 minutes' }[$Part]
     Write-Step "Running the benchmark, part $Part ($duration)"
     & dotnet (Join-Path $Root "bench/Sensors360.Bench/bin/$Configuration/net10.0/Sensors360.Bench.dll") $results --part $Part
     if ($LASTEXITCODE -ne 0) {
@@ -578,7 +579,7 @@ switch ($Command) {
         Write-Host '  run    start the server on http://localhost:5000 (with a private PostgreSQL under .data/ unless ConnectionStrings__Postgres is set)'
         Write-Host '         -Https: serve https://localhost:5001 with a self-signed certificate made once under .data/https/'
         Write-Host '  test   build and run every test; ends with "N passed, N failed, N skipped"'
-        Write-Host '  bench  run the ingest and analytics benchmarks (-Part ingest|analytics for one); results in bench/results/'
+        Write-Host '  bench  run the ingest and analytics (fleet answers, failure model training) benchmarks (-Part ingest|analytics for one); results in bench/results/'
         Write-Host '  build  build the solution'
         Write-Host '  migrate  apply orleans-postgres.sql and schema/ as the owner role (ConnectionStrings__Postgres, else the private PostgreSQL)'
     }
