@@ -91,7 +91,14 @@ public sealed class TrainingSet
                 ? retired
                 : life.LastHeartbeatAt + _presumedDeadAfter));
             candidates += Math.Max(0, to - from) / step;
-            failures += life.Failed ? (_horizon.HorizonSeconds + _presumedDeadAfter.TotalSeconds) / step : 0;
+            if (life.Failed)
+            {
+                // A failure is an example with its label at the cut-offs from a horizon before its last heartbeat
+                // until it is presumed dead, but only those within the cut-offs count.
+                var last = FailureHorizon.Seconds(life.LastHeartbeatAt);
+                var labelled = Math.Min(lastCutoff, last + _presumedDeadAfter.TotalSeconds) - Math.Max(firstCutoff, last - _horizon.HorizonSeconds);
+                failures += Math.Max(0, labelled) / step;
+            }
         }
 
         var survivors = candidates - failures;
