@@ -33,6 +33,9 @@ internal static class LoopbackClient
                 }
             },
         };
-        return new HttpClient(handler) { BaseAddress = baseAddress, Timeout = TimeSpan.FromSeconds(30) };
+        var client = new HttpClient(handler) { BaseAddress = baseAddress, Timeout = TimeSpan.FromSeconds(30) };
+        // The page's own origin, as a browser sends it, so logins and changes pass the cross-site check.
+        client.DefaultRequestHeaders.Add("Origin", baseAddress.GetLeftPart(UriPartial.Authority));
+        return client;
     }
 }

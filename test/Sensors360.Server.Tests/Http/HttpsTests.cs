@@ -142,14 +142,15 @@ public sealed class HttpsTests(ThrowawayPostgres postgres)
     /// </summary>
     private static async Task AssertLoginLimitKeysOnAsync(HttpClient client, ServerProcess server, string origin, bool keyedOnForwardedClient)
     {
-        // The successful login above counted for 203.0.113.5 only; these are another client's.
+        // The successful login above counted for 203.0.113.5 only; these are another client's. Each guesses another
+        // name, so the limit per account (ten failures at one name) stays out of it.
         for (var attempt = 1; attempt < OperatorAuthApi.LoginAttemptsPerMinute; attempt++)
         {
-            using var wrong = await PostLoginAsync(client, origin, $"guess {attempt}", forwardedFor: "203.0.113.7");
+            using var wrong = await PostLoginAsync(client, origin, $"guess {attempt}", forwardedFor: "203.0.113.7", username: $"guessed-{attempt}");
             Assert.Equal(HttpStatusCode.Unauthorized, wrong.StatusCode);
         }
 
-        using (var tenth = await PostLoginAsync(client, origin, "guess 10", forwardedFor: "203.0.113.7"))
+        using (var tenth = await PostLoginAsync(client, origin, "guess 10", forwardedFor: "203.0.113.7", username: "guessed-10"))
         {
             // Without trusted proxies the first login shares the limit: this is the eleventh from 127.0.0.1.
             Assert.Equal(keyedOnForwardedClient ? HttpStatusCode.Unauthorized : HttpStatusCode.TooManyRequests, tenth.StatusCode);
@@ -177,11 +178,12 @@ public sealed class HttpsTests(ThrowawayPostgres postgres)
     private static List<string> Attributes(string setCookie) =>
         [.. setCookie.Split(';').Skip(1).Select(attribute => attribute.Trim().ToLowerInvariant())];
 
-    private static async Task<HttpResponseMessage> PostLoginAsync(HttpClient client, string origin, string password, string? forwardedFor = null)
+    private static async Task<HttpResponseMessage> PostLoginAsync(
+        HttpClient client, string origin, string password, string? forwardedFor = null, string username = "admin")
     {
         using var request = new HttpRequestMessage(HttpMethod.Post, new Uri("/api/auth/login", UriKind.Relative))
         {
-            Content = JsonContent.Create(new { username = "admin", password }),
+            Content = JsonContent.Create(new { username, password }),
         };
         request.Headers.Add("Origin", origin);
         if (forwardedFor is not null)

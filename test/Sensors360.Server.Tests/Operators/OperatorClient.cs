@@ -41,8 +41,13 @@ internal static class OperatorClient
     /// <summary>A login attempt that may fail: the status only.</summary>
     public static async Task<HttpStatusCode> TryLoginAsync(ServerProcess server, string username, string password)
     {
-        using var response = await server.Http.PostAsJsonAsync(
-            new Uri("/api/auth/login", UriKind.Relative), new { username, password }, TestContext.Current.CancellationToken);
+        // From the page's origin, as a browser sends it: a login from elsewhere is refused before any password check.
+        using var request = new HttpRequestMessage(HttpMethod.Post, new Uri("/api/auth/login", UriKind.Relative))
+        {
+            Content = JsonContent.Create(new { username, password }),
+        };
+        request.Headers.Add("Origin", server.Origin);
+        using var response = await server.Http.SendAsync(request, TestContext.Current.CancellationToken);
         return response.StatusCode;
     }
 
