@@ -560,7 +560,7 @@ function Invoke-Bench {
     Install-Postgres | Out-Null
     Invoke-Build
     $results = Join-Path $Root 'bench/results'
-    $duration = @{ all = 'about 14 minutes'; ingest = 'about 5 minutes'; analytics = 'about 9 minutes' }[$Part]
+    $duration = @{ all = 'about 15 minutes'; ingest = 'about 5 minutes'; analytics = 'about 10 minutes' }[$Part]
     Write-Step "Running the benchmark, part $Part ($duration)"
     & dotnet (Join-Path $Root "bench/Sensors360.Bench/bin/$Configuration/net10.0/Sensors360.Bench.dll") $results --part $Part
     if ($LASTEXITCODE -ne 0) {
