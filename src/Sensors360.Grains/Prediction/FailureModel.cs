@@ -43,9 +43,9 @@ public sealed class FailureModel
     {
         var ml = new MLContext(seed);
         var (input, _) = Schemas(featureCount);
-        var all = Rows(set, featureCount, _ => true);
-        var training = ml.Data.LoadFromEnumerable(Rows(set, featureCount, i => !set.Validation[i]), input);
-        var validation = ml.Data.LoadFromEnumerable(Rows(set, featureCount, i => set.Validation[i]), input);
+        var all = Rows(set, _ => true);
+        var training = ml.Data.LoadFromEnumerable(Rows(set, i => !set.Validation[i]), input);
+        var validation = ml.Data.LoadFromEnumerable(Rows(set, i => set.Validation[i]), input);
 
         // A fit cannot be stopped midway; a silo shutting down waits for one at most, not for all three.
         var validated = Trainer(ml).Fit(training);
@@ -54,8 +54,8 @@ public sealed class FailureModel
 
         // The same trees given the age alone: what the fleet's age profile tells without any heartbeat pattern.
         var (ageInput, _) = Schemas(1);
-        var ageTraining = ml.Data.LoadFromEnumerable(AgeOnly(Rows(set, featureCount, i => !set.Validation[i])), ageInput);
-        var ageValidation = ml.Data.LoadFromEnumerable(AgeOnly(Rows(set, featureCount, i => set.Validation[i])), ageInput);
+        var ageTraining = ml.Data.LoadFromEnumerable(AgeOnly(Rows(set, i => !set.Validation[i])), ageInput);
+        var ageValidation = ml.Data.LoadFromEnumerable(AgeOnly(Rows(set, i => set.Validation[i])), ageInput);
         var ageOnlyAuc = ml.BinaryClassification.Evaluate(Trainer(ml).Fit(ageTraining).Transform(ageValidation)).AreaUnderRocCurve;
         cancellationToken.ThrowIfCancellationRequested();
 
@@ -111,7 +111,7 @@ public sealed class FailureModel
         NumberOfThreads = Threads,
     });
 
-    private static IEnumerable<Example> Rows(TrainingSet set, int featureCount, Func<int, bool> take)
+    private static IEnumerable<Example> Rows(TrainingSet set, Func<int, bool> take)
     {
         for (var i = 0; i < set.Features.Count; i++)
         {
