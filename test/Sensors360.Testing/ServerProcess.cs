@@ -175,13 +175,15 @@ public sealed partial class ServerProcess : IAsyncDisposable
     /// <summary>
     /// A client with its own cookie jar, logged in as the bootstrap admin. It sends this server's
     /// <see cref="Origin"/> with every request, as the page does, so its changes pass the cross-site check.
+    /// <paramref name="timeout"/> bounds each request (30 s unless a test sends something as large as a history).
     /// </summary>
-    public async Task<HttpClient> LoginAsync(string username = "admin", string? password = null, System.Net.CookieContainer? cookies = null)
+    public async Task<HttpClient> LoginAsync(
+        string username = "admin", string? password = null, System.Net.CookieContainer? cookies = null, TimeSpan? timeout = null)
     {
         var client = new HttpClient(NewHandler(cookies ?? new System.Net.CookieContainer()))
         {
             BaseAddress = BaseAddress,
-            Timeout = TimeSpan.FromSeconds(30),
+            Timeout = timeout ?? TimeSpan.FromSeconds(30),
         };
         client.DefaultRequestHeaders.Add("Origin", Origin);
         using var response = await client.PostAsJsonAsync(new Uri("/api/auth/login", UriKind.Relative), new { username, password = password ?? AdminPassword });

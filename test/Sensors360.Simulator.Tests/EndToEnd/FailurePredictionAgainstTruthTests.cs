@@ -55,7 +55,8 @@ public sealed class FailurePredictionAgainstTruthTests(ThrowawayPostgres postgre
         };
         await using var server = ServerProcess.Start(database, "at-risk", environment);
         await server.WaitUntilReadyAsync();
-        using var admin = await server.LoginAsync();
+        // Importing a history and training on it take longer than an ordinary request, the more so beside other tests.
+        using var admin = await server.LoginAsync(timeout: HistoryImport.Patience);
         var end = DateTimeOffset.UtcNow;
         var options = new HistoryOptions
         {

@@ -10,6 +10,9 @@ namespace Sensors360.Simulator.Tests.EndToEnd;
 /// <summary>Writes a simulated history, provisions its sensors with one tag and imports it through the API, as an operator migrating would.</summary>
 internal static class HistoryImport
 {
+    /// <summary>How long an import or a training of these histories may take on a busy 2-core machine.</summary>
+    public static readonly TimeSpan Patience = TimeSpan.FromMinutes(5);
+
     /// <summary>Imports the history <paramref name="options"/> describe; returns its truth rows (<c>HistoryTruthCsv</c> columns).</summary>
     public static async Task<IReadOnlyList<string[]>> ImportAsync(HttpClient admin, HistoryOptions options, string tag)
     {

@@ -29,7 +29,8 @@ public sealed class LifespanAgainstTruthTests(ThrowawayPostgres postgres) : IDis
             ["Sensors360__Analytics__PresumedDeadAfter"] = "03:00:00",
         });
         await server.WaitUntilReadyAsync();
-        using var admin = await server.LoginAsync();
+        // Importing a history and training on it take longer than an ordinary request, the more so beside other tests.
+        using var admin = await server.LoginAsync(timeout: HistoryImport.Patience);
         var end = DateTimeOffset.UtcNow;
         var report = new List<string>();
 
