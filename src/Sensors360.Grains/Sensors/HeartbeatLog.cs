@@ -51,7 +51,9 @@ public sealed partial class HeartbeatLog : BackgroundService, IHeartbeatWriter
     }
 
     private const int MaxBatch = 2_000;
-    private const int Writers = 4;
+
+    /// <summary>Writer loops, each holding one connection of the server's pool for as long as it runs (the connection budget counts them).</summary>
+    public const int Writers = 4;
 
     private const int MaxQueued = 50_000;
     private static readonly TimeSpan CommitTimeout = TimeSpan.FromSeconds(10);
