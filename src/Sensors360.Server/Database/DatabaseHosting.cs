@@ -20,7 +20,7 @@ public static partial class DatabaseHosting
             var connectionString = builder.Configuration.GetPostgresConnectionString();
             var budget = ConnectionBudget.Of(provider.GetRequiredService<IOptions<DatabaseOptions>>().Value.MaxConnections);
             var logger = provider.GetRequiredService<ILoggerFactory>().CreateLogger<ConnectionBudget>();
-            LogBudget(logger, budget.Total, budget.Orleans, budget.Server, ConnectionBudget.Held);
+            LogBudget(logger, budget.Total, budget.Orleans, ConnectionBudget.Readiness, budget.Server, ConnectionBudget.Held);
             if (ConnectionBudget.ExplicitMaxPoolSize(connectionString) is { } ignored)
             {
                 LogPoolSizeIgnored(logger, ignored, budget.Total);
@@ -28,6 +28,9 @@ public static partial class DatabaseHosting
 
             return NpgsqlDataSource.Create(WithAutoPrepare(budget.ForServer(connectionString)));
         });
+        builder.Services.AddSingleton(provider => new ReadinessDatabase(NpgsqlDataSource.Create(
+            ConnectionBudget.Of(provider.GetRequiredService<IOptions<DatabaseOptions>>().Value.MaxConnections)
+                .ForReadiness(builder.Configuration.GetPostgresConnectionString()))));
         builder.Services.AddSingleton<DatabaseSetup>();
         builder.Services.AddHostedService<HeartbeatPartitions>();
         return builder;
@@ -100,8 +103,8 @@ public static partial class DatabaseHosting
     }
 
     [LoggerMessage(Level = LogLevel.Information,
-        Message = "Connection budget: at most {Total} connections to PostgreSQL, {Orleans} for Orleans and {Server} for the server ({Held} of them held by the heartbeat writers and the change listener)")]
-    private static partial void LogBudget(ILogger logger, int total, int orleans, int server, int held);
+        Message = "Connection budget: at most {Total} connections to PostgreSQL, {Orleans} for Orleans, {Readiness} for the readiness check and {Server} for the server ({Held} of them held by the heartbeat writers and the change listener)")]
+    private static partial void LogBudget(ILogger logger, int total, int orleans, int readiness, int server, int held);
 
     [LoggerMessage(Level = LogLevel.Warning,
         Message = "ConnectionStrings:Postgres sets Maximum Pool Size={Size}, which is ignored: the pools are sized from Sensors360:Database:MaxConnections ({Total})")]

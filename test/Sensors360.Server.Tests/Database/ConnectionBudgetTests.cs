@@ -1,3 +1,4 @@
+using System.Net;
 using System.Net.Http.Headers;
 using Npgsql;
 using Sensors360.Grains.Sensors;
@@ -30,7 +31,7 @@ public sealed class ConnectionBudgetTests(ThrowawayPostgres postgres)
         });
         await server.WaitUntilReadyAsync();
         // The test's connection strings set Maximum Pool Size=30, which the budget overrides.
-        Assert.Contains(server.Output, line => line.Contains($"Connection budget: at most {Budget} connections to PostgreSQL, 2 for Orleans and 8 for the server", StringComparison.Ordinal));
+        Assert.Contains(server.Output, line => line.Contains($"Connection budget: at most {Budget} connections to PostgreSQL, 2 for Orleans, 1 for the readiness check and 7 for the server", StringComparison.Ordinal));
         Assert.Contains(server.Output, line => line.Contains("Maximum Pool Size=30, which is ignored", StringComparison.Ordinal));
 
         var token = SensorTokens.NewToken();
@@ -69,6 +70,50 @@ public sealed class ConnectionBudgetTests(ThrowawayPostgres postgres)
         Assert.True(observed <= Budget, $"The server held {observed} connections at once; its budget is {Budget}.");
         // The burst did press on the budget: beyond the connections the server always holds.
         Assert.True(observed > 6, $"The server held at most {observed} connections: the burst never used the pools.");
+    }
+
+    [Fact]
+    public async Task While_every_connection_of_the_servers_pool_waits_on_a_lock_readyz_still_answers_200_and_the_requests_then_succeed()
+    {
+        var database = await postgres.CreateDatabaseAsync(nameof(While_every_connection_of_the_servers_pool_waits_on_a_lock_readyz_still_answers_200_and_the_requests_then_succeed));
+        const string Application = "budget-busy";
+        await using var server = ServerProcess.Start(
+            new NpgsqlConnectionStringBuilder(database) { ApplicationName = Application }.ConnectionString,
+            "budget-busy",
+            new Dictionary<string, string?> { ["Sensors360__Database__MaxConnections"] = $"{Budget}" });
+        await server.WaitUntilReadyAsync();
+        using var operatorClient = await server.LoginAsync();
+
+        // Every read of the sensor table waits while this transaction holds it, each on a connection of the pool.
+        await using var holder = new NpgsqlConnection(database);
+        await holder.OpenAsync(Cancel);
+        await using var holding = await holder.BeginTransactionAsync(Cancel);
+        await using (var lockTable = new NpgsqlCommand("LOCK TABLE sensor IN ACCESS EXCLUSIVE MODE", holder, holding))
+        {
+            await lockTable.ExecuteNonQueryAsync(Cancel);
+        }
+
+        // More requests than the server's pool has connections (Budget - 2 for Orleans - 1 for the readiness check).
+        const int ServerPool = Budget - 3;
+        var lists = Enumerable.Range(0, ServerPool + 3).Select(async _ =>
+        {
+            using var list = await operatorClient.GetAsync(new Uri("/api/sensors", UriKind.Relative), Cancel);
+            return list.StatusCode;
+        }).ToList();
+        // All of the pool but the change listener's LISTEN connection (no heartbeat has opened the writers' yet).
+        await Eventually.TrueAsync(
+            async () => await Sql.ScalarAsync(database, "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1 AND wait_event_type = 'Lock'", Application) == ServerPool - 1,
+            TimeSpan.FromSeconds(10),
+            "every connection of the server's pool waits on the lock");
+
+        using (var ready = await server.Http.GetAsync(new Uri("/readyz", UriKind.Relative), Cancel))
+        {
+            Assert.Equal(HttpStatusCode.OK, ready.StatusCode);
+        }
+
+        // The waiting requests wait for a connection, not fail: once the lock goes, all are answered.
+        await holding.RollbackAsync(Cancel);
+        Assert.All(await Task.WhenAll(lists), status => Assert.Equal(HttpStatusCode.OK, status));
     }
 
     [Theory]
