@@ -42,10 +42,16 @@ public sealed class ThrowawayPostgres : IAsyncLifetime
     /// </summary>
     public bool Durable { get; init; }
 
+    /// <summary>
+    /// PostgreSQL's <c>max_connections</c>: 400 so the suite's many servers never run short, or PostgreSQL's
+    /// own default of 100 for tests that show the server keeps within it (the connection budget).
+    /// </summary>
+    public int MaxConnections { get; init; } = 400;
+
     /// <summary>Starts a server of its own (for tests that stop and restart the database, and the benchmark).</summary>
-    public static async Task<ThrowawayPostgres> StartAsync(bool durable = false)
+    public static async Task<ThrowawayPostgres> StartAsync(bool durable = false, int maxConnections = 400)
     {
-        var postgres = new ThrowawayPostgres { Durable = durable };
+        var postgres = new ThrowawayPostgres { Durable = durable, MaxConnections = maxConnections };
         await postgres.InitializeAsync();
         return postgres;
     }
@@ -70,7 +76,7 @@ public sealed class ThrowawayPostgres : IAsyncLifetime
         // fsync off: test data need not survive a power cut, and it keeps the suite fast on slow disks.
         // Durable (benchmark) servers also track statements, so the benchmark can say where time goes.
         var flushing = Durable ? " -c shared_preload_libraries=pg_stat_statements" : " -c fsync=off -c full_page_writes=off";
-        var settings = $"-p {Port} -k {_root!.FullName} -c listen_addresses=127.0.0.1 -c max_connections=400{flushing}";
+        var settings = $"-p {Port} -k {_root!.FullName} -c listen_addresses=127.0.0.1 -c max_connections={MaxConnections}{flushing}";
         await RunAsync(Path.Combine(_binDirectory, "pg_ctl"),
             ["-D", DataDirectory, "-l", Path.Combine(_root.FullName, "server.log"), "-o", settings, "-w", "-t", "60", "start"]);
         IsRunning = true;

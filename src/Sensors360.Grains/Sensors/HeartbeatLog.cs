@@ -51,10 +51,20 @@ public sealed partial class HeartbeatLog : BackgroundService, IHeartbeatWriter
     }
 
     private const int MaxBatch = 2_000;
-    private const int Writers = 4;
+
+    /// <summary>Writer loops, each holding one connection of the server's pool for as long as it runs (the connection budget counts them).</summary>
+    public const int Writers = 4;
 
     private const int MaxQueued = 50_000;
     private static readonly TimeSpan CommitTimeout = TimeSpan.FromSeconds(10);
+
+    /// <summary>
+    /// How long a batch waits for a row another transaction holds (a sensor's row during an import's batch, a
+    /// retirement, an operator's open transaction) before giving up on it. Ordinary locks last milliseconds; past
+    /// this, the batch is written again without the heartbeats of the locked sensors, which are answered as not
+    /// stored, so one held row delays the rest of its batch by this much and fails no one else.
+    /// </summary>
+    public static readonly TimeSpan LockTimeout = TimeSpan.FromSeconds(2);
 
     private readonly Channel<Pending> _queue = Channel.CreateBounded<Pending>(
         new BoundedChannelOptions(MaxQueued) { SingleReader = false, FullMode = BoundedChannelFullMode.Wait });
@@ -131,29 +141,150 @@ public sealed partial class HeartbeatLog : BackgroundService, IHeartbeatWriter
 
     private async Task CommitOrFailAsync(BatchWriter writer, List<Pending> batch, CancellationToken stoppingToken)
     {
-        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken);
-        timeout.CancelAfter(CommitTimeout);
         try
         {
-            await CommitAsync(writer, batch, timeout.Token);
+            await WithCommitTimeoutAsync(cancellationToken => CommitAsync(writer, batch, cancellationToken), stoppingToken);
         }
-        catch (Exception e) when (e is NpgsqlException or TimeoutException or OperationCanceledException or InvalidOperationException)
+        catch (PostgresException e) when (IsOwnRowsFault(e))
         {
-            await writer.ResetAsync();
-            var reason = e.Message.ReplaceLineEndings(" ");
-            LogBatchFailed(_logger, batch.Count, reason);
-            var unavailable = new HeartbeatLogUnavailableException("The database could not store the heartbeats.", e);
-            foreach (var pending in batch)
-            {
-                pending.Done.TrySetException(unavailable);
-            }
-
+            // One row the database would not take fails the whole statement; the others must not fail with it.
+            LogBatchIsolating(_logger, batch.Count, e.Message.ReplaceLineEndings(" "));
+            await CommitIsolatingAsync(writer, batch, stoppingToken);
+            return;
+        }
+        catch (Exception e) when (IsUnavailable(e))
+        {
+            await FailAsync(writer, batch, e);
             return;
         }
 
-        _batchSizes.Record(batch.Count);
-        _stored.Add(batch.Count);
-        foreach (var pending in batch)
+        Stored(batch);
+    }
+
+    /// <summary>
+    /// Writes <paramref name="rows"/> without the ones that failed their batch: heartbeats of sensors whose row another
+    /// transaction holds are left out at once (their rows are locked with <c>SKIP LOCKED</c>, in the same transaction
+    /// as the write, so none can be taken meanwhile) and answered as not stored; a row the database refuses for any
+    /// other reason is found by halving, and only it is answered as not stored.
+    /// </summary>
+    private async Task CommitIsolatingAsync(BatchWriter writer, List<Pending> rows, CancellationToken stoppingToken)
+    {
+        (List<Pending> Written, List<Pending> LockedOut) outcome;
+        try
+        {
+            outcome = await WithCommitTimeoutAsync(cancellationToken => CommitSkippingLockedAsync(writer, rows, cancellationToken), stoppingToken);
+        }
+        catch (PostgresException e) when (IsOwnRowsFault(e))
+        {
+            if (rows.Count == 1)
+            {
+                LogHeartbeatRefused(_logger, rows[0].Record.SensorId, e.Message.ReplaceLineEndings(" "));
+                rows[0].Done.TrySetException(new HeartbeatLogUnavailableException($"The database refused the heartbeat: {e.MessageText}", e));
+                return;
+            }
+
+            var half = rows.Count / 2;
+            await CommitIsolatingAsync(writer, rows[..half], stoppingToken);
+            await CommitIsolatingAsync(writer, rows[half..], stoppingToken);
+            return;
+        }
+        catch (Exception e) when (IsUnavailable(e))
+        {
+            await FailAsync(writer, rows, e);
+            return;
+        }
+
+        if (outcome.LockedOut.Count > 0)
+        {
+            LogSensorsLocked(_logger, outcome.LockedOut.Count);
+            var locked = new HeartbeatLogUnavailableException("Another transaction holds the sensor's row; the heartbeat was not stored.");
+            foreach (var pending in outcome.LockedOut)
+            {
+                pending.Done.TrySetException(locked);
+            }
+        }
+
+        Stored(outcome.Written);
+    }
+
+    /// <summary>
+    /// In one transaction: locks the rows of the batch's sensors that no one else holds, writes the heartbeats of
+    /// those sensors, commits. Returns the heartbeats written and those left out.
+    /// </summary>
+    private static async Task<(List<Pending> Written, List<Pending> LockedOut)> CommitSkippingLockedAsync(BatchWriter writer, List<Pending> rows, CancellationToken cancellationToken)
+    {
+        var connection = await writer.OpenAsync(cancellationToken);
+        await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
+        var free = new HashSet<long>();
+        await using (var lockFree = new NpgsqlCommand("SELECT id FROM sensor WHERE id = ANY ($1) ORDER BY id FOR UPDATE SKIP LOCKED", connection, transaction))
+        {
+            lockFree.Parameters.Add(new NpgsqlParameter { Value = rows.Select(pending => pending.Record.SensorId).Distinct().ToArray() });
+            await using var reader = await lockFree.ExecuteReaderAsync(cancellationToken);
+            while (await reader.ReadAsync(cancellationToken))
+            {
+                free.Add(reader.GetInt64(0));
+            }
+        }
+
+        var writable = rows.Where(pending => free.Contains(pending.Record.SensorId)).ToList();
+        if (writable.Count > 0)
+        {
+            await using var write = connection.CreateBatch();
+            AddWriteCommands(write, writable, writer.Shard);
+            await write.ExecuteNonQueryAsync(cancellationToken);
+        }
+
+        await transaction.CommitAsync(cancellationToken);
+        return (writable, [.. rows.Where(pending => !free.Contains(pending.Record.SensorId))]);
+    }
+
+    private static async Task<T> WithCommitTimeoutAsync<T>(Func<CancellationToken, Task<T>> attempt, CancellationToken stoppingToken)
+    {
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken);
+        timeout.CancelAfter(CommitTimeout);
+        return await attempt(timeout.Token);
+    }
+
+    private static async Task WithCommitTimeoutAsync(Func<CancellationToken, Task> attempt, CancellationToken stoppingToken)
+    {
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken);
+        timeout.CancelAfter(CommitTimeout);
+        await attempt(timeout.Token);
+    }
+
+    /// <summary>
+    /// Faults of some rows rather than of the database: a row locked past <see cref="LockTimeout"/> (or a deadlock),
+    /// a value or constraint the row breaks. The connection stays usable; the rows are written again without them.
+    /// </summary>
+    private static bool IsOwnRowsFault(PostgresException e) =>
+        e.SqlState is PostgresErrorCodes.LockNotAvailable or PostgresErrorCodes.DeadlockDetected
+        || e.SqlState.StartsWith("22", StringComparison.Ordinal) // data exception
+        || e.SqlState.StartsWith("23", StringComparison.Ordinal); // integrity constraint violation
+
+    private static bool IsUnavailable(Exception e) =>
+        e is NpgsqlException or TimeoutException or OperationCanceledException or InvalidOperationException;
+
+    private async Task FailAsync(BatchWriter writer, List<Pending> rows, Exception e)
+    {
+        await writer.ResetAsync();
+        LogBatchFailed(_logger, rows.Count, e.Message.ReplaceLineEndings(" "));
+        var unavailable = new HeartbeatLogUnavailableException("The database could not store the heartbeats.", e);
+        foreach (var pending in rows)
+        {
+            pending.Done.TrySetException(unavailable);
+        }
+    }
+
+    private void Stored(List<Pending> rows)
+    {
+        if (rows.Count == 0)
+        {
+            return;
+        }
+
+        _batchSizes.Record(rows.Count);
+        _stored.Add(rows.Count);
+        foreach (var pending in rows)
         {
             pending.Done.TrySetResult();
         }
@@ -167,6 +298,15 @@ public sealed partial class HeartbeatLog : BackgroundService, IHeartbeatWriter
     /// </summary>
     private static async Task CommitAsync(BatchWriter writer, List<Pending> batch, CancellationToken cancellationToken)
     {
+        var connection = await writer.OpenAsync(cancellationToken);
+        await using var write = connection.CreateBatch();
+        AddWriteCommands(write, batch, writer.Shard);
+        await write.ExecuteNonQueryAsync(cancellationToken);
+    }
+
+    /// <summary>The statements that store <paramref name="batch"/>: heartbeats, sensors' counters, alert resolutions, intervals.</summary>
+    private static void AddWriteCommands(NpgsqlBatch write, List<Pending> batch, int shard)
+    {
         var sensorIds = new long[batch.Count];
         var receivedAt = new DateTimeOffset[batch.Count];
         var metrics = new string?[batch.Count];
@@ -178,7 +318,6 @@ public sealed partial class HeartbeatLog : BackgroundService, IHeartbeatWriter
             metrics[i] = record.MetricsJson;
         }
 
-        await using var write = await writer.CreateBatchAsync(cancellationToken);
         write.BatchCommands.Add(Command(
             "INSERT INTO heartbeat (sensor_id, received_at, metrics) SELECT * FROM unnest($1::bigint[], $2::timestamptz[], $3::jsonb[])",
             new NpgsqlParameter { Value = sensorIds },
@@ -219,10 +358,8 @@ public sealed partial class HeartbeatLog : BackgroundService, IHeartbeatWriter
         var intervals = batch.Where(pending => pending.Record.Interval is not null).Select(pending => pending.Record.Interval!.Value.TotalSeconds).ToArray();
         if (intervals.Length > 0)
         {
-            write.BatchCommands.Add(HeartbeatIntervals.CountCommand(writer.Shard, intervals));
+            write.BatchCommands.Add(HeartbeatIntervals.CountCommand(shard, intervals));
         }
-
-        await write.ExecuteNonQueryAsync(cancellationToken);
     }
 
     private static NpgsqlBatchCommand Command(string sql, params NpgsqlParameter[] parameters)
@@ -234,6 +371,15 @@ public sealed partial class HeartbeatLog : BackgroundService, IHeartbeatWriter
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Could not store a batch of {Count} heartbeats: {Reason}")]
     private static partial void LogBatchFailed(ILogger logger, int count, string reason);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "A batch of {Count} heartbeats failed for some of its rows, storing the others without them: {Reason}")]
+    private static partial void LogBatchIsolating(ILogger logger, int count, string reason);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "{Count} heartbeats not stored: another transaction holds their sensors' rows")]
+    private static partial void LogSensorsLocked(ILogger logger, int count);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "A heartbeat of sensor row {SensorId} not stored: the database refused it: {Reason}")]
+    private static partial void LogHeartbeatRefused(ILogger logger, long sensorId, string reason);
 
     private readonly record struct Pending(HeartbeatRecord Record, TaskCompletionSource Done);
 
@@ -248,10 +394,29 @@ public sealed partial class HeartbeatLog : BackgroundService, IHeartbeatWriter
         /// <summary>This writer's own rows of the interval histogram, so no other writer waits on them.</summary>
         public int Shard { get; } = HeartbeatIntervals.NewShard();
 
-        public async Task<NpgsqlBatch> CreateBatchAsync(CancellationToken cancellationToken)
+        /// <summary>The writer's connection, opened (with the writer's <see cref="LockTimeout"/>) if it is not.</summary>
+        public async Task<NpgsqlConnection> OpenAsync(CancellationToken cancellationToken)
         {
-            _connection ??= await db.OpenConnectionAsync(cancellationToken);
-            return _connection.CreateBatch();
+            if (_connection is null)
+            {
+                var connection = await db.OpenConnectionAsync(cancellationToken);
+                try
+                {
+                    // For this session only: the pool resets it when the connection goes back after a failure.
+                    await using var setLockTimeout = new NpgsqlCommand("SELECT set_config('lock_timeout', $1, false)", connection);
+                    setLockTimeout.Parameters.AddWithValue($"{(int)LockTimeout.TotalMilliseconds}ms");
+                    await setLockTimeout.ExecuteNonQueryAsync(cancellationToken);
+                }
+                catch
+                {
+                    await connection.DisposeAsync();
+                    throw;
+                }
+
+                _connection = connection;
+            }
+
+            return _connection;
         }
 
         public async Task ResetAsync()

@@ -20,19 +20,15 @@ public sealed class BenchOptions
 /// <summary>
 /// Comparison endpoints for <c>build.ps1 bench</c>, beside the real heartbeat route in the same server:
 /// <c>noop</c> (the HTTP ceiling), <c>grain</c> (the real path without the database write, see
-/// <see cref="BenchHeartbeatWriter"/>) and <c>naive</c> (one autocommitted INSERT per request on a plain
-/// pool, as the first prototype did).
+/// <see cref="BenchHeartbeatWriter"/>) and <c>naive</c> (one autocommitted INSERT per request, as the first
+/// prototype did).
 /// </summary>
 public static partial class BenchEndpoints
 {
-    private const string NaivePool = "bench.naive";
-
     public static WebApplicationBuilder AddBench(this WebApplicationBuilder builder)
     {
         if (IsEnabled(builder.Configuration))
         {
-            // A pool of its own, as the prototype had: no batching, no sharing with the real writer.
-            builder.Services.AddKeyedSingleton(NaivePool, (_, _) => NpgsqlDataSource.Create(builder.Configuration.GetConnectionString("Postgres")!));
             // Sensor grains write through this instead of HeartbeatLog directly, whichever of AddSensors and AddBench runs first.
             builder.Services.Replace(ServiceDescriptor.Singleton<IHeartbeatWriter, BenchHeartbeatWriter>());
             builder.Services.AddSingleton<CommittedHeartbeats>();
@@ -68,8 +64,13 @@ public static partial class BenchEndpoints
         return await HeartbeatsApi.ReceiveAsync(id, http, grains, gate, clock);
     }
 
+    /// <summary>
+    /// No batching: a round trip and a commit per heartbeat. On the server's own pool, so it stays inside the
+    /// connection budget like everything else (a pool of its own once took 100 connections of its own, and more
+    /// than PostgreSQL allows); the runs take turns, so it has the pool to itself but for the held connections.
+    /// </summary>
     private static async Task<Results<NoContent, ProblemHttpResult>> NaiveInsertAsync(
-        string id, [FromKeyedServices(NaivePool)] NpgsqlDataSource db, CancellationToken cancellationToken)
+        string id, NpgsqlDataSource db, CancellationToken cancellationToken)
     {
         await using var insert = db.CreateCommand("""
             INSERT INTO heartbeat (sensor_id, received_at, metrics)

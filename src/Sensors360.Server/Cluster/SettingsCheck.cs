@@ -18,11 +18,24 @@ public static partial class SettingsCheck
             _ = app.Services.GetRequiredService<IOptions<Sensors.IngestOptions>>().Value;
             _ = app.Services.GetRequiredService<IOptions<Http.HttpEdgeOptions>>().Value;
             _ = app.Services.GetRequiredService<IOptions<Operators.OperatorSessionOptions>>().Value;
+            _ = app.Services.GetRequiredService<IOptions<Database.DatabaseOptions>>().Value;
         }
         catch (OptionsValidationException e)
         {
             var reason = string.Join(" ", e.Failures);
             LogInvalid(app.Logger, reason);
+            return false;
+        }
+        catch (InvalidOperationException e)
+        {
+            // A value that is not of its setting's type (e.g. MaxConnections=many): the binder names the setting.
+            LogInvalid(app.Logger, e.Message);
+            return false;
+        }
+
+        if (Database.DatabaseHosting.CheckConnectionBudget(app.Configuration) is { } budgetProblem)
+        {
+            LogInvalid(app.Logger, budgetProblem);
             return false;
         }
 

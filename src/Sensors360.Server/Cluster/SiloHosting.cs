@@ -39,7 +39,10 @@ public static partial class SiloHosting
             }
 
             // Read lazily: a missing connection string is reported by PrepareDatabaseAsync, not as a crash here.
-            silo.UsePostgres(configuration.GetPostgresConnectionString);
+            // Orleans' providers share one pool of their share of the connection budget.
+            silo.UsePostgres(() => ConnectionBudget
+                .Of((configuration.GetSection(DatabaseOptions.Section).Get<DatabaseOptions>() ?? new DatabaseOptions()).MaxConnections)
+                .ForOrleans(configuration.GetPostgresConnectionString()));
         });
         return builder;
     }

@@ -1,16 +1,36 @@
+using Microsoft.Extensions.Options;
 using Npgsql;
 
 namespace Sensors360.Server.Database;
 
-public static class DatabaseHosting
+public static partial class DatabaseHosting
 {
     public const string ConnectionStringName = "Postgres";
 
-    /// <summary>Registers the process's one <see cref="NpgsqlDataSource"/> and the schema set-up.</summary>
+    /// <summary>
+    /// Registers the process's one <see cref="NpgsqlDataSource"/>, sized by the connection budget, and the schema set-up.
+    /// </summary>
     public static WebApplicationBuilder AddSensors360Database(this WebApplicationBuilder builder)
     {
-        builder.Services.Configure<DatabaseOptions>(builder.Configuration.GetSection(DatabaseOptions.Section));
-        builder.Services.AddSingleton(_ => NpgsqlDataSource.Create(WithAutoPrepare(builder.Configuration.GetPostgresConnectionString())));
+        builder.Services.AddOptions<DatabaseOptions>().Bind(builder.Configuration.GetSection(DatabaseOptions.Section))
+            .Validate(options => options.MaxConnections >= ConnectionBudget.Minimum,
+                $"{DatabaseOptions.Section}:MaxConnections must be at least {ConnectionBudget.Minimum} (Orleans, the heartbeat writers and requests each need some); see docs/operations.md.");
+        builder.Services.AddSingleton(provider =>
+        {
+            var connectionString = builder.Configuration.GetPostgresConnectionString();
+            var budget = ConnectionBudget.Of(provider.GetRequiredService<IOptions<DatabaseOptions>>().Value.MaxConnections);
+            var logger = provider.GetRequiredService<ILoggerFactory>().CreateLogger<ConnectionBudget>();
+            LogBudget(logger, budget.Total, budget.Orleans, ConnectionBudget.Readiness, budget.Server, ConnectionBudget.Held);
+            if (ConnectionBudget.ExplicitMaxPoolSize(connectionString) is { } ignored)
+            {
+                LogPoolSizeIgnored(logger, ignored, budget.Total);
+            }
+
+            return NpgsqlDataSource.Create(WithAutoPrepare(budget.ForServer(connectionString)));
+        });
+        builder.Services.AddSingleton(provider => new ReadinessDatabase(NpgsqlDataSource.Create(
+            ConnectionBudget.Of(provider.GetRequiredService<IOptions<DatabaseOptions>>().Value.MaxConnections)
+                .ForReadiness(builder.Configuration.GetPostgresConnectionString()))));
         builder.Services.AddSingleton<DatabaseSetup>();
         builder.Services.AddHostedService<HeartbeatPartitions>();
         return builder;
@@ -45,6 +65,31 @@ public static class DatabaseHosting
         return settings.ConnectionString;
     }
 
+    /// <summary>
+    /// What keeps the connection budget from holding, as one line for the start-up error; null when nothing does.
+    /// Without pooling every open would be a new connection, so no budget could be kept.
+    /// </summary>
+    public static string? CheckConnectionBudget(IConfiguration configuration)
+    {
+        var connectionString = configuration.GetConnectionString(ConnectionStringName);
+        if (string.IsNullOrWhiteSpace(connectionString))
+        {
+            // Reported by PrepareDatabaseAsync, with the database's other problems.
+            return null;
+        }
+
+        try
+        {
+            return new NpgsqlConnectionStringBuilder(connectionString).Pooling
+                ? null
+                : $"ConnectionStrings__Postgres sets Pooling=false, so Sensors360__Database__MaxConnections cannot be kept: remove it (the server pools its connections within that budget).";
+        }
+        catch (ArgumentException)
+        {
+            return null;
+        }
+    }
+
     /// <summary>The connection string, or a configuration error naming the setting to fill in.</summary>
     public static string GetPostgresConnectionString(this IConfiguration configuration)
     {
@@ -56,6 +101,14 @@ public static class DatabaseHosting
 
         return connectionString;
     }
+
+    [LoggerMessage(Level = LogLevel.Information,
+        Message = "Connection budget: at most {Total} connections to PostgreSQL, {Orleans} for Orleans, {Readiness} for the readiness check and {Server} for the server ({Held} of them held by the heartbeat writers and the change listener)")]
+    private static partial void LogBudget(ILogger logger, int total, int orleans, int readiness, int server, int held);
+
+    [LoggerMessage(Level = LogLevel.Warning,
+        Message = "ConnectionStrings:Postgres sets Maximum Pool Size={Size}, which is ignored: the pools are sized from Sensors360:Database:MaxConnections ({Total})")]
+    private static partial void LogPoolSizeIgnored(ILogger logger, int size, int total);
 }
 
 /// <summary>Thrown when <c>ConnectionStrings:Postgres</c> is not set.</summary>

@@ -21,6 +21,12 @@ public sealed class DatabaseOptions
     /// </summary>
     public string? RuntimeRole { get; set; }
 
+    /// <summary>
+    /// The most connections to PostgreSQL this process holds at once, over all its pools (<see cref="ConnectionBudget"/>).
+    /// With N silos, N times this (plus what else connects) must stay under the database's <c>max_connections</c>.
+    /// </summary>
+    public int MaxConnections { get; set; } = ConnectionBudget.DefaultTotal;
+
     /// <summary>How long start-up waits for the database before giving up.</summary>
     public TimeSpan ConnectTimeout { get; set; } = TimeSpan.FromSeconds(15);
 }

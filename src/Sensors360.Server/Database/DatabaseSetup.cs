@@ -135,8 +135,9 @@ public sealed partial class DatabaseSetup(
         }
     }
 
+    // Unpooled: DbUp's connections serve once at start, and pooled they would idle on outside the connection budget.
     private DbUp.Engine.UpgradeEngine Migrations(string connectionString) => DeployChanges.To
-        .PostgresqlDatabase(connectionString)
+        .PostgresqlDatabase(new NpgsqlConnectionStringBuilder(connectionString) { Pooling = false }.ConnectionString)
         .WithScriptsEmbeddedInAssembly(Assembly.GetExecutingAssembly(), name => name.StartsWith(MigrationResourcePrefix, StringComparison.Ordinal))
         .WithTransactionPerScript()
         .LogTo(new MigrationLog(logger))

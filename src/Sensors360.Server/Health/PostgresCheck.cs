@@ -1,10 +1,14 @@
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Npgsql;
+using Sensors360.Server.Database;
 
 namespace Sensors360.Server.Health;
 
-/// <summary>Healthy when the database answers a trivial query within a couple of seconds.</summary>
-internal sealed class PostgresCheck(NpgsqlDataSource dataSource) : IHealthCheck
+/// <summary>
+/// Healthy when the database answers a trivial query within a couple of seconds, on a connection of its own: a full
+/// pool means a busy server, not a database that does not answer.
+/// </summary>
+internal sealed class PostgresCheck(ReadinessDatabase database) : IHealthCheck
 {
     private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(2);
 
@@ -14,7 +18,7 @@ internal sealed class PostgresCheck(NpgsqlDataSource dataSource) : IHealthCheck
         deadline.CancelAfter(Timeout);
         try
         {
-            await using var command = dataSource.CreateCommand("SELECT 1");
+            await using var command = database.DataSource.CreateCommand("SELECT 1");
             await command.ExecuteScalarAsync(deadline.Token);
             return HealthCheckResult.Healthy("database answers");
         }

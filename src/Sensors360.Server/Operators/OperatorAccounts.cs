@@ -41,6 +41,7 @@ internal enum OperatorChangeResult
 /// </summary>
 internal sealed partial class OperatorAccounts(
     NpgsqlDataSource dataSource,
+    OperatorSessionCache sessions,
     IPasswordHasher<OperatorAccount> hasher,
     AuditLog audit,
     TimeProvider time,
@@ -216,6 +217,8 @@ internal sealed partial class OperatorAccounts(
         };
         await audit.WriteAsync(entry with { Details = details }, connection, transaction, cancellationToken);
         await transaction.CommitAsync(cancellationToken);
+        // A new role or a disabled operator applies to their next request on this silo, not after the cache's moment.
+        sessions.ForgetAll();
         return (OperatorChangeResult.Done, changed);
     }
 
@@ -234,6 +237,7 @@ internal sealed partial class OperatorAccounts(
         await OperatorSessionStore.EndSessionsAsync(connection, transaction, id.Value, request, cancellationToken);
         await audit.WriteAsync(entry, connection, transaction, cancellationToken);
         await transaction.CommitAsync(cancellationToken);
+        sessions.ForgetAll();
         return OperatorChangeResult.Done;
     }
 
@@ -266,6 +270,7 @@ internal sealed partial class OperatorAccounts(
         await OperatorSessionStore.EndSessionsAsync(connection, transaction, userId, request, cancellationToken);
         await audit.WriteAsync(entry, connection, transaction, cancellationToken);
         await transaction.CommitAsync(cancellationToken);
+        sessions.ForgetAll();
         return OperatorChangeResult.Done;
     }
 

@@ -17,6 +17,8 @@ namespace Sensors360.Server.Operators;
 /// session here (logout, expiry, a deleted or disabled operator) ends it on every silo, whatever copies of the
 /// cookie exist. A session is valid while its row exists, has not expired and its operator is not disabled; the
 /// operator's role is read from <c>app_user</c> at each lookup, so a role change applies at the next request.
+/// Lookups are kept for a moment (<see cref="OperatorSessionCache"/>): what ends or changes a session through
+/// this silo applies here at once, and on other silos within <see cref="OperatorSessionCache.KeepFor"/>.
 /// </summary>
 /// <remarks>
 /// A database outage while a session is read is not caught here: authentication runs inside the exception
@@ -25,6 +27,7 @@ namespace Sensors360.Server.Operators;
 /// </remarks>
 internal sealed partial class OperatorSessionStore(
     NpgsqlDataSource dataSource,
+    OperatorSessionCache cache,
     IDataProtectionProvider dataProtection,
     TimeProvider time,
     IOptions<OperatorSessionOptions> options,
@@ -88,8 +91,9 @@ internal sealed partial class OperatorSessionStore(
     /// The session's identity as a request would see it now (the same lookup the cookie authentication makes);
     /// null once the session has ended (logout, expiry, a removed or disabled operator).
     /// </summary>
+    /// <remarks>Always read from the database: the dashboard's sockets check their sessions seldom, and must see the end of one then.</remarks>
     internal async Task<ClaimsPrincipal?> FindLiveSessionAsync(string key, CancellationToken cancellationToken) =>
-        (await RetrieveCoreAsync(key, null, cancellationToken))?.Principal;
+        await ReadSessionAsync(key, cancellationToken) is { } session ? TicketOf(session)?.Principal : null;
 
     public Task RemoveAsync(string key) => RemoveAsync(key, CancellationToken.None);
 
@@ -127,6 +131,11 @@ internal sealed partial class OperatorSessionStore(
         command.Parameters.AddWithValue("batch", ExpiredDeletedPerLogin);
         command.Parameters.Add(new NpgsqlParameter("replaced", NpgsqlDbType.Bytea) { Value = replaced is null ? DBNull.Value : Hash(replaced) });
         await command.ExecuteNonQueryAsync(cancellationToken);
+        if (replaced is not null)
+        {
+            cache.Forget(replaced);
+        }
+
         return key;
     }
 
@@ -148,6 +157,8 @@ internal sealed partial class OperatorSessionStore(
             command.Parameters.AddWithValue("expires", ExpiryOf(ticket, now));
             command.Parameters.AddWithValue("now", now);
             await command.ExecuteNonQueryAsync(cancellationToken);
+            // The kept copy has the old expiry, which would have the next requests renew again.
+            cache.Forget(key);
         }
         catch (Exception e) when (e is NpgsqlException or TimeoutException || (e is OperationCanceledException && cancellationToken.IsCancellationRequested))
         {
@@ -169,16 +180,29 @@ internal sealed partial class OperatorSessionStore(
             return null;
         }
 
-        // The role comes from app_user, not from the ticket written at login: what an admin changed applies now.
+        var session = await cache.GetAsync(key, () => ReadSessionAsync(key, CancellationToken.None), cancellationToken);
+        return session is null ? null : TicketOf(session);
+    }
+
+    /// <summary>
+    /// The live session under <paramref name="key"/> from the database, its ticket decrypted; null when it has ended
+    /// or its ticket cannot be read. The role comes from <c>app_user</c>, not from the ticket written at login: what
+    /// an admin changed applies now.
+    /// </summary>
+    private async Task<CachedSession?> ReadSessionAsync(string key, CancellationToken cancellationToken)
+    {
+        // At Debug level this shows how often sessions are read from the database (the cache should make it rare).
+        LogSessionRead(logger);
         await using var command = dataSource.CreateCommand(
             """
-            SELECT s.ticket, u.role FROM operator_session s JOIN app_user u ON u.id = s.user_id
+            SELECT s.ticket, u.role, s.expires_at FROM operator_session s JOIN app_user u ON u.id = s.user_id
             WHERE s.key_hash = @hash AND s.expires_at > @now AND NOT u.disabled
             """);
         command.Parameters.AddWithValue("hash", Hash(key));
         command.Parameters.AddWithValue("now", time.GetUtcNow());
         byte[] protectedTicket;
         string role;
+        DateTimeOffset expiresAt;
         await using (var reader = await command.ExecuteReaderAsync(cancellationToken))
         {
             if (!await reader.ReadAsync(cancellationToken))
@@ -188,23 +212,12 @@ internal sealed partial class OperatorSessionStore(
 
             protectedTicket = reader.GetFieldValue<byte[]>(0);
             role = reader.GetString(1);
+            expiresAt = reader.GetFieldValue<DateTimeOffset>(2);
         }
 
         try
         {
-            var ticket = TicketSerializer.Default.Deserialize(_protector.Unprotect(protectedTicket));
-            if (ticket?.Principal.Identity is not ClaimsIdentity identity)
-            {
-                return null;
-            }
-
-            foreach (var stale in identity.FindAll(ClaimTypes.Role).ToList())
-            {
-                identity.RemoveClaim(stale);
-            }
-
-            identity.AddClaim(new Claim(ClaimTypes.Role, role));
-            return ticket;
+            return new CachedSession(_protector.Unprotect(protectedTicket), role, expiresAt);
         }
         catch (CryptographicException e)
         {
@@ -214,12 +227,31 @@ internal sealed partial class OperatorSessionStore(
         }
     }
 
+    /// <summary>A ticket of its own for each request (the cookie handler changes it), with the role read from the database.</summary>
+    private static AuthenticationTicket? TicketOf(CachedSession session)
+    {
+        var ticket = TicketSerializer.Default.Deserialize(session.Ticket);
+        if (ticket?.Principal.Identity is not ClaimsIdentity identity)
+        {
+            return null;
+        }
+
+        foreach (var stale in identity.FindAll(ClaimTypes.Role).ToList())
+        {
+            identity.RemoveClaim(stale);
+        }
+
+        identity.AddClaim(new Claim(ClaimTypes.Role, session.Role));
+        return ticket;
+    }
+
     private async Task RemoveCoreAsync(string key, CancellationToken cancellationToken)
     {
         // A failure propagates: a logout that could not end the session must not answer success.
         await using var command = dataSource.CreateCommand("DELETE FROM operator_session WHERE key_hash = @hash");
         command.Parameters.AddWithValue("hash", Hash(key));
         await command.ExecuteNonQueryAsync(cancellationToken);
+        cache.Forget(key);
     }
 
     /// <summary>
@@ -252,6 +284,9 @@ internal sealed partial class OperatorSessionStore(
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Could not extend an operator session; it keeps its current expiry: {Reason}")]
     private static partial void LogRenewalFailed(ILogger logger, string reason);
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "Operator session read from the database")]
+    private static partial void LogSessionRead(ILogger logger);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "An operator session's ticket cannot be decrypted, so that session is refused: {Reason}")]
     private static partial void LogUnreadableTicket(ILogger logger, string reason);

@@ -39,6 +39,7 @@ public static class OperatorSessions
             .Configure<NpgsqlDataSource>((options, dataSource) => options.XmlRepository = new DataProtectionKeyTable(dataSource));
 
         services.TryAddSingleton(TimeProvider.System);
+        services.AddSingleton<OperatorSessionCache>();
         services.AddSingleton<OperatorSessionStore>();
         // The ticket lives in the database and the cookie holds only its key, so logout ends the session everywhere.
         services.AddOptions<CookieAuthenticationOptions>(CookieAuthenticationDefaults.AuthenticationScheme)

@@ -12,12 +12,13 @@ namespace Sensors360.Server.Tests.Operators;
 
 /// <summary>
 /// Roles against the real server: viewer reads, operator also changes sensors and alerts, admin also
-/// manages operators, imports, trains and reads the audit. The role is read at each request, so a change
-/// or a disable applies at the operator's next request, on every silo.
+/// manages operators, imports, trains and reads the audit. The role is read with the session, so a change
+/// or a disable applies at the operator's next request on the silo that made it, and within 5 s on every other.
 /// </summary>
 public sealed class OperatorRolesTests(RunningServer running, ThrowawayPostgres postgres) : IClassFixture<RunningServer>
 {
     private static readonly TimeSpan Patience = TimeSpan.FromSeconds(20);
+    private static readonly TimeSpan EverySilo = TimeSpan.FromSeconds(5);
     private static readonly string[] Roles = ["viewer", "operator", "admin"];
 
     private static CancellationToken Cancel => TestContext.Current.CancellationToken;
@@ -80,7 +81,7 @@ public sealed class OperatorRolesTests(RunningServer running, ThrowawayPostgres 
     }
 
     [Fact]
-    public async Task A_role_change_and_a_disable_made_on_one_silo_apply_on_another_at_the_next_request()
+    public async Task A_role_change_and_a_disable_made_on_one_silo_apply_on_another_within_5_seconds()
     {
         var database = await postgres.CreateDatabaseAsync(nameof(OperatorRolesTests) + "_two_silos");
         await using var first = ServerProcess.Start(database, "roles-two-silos");
@@ -94,13 +95,32 @@ public sealed class OperatorRolesTests(RunningServer running, ThrowawayPostgres 
             Assert.Equal(HttpStatusCode.Created, allowed.StatusCode);
         }
 
+        // The second silo may have kept the session for a moment (OperatorSessionCache): the change applies there
+        // within 5 s of being made, not necessarily at the very next request.
         await ChangeAsync(admin, "two-op", new { role = "viewer" });
-        using (var refused = await user.PostAsJsonAsync(new Uri("/api/sensors", UriKind.Relative), new { id = "two-2" }, Cancel))
+        var attempt = 1;
+        await Eventually.TrueAsync(
+            async () =>
+            {
+                using var provision = await user.PostAsJsonAsync(new Uri("/api/sensors", UriKind.Relative), new { id = $"two-{++attempt}" }, Cancel);
+                return provision.StatusCode == HttpStatusCode.Forbidden;
+            },
+            EverySilo,
+            "the demotion applies on the second silo");
+        using (var refused = await user.PostAsJsonAsync(new Uri("/api/sensors", UriKind.Relative), new { id = "two-refused" }, Cancel))
         {
             await AssertProblemAsync(refused, 403);
         }
 
         await ChangeAsync(admin, "two-op", new { disabled = true });
+        await Eventually.TrueAsync(
+            async () =>
+            {
+                using var ended = await user.GetAsync(new Uri("/api/fleet", UriKind.Relative), Cancel);
+                return ended.StatusCode == HttpStatusCode.Unauthorized;
+            },
+            EverySilo,
+            "the disable applies on the second silo");
         using (var ended = await user.GetAsync(new Uri("/api/fleet", UriKind.Relative), Cancel))
         {
             await AssertProblemAsync(ended, 401);

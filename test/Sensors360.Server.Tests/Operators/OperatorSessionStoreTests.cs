@@ -148,7 +148,7 @@ public sealed class OperatorSessionStoreTests(ThrowawayPostgres postgres)
 
     private static OperatorSessionStore Store(
         NpgsqlDataSource dataSource, TimeProvider clock, IDataProtectionProvider? protection = null, TimeSpan? lifetime = null) =>
-        new(dataSource, protection ?? SharedProtection, clock,
+        new(dataSource, new OperatorSessionCache(clock), protection ?? SharedProtection, clock,
             Options.Create(new OperatorSessionOptions { SessionLifetime = lifetime ?? new OperatorSessionOptions().SessionLifetime }),
             NullLogger<OperatorSessionStore>.Instance);
 

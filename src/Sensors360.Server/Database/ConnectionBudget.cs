@@ -1,0 +1,94 @@
+using Npgsql;
+using Sensors360.Grains.Sensors;
+
+namespace Sensors360.Server.Database;
+
+/// <summary>
+/// How <see cref="DatabaseOptions.MaxConnections"/> is shared among the process's connection pools, so that the
+/// process never holds more connections to PostgreSQL than that, however busy it is: Orleans' providers
+/// (membership, grain state, reminders: one ADO.NET pool, as they share one connection string) get a fixed share,
+/// the readiness check one connection of its own (<see cref="ReadinessDatabase"/>), and the server's
+/// <see cref="NpgsqlDataSource"/> (heartbeat writers, the LISTEN connection, every read and write of requests and
+/// grains) the rest. A pool that is full makes the next caller wait for a connection (up to the
+/// connection string's <c>Timeout</c>) instead of opening one more. docs/operations.md has the formula.
+/// </summary>
+public sealed record ConnectionBudget(int Total, int Orleans, int Server)
+{
+    /// <summary>The readiness check's own connection.</summary>
+    public const int Readiness = 1;
+
+    public const int DefaultTotal = 20;
+
+    /// <summary>
+    /// Connections the server's pool holds for as long as the process runs: one per heartbeat writer, and the
+    /// LISTEN connection of <c>SensorChangeListener</c>.
+    /// </summary>
+    public const int Held = HeartbeatLog.Writers + 1;
+
+    // Orleans at its smallest, the readiness check, the held connections, and a few for requests and grains.
+    private const int SmallestOrleansShare = 2;
+    private const int SmallestRequestShare = 2;
+
+    /// <summary>The smallest budget the server runs with.</summary>
+    public const int Minimum = SmallestOrleansShare + Readiness + Held + SmallestRequestShare;
+
+    /// <summary>
+    /// The split of <paramref name="total"/>: a quarter (at least two) for Orleans, whose traffic is membership
+    /// heartbeats and a reminder write when a sensor comes online or goes silent; one for the readiness check; the
+    /// rest for the server.
+    /// </summary>
+    public static ConnectionBudget Of(int total)
+    {
+        if (total < Minimum)
+        {
+            throw new ArgumentOutOfRangeException(nameof(total), total, $"A connection budget is at least {Minimum}.");
+        }
+
+        var orleans = Math.Max(SmallestOrleansShare, total / 4);
+        return new ConnectionBudget(total, orleans, total - orleans - Readiness);
+    }
+
+    /// <summary>Connections the server's pool has for requests and grains, beside the <see cref="Held"/> ones.</summary>
+    public int ForRequests => Server - Held;
+
+    /// <summary>The connection string Orleans' ADO.NET providers use: pooled, at most <see cref="Orleans"/> connections.</summary>
+    public string ForOrleans(string connectionString) => Sized(connectionString, Orleans);
+
+    /// <summary>The connection string of the server's data source: pooled, at most <see cref="Server"/> connections.</summary>
+    public string ForServer(string connectionString) => Sized(connectionString, Server);
+
+    /// <summary>The connection string of the readiness check's data source: one connection.</summary>
+    public string ForReadiness(string connectionString) => Sized(connectionString, Readiness);
+
+    /// <summary>
+    /// The budget decides the pools' sizes, whatever the connection string says: a <c>Maximum Pool Size</c> there
+    /// would let one pool take what the others were given (the server logs that it ignored it).
+    /// </summary>
+    private static string Sized(string connectionString, int size)
+    {
+        var settings = new NpgsqlConnectionStringBuilder(connectionString) { Pooling = true, MaxPoolSize = size };
+        settings.MinPoolSize = Math.Min(settings.MinPoolSize, size);
+        return settings.ConnectionString;
+    }
+
+    /// <summary>
+    /// Null when the connection string leaves pool sizes to the budget; otherwise what it set, for a log line.
+    /// <c>Pooling=false</c> is refused at start (see <see cref="DatabaseHosting.CheckConnectionBudget"/>).
+    /// </summary>
+    public static int? ExplicitMaxPoolSize(string connectionString)
+    {
+        var settings = new NpgsqlConnectionStringBuilder(connectionString);
+        return settings.MaxPoolSize == new NpgsqlConnectionStringBuilder().MaxPoolSize ? null : settings.MaxPoolSize;
+    }
+}
+
+/// <summary>
+/// The readiness check's own pool of one connection: a busy server whose pool is full (requests waiting their turn)
+/// still answers <c>/readyz</c>, so a load balancer does not take it out, and its load onto the others, for being busy.
+/// </summary>
+public sealed class ReadinessDatabase(NpgsqlDataSource dataSource) : IAsyncDisposable
+{
+    public NpgsqlDataSource DataSource { get; } = dataSource;
+
+    public ValueTask DisposeAsync() => DataSource.DisposeAsync();
+}

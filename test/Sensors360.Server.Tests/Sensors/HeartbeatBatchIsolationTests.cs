@@ -1,0 +1,152 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Net;
+using System.Net.Http.Headers;
+using Npgsql;
+using Sensors360.Grains.Sensors;
+using Sensors360.Testing;
+
+namespace Sensors360.Server.Tests.Sensors;
+
+/// <summary>
+/// The heartbeat writer stores thousands of sensors' heartbeats in one batch; a row the database will not take at
+/// once (locked by another transaction) or at all (refused) fails its own heartbeat and no other.
+/// </summary>
+public sealed class HeartbeatBatchIsolationTests(ThrowawayPostgres postgres)
+{
+    private const int Others = 2_000;
+
+    // In flight at once: enough that the writer forms large batches, so the odd heartbeat shares one with hundreds of others.
+    private const int Senders = 200;
+
+    // Far less than the others would take if they waited for the lock (held until the test has checked everything),
+    // and far more than they take when the lock costs them HeartbeatLog.LockTimeout.
+    private static readonly TimeSpan Bound = TimeSpan.FromSeconds(20);
+
+    private static CancellationToken Cancel => TestContext.Current.CancellationToken;
+
+    [Fact]
+    public async Task A_sensor_row_locked_by_another_transaction_fails_only_its_own_heartbeat_and_2000_others_are_stored()
+    {
+        var database = await postgres.CreateDatabaseAsync(nameof(A_sensor_row_locked_by_another_transaction_fails_only_its_own_heartbeat_and_2000_others_are_stored));
+        await using var server = ServerProcess.Start(database, "batch-lock");
+        await server.WaitUntilReadyAsync();
+        var token = await CreateSensorsAsync(database, "locked");
+
+        // Another transaction holds the sensor's row, as an operator's open transaction or a long import batch would.
+        await using var holder = new NpgsqlConnection(database);
+        await holder.OpenAsync(Cancel);
+        await using var holding = await holder.BeginTransactionAsync(Cancel);
+        await using (var hold = new NpgsqlCommand("SELECT id FROM sensor WHERE name = 'locked' FOR UPDATE", holder, holding))
+        {
+            Assert.NotNull(await hold.ExecuteScalarAsync(Cancel));
+        }
+
+        var clock = Stopwatch.StartNew();
+        var (others, odd) = await BurstAsync(server, token, "locked");
+        var elapsed = clock.Elapsed;
+
+        Assert.True(elapsed < Bound, $"The burst took {elapsed.TotalSeconds:0.0} s while the row stayed locked.");
+        AssertAllStored(others);
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, odd.Status);
+        Assert.True(odd.RetryAfter, "The locked sensor's 503 says when to retry.");
+        Assert.Equal(Others, await Sql.ScalarAsync(database, "SELECT count(*) FROM heartbeat h JOIN sensor s ON s.id = h.sensor_id WHERE s.name LIKE 'other-%'"));
+        Assert.Equal(Others, await Sql.ScalarAsync(database, "SELECT sum(heartbeat_count) FROM sensor WHERE name LIKE 'other-%'"));
+        Assert.Equal(0, await Sql.ScalarAsync(database, "SELECT count(*) FROM heartbeat h JOIN sensor s ON s.id = h.sensor_id WHERE s.name = 'locked'"));
+
+        // Once the row is free, the sensor's retry is stored.
+        await holding.RollbackAsync(Cancel);
+        using (var retry = await SensorClient.HeartbeatAsync(server.Http, "locked", token))
+        {
+            Assert.Equal(HttpStatusCode.NoContent, retry.StatusCode);
+        }
+
+        Assert.Equal(1, await Sql.ScalarAsync(database, "SELECT count(*) FROM heartbeat h JOIN sensor s ON s.id = h.sensor_id WHERE s.name = 'locked'"));
+    }
+
+    [Fact]
+    public async Task A_row_the_database_refuses_fails_only_its_own_heartbeat_and_2000_others_are_stored()
+    {
+        var database = await postgres.CreateDatabaseAsync(nameof(A_row_the_database_refuses_fails_only_its_own_heartbeat_and_2000_others_are_stored));
+        await using var server = ServerProcess.Start(database, "batch-bad");
+        await server.WaitUntilReadyAsync();
+        var token = await CreateSensorsAsync(database, "refused");
+
+        // A constraint the row breaks, as a bad value would: here a trigger refusing that one sensor's counters.
+        await Sql.ScalarAsync(database, """
+            CREATE FUNCTION refuse_for_test() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN RAISE EXCEPTION 'sensor % refused by the test', NEW.name USING ERRCODE = 'check_violation'; END $$;
+            CREATE TRIGGER refuse_for_test BEFORE UPDATE ON sensor FOR EACH ROW WHEN (NEW.name = 'refused') EXECUTE FUNCTION refuse_for_test();
+            """);
+
+        var clock = Stopwatch.StartNew();
+        var (others, odd) = await BurstAsync(server, token, "refused");
+        var elapsed = clock.Elapsed;
+
+        Assert.True(elapsed < Bound, $"The burst took {elapsed.TotalSeconds:0.0} s.");
+        AssertAllStored(others);
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, odd.Status);
+        Assert.Equal(Others, await Sql.ScalarAsync(database, "SELECT count(*) FROM heartbeat h JOIN sensor s ON s.id = h.sensor_id WHERE s.name LIKE 'other-%'"));
+        Assert.Equal(0, await Sql.ScalarAsync(database, "SELECT count(*) FROM heartbeat h JOIN sensor s ON s.id = h.sensor_id WHERE s.name = 'refused'"));
+        Assert.Contains(server.Output, line => line.Contains("sensor refused refused by the test", StringComparison.Ordinal));
+    }
+
+    /// <summary>The odd sensor and <see cref="Others"/> more, provisioned in the table with one token.</summary>
+    private static async Task<string> CreateSensorsAsync(string database, string odd)
+    {
+        var token = SensorTokens.NewToken();
+        Assert.Equal(Others + 1, await Sql.ScalarAsync(database, """
+            WITH made AS (
+                INSERT INTO sensor (name, token_hash)
+                SELECT 'other-' || g, $1 FROM generate_series(1, $2) AS g UNION ALL SELECT $3, $1
+                RETURNING 1)
+            SELECT count(*) FROM made
+            """, SensorTokens.Hash(token), Others, odd));
+        return token;
+    }
+
+    /// <summary>
+    /// One heartbeat for each of the others, <see cref="Senders"/> at a time, with the odd sensor's sent in the middle
+    /// of them, so it lands in a batch among others. Every answer, with its status.
+    /// </summary>
+    private static async Task<(IReadOnlyDictionary<string, HttpStatusCode> Others, (HttpStatusCode Status, bool RetryAfter) Odd)> BurstAsync(
+        ServerProcess server, string token, string odd)
+    {
+        using var client = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = Senders })
+        {
+            BaseAddress = server.BaseAddress,
+            Timeout = TimeSpan.FromSeconds(60),
+        };
+        var answers = new ConcurrentDictionary<string, HttpStatusCode>();
+        (HttpStatusCode, bool) oddAnswer = default;
+        string[] names = [.. Enumerable.Range(1, Others / 2).Select(i => $"other-{i}"), odd, .. Enumerable.Range((Others / 2) + 1, Others / 2).Select(i => $"other-{i}")];
+        var next = -1;
+        await Task.WhenAll(Enumerable.Range(0, Senders).Select(async _ =>
+        {
+            int item;
+            while ((item = Interlocked.Increment(ref next)) < names.Length)
+            {
+                var name = names[item];
+                using var request = new HttpRequestMessage(HttpMethod.Post, new Uri($"/api/sensors/{name}/heartbeat", UriKind.Relative));
+                request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", token);
+                using var response = await client.SendAsync(request, Cancel);
+                if (name == odd)
+                {
+                    oddAnswer = (response.StatusCode, response.Headers.RetryAfter is not null);
+                }
+                else
+                {
+                    answers[name] = response.StatusCode;
+                }
+            }
+        }));
+        return (answers, oddAnswer);
+    }
+
+    private static void AssertAllStored(IReadOnlyDictionary<string, HttpStatusCode> others)
+    {
+        Assert.Equal(Others, others.Count);
+        var tally = string.Join(", ", others.Values.GroupBy(status => (int)status).Select(group => $"{group.Key}: {group.Count()}"));
+        Assert.True(others.Values.All(status => status == HttpStatusCode.NoContent), $"The others' answers: {tally}");
+    }
+}
