@@ -32,6 +32,8 @@ internal sealed class IngestBenchmark(BenchSettings settings)
                 ["Sensors360__Bench__Enabled"] = "true",
                 // The load drives each sensor far faster than a real one: the limiter runs (and costs what it costs) but never refuses.
                 ["Sensors360__Ingest__MaxHeartbeatsPerSecond"] = "1000000",
+                // The memory step's wrong-token heartbeats all come from this one address: refused, they must still reach the grains.
+                ["Sensors360__Ingest__MaxRefusedHeartbeatsPerMinute"] = "1000000",
                 ["Logging__LogLevel__Default"] = "Warning",
             });
             await server.WaitUntilReadyAsync();
