@@ -492,19 +492,19 @@ public sealed partial class SensorGrain(
 
     /// <summary>
     /// The database cannot be read: raising needs it anyway, so the grain wakes again when the silence is due by
-    /// what it holds (signs of life included), or in a few seconds if that has passed. With nothing held (never
-    /// loaded), the reminder or the sweep asks again.
+    /// what it holds (signs of life included), or in a few seconds if that has passed. With nothing to watch (never
+    /// loaded, silent, retired), the reminder or the sweep asks again.
     /// </summary>
     private void WatchWhileUnreadable()
     {
-        if (_sensor is null)
+        // A silent sensor with a sign of life is watched too: the write behind that sign may have ended its silence.
+        if ((_sensor is null ? null : SilenceDeadline() ?? _signOfLife + Threshold) is not { } due)
         {
             return;
         }
 
         var now = clock.GetUtcNow();
-        var due = SilenceDeadline() ?? _signOfLife + Threshold;
-        Silence.Arm(due > now ? due.Value : now + RetryDelay, force: true);
+        Silence.Arm(due > now ? due : now + RetryDelay, force: true);
     }
 
     /// <summary>
