@@ -91,7 +91,15 @@ public sealed partial class SilenceSweep(
             {
                 while (await timer.WaitForNextTickAsync(stopping))
                 {
-                    await SweepAsync(stopping);
+                    try
+                    {
+                        await SweepAsync(stopping);
+                    }
+                    catch (Exception e) when (e is not OperationCanceledException)
+                    {
+                        // Whatever went wrong, the sweep must outlive it: the next period tries again.
+                        LogFailed(logger, e.Message.ReplaceLineEndings(" "));
+                    }
                 }
             }
             catch (OperationCanceledException) when (stopping.IsCancellationRequested)
@@ -100,53 +108,46 @@ public sealed partial class SilenceSweep(
         }
     }
 
-    /// <summary>One sweep, unless another silo is sweeping; failures are logged and the next period tries again.</summary>
+    /// <summary>One sweep, unless another silo is sweeping.</summary>
     private async Task SweepAsync(CancellationToken stopping)
     {
         var started = Stopwatch.GetTimestamp();
-        try
+        await using var connection = await db.OpenConnectionAsync(stopping);
+        await using var transaction = await connection.BeginTransactionAsync(stopping);
+        await using (var take = new NpgsqlCommand("SELECT pg_try_advisory_xact_lock($1)", connection, transaction))
         {
-            await using var connection = await db.OpenConnectionAsync(stopping);
-            await using var transaction = await connection.BeginTransactionAsync(stopping);
-            await using (var take = new NpgsqlCommand("SELECT pg_try_advisory_xact_lock($1)", connection, transaction))
+            take.Parameters.AddWithValue(LockKey);
+            if (await take.ExecuteScalarAsync(stopping) is not true)
             {
-                take.Parameters.AddWithValue(LockKey);
-                if (await take.ExecuteScalarAsync(stopping) is not true)
-                {
-                    LogSkipped(logger);
-                    return;
-                }
-            }
-
-            var overdue = await SensorStore.ReadOverdueAsync(
-                connection, transaction, clock.GetUtcNow(), options.Value.SilenceThreshold, MaxPerSweep, stopping);
-            var raised = 0;
-            await Parallel.ForEachAsync(
-                overdue,
-                new ParallelOptions { MaxDegreeOfParallelism = Concurrency, CancellationToken = stopping },
-                async (sensor, _) =>
-                {
-                    if (await ConfirmAsync(sensor))
-                    {
-                        Interlocked.Increment(ref raised);
-                    }
-                });
-
-            // The lock is held until here, so no other silo asks the same grains meanwhile.
-            await transaction.CommitAsync(stopping);
-            var took = Stopwatch.GetElapsedTime(started);
-            if (raised > 0)
-            {
-                LogRaised(logger, raised, overdue.Count, took.TotalMilliseconds);
-            }
-            else
-            {
-                LogSwept(logger, overdue.Count, took.TotalMilliseconds);
+                LogSkipped(logger);
+                return;
             }
         }
-        catch (Exception e) when (e is NpgsqlException or TimeoutException or InvalidOperationException { InnerException: NpgsqlException })
+
+        var overdue = await SensorStore.ReadOverdueAsync(
+            connection, transaction, clock.GetUtcNow(), options.Value.SilenceThreshold, MaxPerSweep, stopping);
+        var raised = 0;
+        await Parallel.ForEachAsync(
+            overdue,
+            new ParallelOptions { MaxDegreeOfParallelism = Concurrency, CancellationToken = stopping },
+            async (sensor, _) =>
+            {
+                if (await ConfirmAsync(sensor))
+                {
+                    Interlocked.Increment(ref raised);
+                }
+            });
+
+        // The lock is held until here, so no other silo asks the same grains meanwhile.
+        await transaction.CommitAsync(stopping);
+        var took = Stopwatch.GetElapsedTime(started);
+        if (raised > 0)
         {
-            LogFailed(logger, e.Message.ReplaceLineEndings(" "));
+            LogRaised(logger, raised, overdue.Count, took.TotalMilliseconds);
+        }
+        else
+        {
+            LogSwept(logger, overdue.Count, took.TotalMilliseconds);
         }
     }
 
@@ -163,8 +164,9 @@ public sealed partial class SilenceSweep(
             // it until the cluster notices (tens of seconds). The database alone decides, as the sweep read it.
             return await RaiseForUnreachableGrainAsync(sensor, e.Message);
         }
-        catch (Exception e) when (e is TimeoutException or OrleansException or NpgsqlException)
+        catch (Exception e) when (e is not OperationCanceledException)
         {
+            // Timed out, or failed in the grain: one sensor's trouble does not stop the sweep of the others.
             LogConfirmFailed(logger, sensor.Name, e.Message.ReplaceLineEndings(" "));
             return false;
         }
