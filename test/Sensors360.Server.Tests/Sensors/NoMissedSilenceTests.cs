@@ -183,6 +183,20 @@ public sealed class NoMissedSilenceTests(ThrowawayPostgres postgres)
             status is HttpStatusCode.NoContent or HttpStatusCode.ServiceUnavailable, $"a heartbeat was answered {(int)status}"));
     }
 
+    [Fact]
+    public async Task A_sweep_period_under_a_second_stops_the_server_with_one_clear_line()
+    {
+        var database = await postgres.CreateDatabaseAsync(nameof(A_sweep_period_under_a_second_stops_the_server_with_one_clear_line));
+        await using var server = ServerProcess.Start(database, "sweep-setting", new Dictionary<string, string?>
+        {
+            ["Sensors360__Monitoring__SweepPeriod"] = "00:00:00.500",
+        });
+
+        Assert.NotEqual(0, await server.WaitForExitAsync(TimeSpan.FromSeconds(60)));
+        Assert.Single(server.Output, line => line.Contains("Sensors360:Monitoring:SweepPeriod must be at least 00:00:01", StringComparison.Ordinal));
+        Assert.DoesNotContain(server.Output, line => line.TrimStart().StartsWith("at ", StringComparison.Ordinal));
+    }
+
     private static async Task SendEveryAsync(
         ServerProcess server, string id, string token, TimeSpan every, ConcurrentQueue<HttpStatusCode> answers, CancellationToken stop)
     {
