@@ -59,4 +59,35 @@ public sealed class AlertsPanelTests
         // None of it asked the server.
         Assert.DoesNotContain(requests, path => path.StartsWith("/api/", StringComparison.Ordinal));
     }
+
+    [Fact]
+    public async Task A_never_reported_alert_says_so_and_a_silent_one_keeps_its_kind()
+    {
+        await using var browser = await Browser.LaunchAsync();
+        var page = await browser.NewPageAsync();
+        await Wwwroot.ServeAsync(page);
+        await page.RouteAsync($"{Wwwroot.Origin}/js/app.js", route => route.FulfillAsync(new() { Status = 200, ContentType = "text/javascript", Body = "" }));
+        await page.GotoAsync($"{Wwwroot.Origin}/index.html");
+        await page.EvaluateAsync(
+            """
+            async () => {
+              const { AlertsPanel } = await import("/js/alerts.js");
+              const byId = (id) => document.getElementById(id);
+              byId("dashboard-view").hidden = false;
+              const alert = (id, sensorId, kind) => ({
+                id, sensorId, kind, silentSince: "2026-11-27T19:40:00Z", raisedAt: "2026-11-27T19:40:01Z", resolvedAt: null,
+                acknowledgedAt: null, acknowledgedBy: null,
+              });
+              const panel = new AlertsPanel({ list: byId("alerts"), empty: byId("alerts-empty"), count: byId("alerts-count"), note: byId("alerts-note"), onUnauthorized: () => {} });
+              panel.replace([alert(2, "mute-1", "never-reported"), alert(1, "boiler-7", "silent")], 2);
+            }
+            """);
+
+        var mute = page.Locator("#alerts li[data-sensor-id='mute-1']");
+        await Expect(mute.Locator(".alert-kind")).ToHaveTextAsync("never reported");
+        await Expect(mute.Locator(".alert-time")).ToContainTextAsync("no heartbeat since it was provisioned");
+        var silent = page.Locator("#alerts li[data-sensor-id='boiler-7']");
+        await Expect(silent.Locator(".alert-kind")).ToHaveTextAsync("silent");
+        await Expect(silent.Locator(".alert-time")).Not.ToContainTextAsync("provisioned");
+    }
 }

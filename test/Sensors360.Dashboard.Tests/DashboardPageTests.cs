@@ -79,7 +79,9 @@ public sealed class DashboardPageTests(ThrowawayPostgres postgres) : IAsyncLifet
             await ExpectTilesMatchFleetAsync(page);
 
             // A sensor appears, reports twice while its details are open (live through the feed), then stops.
-            using var provisioned = await _operator.PostAsJsonAsync("/api/sensors", new { id = SensorId, tags = new[] { "plant-a" } });
+            // Its own threshold, longer than the page's steps before its first heartbeat take: past it, a sensor never
+            // heard from turns silent (never reported) rather than staying pending.
+            using var provisioned = await _operator.PostAsJsonAsync("/api/sensors", new { id = SensorId, tags = new[] { "plant-a" }, silenceThresholdSeconds = 8 });
             Assert.Equal(HttpStatusCode.Created, provisioned.StatusCode);
             var token = (await provisioned.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("token").GetString()!;
             var row = page.Locator($"#sensors tbody tr[data-sensor-id='{SensorId}']");

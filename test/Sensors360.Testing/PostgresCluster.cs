@@ -26,6 +26,7 @@ public static class PostgresCluster
     /// A cluster of <paramref name="silos"/> on the database; <paramref name="settings"/> adds silo configuration
     /// (e.g. <c>Sensors360:Monitoring:SilenceThreshold</c>); with <paramref name="clock"/> or
     /// <paramref name="withSensors"/> the sensor grains' services are added, running on that clock.
+    /// <paramref name="configure"/> may add a test's own silo configurators (they run after these).
     /// </summary>
     public static TestCluster Build(
         string connectionString,
@@ -33,7 +34,8 @@ public static class PostgresCluster
         string? serviceId = null,
         IReadOnlyDictionary<string, string>? settings = null,
         FakeTimeProvider? clock = null,
-        bool withSensors = false)
+        bool withSensors = false,
+        Action<TestClusterBuilder>? configure = null)
     {
         var builder = new TestClusterBuilder(silos);
         builder.Options.UseTestClusterMembership = false;
@@ -64,6 +66,7 @@ public static class PostgresCluster
         }
 
         builder.AddClientBuilderConfigurator<ClientOnPostgres>();
+        configure?.Invoke(builder);
         return builder.Build();
     }
 

@@ -17,8 +17,14 @@ public sealed record Alert(
     DateTimeOffset? AcknowledgedAt,
     string? AcknowledgedBy)
 {
-    /// <summary>The kind of alert a sensor's silence raises (the only kind so far).</summary>
+    /// <summary>The kind of alert a sensor's silence raises: no heartbeat for its threshold since its last one.</summary>
     public const string Silent = "silent";
+
+    /// <summary>
+    /// The kind of alert a sensor that never reported raises: no heartbeat for its threshold since it was
+    /// provisioned (<see cref="SilentSince"/> is provisioning + threshold). Its first heartbeat resolves it.
+    /// </summary>
+    public const string NeverReported = "never-reported";
 }
 
 /// <summary>The outcome of an acknowledgement: <see cref="SensorCommandResult.Done"/> with the alert as it now stands, or why not.</summary>

@@ -51,4 +51,12 @@ public interface ISensorGrain : IGrainWithStringKey
 
     /// <summary>Checks whether the sensor has been silent past its threshold (timer and reminder entry point).</summary>
     Task CheckSilence();
+
+    /// <summary>
+    /// The silence sweep found this sensor overdue in the database with no open alert, its last stored heartbeat
+    /// being <paramref name="lastHeartbeatAt"/> (null: it never reported). The grain reads the sensor again unless it
+    /// holds exactly that, counts the signs of life only it knows (heartbeats the database could not take), and
+    /// raises the alert if it is due, else watches for it. True when this call raised the alert.
+    /// </summary>
+    Task<bool> ConfirmSilence(DateTimeOffset? lastHeartbeatAt);
 }

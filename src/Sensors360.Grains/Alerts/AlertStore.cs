@@ -16,8 +16,8 @@ public sealed record OpenAlerts(int Count, IReadOnlyList<Alert> Newest);
 
 /// <summary>
 /// Every statement on the <c>alert</c> table: raise, resolve (also after imported history), acknowledge, list and count. Sensor grains
-/// are its only writers, each for its own sensor; the heartbeat writer and a retirement put its resolve
-/// commands into their own transactions.
+/// are its writers, each for its own sensor (and the silence sweep, for a sensor whose grain's silo is gone); the
+/// heartbeat writer and a retirement put its resolve commands into their own transactions.
 /// </summary>
 public sealed class AlertStore(NpgsqlDataSource db)
 {
@@ -29,31 +29,32 @@ public sealed class AlertStore(NpgsqlDataSource db)
         """;
 
     /// <summary>
-    /// Opens a silence alert on sensor <paramref name="sensorId"/> (public id <paramref name="sensorName"/>)
-    /// and returns it. If one is already open (another silo raced us), that one is returned instead: the
-    /// partial unique index guarantees a single open alert per sensor and kind. One statement, so a
-    /// committed raise is never followed by a read that could fail on its own.
+    /// Opens a silence alert of <paramref name="kind"/> (<see cref="Alert.Silent"/> or <see cref="Alert.NeverReported"/>)
+    /// on sensor <paramref name="sensorId"/> (public id <paramref name="sensorName"/>) and returns it. If one is
+    /// already open (another silo or the sweep raced us), that one is returned instead, whatever its kind: the
+    /// partial unique index guarantees a single open alert per sensor. One statement, so a committed raise is
+    /// never followed by a read that could fail on its own.
     /// </summary>
     public async Task<Alert> RaiseSilenceAsync(
-        long sensorId, string sensorName, DateTimeOffset silentSince, DateTimeOffset raisedAt, CancellationToken cancellationToken)
+        long sensorId, string sensorName, string kind, DateTimeOffset silentSince, DateTimeOffset raisedAt, CancellationToken cancellationToken)
     {
         await using var command = db.CreateCommand("""
             WITH raised AS (
                 INSERT INTO alert (sensor_id, kind, silent_since, raised_at)
                 VALUES ($1, $4, $2, $3)
-                ON CONFLICT (sensor_id, kind) WHERE resolved_at IS NULL DO NOTHING
-                RETURNING id, silent_since, raised_at, acknowledged_at, acknowledged_by)
-            SELECT r.id, r.silent_since, r.raised_at, r.acknowledged_at, NULL::text FROM raised r
+                ON CONFLICT (sensor_id) WHERE resolved_at IS NULL DO NOTHING
+                RETURNING id, kind, silent_since, raised_at, acknowledged_at, acknowledged_by)
+            SELECT r.id, r.kind, r.silent_since, r.raised_at, r.acknowledged_at, NULL::text FROM raised r
             UNION ALL
-            SELECT a.id, a.silent_since, a.raised_at, a.acknowledged_at, u.username
+            SELECT a.id, a.kind, a.silent_since, a.raised_at, a.acknowledged_at, u.username
             FROM alert a LEFT JOIN app_user u ON u.id = a.acknowledged_by
-            WHERE a.sensor_id = $1 AND a.kind = $4 AND a.resolved_at IS NULL
+            WHERE a.sensor_id = $1 AND a.resolved_at IS NULL
             LIMIT 1
             """);
         command.Parameters.AddWithValue(sensorId);
         command.Parameters.AddWithValue(silentSince);
         command.Parameters.AddWithValue(raisedAt);
-        command.Parameters.AddWithValue(Alert.Silent);
+        command.Parameters.AddWithValue(kind);
         await using (var reader = await command.ExecuteReaderAsync(cancellationToken))
         {
             if (await reader.ReadAsync(cancellationToken))
@@ -61,12 +62,12 @@ public sealed class AlertStore(NpgsqlDataSource db)
                 return new Alert(
                     reader.GetInt64(0),
                     sensorName,
-                    Alert.Silent,
-                    reader.GetFieldValue<DateTimeOffset>(1),
+                    reader.GetString(1),
                     reader.GetFieldValue<DateTimeOffset>(2),
+                    reader.GetFieldValue<DateTimeOffset>(3),
                     ResolvedAt: null,
-                    reader.IsDBNull(3) ? null : reader.GetFieldValue<DateTimeOffset>(3),
-                    reader.IsDBNull(4) ? null : reader.GetString(4));
+                    reader.IsDBNull(4) ? null : reader.GetFieldValue<DateTimeOffset>(4),
+                    reader.IsDBNull(5) ? null : reader.GetString(5));
             }
         }
 
@@ -74,7 +75,35 @@ public sealed class AlertStore(NpgsqlDataSource db)
         var open = await ListAsync(AlertState.Open, sensorName, beforeId: null, limit: 1, cancellationToken);
         return open.Count == 1
             ? open[0]
-            : throw new InvalidOperationException($"No open {Alert.Silent} alert for sensor {sensorName} after raising one.");
+            : throw new InvalidOperationException($"No open alert for sensor {sensorName} after raising one.");
+    }
+
+    /// <summary>
+    /// For the silence sweep when a sensor's grain cannot be reached (its silo died and is not yet declared dead):
+    /// opens the alert only if the sensor still stands as the sweep read it (not retired, last heartbeat
+    /// <paramref name="lastHeartbeatAt"/>, null for never) and has no open alert. Null when it no longer does.
+    /// </summary>
+    public async Task<Alert?> RaiseSilenceIfUnchangedAsync(
+        long sensorId, string sensorName, string kind, DateTimeOffset silentSince, DateTimeOffset raisedAt,
+        DateTimeOffset? lastHeartbeatAt, CancellationToken cancellationToken)
+    {
+        await using var command = db.CreateCommand("""
+            INSERT INTO alert (sensor_id, kind, silent_since, raised_at)
+            SELECT s.id, $4, $2, $3 FROM sensor s
+            WHERE s.id = $1 AND s.retired_at IS NULL AND s.last_heartbeat_at IS NOT DISTINCT FROM $5::timestamptz
+            ON CONFLICT (sensor_id) WHERE resolved_at IS NULL DO NOTHING
+            RETURNING id, kind, silent_since, raised_at
+            """);
+        command.Parameters.AddWithValue(sensorId);
+        command.Parameters.AddWithValue(silentSince);
+        command.Parameters.AddWithValue(raisedAt);
+        command.Parameters.AddWithValue(kind);
+        command.Parameters.AddWithValue((object?)lastHeartbeatAt ?? DBNull.Value);
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        return await reader.ReadAsync(cancellationToken)
+            ? new Alert(reader.GetInt64(0), sensorName, reader.GetString(1), reader.GetFieldValue<DateTimeOffset>(2),
+                reader.GetFieldValue<DateTimeOffset>(3), ResolvedAt: null, AcknowledgedAt: null, AcknowledgedBy: null)
+            : null;
     }
 
     /// <summary>Resolves the given alerts, each at its time (never before it was raised); for the heartbeat writer's batch.</summary>
@@ -91,7 +120,8 @@ public sealed class AlertStore(NpgsqlDataSource db)
     /// <summary>
     /// Resolves open alert <paramref name="alertId"/> of sensor <paramref name="sensorId"/> if a heartbeat was
     /// stored after its silence began (imported history showed the silence ended in the past), at the first
-    /// such heartbeat (never before it was raised). The resolution time, or null when no such heartbeat exists.
+    /// such heartbeat (never before it was raised). A <see cref="Alert.NeverReported"/> alert is wrong as soon as
+    /// any heartbeat exists, whenever it was taken. The resolution time, or null when no such heartbeat exists.
     /// </summary>
     public async Task<DateTimeOffset?> ResolveIfHeartbeatSinceAsync(long alertId, long sensorId, CancellationToken cancellationToken)
     {
@@ -99,7 +129,8 @@ public sealed class AlertStore(NpgsqlDataSource db)
             UPDATE alert AS a SET resolved_at = greatest(h.first_after, a.raised_at)
             FROM (SELECT min(hb.received_at) AS first_after
                   FROM heartbeat hb, alert open
-                  WHERE open.id = $1 AND hb.sensor_id = $2 AND hb.received_at > open.silent_since) AS h
+                  WHERE open.id = $1 AND hb.sensor_id = $2
+                    AND hb.received_at > CASE WHEN open.kind = 'never-reported' THEN '-infinity' ELSE open.silent_since END) AS h
             WHERE a.id = $1 AND a.sensor_id = $2 AND a.resolved_at IS NULL AND h.first_after IS NOT NULL
             RETURNING a.resolved_at
             """);

@@ -16,4 +16,11 @@ public sealed class MonitoringOptions
     /// can be when the sensor's silo died: threshold + check period at worst.
     /// </summary>
     public TimeSpan SilenceCheckPeriod { get; set; } = TimeSpan.FromMinutes(1);
+
+    /// <summary>
+    /// Period of the <see cref="SilenceSweep"/>, the database's own check for silences no timer or reminder
+    /// raised (a crash, lost reminders, an unknown commit outcome) and for sensors that never reported. It
+    /// bounds how late such an alert can be: threshold + sweep period (+ the sweep's own few seconds).
+    /// </summary>
+    public TimeSpan SweepPeriod { get; set; } = TimeSpan.FromSeconds(30);
 }

@@ -14,9 +14,11 @@ namespace Sensors360.Grains.Sensors;
 /// <summary>
 /// One sensor's life. Its record is the database (<c>sensor</c>, <c>heartbeat</c>, <c>alert</c>), not
 /// Orleans grain state: heartbeats are appended through the silo's <see cref="IHeartbeatWriter"/>, and the
-/// grain rebuilds itself from the <c>sensor_status</c> view whenever it activates. It is the only writer
-/// of its sensor's alerts (raise, resolve, acknowledge) and tells the dashboard grain of each change.
-/// Silence is detected by its <see cref="SilenceWatch"/>.
+/// grain rebuilds itself from the <c>sensor_status</c> view whenever it activates. It writes its sensor's
+/// alerts (raise, resolve, acknowledge; the <see cref="SilenceSweep"/> raises one only when this grain's silo is
+/// unreachable) and tells the dashboard grain of each change. Silence is detected by its
+/// <see cref="SilenceWatch"/>, confirmed by the sweep. A heartbeat the database could not take (answered 503)
+/// still counts as a sign of life for silence, never for storage.
 /// </summary>
 public sealed partial class SensorGrain(
     SensorStore store,
@@ -28,11 +30,20 @@ public sealed partial class SensorGrain(
     [FromKeyedServices(MonitoringClock.Key)] TimeProvider clock,
     ILogger<SensorGrain> logger) : Grain, ISensorGrain, IRemindable
 {
-    // How soon to try again when the database refused to record a silence.
+    // How soon to try again when the database refused to record a silence, or could not be read when one came due.
     private static readonly TimeSpan RetryDelay = TimeSpan.FromSeconds(5);
 
+    // Heartbeats remembered while the sensor could not be loaded, their tokens not yet checked: this many tokens.
+    private const int MaxUnverifiedTokens = 8;
+
+    // The sensor as last read and updated; kept when a later read fails, to check tokens while the database is down.
     private SensorRecord? _sensor;
+    // False: read the database again before relying on _sensor (never read, or it may have changed unseen).
     private bool _loaded;
+    // The latest heartbeat with the right token that the database did not take: alive, though nothing was stored.
+    private DateTimeOffset? _signOfLife;
+    // Heartbeats that arrived before the sensor could ever be loaded, checked against its token once it is.
+    private Dictionary<string, DateTimeOffset>? _unverified;
     private SilenceWatch? _silence;
     // Only watched sensors pay for an observer list; most never are.
     private ObserverManager<ISensorObserver>? _watchers;
@@ -53,7 +64,8 @@ public sealed partial class SensorGrain(
     {
         // Each activation reads the sensor's row once; at Debug level this shows what wakes sensors (and their queries).
         LogActivated(logger, Name);
-        // Not fatal if the database does not answer: every call loads again until it does.
+        // Not fatal if the database does not answer: every call loads again until it does. Loading only arms the
+        // timer; whatever woke the grain decides (a heartbeat that wakes it is itself proof of life).
         await TryEnsureLoadedAsync();
     }
 
@@ -83,6 +95,8 @@ public sealed partial class SensorGrain(
 
             _sensor = new SensorRecord(row.Id, Name, registration.Tags, SensorStatus.Pending, row.CreatedAt, null, null, 0, null,
                 registration.SilenceThresholdSeconds, registration.TokenHash, OpenAlert: null);
+            // Never heard from by provisioning + threshold: it alerts as never reported (the sweep backs this timer).
+            Silence.Arm(row.CreatedAt + Threshold, force: true);
             await Dashboard.SensorChanged();
             return ProvisionResult.Created;
         }
@@ -96,6 +110,7 @@ public sealed partial class SensorGrain(
     {
         if (!await TryEnsureLoadedAsync())
         {
+            NoteAttempt(report.TokenHash, report.ReceivedAt);
             return HeartbeatResult.Unavailable;
         }
 
@@ -123,6 +138,9 @@ public sealed partial class SensorGrain(
         }
         catch (HeartbeatLogUnavailableException)
         {
+            // Perhaps stored all the same (a commit whose reply was lost): read the sensor again before relying on it.
+            _loaded = false;
+            NoteSignOfLife(receivedAt);
             return HeartbeatResult.Unavailable;
         }
 
@@ -157,6 +175,7 @@ public sealed partial class SensorGrain(
     {
         if (!await TryEnsureLoadedAsync())
         {
+            NoteAttempt(tokenHash, clock.GetUtcNow());
             return HeartbeatResult.Unavailable;
         }
 
@@ -189,6 +208,9 @@ public sealed partial class SensorGrain(
         }
         catch (Exception e) when (IsDatabaseFailure(e))
         {
+            // The sender is alive; the write may have committed all the same, so the sensor is read again.
+            _loaded = false;
+            NoteSignOfLife(clock.GetUtcNow());
             return HeartbeatResult.Unavailable;
         }
 
@@ -228,9 +250,8 @@ public sealed partial class SensorGrain(
             sensor = await store.LoadAsync(Name, CancellationToken.None);
         }
 
-        _sensor = sensor;
-        _loaded = true;
-        if (sensor is { Status: SensorStatus.Online })
+        Take(sensor);
+        if (sensor is { Status: SensorStatus.Online or SensorStatus.Pending })
         {
             await JudgeSilenceAsync();
             if (_sensor is { Status: SensorStatus.Online })
@@ -347,7 +368,14 @@ public sealed partial class SensorGrain(
 
     public async Task<SensorSnapshot?> Describe()
     {
+        var fresh = !_loaded;
         await EnsureLoadedAsync();
+        if (fresh)
+        {
+            // Woken to be read: a silence that came due while nobody watched is raised before answering.
+            await JudgeSilenceAsync();
+        }
+
         return Snapshot();
     }
 
@@ -380,22 +408,14 @@ public sealed partial class SensorGrain(
     {
         if (!await TryEnsureLoadedAsync())
         {
-            return; // The reminder's next tick tries again.
+            WatchWhileUnreadable();
+            return; // The timer or the reminder's next tick tries again.
         }
 
         switch (_sensor)
         {
-            case { Status: SensorStatus.Online, LastHeartbeatAt: { } last }:
-                var deadline = last + Threshold;
-                if (clock.GetUtcNow() >= deadline)
-                {
-                    await RaiseSilenceAsync(deadline);
-                }
-                else
-                {
-                    Silence.Arm(deadline, force: true);
-                }
-
+            case { Status: SensorStatus.Online or SensorStatus.Pending }:
+                await JudgeSilenceAsync();
                 break;
             case { Status: not SensorStatus.Online } or null when Silence.ReminderMayExist:
                 // Left over from an interrupted transition: a reminder only belongs to an online sensor.
@@ -404,36 +424,191 @@ public sealed partial class SensorGrain(
         }
     }
 
+    public async Task<bool> ConfirmSilence(DateTimeOffset? lastHeartbeatAt)
+    {
+        if (_sensor is not { Status: SensorStatus.Online or SensorStatus.Pending, OpenAlert: null } known || known.LastHeartbeatAt != lastHeartbeatAt)
+        {
+            // The database holds something this activation did not see (e.g. a commit whose reply was lost).
+            _loaded = false;
+        }
+
+        if (!await TryEnsureLoadedAsync())
+        {
+            WatchWhileUnreadable();
+            return false;
+        }
+
+        if (_sensor is not { Status: SensorStatus.Online or SensorStatus.Pending })
+        {
+            return false;
+        }
+
+        var raised = await JudgeSilenceAsync();
+        if (_sensor is { Status: SensorStatus.Online })
+        {
+            // Not due yet (a sign of life the database lacks): the timer watches, and the reminder backs it again
+            // if a crash or a failed registration lost it.
+            await Silence.EnsureReminderAsync();
+        }
+
+        return raised;
+    }
+
     public Task ReceiveReminder(string reminderName, TickStatus status) => CheckSilence();
 
     // The timer fires outside the grain's turn: it comes back in through an ordinary grain call.
     private void CheckSilenceFromTimer() => this.AsReference<ISensorGrain>().CheckSilence().Ignore();
 
-    private async Task RaiseSilenceAsync(DateTimeOffset silentSince)
+    /// <summary>
+    /// When the sensor goes silent: its last heartbeat (or provisioning, if it never reported) or the latest sign of
+    /// life, whichever is later, + threshold. Null when it is not watched (silent already, retired, unknown).
+    /// </summary>
+    private DateTimeOffset? SilenceDeadline() => _sensor switch
+    {
+        { Status: SensorStatus.Online, LastHeartbeatAt: { } last } => Latest(last, _signOfLife) + Threshold,
+        { Status: SensorStatus.Pending } pending => Latest(pending.CreatedAt, _signOfLife) + Threshold,
+        _ => null,
+    };
+
+    private static DateTimeOffset Latest(DateTimeOffset stored, DateTimeOffset? signOfLife) =>
+        signOfLife is { } alive && alive > stored ? alive : stored;
+
+    /// <summary>Raises the alert if the silence is due, else arms the timer for it; true when an alert was raised.</summary>
+    private async Task<bool> JudgeSilenceAsync()
+    {
+        if (SilenceDeadline() is not { } deadline)
+        {
+            return false;
+        }
+
+        if (clock.GetUtcNow() >= deadline)
+        {
+            return await RaiseSilenceAsync(deadline);
+        }
+
+        Silence.Arm(deadline, force: true);
+        return false;
+    }
+
+    /// <summary>
+    /// The database cannot be read: raising needs it anyway, so the grain wakes again when the silence is due by
+    /// what it holds (signs of life included), or in a few seconds if that has passed. With nothing to watch (never
+    /// loaded, silent, retired), the reminder or the sweep asks again.
+    /// </summary>
+    private void WatchWhileUnreadable()
+    {
+        // A silent sensor with a sign of life is watched too: the write behind that sign may have ended its silence.
+        if ((_sensor is null ? null : SilenceDeadline() ?? _signOfLife + Threshold) is not { } due)
+        {
+            return;
+        }
+
+        var now = clock.GetUtcNow();
+        Silence.Arm(due > now ? due : now + RetryDelay, force: true);
+    }
+
+    /// <summary>
+    /// A heartbeat the database could not take while the sensor could not be loaded: a sign of life if its token is
+    /// the one last read, else (never read) remembered until the sensor is loaded and its token can be checked.
+    /// </summary>
+    private void NoteAttempt(string tokenHash, DateTimeOffset at)
+    {
+        if (_sensor is { } known)
+        {
+            if (known.Status != SensorStatus.Retired && SensorTokens.Matches(tokenHash, known.TokenHash))
+            {
+                NoteSignOfLife(at);
+            }
+
+            return;
+        }
+
+        _unverified ??= new Dictionary<string, DateTimeOffset>(StringComparer.Ordinal);
+        if (_unverified.Count >= MaxUnverifiedTokens && !_unverified.ContainsKey(tokenHash))
+        {
+            // Bounded: a flood of wrong tokens can push the right one out (a late alert at worst, never a missed one).
+            _unverified.Remove(_unverified.MinBy(attempt => attempt.Value).Key);
+        }
+
+        _unverified[tokenHash] = at;
+    }
+
+    /// <summary>The sensor is alive at <paramref name="at"/> though nothing was stored: its silence is counted from here.</summary>
+    private void NoteSignOfLife(DateTimeOffset at)
+    {
+        if (_signOfLife is null || at > _signOfLife)
+        {
+            _signOfLife = at;
+        }
+
+        // Checked again once a silence could be due from here; for a silent sensor too, whose lost reply may have
+        // ended its silence in the database.
+        Silence.Arm(at + Threshold);
+    }
+
+    /// <summary>Holds <paramref name="sensor"/> as read from the database, checks remembered tokens, and arms the timer.</summary>
+    private void Take(SensorRecord? sensor)
+    {
+        _sensor = sensor;
+        _loaded = true;
+        if (_unverified is { } attempts && sensor is { Status: not SensorStatus.Retired })
+        {
+            foreach (var (tokenHash, at) in attempts)
+            {
+                if (SensorTokens.Matches(tokenHash, sensor.TokenHash) && (_signOfLife is null || at > _signOfLife))
+                {
+                    _signOfLife = at;
+                }
+            }
+        }
+
+        _unverified = null;
+        if (SilenceDeadline() is { } deadline)
+        {
+            // Only armed, never raised here: the call that woke the grain decides (a heartbeat is proof of life).
+            Silence.Arm(deadline, force: true);
+        }
+        else
+        {
+            Silence.Disarm();
+        }
+    }
+
+    private async Task<bool> RaiseSilenceAsync(DateTimeOffset silentSince)
     {
         var sensor = _sensor!;
+        var kind = sensor.Status == SensorStatus.Pending ? Alert.NeverReported : Alert.Silent;
         Alert alert;
         try
         {
-            alert = await alerts.RaiseSilenceAsync(sensor.Id, Name, silentSince, clock.GetUtcNow(), CancellationToken.None);
+            alert = await alerts.RaiseSilenceAsync(sensor.Id, Name, kind, silentSince, clock.GetUtcNow(), CancellationToken.None);
         }
         catch (Exception e) when (IsDatabaseFailure(e))
         {
-            // Stay online so the timer (soon) and the reminder (at the latest) try again. The raise may have
-            // committed all the same (a lost reply): the next call reads the sensor again before acting.
+            // Stay as we are so the timer (soon) and the reminder or the sweep (at the latest) try again. The raise
+            // may have committed all the same (a lost reply): the next call reads the sensor again before acting.
             _loaded = false;
             LogRaiseFailed(logger, Name, e.Message);
             Silence.Arm(clock.GetUtcNow() + RetryDelay, force: true);
-            return;
+            return false;
         }
 
         _sensor = sensor with { Status = SensorStatus.Silent, OpenAlert = alert };
         Silence.Disarm();
-        LogWentSilent(logger, Name, alert.SilentSince, alert.Id);
+        if (alert.Kind == Alert.NeverReported)
+        {
+            LogNeverReported(logger, Name, alert.SilentSince, alert.Id);
+        }
+        else
+        {
+            LogWentSilent(logger, Name, alert.SilentSince, alert.Id);
+        }
+
         await Dashboard.AlertChanged(alert);
         await Dashboard.SensorChanged();
         await NotifyWatchersAsync();
         await Silence.RemoveReminderAsync();
+        return true;
     }
 
     /// <summary>The open alert as resolved at <paramref name="at"/>, never before it was raised (as the database records it).</summary>
@@ -450,12 +625,26 @@ public sealed partial class SensorGrain(
         }
         catch (Exception e) when (IsDatabaseFailure(e))
         {
-            LogLoadFailed(logger, Name, e.Message);
+            // In an outage every sensor's every heartbeat fails to load: one warning every few seconds per silo says it.
+            var now = Environment.TickCount64;
+            var last = Interlocked.Read(ref s_lastLoadWarning);
+            if (now - last >= LoadWarningEveryMilliseconds && Interlocked.CompareExchange(ref s_lastLoadWarning, now, last) == last)
+            {
+                LogLoadFailed(logger, Name, e.Message);
+            }
+            else
+            {
+                LogLoadFailedAgain(logger, Name, e.Message);
+            }
+
             return false;
         }
     }
 
-    /// <summary>Loads the sensor, with its status from the view, once per activation.</summary>
+    private const long LoadWarningEveryMilliseconds = 10_000;
+    private static long s_lastLoadWarning = -LoadWarningEveryMilliseconds;
+
+    /// <summary>Loads the sensor, with its status from the view, once per activation and again after doubt.</summary>
     private async Task EnsureLoadedAsync()
     {
         if (_loaded)
@@ -463,28 +652,7 @@ public sealed partial class SensorGrain(
             return;
         }
 
-        _sensor = await store.LoadAsync(Name, CancellationToken.None);
-        _loaded = true;
-        await JudgeSilenceAsync();
-    }
-
-    /// <summary>
-    /// For a freshly loaded online sensor: woken after a restart, by the reminder or after an import, its
-    /// silence may have come due while nobody watched; else the timer waits for it.
-    /// </summary>
-    private async Task JudgeSilenceAsync()
-    {
-        if (_sensor is { Status: SensorStatus.Online, LastHeartbeatAt: { } last })
-        {
-            if (clock.GetUtcNow() >= last + Threshold)
-            {
-                await RaiseSilenceAsync(last + Threshold);
-            }
-            else
-            {
-                Silence.Arm(last + Threshold, force: true);
-            }
-        }
+        Take(await store.LoadAsync(Name, CancellationToken.None));
     }
 
     /// <summary>
@@ -503,14 +671,20 @@ public sealed partial class SensorGrain(
     [LoggerMessage(Level = LogLevel.Debug, Message = "Sensor grain {Sensor} activated")]
     private static partial void LogActivated(ILogger logger, string sensor);
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Sensor {Sensor}: could not load from the database: {Reason}")]
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Sensor {Sensor}: could not load from the database (other sensors' failures in the next 10 s are logged at Debug): {Reason}")]
     private static partial void LogLoadFailed(ILogger logger, string sensor, string reason);
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "Sensor {Sensor}: could not load from the database: {Reason}")]
+    private static partial void LogLoadFailedAgain(ILogger logger, string sensor, string reason);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Sensor {Sensor}: could not record its silence, retrying: {Reason}")]
     private static partial void LogRaiseFailed(ILogger logger, string sensor, string reason);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Sensor {Sensor} went silent at {SilentSince:O} (alert {AlertId})")]
     private static partial void LogWentSilent(ILogger logger, string sensor, DateTimeOffset silentSince, long alertId);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Sensor {Sensor} never reported: silent since {SilentSince:O}, provisioning + threshold (alert {AlertId})")]
+    private static partial void LogNeverReported(ILogger logger, string sensor, DateTimeOffset silentSince, long alertId);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Sensor {Sensor}: imported heartbeats ended its silence in the past; alert {AlertId} resolved at {ResolvedAt:O}")]
     private static partial void LogSilenceEndedInHistory(ILogger logger, string sensor, long alertId, DateTimeOffset resolvedAt);

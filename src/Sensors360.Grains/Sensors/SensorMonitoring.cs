@@ -21,6 +21,8 @@ public static class SensorMonitoring
                 $"{MonitoringOptions.Section}:SilenceThreshold must be at least {MonitoringOptions.MinimumPeriod}.")
             .Validate(options => options.SilenceCheckPeriod >= MonitoringOptions.MinimumPeriod,
                 $"{MonitoringOptions.Section}:SilenceCheckPeriod must be at least {MonitoringOptions.MinimumPeriod}.")
+            .Validate(options => options.SweepPeriod >= MonitoringOptions.MinimumPeriod,
+                $"{MonitoringOptions.Section}:SweepPeriod must be at least {MonitoringOptions.MinimumPeriod}.")
             .ValidateOnStart();
         services.TryAddKeyedSingleton(MonitoringClock.Key, TimeProvider.System);
         services.AddSingleton<SensorStore>();
@@ -32,6 +34,9 @@ public static class SensorMonitoring
         services.AddHostedService(provider => provider.GetRequiredService<HeartbeatLog>());
         // Try: a host that registered its own writer first (the benchmark) keeps it.
         services.TryAddSingleton<IHeartbeatWriter>(provider => provider.GetRequiredService<HeartbeatLog>());
+        // One silo at a time sweeps the database for silences nothing else raised (SilenceSweep).
+        services.AddSingleton<SilenceSweep>();
+        services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>>(provider => provider.GetRequiredService<SilenceSweep>());
         services.AddSingleton<FleetStore>();
         services.AddSingleton<HeartbeatTally>();
         services.AddHostedService(provider => provider.GetRequiredService<HeartbeatTally>());

@@ -58,6 +58,42 @@ public sealed class SensorStore(NpgsqlDataSource db)
         await batch.ExecuteNonQueryAsync(cancellationToken);
     }
 
+    /// <summary>
+    /// The sweep's one query: sensors not retired, without an open alert, whose last heartbeat (or, never heard from,
+    /// provisioning) + threshold is at or before <paramref name="now"/>; the longest overdue first, at most
+    /// <paramref name="limit"/>. Run inside the sweep's transaction, which holds its advisory lock.
+    /// </summary>
+    public static async Task<IReadOnlyList<OverdueSensor>> ReadOverdueAsync(
+        NpgsqlConnection connection, NpgsqlTransaction transaction, DateTimeOffset now, TimeSpan defaultThreshold, int limit, CancellationToken cancellationToken)
+    {
+        await using var command = new NpgsqlCommand("""
+            SELECT s.id, s.name, s.last_heartbeat_at, d.silent_since
+            FROM sensor s
+            CROSS JOIN LATERAL (SELECT coalesce(s.last_heartbeat_at, s.created_at)
+                                       + coalesce(s.silence_threshold_seconds, $2::float8) * interval '1 second' AS silent_since) AS d
+            WHERE s.retired_at IS NULL
+              AND d.silent_since <= $1
+              AND NOT EXISTS (SELECT 1 FROM alert a WHERE a.sensor_id = s.id AND a.resolved_at IS NULL)
+            ORDER BY d.silent_since
+            LIMIT $3
+            """, connection, transaction);
+        command.Parameters.AddWithValue(now);
+        command.Parameters.AddWithValue(defaultThreshold.TotalSeconds);
+        command.Parameters.AddWithValue(limit);
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        var overdue = new List<OverdueSensor>();
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            overdue.Add(new OverdueSensor(
+                reader.GetInt64(0),
+                reader.GetString(1),
+                reader.IsDBNull(2) ? null : reader.GetFieldValue<DateTimeOffset>(2),
+                reader.GetFieldValue<DateTimeOffset>(3)));
+        }
+
+        return overdue;
+    }
+
     public async Task RotateTokenAsync(long sensorId, string tokenHash, CancellationToken cancellationToken)
     {
         await using var command = db.CreateCommand($"""
@@ -69,3 +105,9 @@ public sealed class SensorStore(NpgsqlDataSource db)
         await command.ExecuteNonQueryAsync(cancellationToken);
     }
 }
+
+/// <summary>
+/// A sensor the database shows overdue with no open alert: its last stored heartbeat (null: it never reported) and
+/// when its silence began by the database's account (last heartbeat or provisioning, + threshold).
+/// </summary>
+public sealed record OverdueSensor(long Id, string Name, DateTimeOffset? LastHeartbeatAt, DateTimeOffset SilentSince);

@@ -21,6 +21,12 @@ internal static class AdvisoryLocks
     public const long OperatorBootstrap = 0x5345_4E53_3336_3003;
 
     /// <summary>
+    /// Held by the silence sweep for the length of one sweep, so one silo sweeps at a time. Defined beside the
+    /// sweep (in Sensors360.Grains, which cannot see this class).
+    /// </summary>
+    public const long SilenceSweep = Sensors360.Grains.Sensors.SilenceSweep.LockKey;
+
+    /// <summary>
     /// Taken by <c>orleans-postgres.sql</c> itself, written there as a literal because the script also runs
     /// on its own under psql; listed here only so no other use picks it.
     /// </summary>

@@ -31,17 +31,28 @@ internal sealed class SensorFleet : IAsyncDisposable
 
     public NpgsqlDataSource Db { get; }
 
-    public static async Task<SensorFleet> StartAsync(ThrowawayPostgres postgres, string purpose)
+    /// <summary>
+    /// A fleet on a fresh database; <paramref name="settings"/> add to or override the silo's settings, and
+    /// <paramref name="configure"/> adds silo configurators (e.g. a heartbeat writer that fails on purpose).
+    /// </summary>
+    public static async Task<SensorFleet> StartAsync(
+        ThrowawayPostgres postgres, string purpose, IReadOnlyDictionary<string, string>? settings = null, Action<TestClusterBuilder>? configure = null)
     {
         var connectionString = await PreparedDatabase.CreateAsync(postgres, purpose);
         // Whole seconds, so times read back from PostgreSQL (microseconds) compare exactly.
         var now = DateTimeOffset.UtcNow;
         var clock = new FakeTimeProvider(now.AddTicks(-(now.Ticks % TimeSpan.TicksPerSecond)));
-        var cluster = PostgresCluster.Build(connectionString, silos: 1, clock: clock, settings: new Dictionary<string, string>
+        var siloSettings = new Dictionary<string, string>
         {
             ["Sensors360:Monitoring:SilenceThreshold"] = DefaultThreshold.ToString(),
             ["Sensors360:Monitoring:SilenceCheckPeriod"] = "00:00:01",
-        });
+        };
+        foreach (var (key, value) in settings ?? new Dictionary<string, string>())
+        {
+            siloSettings[key] = value;
+        }
+
+        var cluster = PostgresCluster.Build(connectionString, silos: 1, clock: clock, settings: siloSettings, configure: configure);
         await cluster.DeployAsync();
         return new SensorFleet(cluster, clock, NpgsqlDataSource.Create(connectionString));
     }

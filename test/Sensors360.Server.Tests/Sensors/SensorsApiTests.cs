@@ -85,7 +85,8 @@ public sealed class SensorsApiTests(RunningServer running) : IClassFixture<Runni
     {
         for (var i = 0; i < 5; i++)
         {
-            await ProvisionAsync(Operator, $"page-{i}", new { id = $"page-{i}", tags = new[] { "paging" } });
+            // An hour's threshold: a sensor never heard from past its threshold is silent (never reported), not pending.
+            await ProvisionAsync(Operator, $"page-{i}", new { id = $"page-{i}", tags = new[] { "paging" }, silenceThresholdSeconds = 3600 });
         }
 
         var seen = new List<string>();

@@ -170,12 +170,18 @@ export class AlertsPanel {
           onClick: () => this.#acknowledge(alert.id),
           text: this.#busy.has(alert.id) ? "Acknowledging…" : "Acknowledge",
         });
+    // A sensor that never reported failed at installation, not in service: said in words, with its silence counted
+    // from provisioning.
+    const neverReported = alert.kind === "never-reported";
+    const since = neverReported
+      ? `no heartbeat since it was provisioned; silent since ${dateTime(alert.silentSince)}`
+      : `silent since ${dateTime(alert.silentSince)}`;
     return el("li", { class: `alert-item${acknowledgement ? " is-acknowledged" : ""}`, "data-alert-id": alert.id, "data-sensor-id": alert.sensorId },
       el("div", { class: "alert-main" },
         el("p", { class: "alert-title" },
-          el("span", { class: "badge status-silent", text: alert.kind }),
+          el("span", { class: "badge status-silent alert-kind", "data-kind": alert.kind, text: neverReported ? "never reported" : alert.kind }),
           el("strong", { class: "alert-sensor", text: alert.sensorId })),
-        el("p", { class: "muted alert-time", title: alert.silentSince, text: `silent since ${dateTime(alert.silentSince)}` })),
+        el("p", { class: "muted alert-time", title: alert.silentSince, text: since })),
       action,
       error ? el("p", { class: "form-error", role: "alert", text: error }) : null);
   }

@@ -135,7 +135,7 @@ function renderKpis(fleet) {
   }
   const sensors = fleet.sensors ?? {};
   const sub = (kpi, text) => (document.querySelector(`[data-kpi="${kpi}"] .kpi-sub`).textContent = text);
-  sub("silentPercent", `${count(sensors.silent)} of ${count((sensors.online ?? 0) + (sensors.silent ?? 0))} reporting sensors`);
+  sub("silentPercent", `${count(sensors.silent)} of ${count((sensors.online ?? 0) + (sensors.silent ?? 0))} sensors online or silent`);
   sub("meanHeartbeatIntervalSeconds",
     `median ${texts.medianHeartbeatIntervalSeconds} · p95 ${texts.p95HeartbeatIntervalSeconds} · recent ${texts.recentMeanHeartbeatIntervalSeconds}`);
   const [low, high] = fleet.meanLifespanCi95 ?? [];

@@ -207,7 +207,7 @@ export class FleetChart extends CanvasChart {
       this.#points.shift();
     }
     this.#summary.textContent =
-      `Latest: ${point.rate.toFixed(1)} heartbeats per second, ${point.silent.toFixed(1)} % of reporting sensors silent.`;
+      `Latest: ${point.rate.toFixed(1)} heartbeats per second, ${point.silent.toFixed(1)} % of sensors online or silent are silent.`;
     this.draw();
   }
 

@@ -1,0 +1,228 @@
+using System.Diagnostics;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using Npgsql;
+using Sensors360.Abstractions.Alerts;
+using Sensors360.Abstractions.Dashboard;
+using Sensors360.Abstractions.Sensors;
+using Sensors360.Grains.Alerts;
+
+namespace Sensors360.Grains.Sensors;
+
+/// <summary>
+/// The database's own check for silences: every <see cref="MonitoringOptions.SweepPeriod"/>, one silo at a time
+/// reads the sensors that are overdue by the database's account (last heartbeat, or provisioning for a sensor
+/// never heard from, + threshold, passed) with no open alert, and asks each one's grain to confirm
+/// (<see cref="ISensorGrain.ConfirmSilence"/>): the grain reloads if it holds something else, counts the signs of
+/// life only it knows (heartbeats answered 503), and raises the alert, with the one-open rule, if it is due. So
+/// whatever lost a sensor's timer and reminder (a silo crash right after a first heartbeat, lost reminder rows, a
+/// commit whose outcome was unknown), the alert comes at most one sweep period after the silence began.
+/// </summary>
+/// <remarks>
+/// One silo at a time: each sweep runs in a transaction that first takes <see cref="LockKey"/> with
+/// <c>pg_try_advisory_xact_lock</c> and holds it until the sweep is done; a silo that finds it taken skips its turn.
+/// Chosen over a single grain on a reminder because that grain and its reminder would die with their silo and
+/// wait, like every grain there, for the cluster to declare it dead; every silo's sweep runs on its own, so the
+/// survivors keep sweeping the moment a silo is gone. It runs while the silo is active, on the monitoring clock.
+/// </remarks>
+public sealed partial class SilenceSweep(
+    NpgsqlDataSource db,
+    AlertStore alerts,
+    IGrainFactory grains,
+    IOptions<MonitoringOptions> options,
+    [FromKeyedServices(MonitoringClock.Key)] TimeProvider clock,
+    ILogger<SilenceSweep> logger) : ILifecycleParticipant<ISiloLifecycle>, IDisposable
+{
+    /// <summary>The sweep's advisory lock key; listed with the server's others in <c>AdvisoryLocks</c>.</summary>
+    public const long LockKey = 0x5345_4E53_3336_3012;
+
+    /// <summary>
+    /// Most sensors one sweep confirms (the longest overdue first); the rest wait for the next. Normally a sweep
+    /// finds none: a sensor's own timer raises its alert first.
+    /// </summary>
+    public const int MaxPerSweep = 10_000;
+
+    // Grain calls at once: each may load its sensor (one query), so well under a silo's connection budget.
+    private const int Concurrency = 8;
+
+    // A grain that does not answer in this time is asked again by the next sweep.
+    private static readonly TimeSpan CallTimeout = TimeSpan.FromSeconds(5);
+
+    private CancellationTokenSource? _stopping;
+    private Task? _loop;
+
+    public void Participate(ISiloLifecycle lifecycle) =>
+        lifecycle.Subscribe(nameof(SilenceSweep), ServiceLifecycleStage.Active, StartAsync, StopAsync);
+
+    private Task StartAsync(CancellationToken cancellationToken)
+    {
+        _stopping = new CancellationTokenSource();
+        // Made here, not in the loop: the first period counts from the moment the silo became active.
+        var timer = new PeriodicTimer(options.Value.SweepPeriod, clock);
+        _loop = RunAsync(timer, _stopping.Token);
+        return Task.CompletedTask;
+    }
+
+    private async Task StopAsync(CancellationToken cancellationToken)
+    {
+        if (_stopping is null || _loop is null)
+        {
+            return;
+        }
+
+        await _stopping.CancelAsync();
+        try
+        {
+            await _loop.WaitAsync(cancellationToken);
+        }
+        catch (OperationCanceledException)
+        {
+        }
+    }
+
+    public void Dispose() => _stopping?.Dispose();
+
+    private async Task RunAsync(PeriodicTimer timer, CancellationToken stopping)
+    {
+        using (timer)
+        {
+            try
+            {
+                while (await timer.WaitForNextTickAsync(stopping))
+                {
+                    try
+                    {
+                        await SweepAsync(stopping);
+                    }
+                    catch (Exception e) when (e is not OperationCanceledException)
+                    {
+                        // Whatever went wrong, the sweep must outlive it: the next period tries again.
+                        LogFailed(logger, e.Message.ReplaceLineEndings(" "));
+                    }
+                }
+            }
+            catch (OperationCanceledException) when (stopping.IsCancellationRequested)
+            {
+            }
+        }
+    }
+
+    /// <summary>One sweep, unless another silo is sweeping.</summary>
+    private async Task SweepAsync(CancellationToken stopping)
+    {
+        var started = Stopwatch.GetTimestamp();
+        await using var connection = await db.OpenConnectionAsync(stopping);
+        await using var transaction = await connection.BeginTransactionAsync(stopping);
+        await using (var take = new NpgsqlCommand("SELECT pg_try_advisory_xact_lock($1)", connection, transaction))
+        {
+            take.Parameters.AddWithValue(LockKey);
+            if (await take.ExecuteScalarAsync(stopping) is not true)
+            {
+                LogSkipped(logger);
+                return;
+            }
+        }
+
+        var overdue = await SensorStore.ReadOverdueAsync(
+            connection, transaction, clock.GetUtcNow(), options.Value.SilenceThreshold, MaxPerSweep, stopping);
+        var raised = 0;
+        await Parallel.ForEachAsync(
+            overdue,
+            new ParallelOptions { MaxDegreeOfParallelism = Concurrency, CancellationToken = stopping },
+            async (sensor, _) =>
+            {
+                if (await ConfirmAsync(sensor))
+                {
+                    Interlocked.Increment(ref raised);
+                }
+            });
+
+        // The lock is held until here, so no other silo asks the same grains meanwhile.
+        await transaction.CommitAsync(stopping);
+        var took = Stopwatch.GetElapsedTime(started);
+        if (raised > 0)
+        {
+            LogRaised(logger, raised, overdue.Count, took.TotalMilliseconds);
+        }
+        else
+        {
+            LogSwept(logger, overdue.Count, took.TotalMilliseconds);
+        }
+    }
+
+    /// <summary>Has the sensor's grain confirm the silence; true when an alert was raised by this call.</summary>
+    private async Task<bool> ConfirmAsync(OverdueSensor sensor)
+    {
+        try
+        {
+            return await grains.GetGrain<ISensorGrain>(sensor.Name).ConfirmSilence(sensor.LastHeartbeatAt).WaitAsync(CallTimeout);
+        }
+        catch (Exception e) when (e is OrleansMessageRejectionException or SiloUnavailableException)
+        {
+            // The grain's silo is gone and not yet declared dead: nothing watches the sensor, and no call reaches
+            // it until the cluster notices (tens of seconds). The database alone decides, as the sweep read it.
+            return await RaiseForUnreachableGrainAsync(sensor, e.Message);
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            // Timed out, or failed in the grain: one sensor's trouble does not stop the sweep of the others.
+            LogConfirmFailed(logger, sensor.Name, e.Message.ReplaceLineEndings(" "));
+            return false;
+        }
+    }
+
+    private async Task<bool> RaiseForUnreachableGrainAsync(OverdueSensor sensor, string reason)
+    {
+        var kind = sensor.LastHeartbeatAt is null ? Alert.NeverReported : Alert.Silent;
+        Alert? alert;
+        try
+        {
+            alert = await alerts.RaiseSilenceIfUnchangedAsync(
+                sensor.Id, sensor.Name, kind, sensor.SilentSince, clock.GetUtcNow(), sensor.LastHeartbeatAt, CancellationToken.None);
+        }
+        catch (Exception e) when (e is NpgsqlException or TimeoutException)
+        {
+            LogConfirmFailed(logger, sensor.Name, e.Message.ReplaceLineEndings(" "));
+            return false;
+        }
+
+        if (alert is null)
+        {
+            return false; // A heartbeat, a retirement or another alert came first.
+        }
+
+        LogRaisedForUnreachableGrain(logger, sensor.Name, alert.Id, reason.ReplaceLineEndings(" "));
+        try
+        {
+            // When the grain comes back it loads the alert from the database; the dashboard hears of it now.
+            var dashboard = grains.GetGrain<IDashboardGrain>(0);
+            await dashboard.AlertChanged(alert);
+            await dashboard.SensorChanged();
+        }
+        catch (OrleansException)
+        {
+            // The dashboard grain reconciles with the database every few seconds wherever it lives.
+        }
+
+        return true;
+    }
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "Silence sweep skipped: another silo is sweeping")]
+    private static partial void LogSkipped(ILogger logger);
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "Silence sweep: {Overdue} overdue sensors confirmed, no alert needed ({Milliseconds:0} ms)")]
+    private static partial void LogSwept(ILogger logger, int overdue, double milliseconds);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Silence sweep raised {Raised} alerts that no timer or reminder had raised ({Overdue} overdue sensors, {Milliseconds:0} ms)")]
+    private static partial void LogRaised(ILogger logger, int raised, int overdue, double milliseconds);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Silence sweep failed, the next one tries again: {Reason}")]
+    private static partial void LogFailed(ILogger logger, string reason);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Silence sweep could not reach sensor {Sensor}; the next sweep asks again: {Reason}")]
+    private static partial void LogConfirmFailed(ILogger logger, string sensor, string reason);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Sensor {Sensor}: its grain's silo is unreachable; the silence sweep raised alert {AlertId} itself: {Reason}")]
+    private static partial void LogRaisedForUnreachableGrain(ILogger logger, string sensor, long alertId, string reason);
+}

@@ -1,0 +1,226 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Net;
+using System.Net.Http.Json;
+using System.Text.Json;
+using Sensors360.Server.Tests.Dashboard;
+using Sensors360.Testing;
+using static Sensors360.Server.Tests.Sensors.SensorClient;
+
+namespace Sensors360.Server.Tests.Sensors;
+
+/// <summary>
+/// Issue 12 against the real server: a silo killed right after first heartbeats, a sensor that never reported, and a
+/// database outage of two thresholds with sensors retrying. Every alert comes within threshold + sweep period + 5 s,
+/// and none for a sensor that kept trying.
+/// </summary>
+public sealed class NoMissedSilenceTests(ThrowawayPostgres postgres)
+{
+    private const int ThresholdSeconds = 3;
+    private const int SweepSeconds = 2;
+    private static readonly TimeSpan Bound = TimeSpan.FromSeconds(ThresholdSeconds + SweepSeconds + 5);
+
+    private static readonly Dictionary<string, string?> Monitoring = new()
+    {
+        ["Sensors360__Monitoring__SilenceThreshold"] = $"00:00:0{ThresholdSeconds}",
+        ["Sensors360__Monitoring__SilenceCheckPeriod"] = "00:00:01",
+        ["Sensors360__Monitoring__SweepPeriod"] = $"00:00:0{SweepSeconds}",
+    };
+
+    private static CancellationToken Cancel => TestContext.Current.CancellationToken;
+
+    [Fact]
+    public async Task Sensors_whose_silo_is_killed_right_after_their_first_heartbeat_are_alerted_within_threshold_plus_sweep_period()
+    {
+        var database = await PreparedDatabase.CreateAsync(postgres, nameof(Sensors_whose_silo_is_killed_right_after_their_first_heartbeat_are_alerted_within_threshold_plus_sweep_period));
+        await using var doomed = ServerProcess.Start(database, "killed", Monitoring);
+        await using var survivor = ServerProcess.Start(database, "killed", Monitoring, adminPassword: doomed.AdminPassword);
+        await Task.WhenAll(doomed.WaitUntilReadyAsync(), survivor.WaitUntilReadyAsync());
+        await Eventually.MatchesAsync(survivor.GetClusterAsync, view => view.Silos.Count == 2, TimeSpan.FromSeconds(30), "both silos in the cluster");
+
+        // Each sensor's first heartbeat goes through the doomed silo, where its grain is activated, right after it is
+        // provisioned (it would alert as never reported a threshold later).
+        using var operatorClient = await doomed.LoginAsync();
+        var sensors = Enumerable.Range(0, 20).Select(i => $"crash-{i:00}").ToList();
+        foreach (var id in sensors)
+        {
+            var (_, token) = await ProvisionAsync(operatorClient, id);
+            using var beat = await HeartbeatAsync(doomed.Http, id, token);
+            Assert.Equal(HttpStatusCode.NoContent, beat.StatusCode);
+        }
+
+        Process.GetProcessById(doomed.ProcessId).Kill();
+
+        await Eventually.TrueAsync(
+            async () => await Sql.ScalarAsync(database, "SELECT count(DISTINCT sensor_id) FROM alert WHERE resolved_at IS NULL AND kind = 'silent'") == sensors.Count,
+            TimeSpan.FromSeconds(60),
+            "every sensor of the killed silo has an open silence alert");
+
+        // One alert each, its silence counted from the last heartbeat, raised within the bound of it (both times the
+        // server's, on the same clock). The cluster itself takes longer than that to declare the silo dead.
+        Assert.Equal(sensors.Count, await Sql.ScalarAsync(database, "SELECT count(*) FROM alert"));
+        Assert.Equal(0, await Sql.ScalarAsync(database, $"""
+            SELECT count(*) FROM alert a JOIN sensor s ON s.id = a.sensor_id
+            WHERE a.silent_since <> s.last_heartbeat_at + interval '{ThresholdSeconds} seconds'
+               OR a.raised_at > s.last_heartbeat_at + interval '{Bound.TotalSeconds} seconds'
+            """));
+        // The kill did hit sensors: grains on the dead silo could not be asked, so the sweep raised their alerts itself.
+        Assert.Contains(survivor.Output, line => line.Contains("its grain's silo is unreachable", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task A_sensor_that_never_reported_is_alerted_as_such_counts_as_silent_and_its_first_heartbeat_resolves_it()
+    {
+        var database = await PreparedDatabase.CreateAsync(postgres, nameof(A_sensor_that_never_reported_is_alerted_as_such_counts_as_silent_and_its_first_heartbeat_resolves_it));
+        await using var server = ServerProcess.Start(database, "never-reported", Monitoring);
+        await server.WaitUntilReadyAsync();
+        var cookies = await server.LoginCookiesAsync();
+        using var operatorClient = await server.LoginAsync(cookies: cookies);
+        await using var feed = await FeedClient.ConnectAsync(server, cookies);
+
+        // One sensor reports (an hour's threshold keeps it online); the other never does.
+        var (_, talkerToken) = await ProvisionAsync(operatorClient, "talker", new { id = "talker", silenceThresholdSeconds = 3600 });
+        using (var beat = await HeartbeatAsync(server.Http, "talker", talkerToken))
+        {
+            Assert.Equal(HttpStatusCode.NoContent, beat.StatusCode);
+        }
+
+        var (provisioned, muteToken) = await ProvisionAsync(operatorClient, "mute");
+        var createdAt = provisioned.GetProperty("createdAt").GetDateTimeOffset();
+
+        var frame = await feed.WaitForAsync("alert", message => message.GetProperty("alert").GetProperty("sensorId").GetString() == "mute", TimeSpan.FromSeconds(30));
+        Assert.Equal("never-reported", frame.GetProperty("alert").GetProperty("kind").GetString());
+
+        var alert = Assert.Single(await AlertsAsync(operatorClient, "open", "mute"));
+        Assert.Equal("never-reported", alert.GetProperty("kind").GetString());
+        var silentSince = alert.GetProperty("silentSince").GetDateTimeOffset();
+        Assert.Equal(createdAt.AddSeconds(ThresholdSeconds), silentSince);
+        Assert.InRange(alert.GetProperty("raisedAt").GetDateTimeOffset(), silentSince, silentSince + Bound);
+        Assert.Equal("silent", (await SensorAsync(operatorClient, "mute")).GetProperty("status").GetString());
+
+        // It counts in the silent share: 1 of the 2 sensors online or silent, in /api/fleet and in the feed's snapshot.
+        var fleet = await Eventually.MatchesAsync(
+            () => operatorClient.GetFromJsonAsync<JsonElement>(new Uri("/api/fleet", UriKind.Relative), Cancel),
+            numbers => numbers.GetProperty("sensors").GetProperty("silent").GetInt32() == 1,
+            TimeSpan.FromSeconds(20),
+            "the fleet counts the sensor silent");
+        Assert.Equal(1, fleet.GetProperty("sensors").GetProperty("online").GetInt32());
+        Assert.Equal(0, fleet.GetProperty("sensors").GetProperty("pending").GetInt32());
+        Assert.Equal(50, fleet.GetProperty("silentPercent").GetDouble());
+        await feed.WaitForAsync("snapshot", message => message.GetProperty("fleet").GetProperty("silentPercent").GetDouble() == 50, TimeSpan.FromSeconds(20));
+
+        // Its first heartbeat resolves it.
+        using (var first = await HeartbeatAsync(server.Http, "mute", muteToken))
+        {
+            Assert.Equal(HttpStatusCode.NoContent, first.StatusCode);
+        }
+
+        Assert.Empty(await AlertsAsync(operatorClient, "open", "mute"));
+        Assert.NotEqual(JsonValueKind.Null, Assert.Single(await AlertsAsync(operatorClient, "resolved", "mute")).GetProperty("resolvedAt").ValueKind);
+        Assert.Equal("online", (await SensorAsync(operatorClient, "mute")).GetProperty("status").GetString());
+    }
+
+    [Fact]
+    public async Task A_database_outage_of_two_thresholds_alerts_only_the_sensor_that_stopped_and_that_one_once_it_is_back()
+    {
+        await using var ownPostgres = await ThrowawayPostgres.StartAsync();
+        var database = await ownPostgres.CreateDatabaseAsync("outage-silence");
+        await using var server = ServerProcess.Start(database, "outage-silence", Monitoring);
+        await server.WaitUntilReadyAsync();
+        using var operatorClient = await server.LoginAsync();
+
+        // Three sensors retry every 0.5, 1 and 1.5 s whatever they are answered (well inside the 3 s threshold); one stops
+        // when the database goes.
+        var retrying = new Dictionary<string, (string Token, TimeSpan Every)>();
+        for (var i = 0; i < 3; i++)
+        {
+            var id = $"retry-{i}";
+            var (_, token) = await ProvisionAsync(operatorClient, id);
+            retrying[id] = (token, TimeSpan.FromSeconds(0.5 * (i + 1)));
+        }
+
+        var (_, stoppedToken) = await ProvisionAsync(operatorClient, "stopped");
+        foreach (var (id, token) in retrying.Select(pair => (pair.Key, pair.Value.Token)).Append(("stopped", stoppedToken)))
+        {
+            using var beat = await HeartbeatAsync(server.Http, id, token);
+            Assert.Equal(HttpStatusCode.NoContent, beat.StatusCode);
+        }
+
+        var answers = new ConcurrentDictionary<string, ConcurrentQueue<HttpStatusCode>>();
+        using var stopSending = new CancellationTokenSource();
+        var senders = retrying.Select(pair => SendEveryAsync(server, pair.Key, pair.Value.Token, pair.Value.Every, answers.GetOrAdd(pair.Key, _ => new()), stopSending.Token)).ToList();
+
+        await ownPostgres.StopServerAsync();
+        // The outage lasts two thresholds: its length is the scenario, not a wait for something to happen.
+        await Task.Delay(TimeSpan.FromSeconds(2 * ThresholdSeconds), Cancel);
+        Assert.All(retrying.Keys, id => Assert.Contains(HttpStatusCode.ServiceUnavailable, answers[id]));
+        await ownPostgres.StartServerAsync();
+        var recovered = Stopwatch.StartNew();
+
+        // The stopped sensor is alerted once the database is back, within threshold + sweep period + 5 s.
+        await Eventually.TrueAsync(
+            async () => await Sql.ScalarAsync(database, "SELECT count(*) FROM alert a JOIN sensor s ON s.id = a.sensor_id WHERE s.name = 'stopped'") == 1,
+            Bound,
+            "the stopped sensor is alerted after the outage");
+        Assert.Equal(1, await Sql.ScalarAsync(database, $"""
+            SELECT count(*) FROM alert a JOIN sensor s ON s.id = a.sensor_id
+            WHERE s.name = 'stopped' AND a.kind = 'silent' AND a.silent_since = s.last_heartbeat_at + interval '{ThresholdSeconds} seconds'
+            """));
+
+        // The retrying ones are stored again, and stay unalerted for a further threshold and two sweeps.
+        await Eventually.TrueAsync(
+            () => Task.FromResult(retrying.Keys.All(id => answers[id].Count(status => status == HttpStatusCode.NoContent) >= 2)),
+            TimeSpan.FromSeconds(30),
+            "the retrying sensors are stored again");
+        await Eventually.TrueAsync(
+            () => Task.FromResult(recovered.Elapsed >= TimeSpan.FromSeconds(ThresholdSeconds + (2 * SweepSeconds))),
+            TimeSpan.FromSeconds(30),
+            "a threshold and two sweep periods pass after recovery");
+        await stopSending.CancelAsync();
+        await Task.WhenAll(senders);
+        Assert.Equal(0, await Sql.ScalarAsync(database, "SELECT count(*) FROM alert a JOIN sensor s ON s.id = a.sensor_id WHERE s.name LIKE 'retry-%'"));
+        Assert.All(answers.Values.SelectMany(queue => queue), status => Assert.True(
+            status is HttpStatusCode.NoContent or HttpStatusCode.ServiceUnavailable, $"a heartbeat was answered {(int)status}"));
+    }
+
+    [Fact]
+    public async Task A_sweep_period_under_a_second_stops_the_server_with_one_clear_line()
+    {
+        var database = await postgres.CreateDatabaseAsync(nameof(A_sweep_period_under_a_second_stops_the_server_with_one_clear_line));
+        await using var server = ServerProcess.Start(database, "sweep-setting", new Dictionary<string, string?>
+        {
+            ["Sensors360__Monitoring__SweepPeriod"] = "00:00:00.500",
+        });
+
+        Assert.NotEqual(0, await server.WaitForExitAsync(TimeSpan.FromSeconds(60)));
+        Assert.Single(server.Output, line => line.Contains("Sensors360:Monitoring:SweepPeriod must be at least 00:00:01", StringComparison.Ordinal));
+        Assert.DoesNotContain(server.Output, line => line.TrimStart().StartsWith("at ", StringComparison.Ordinal));
+    }
+
+    private static async Task SendEveryAsync(
+        ServerProcess server, string id, string token, TimeSpan every, ConcurrentQueue<HttpStatusCode> answers, CancellationToken stop)
+    {
+        using var timer = new PeriodicTimer(every);
+        try
+        {
+            do
+            {
+                using var response = await HeartbeatAsync(server.Http, id, token);
+                answers.Enqueue(response.StatusCode);
+            }
+            while (await timer.WaitForNextTickAsync(stop));
+        }
+        catch (OperationCanceledException) when (stop.IsCancellationRequested)
+        {
+        }
+    }
+
+    private static async Task<List<JsonElement>> AlertsAsync(HttpClient client, string state, string sensorId)
+    {
+        var page = await client.GetFromJsonAsync<JsonElement>(new Uri($"/api/alerts?state={state}&sensor={sensorId}", UriKind.Relative), Cancel);
+        return [.. page.GetProperty("items").EnumerateArray()];
+    }
+
+    private static async Task<JsonElement> SensorAsync(HttpClient client, string id) =>
+        await client.GetFromJsonAsync<JsonElement>(new Uri($"/api/sensors/{id}", UriKind.Relative), Cancel);
+}
