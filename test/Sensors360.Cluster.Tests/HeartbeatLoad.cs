@@ -87,10 +87,14 @@ internal sealed class HeartbeatLoad : IAsyncDisposable
     }
 
     /// <summary>Waits until every sensor's heartbeats, from <paramref name="since"/> on, got at least one 204.</summary>
-    public Task WaitUntilEverySensorAcknowledgedAsync(DateTimeOffset since, TimeSpan timeout) => Eventually.TrueAsync(
-        () => Task.FromResult(_outcomes.Where(outcome => outcome.Acknowledged && outcome.SentAt >= since).Select(outcome => outcome.Sensor).Distinct().Count() == _sensors.Count),
+    public Task WaitUntilEverySensorAcknowledgedAsync(DateTimeOffset since, TimeSpan timeout) =>
+        WaitUntilAcknowledgedAsync([.. Enumerable.Range(0, _sensors.Count)], since, timeout);
+
+    /// <summary>Waits until each of <paramref name="sensors"/> got a 204 for a heartbeat sent at or after <paramref name="since"/>.</summary>
+    public Task WaitUntilAcknowledgedAsync(IReadOnlyCollection<int> sensors, DateTimeOffset since, TimeSpan timeout) => Eventually.TrueAsync(
+        () => Task.FromResult(sensors.Except(_outcomes.Where(outcome => outcome.Acknowledged && outcome.SentAt >= since).Select(outcome => outcome.Sensor)).Any() is false),
         timeout,
-        "every sensor acknowledged");
+        $"{sensors.Count} sensors acknowledged");
 
     /// <summary>
     /// The 204-answered heartbeats the heartbeat table does not hold: for each, a row of its sensor must have been

@@ -108,20 +108,27 @@ public sealed partial class LoadBalancer : IAsyncDisposable
         process.Start();
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
-        await Eventually.TrueAsync(
-            async () =>
+        var deadline = Stopwatch.StartNew();
+        while (true)
+        {
+            if (process.HasExited)
             {
-                if (process.HasExited)
-                {
-                    throw new InvalidOperationException($"HAProxy exited with {process.ExitCode}:\n{string.Join('\n', balancer.Output)}");
-                }
+                await process.WaitForExitAsync();
+                var output = string.Join('\n', balancer.Output);
+                await balancer.DisposeAsync();
+                throw new InvalidOperationException($"HAProxy exited with {process.ExitCode}:\n{output}");
+            }
 
+            try
+            {
                 await balancer.ServerStatesAsync();
-                return true;
-            },
-            TimeSpan.FromSeconds(20),
-            "HAProxy answering");
-        return balancer;
+                return balancer;
+            }
+            catch (HttpRequestException) when (deadline.Elapsed < TimeSpan.FromSeconds(20))
+            {
+                await Task.Delay(TimeSpan.FromMilliseconds(100));
+            }
+        }
     }
 
     /// <summary>Each silo's state as HAProxy's health checks see it (its stats page): "UP", "DOWN", "UP 1/2", …</summary>

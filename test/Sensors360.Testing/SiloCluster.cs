@@ -52,6 +52,8 @@ public sealed class SiloCluster : IAsyncDisposable
         {
             // The balancer connects from loopback: its X-Forwarded-For names the client.
             ["Sensors360__Http__KnownProxies__0"] = "127.0.0.1",
+            // The server's default drain delay, which the balancer's checks are sized to (not ServerProcess's none).
+            ["Sensors360__Http__DrainDelay"] = null,
         };
         foreach (var (name, value) in environment ?? new Dictionary<string, string?>())
         {

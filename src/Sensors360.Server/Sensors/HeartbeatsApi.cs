@@ -3,6 +3,7 @@ using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.Net.Http.Headers;
 using Sensors360.Abstractions.Sensors;
 using Sensors360.Grains.Sensors;
+using Sensors360.Server.Cluster;
 using static Sensors360.Server.Http.HttpProblems;
 
 namespace Sensors360.Server.Sensors;
@@ -80,7 +81,8 @@ public static class HeartbeatsApi
         HeartbeatResult result;
         try
         {
-            result = await grains.GetGrain<ISensorGrain>(id).ImportHeartbeats(tokenHash, heartbeats);
+            // A rejection (a silo leaving the cluster) never reached the grain: tried again, see RejectedCall.
+            result = await RejectedCall.RetryAsync(() => grains.GetGrain<ISensorGrain>(id).ImportHeartbeats(tokenHash, heartbeats), http.RequestServices.GetRequiredService<TimeProvider>());
         }
         catch (Exception e) when (e is OrleansException or TimeoutException or SiloUnavailableException)
         {
@@ -199,7 +201,8 @@ public static class HeartbeatsApi
         HeartbeatResult result;
         try
         {
-            result = await grains.GetGrain<ISensorGrain>(id).Heartbeat(new HeartbeatReport(tokenHash, receivedAt, metricsJson));
+            // A rejection (a silo leaving the cluster) never reached the grain: tried again, see RejectedCall.
+            result = await RejectedCall.RetryAsync(() => grains.GetGrain<ISensorGrain>(id).Heartbeat(new HeartbeatReport(tokenHash, receivedAt, metricsJson)), http.RequestServices.GetRequiredService<TimeProvider>());
         }
         catch (Exception e) when (e is OrleansException or TimeoutException or SiloUnavailableException)
         {
