@@ -12,6 +12,7 @@ namespace Sensors360.Server.Http;
 /// <item>everything is still served for <see cref="HttpEdgeOptions.DrainDelay"/>, while the balancer notices;</item>
 /// <item>dashboard sockets are closed with 1001 and Kestrel stops accepting, then waits for the requests under way:
 /// each heartbeat among them is answered once its batch has committed (204) or failed (503);</item>
+/// <item>the steps registered with <see cref="BeforeLeaving"/> run (the dashboard feed ends its subscription);</item>
 /// <item>the silo leaves the cluster gracefully: its grains deactivate and its reminders and directory share move to
 /// the other silos, while the heartbeat writer (stopped only afterwards) still commits what their last calls bring.</item>
 /// </list>
@@ -26,6 +27,8 @@ public sealed partial class ServerDrain(
     public static readonly TimeSpan StopTimeout = TimeSpan.FromSeconds(30);
 
     private readonly CancellationTokenSource _closing = new();
+    private readonly List<Func<CancellationToken, Task>> _beforeLeaving = [];
+    private readonly Lock _gate = new();
     private volatile bool _draining;
 
     /// <summary>True from the moment the server was asked to stop.</summary>
@@ -33,6 +36,18 @@ public sealed partial class ServerDrain(
 
     /// <summary>Cancelled when the drain delay is over: long-lived requests (dashboard sockets) end then, so Kestrel need not wait for them.</summary>
     public CancellationToken Closing => _closing.Token;
+
+    /// <summary>
+    /// Adds a step to run once the requests have finished, before the silo leaves, while grains still answer (e.g.
+    /// ending a subscription the other silos would go on calling).
+    /// </summary>
+    public void BeforeLeaving(Func<CancellationToken, Task> step)
+    {
+        lock (_gate)
+        {
+            _beforeLeaving.Add(step);
+        }
+    }
 
     public async Task StoppingAsync(CancellationToken cancellationToken)
     {
@@ -52,6 +67,24 @@ public sealed partial class ServerDrain(
         await _closing.CancelAsync();
         // Kestrel stops at most once; the host's own stop of it later returns at once.
         await server.StopAsync(cancellationToken);
+
+        Func<CancellationToken, Task>[] steps;
+        lock (_gate)
+        {
+            steps = [.. _beforeLeaving];
+        }
+
+        foreach (var step in steps)
+        {
+            try
+            {
+                await step(cancellationToken);
+            }
+            catch (Exception e) when (e is OrleansException or TimeoutException or OperationCanceledException)
+            {
+                LogStepFailed(logger, e.Message.ReplaceLineEndings(" "));
+            }
+        }
 
         LogLeaving(logger);
         try
@@ -79,17 +112,20 @@ public sealed partial class ServerDrain(
 
     public void Dispose() => _closing.Dispose();
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Stopping: /readyz answers 503 now; serving on for the drain delay of {Seconds} s")]
+    [LoggerMessage(Level = LogLevel.Information, Message = "Stopping: /readyz answers 503 now; serving on for the drain delay of {Seconds} s")]
     private static partial void LogDraining(ILogger logger, double seconds);
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Drain delay over: closing dashboard sockets (1001), no new connections, finishing the requests under way")]
+    [LoggerMessage(Level = LogLevel.Information, Message = "Drain delay over: closing dashboard sockets (1001), no new connections, finishing the requests under way")]
     private static partial void LogClosing(ILogger logger);
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Requests finished: the silo leaves the cluster (grains deactivate, reminders move)")]
+    [LoggerMessage(Level = LogLevel.Information, Message = "Requests finished: the silo leaves the cluster (grains deactivate, reminders move)")]
     private static partial void LogLeaving(ILogger logger);
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "The silo has left the cluster")]
+    [LoggerMessage(Level = LogLevel.Information, Message = "The silo has left the cluster")]
     private static partial void LogLeft(ILogger logger);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "A step before leaving the cluster failed (the silo leaves anyway): {Reason}")]
+    private static partial void LogStepFailed(ILogger logger, string reason);
 }
 
 /// <summary>Unhealthy while draining, so <c>/readyz</c> answers 503 from the first moment of a stop.</summary>

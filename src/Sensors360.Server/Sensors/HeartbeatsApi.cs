@@ -81,8 +81,8 @@ public static class HeartbeatsApi
         HeartbeatResult result;
         try
         {
-            // A rejection (a silo leaving the cluster) never reached the grain: tried again, see RejectedCall.
-            result = await RejectedCall.RetryAsync(() => grains.GetGrain<ISensorGrain>(id).ImportHeartbeats(tokenHash, heartbeats), http.RequestServices.GetRequiredService<TimeProvider>());
+            // Rejected while a silo left the cluster: tried again (RejectedCall); an import repeated stores nothing twice.
+            result = await RejectedCall.RetryAsync(_ => grains.GetGrain<ISensorGrain>(id).ImportHeartbeats(tokenHash, heartbeats), http.RequestServices.GetRequiredService<TimeProvider>());
         }
         catch (Exception e) when (e is OrleansException or TimeoutException or SiloUnavailableException)
         {
@@ -201,8 +201,10 @@ public static class HeartbeatsApi
         HeartbeatResult result;
         try
         {
-            // A rejection (a silo leaving the cluster) never reached the grain: tried again, see RejectedCall.
-            result = await RejectedCall.RetryAsync(() => grains.GetGrain<ISensorGrain>(id).Heartbeat(new HeartbeatReport(tokenHash, receivedAt, metricsJson)), http.RequestServices.GetRequiredService<TimeProvider>());
+            // Rejected while a silo left the cluster: tried again (RejectedCall), as a repeat, so it is never stored twice.
+            result = await RejectedCall.RetryAsync(
+                repeated => grains.GetGrain<ISensorGrain>(id).Heartbeat(new HeartbeatReport(tokenHash, receivedAt, metricsJson) { Repeated = repeated }),
+                http.RequestServices.GetRequiredService<TimeProvider>());
         }
         catch (Exception e) when (e is OrleansException or TimeoutException or SiloUnavailableException)
         {
