@@ -18,14 +18,18 @@
     migrate Applies orleans-postgres.sql and the schema/ migrations with the owner role (the server's
            `migrate` command), for servers that run without DDL rights; see docs/security.md. Without
            ConnectionStrings__Postgres it migrates the private PostgreSQL of `run`.
+    cluster Starts PostgreSQL (as `run` does), -Silos silos (3) on ports 5001.. and HAProxy with deploy/haproxy.cfg
+           in front of them on http://127.0.0.1:5000; stops everything on Ctrl+C. See docs/operations.md.
+    soak   Three silos behind HAProxy at half their measured peak for -Minutes (30): memory, CPU, p99 and errors per
+           minute in bench/results/soak.md and soak.json.
 
-    Missing system prerequisites (the PostgreSQL server, Chromium for the browser tests) are installed with
-    apt-get on Debian and Ubuntu.
+    Missing system prerequisites (the PostgreSQL server, Chromium for the browser tests, HAProxy for the cluster)
+    are installed with apt-get on Debian and Ubuntu.
 #>
 [CmdletBinding()]
 param(
     [Parameter(Position = 0)]
-    [ValidateSet('run', 'test', 'bench', 'build', 'migrate', 'help')]
+    [ValidateSet('run', 'test', 'bench', 'build', 'migrate', 'cluster', 'soak', 'help')]
     [string] $Command = 'help',
 
     # run: start the server without the demo fleet.
@@ -36,7 +40,15 @@ param(
 
     # bench: which part to run (all: ingest, then analytics).
     [ValidateSet('all', 'ingest', 'analytics')]
-    [string] $Part = 'all'
+    [string] $Part = 'all',
+
+    # cluster: how many silos behind HAProxy.
+    [ValidateRange(1, 9)]
+    [int] $Silos = 3,
+
+    # soak: minutes at half the peak.
+    [ValidateRange(1, 1440)]
+    [int] $Minutes = 30
 )
 
 $ErrorActionPreference = 'Stop'
@@ -153,6 +165,29 @@ function Install-Chromium {
     if (-not (Test-Path $chromium)) {
         Stop-Build "apt-get installed chromium, but $chromium is still missing: install Chromium at that path and run again."
     }
+}
+
+# HAProxy for `cluster`, `soak` and the cluster tests (deploy/haproxy.cfg): found, or installed with apt-get, or one
+# sentence saying what to install.
+function Install-HAProxy {
+    $haproxy = '/usr/sbin/haproxy'
+    if (Test-Path $haproxy) {
+        return $haproxy
+    }
+    if (-not ($IsLinux -and (Test-Path '/etc/debian_version') -and (Get-Command apt-get -ErrorAction SilentlyContinue))) {
+        Stop-Build "HAProxy is missing at $haproxy, where the cluster and its tests look for it: install HAProxy 2.6 or later there (Debian's package haproxy) and run again."
+    }
+    if (-not (Test-IsRoot) -and -not (Get-Command sudo -ErrorAction SilentlyContinue)) {
+        Stop-Build "HAProxy is missing and this user cannot install it: run 'apt-get install haproxy' as root, then run again."
+    }
+    Write-Step 'Installing HAProxy for the cluster (apt-get install haproxy)'
+    Invoke-Privileged @('env', 'DEBIAN_FRONTEND=noninteractive', 'apt-get', 'update', '-qq')
+    # The package's own service is not used: ours runs in the foreground with deploy/haproxy.cfg.
+    Invoke-Privileged @('env', 'DEBIAN_FRONTEND=noninteractive', 'apt-get', 'install', '-y', '-qq', '--no-install-recommends', 'haproxy')
+    if (-not (Test-Path $haproxy)) {
+        Stop-Build "apt-get installed haproxy, but $haproxy is still missing: install HAProxy at that path and run again."
+    }
+    return $haproxy
 }
 
 function Get-FreePort {
@@ -351,18 +386,18 @@ function Wait-Ready([string] $Url, $Process) {
     return $false
 }
 
-function Invoke-Run {
-    $bin = $null
-    $postgres = $null
-    $server = $null
-    $fleet = $null
-    if ([string]::IsNullOrWhiteSpace($env:ConnectionStrings__Postgres)) {
-        $bin = Install-Postgres
-        $postgres = Start-PrivatePostgres $bin
-        $env:ConnectionStrings__Postgres = $postgres.ConnectionString
+# The database of `run` and `cluster`: the one in ConnectionStrings__Postgres, or else the private PostgreSQL, started
+# here and returned (with its Bin) so the caller stops it; $null when the database is not ours. The private database
+# gets an admin with a random password, made once and kept beside the data.
+function Use-LocalDatabase {
+    if (-not [string]::IsNullOrWhiteSpace($env:ConnectionStrings__Postgres)) {
+        return $null
     }
-    if ($postgres -and [string]::IsNullOrWhiteSpace($env:Sensors360__Bootstrap__AdminPassword)) {
-        # The private database gets an admin with a random password, made once and kept beside the data.
+    $bin = Install-Postgres
+    $postgres = Start-PrivatePostgres $bin
+    $postgres | Add-Member -NotePropertyName Bin -NotePropertyValue $bin
+    $env:ConnectionStrings__Postgres = $postgres.ConnectionString
+    if ([string]::IsNullOrWhiteSpace($env:Sensors360__Bootstrap__AdminPassword)) {
         $adminPasswordFile = Join-Path $DataDir 'admin-password'
         if (-not (Test-Path $adminPasswordFile)) {
             Set-Content -Path $adminPasswordFile -Value (New-Password) -NoNewline
@@ -370,8 +405,95 @@ function Invoke-Run {
         }
         $env:Sensors360__Bootstrap__AdminPassword = Get-Content $adminPasswordFile -Raw
     }
-    $adminUser = if ($env:Sensors360__Bootstrap__AdminUser) { $env:Sensors360__Bootstrap__AdminUser } else { 'admin' }
-    $operatorPassword = if ($env:SENSORS360_PASSWORD) { $env:SENSORS360_PASSWORD } else { $env:Sensors360__Bootstrap__AdminPassword }
+    return $postgres
+}
+
+# Silos on this machine: their ports on loopback only, and a cluster id of their own (production must choose both);
+# with the demo fleet, silence is checked every 10 s (sensors stay silent for a minute before an alert).
+function Set-LocalDefaults {
+    foreach ($setting in @(
+            @('Sensors360__Cluster__AdvertisedAddress', '127.0.0.1'),
+            @('Sensors360__Cluster__ClusterId', 'sensors360-local'),
+            @('Sensors360__Cluster__ServiceId', 'sensors360'))) {
+        if ([string]::IsNullOrWhiteSpace([Environment]::GetEnvironmentVariable($setting[0]))) {
+            [Environment]::SetEnvironmentVariable($setting[0], $setting[1])
+        }
+    }
+    if (-not $NoFleet -and [string]::IsNullOrWhiteSpace($env:Sensors360__Monitoring__SilenceCheckPeriod)) {
+        $env:Sensors360__Monitoring__SilenceCheckPeriod = '00:00:10'
+    }
+}
+
+function Get-AdminUser {
+    if ($env:Sensors360__Bootstrap__AdminUser) { return $env:Sensors360__Bootstrap__AdminUser } else { return 'admin' }
+}
+
+function Get-OperatorPassword {
+    if ($env:SENSORS360_PASSWORD) { return $env:SENSORS360_PASSWORD } else { return $env:Sensors360__Bootstrap__AdminPassword }
+}
+
+# The lines of the start-up summary `run` and `cluster` share: the operator, the database, the demo fleet.
+function Write-LocalSummary($Postgres, [string] $AdminUser, [string] $OperatorPassword) {
+    if ($Postgres) {
+        Write-Host "  operator      user '$AdminUser', password $env:Sensors360__Bootstrap__AdminPassword  (kept in $(Join-Path $DataDir 'admin-password'))"
+        Write-Host "  PostgreSQL    127.0.0.1:$($Postgres.Port), database sensors360; the server runs as sensors360 (owner, not a superuser)"
+        Write-Host "                passwords in $($Postgres.OwnerPasswordFile) (sensors360) and $($Postgres.PasswordFile) (postgres)"
+        Write-Host "                data in $($Postgres.Cluster), log $($Postgres.Log)"
+    }
+    else {
+        Write-Host '  PostgreSQL    the database in ConnectionStrings__Postgres'
+    }
+    if ($NoFleet) {
+        Write-Host '  demo fleet    off (-NoFleet)'
+    }
+    elseif (-not $OperatorPassword) {
+        Write-Host "  demo fleet    off: set SENSORS360_PASSWORD to an operator's password to start it"
+    }
+    else {
+        Write-Host "  demo fleet    200 simulated sensors, a heartbeat every 5 s, short Weibull lifespans, 1-minute silence"
+        Write-Host "                threshold, dead sensors replaced; log $(Join-Path $DataDir 'simulator.log'), truth $(Join-Path $DataDir 'fleet-truth.csv')"
+    }
+    Write-Host '  Ctrl+C stops everything' -NoNewline
+    if ($Postgres) { Write-Host ', the private PostgreSQL too.' } else { Write-Host '.' }
+    Write-Host ''
+}
+
+# The demo fleet against $Url (a server, or the load balancer); its log keeps its status line out of the console.
+function Start-DemoFleet([string] $Url, [string] $AdminUser, [string] $OperatorPassword, $Certificate) {
+    New-Item -ItemType Directory -Force -Path $DataDir | Out-Null
+    $env:SENSORS360_PASSWORD = $OperatorPassword
+    # .NET on Linux trusts the certificates in SSL_CERT_FILE: the fleet trusts exactly this one.
+    if ($Certificate) { $env:SSL_CERT_FILE = $Certificate.Pem }
+    $fleet = Start-Process -FilePath 'dotnet' -WorkingDirectory $Root -PassThru `
+        -RedirectStandardOutput (Join-Path $DataDir 'simulator.log') -RedirectStandardError (Join-Path $DataDir 'simulator-errors.log') `
+        -ArgumentList @((Join-Path $SimulatorOutput 'Sensors360.Simulator.dll'), 'fleet', '--server', $Url, '--user', $AdminUser,
+            '--sensors', '200', '--interval', '5s', '--threshold', '60', '--lifespan-scale', '600s', '--replace',
+            '--truth', (Join-Path $DataDir 'fleet-truth.csv'))
+    Write-Host "Demo fleet started (pid $($fleet.Id))." -ForegroundColor Green
+    return $fleet
+}
+
+# Stops processes started here: SIGINT to all at once (a server drains, docs/operations.md), then kills what is left
+# after $Seconds.
+function Stop-Started([object[]] $Processes, [int] $Seconds) {
+    $running = @($Processes | Where-Object { $_ -and -not $_.HasExited })
+    foreach ($process in $running) {
+        & kill -INT $process.Id 2>$null
+    }
+    $deadline = [DateTime]::UtcNow.AddSeconds($Seconds)
+    foreach ($process in $running) {
+        $left = [Math]::Max(0, [int]($deadline - [DateTime]::UtcNow).TotalMilliseconds)
+        if (-not $process.WaitForExit($left)) { $process.Kill($true) }
+    }
+}
+
+function Invoke-Run {
+    $postgres = $null
+    $server = $null
+    $fleet = $null
+    $postgres = Use-LocalDatabase
+    $adminUser = Get-AdminUser
+    $operatorPassword = Get-OperatorPassword
     $certificate = $null
     if ($Https) {
         # Kestrel's standard settings for its default certificate; a real one is configured the same way.
@@ -382,18 +504,10 @@ function Invoke-Run {
     if ([string]::IsNullOrWhiteSpace($env:ASPNETCORE_URLS)) {
         $env:ASPNETCORE_URLS = if ($Https) { 'https://localhost:5001' } else { 'http://localhost:5000' }
     }
-    # One local silo: its port on loopback only, and a cluster id of its own (production must choose both).
-    foreach ($setting in @(
-            @('Sensors360__Cluster__AdvertisedAddress', '127.0.0.1'),
-            @('Sensors360__Cluster__ClusterId', 'sensors360-local'),
-            @('Sensors360__Cluster__ServiceId', 'sensors360'))) {
-        if ([string]::IsNullOrWhiteSpace([Environment]::GetEnvironmentVariable($setting[0]))) {
-            [Environment]::SetEnvironmentVariable($setting[0], $setting[1])
-        }
-    }
-    # The demo: sensors stay silent for a minute before an alert, and silence is checked every 10 s.
-    if (-not $NoFleet -and [string]::IsNullOrWhiteSpace($env:Sensors360__Monitoring__SilenceCheckPeriod)) {
-        $env:Sensors360__Monitoring__SilenceCheckPeriod = '00:00:10'
+    Set-LocalDefaults
+    # One server and no load balancer in front of it: nothing to wait for when it stops.
+    if ([string]::IsNullOrWhiteSpace($env:Sensors360__Http__DrainDelay)) {
+        $env:Sensors360__Http__DrainDelay = '00:00:00'
     }
     $url = Get-LocalUrl $env:ASPNETCORE_URLS
     try {
@@ -404,44 +518,14 @@ function Invoke-Run {
         if ($certificate) {
             Write-Host "  https         self-signed certificate $($certificate.Path) (browsers warn once; trust $($certificate.Pem) to avoid it)"
         }
-        if ($postgres) {
-            Write-Host "  operator      user '$adminUser', password $env:Sensors360__Bootstrap__AdminPassword  (kept in $(Join-Path $DataDir 'admin-password'))"
-            Write-Host "  PostgreSQL    127.0.0.1:$($postgres.Port), database sensors360; the server runs as sensors360 (owner, not a superuser)"
-            Write-Host "                passwords in $($postgres.OwnerPasswordFile) (sensors360) and $($postgres.PasswordFile) (postgres)"
-            Write-Host "                data in $($postgres.Cluster), log $($postgres.Log)"
-        }
-        else {
-            Write-Host '  PostgreSQL    the database in ConnectionStrings__Postgres'
-        }
-        if ($NoFleet) {
-            Write-Host '  demo fleet    off (-NoFleet)'
-        }
-        elseif (-not $operatorPassword) {
-            Write-Host "  demo fleet    off: set SENSORS360_PASSWORD to an operator's password to start it"
-        }
-        else {
-            Write-Host "  demo fleet    200 simulated sensors, a heartbeat every 5 s, short Weibull lifespans, 1-minute silence"
-            Write-Host "                threshold, dead sensors replaced; log $(Join-Path $DataDir 'simulator.log'), truth $(Join-Path $DataDir 'fleet-truth.csv')"
-        }
-        Write-Host '  Ctrl+C stops everything' -NoNewline
-        if ($postgres) { Write-Host ', the private PostgreSQL too.' } else { Write-Host '.' }
-        Write-Host ''
+        Write-LocalSummary $postgres $adminUser $operatorPassword
 
         # The server shares this console; the fleet writes to a log so its status line does not mix in.
         $server = Start-Process -FilePath 'dotnet' -ArgumentList @((Join-Path $ServerOutput 'Sensors360.Server.dll')) `
             -WorkingDirectory $ServerOutput -NoNewWindow -PassThru
         if (-not $NoFleet -and $operatorPassword) {
             if (Wait-Ready $url $server) {
-                New-Item -ItemType Directory -Force -Path $DataDir | Out-Null
-                $env:SENSORS360_PASSWORD = $operatorPassword
-                # .NET on Linux trusts the certificates in SSL_CERT_FILE: the fleet trusts exactly this one.
-                if ($certificate) { $env:SSL_CERT_FILE = $certificate.Pem }
-                $fleet = Start-Process -FilePath 'dotnet' -WorkingDirectory $Root -PassThru `
-                    -RedirectStandardOutput (Join-Path $DataDir 'simulator.log') -RedirectStandardError (Join-Path $DataDir 'simulator-errors.log') `
-                    -ArgumentList @((Join-Path $SimulatorOutput 'Sensors360.Simulator.dll'), 'fleet', '--server', $url, '--user', $adminUser,
-                        '--sensors', '200', '--interval', '5s', '--threshold', '60', '--lifespan-scale', '600s', '--replace',
-                        '--truth', (Join-Path $DataDir 'fleet-truth.csv'))
-                Write-Host "Demo fleet started (pid $($fleet.Id))." -ForegroundColor Green
+                $fleet = Start-DemoFleet $url $adminUser $operatorPassword $certificate
             }
             elseif (-not $server.HasExited) {
                 Write-Host 'The server did not become ready within 2 minutes; the demo fleet was not started.' -ForegroundColor Yellow
@@ -450,14 +534,137 @@ function Invoke-Run {
         $server.WaitForExit()
     }
     finally {
-        foreach ($process in @($fleet, $server)) {
-            if ($process -and -not $process.HasExited) {
-                & kill -INT $process.Id 2>$null
-                if (-not $process.WaitForExit(20000)) { $process.Kill($true) }
-            }
-        }
+        Stop-Started @($fleet) 20
+        Stop-Started @($server) 20
         if ($postgres) {
-            Stop-PrivatePostgres $bin $postgres
+            Stop-PrivatePostgres $postgres.Bin $postgres
+        }
+    }
+}
+
+# deploy/haproxy.cfg with one `server siloN address` line per silo in place of its own, each in the form of the file's
+# first such line; every other line as it is. LoadBalancer.Render (test/Sensors360.Testing) follows the same rule.
+function Write-HaproxyConfig([string] $Path, [string[]] $Silos) {
+    $serverLine = '^(?<head>\s*server\s+)silo\d+(?<gap>\s+)\S+(?<tail>.*)$'
+    $lines = [System.Collections.Generic.List[string]]::new()
+    $written = $false
+    foreach ($line in Get-Content (Join-Path $Root 'deploy/haproxy.cfg')) {
+        if ($line -notmatch $serverLine) {
+            $lines.Add($line)
+        }
+        elseif (-not $written) {
+            for ($i = 0; $i -lt $Silos.Count; $i++) {
+                $lines.Add("$($Matches.head)silo$($i + 1)$($Matches.gap)$($Silos[$i])$($Matches.tail)")
+            }
+            $written = $true
+        }
+    }
+    if (-not $written) { throw "deploy/haproxy.cfg has no 'server silo1 <address>' line to repeat." }
+    Set-Content -Path $Path -Value $lines
+}
+
+# Each silo's state in HAProxy's health checks ("UP", "DOWN", ...), from its stats page; $null while it does not answer.
+function Get-BalancerStates([string] $StatsUrl) {
+    try {
+        $csv = (Invoke-WebRequest -Uri "$StatsUrl/;csv" -TimeoutSec 2).Content
+    }
+    catch {
+        return $null
+    }
+    $rows = ($csv -replace '^# ', '') -split "`n" | Where-Object { $_ } | ConvertFrom-Csv
+    $states = [ordered]@{}
+    foreach ($row in $rows | Where-Object { $_.pxname -eq 'silos' -and $_.svname -notin @('FRONTEND', 'BACKEND') }) {
+        $states[$row.svname] = $row.status
+    }
+    return $states
+}
+
+# Starts silo $Index (1-based) of the local cluster: its own HTTP and silo ports, trusting the balancer on loopback.
+function Start-Silo([int] $Index, [string] $Directory) {
+    $environment = @{
+        ASPNETCORE_URLS                     = "http://127.0.0.1:$(5000 + $Index)"
+        Sensors360__Cluster__SiloPort       = "$(11110 + $Index)"
+        Sensors360__Http__KnownProxies__0   = '127.0.0.1'
+    }
+    return Start-Process -FilePath 'dotnet' -ArgumentList @((Join-Path $ServerOutput 'Sensors360.Server.dll')) -WorkingDirectory $ServerOutput `
+        -Environment $environment -PassThru `
+        -RedirectStandardOutput (Join-Path $Directory "silo$Index.log") -RedirectStandardError (Join-Path $Directory "silo$Index.errors.log")
+}
+
+# PostgreSQL, -Silos silos and HAProxy in front of them on this machine (docs/operations.md#topology); one URL.
+function Invoke-Cluster {
+    $postgres = $null
+    $started = @()
+    $balancer = $null
+    $fleet = $null
+    $haproxy = Install-HAProxy
+    $postgres = Use-LocalDatabase
+    $adminUser = Get-AdminUser
+    $operatorPassword = Get-OperatorPassword
+    Set-LocalDefaults
+    $directory = Join-Path $DataDir 'cluster'
+    New-Item -ItemType Directory -Force -Path $directory | Out-Null
+    $listen = '127.0.0.1:5000'
+    $statsUrl = 'http://127.0.0.1:8404'
+    $url = "http://$listen"
+    try {
+        Invoke-Build
+        $configuration = Join-Path $directory 'haproxy.cfg'
+        Write-HaproxyConfig $configuration @(1..$Silos | ForEach-Object { "127.0.0.1:$(5000 + $_)" })
+        Write-Step "Starting $Silos silos and HAProxy"
+        $started = @(1..$Silos | ForEach-Object { Start-Silo $_ $directory })
+        $balancer = Start-Process -FilePath $haproxy -ArgumentList @('-db', '-f', $configuration) -PassThru `
+            -Environment @{ SENSORS360_LISTEN = $listen; SENSORS360_STATS = '127.0.0.1:8404' } `
+            -RedirectStandardOutput (Join-Path $directory 'haproxy.log') -RedirectStandardError (Join-Path $directory 'haproxy.errors.log')
+
+        # Ready through the balancer: HAProxy's health checks (/readyz) hold every silo up.
+        $deadline = [DateTime]::UtcNow.AddMinutes(3)
+        $states = $null
+        while ([DateTime]::UtcNow -lt $deadline) {
+            $exited = @($started | Where-Object { $_.HasExited }) + @($balancer | Where-Object { $_.HasExited })
+            if ($exited) {
+                Stop-Build "A process of the cluster exited while starting; see the logs in $directory."
+            }
+            $states = Get-BalancerStates $statsUrl
+            if ($states -and @($states.Values | Where-Object { $_ -ne 'UP' }).Count -eq 0 -and $states.Count -eq $Silos) { break }
+            Start-Sleep -Milliseconds 500
+        }
+        if (-not $states -or @($states.Values | Where-Object { $_ -ne 'UP' }).Count -gt 0) {
+            Stop-Build "Not every silo was up behind HAProxy within 3 minutes; see the logs in $directory."
+        }
+
+        Write-Host ''
+        Write-Host "Sensors 360 is up: $Silos silos behind HAProxy." -ForegroundColor Green
+        Write-Host "  URL           $url  (the page, the API and /ws/dashboard, through HAProxy)"
+        for ($i = 1; $i -le $Silos; $i++) {
+            Write-Host "  silo$i         http://127.0.0.1:$(5000 + $i), silo port $(11110 + $i), pid $($started[$i - 1].Id), log $(Join-Path $directory "silo$i.log")"
+        }
+        Write-Host "  HAProxy       $configuration; silo states on $statsUrl, log $(Join-Path $directory 'haproxy.log')"
+        Write-LocalSummary $postgres $adminUser $operatorPassword
+        if (-not $NoFleet -and $operatorPassword) {
+            $fleet = Start-DemoFleet $url $adminUser $operatorPassword $null
+        }
+
+        # Until Ctrl+C: each change of a silo's state, as HAProxy sees it (try kill -9 or kill -TERM on a silo's pid).
+        while (-not $balancer.HasExited) {
+            Start-Sleep -Seconds 1
+            $now = Get-BalancerStates $statsUrl
+            if (-not $now) { continue }
+            foreach ($name in $now.Keys) {
+                # "UP 1/2" (one failed check) is still up: only ups and downs are shown.
+                if (($states[$name] -split ' ')[0] -ne ($now[$name] -split ' ')[0]) {
+                    Write-Host "$(Get-Date -Format 'HH:mm:ss') $name is $($now[$name]) in HAProxy" -ForegroundColor Yellow
+                }
+            }
+            $states = $now
+        }
+        Write-Host "HAProxy exited; see $(Join-Path $directory 'haproxy.errors.log')." -ForegroundColor Red
+    }
+    finally {
+        Stop-Started @($fleet, $balancer) 10
+        Stop-Started $started 45
+        if ($postgres) {
+            Stop-PrivatePostgres $postgres.Bin $postgres
         }
     }
 }
@@ -518,6 +725,7 @@ function Write-FailedTests([string[]] $TrxFiles) {
 function Invoke-Test {
     Install-Postgres | Out-Null
     Install-Chromium
+    Install-HAProxy | Out-Null
     Invoke-Build
     $results = Join-Path $Root 'artifacts/test-results'
     if (Test-Path $results) { Remove-Item $results -Recurse -Force }
@@ -568,8 +776,24 @@ function Invoke-Bench {
     }
 }
 
+# The soak benchmark: the cluster's topology (3 silos, HAProxy, PostgreSQL) at half its measured peak for -Minutes,
+# memory, CPU, p99 and errors per minute (bench/results/soak.md and soak.json, git-ignored).
+function Invoke-Soak {
+    Install-Postgres | Out-Null
+    Install-HAProxy | Out-Null
+    Invoke-Build
+    $results = Join-Path $Root 'bench/results'
+    Write-Step "Running the soak benchmark: 3 silos behind HAProxy, the peak measured, then half of it for $Minutes minutes"
+    & dotnet (Join-Path $Root "bench/Sensors360.Bench/bin/$Configuration/net10.0/Sensors360.Bench.dll") $results --part soak --minutes $Minutes
+    if ($LASTEXITCODE -ne 0) {
+        Stop-Build 'The soak benchmark failed (see the messages above).'
+    }
+}
+
 switch ($Command) {
     'run' { Invoke-Run }
+    'cluster' { Invoke-Cluster }
+    'soak' { Invoke-Soak }
     'test' { Invoke-Test }
     'bench' { Invoke-Bench }
     'build' { Invoke-Build }
@@ -581,6 +805,8 @@ switch ($Command) {
         Write-Host '  test   build and run every test; ends with "N passed, N failed, N skipped"'
         Write-Host '  bench  run the ingest and analytics (fleet answers, failure model training) benchmarks (-Part ingest|analytics for one); results in bench/results/'
         Write-Host '  build  build the solution'
+        Write-Host '  cluster  start PostgreSQL, -Silos silos (3) and HAProxy locally; one URL, http://127.0.0.1:5000'
+        Write-Host '  soak   3 silos behind HAProxy at half their measured peak for -Minutes (30); results in bench/results/soak.md'
         Write-Host '  migrate  apply orleans-postgres.sql and schema/ as the owner role (ConnectionStrings__Postgres, else the private PostgreSQL)'
     }
 }

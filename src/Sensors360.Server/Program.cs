@@ -27,6 +27,7 @@ builder.AddSensors();
 builder.AddDashboard();
 builder.AddAnalytics();
 builder.AddBench();
+builder.AddServerDrain();
 
 // Disposed on every way out, so the console log is flushed even when start-up gives up early.
 await using var app = builder.Build();

@@ -52,6 +52,8 @@ public sealed partial class ServerProcess : IAsyncDisposable
     /// <paramref name="arguments"/> go on its command line (e.g. <c>migrate</c>). The gateway stays off,
     /// as in production, unless a test sets <c>Sensors360__Cluster__GatewayPort</c>. With
     /// <paramref name="https"/> it serves https only, with that certificate, and this object's clients trust it.
+    /// <paramref name="ports"/> (HTTP, silo) are free ones unless given, e.g. to start a silo again where a load
+    /// balancer expects it.
     /// </summary>
     public static ServerProcess Start(
         string? connectionString,
@@ -59,12 +61,13 @@ public sealed partial class ServerProcess : IAsyncDisposable
         IReadOnlyDictionary<string, string?>? environment = null,
         string? adminPassword = null,
         IReadOnlyList<string>? arguments = null,
-        SelfSignedCertificate? https = null)
+        SelfSignedCertificate? https = null,
+        (int Http, int Silo)? ports = null)
     {
         var scheme = https is null ? "http" : "https";
         adminPassword ??= Convert.ToBase64String(System.Security.Cryptography.RandomNumberGenerator.GetBytes(18));
-        var httpPort = FreePort.Next();
-        var siloPort = FreePort.Next();
+        var httpPort = ports?.Http ?? FreePort.Next();
+        var siloPort = ports?.Silo ?? FreePort.Next();
         var start = new ProcessStartInfo("dotnet")
         {
             WorkingDirectory = AppContext.BaseDirectory,
@@ -94,6 +97,8 @@ public sealed partial class ServerProcess : IAsyncDisposable
             // Tests drive single sensors far faster than real ones (bursts, load runs); the limit's own tests pass null
             // here to get the server's default.
             ["Sensors360__Ingest__MaxHeartbeatsPerSecond"] = "100000",
+            // No load balancer in front to wait for: a stop drains at once. The cluster tests set a real delay.
+            ["Sensors360__Http__DrainDelay"] = "00:00:00",
         };
         foreach (var (name, value) in environment ?? new Dictionary<string, string?>())
         {
@@ -231,6 +236,22 @@ public sealed partial class ServerProcess : IAsyncDisposable
                 throw new TimeoutException($"The server did not stop within 30 s of SIGTERM:\n{string.Join('\n', Output)}");
             }
         }
+    }
+
+    /// <summary>Sends SIGTERM, as a service manager does to stop a server, and returns at once (the drain runs on).</summary>
+    public void Terminate()
+    {
+        if (!_process.HasExited && Kill(_process.Id, SigTerm) != 0)
+        {
+            throw new InvalidOperationException($"Could not send SIGTERM to the server (pid {_process.Id}): errno {Marshal.GetLastPInvokeError()}.");
+        }
+    }
+
+    /// <summary>Kills the process with SIGKILL (kill -9), as a crash or a lost machine would end it: nothing runs after.</summary>
+    public void KillAbruptly()
+    {
+        _process.Kill(entireProcessTree: true);
+        _process.WaitForExit();
     }
 
     public async ValueTask DisposeAsync()

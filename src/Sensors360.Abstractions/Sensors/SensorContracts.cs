@@ -37,7 +37,15 @@ public sealed record SensorRegistration(string[] Tags, int? SilenceThresholdSeco
 /// metrics as JSON.
 /// </summary>
 [GenerateSerializer, Immutable]
-public sealed record HeartbeatReport(string TokenHash, DateTimeOffset ReceivedAt, string? MetricsJson);
+public sealed record HeartbeatReport(string TokenHash, DateTimeOffset ReceivedAt, string? MetricsJson)
+{
+    /// <summary>
+    /// Sent again after the first call's answer was lost (its silo left or failed): if the heartbeat of this receive
+    /// time is already stored, the grain says so instead of storing it twice.
+    /// </summary>
+    [Id(3)]
+    public bool Repeated { get; init; }
+}
 
 /// <summary>A heartbeat a sensor sends late, from its buffer: when it was taken, and optional metrics as JSON.</summary>
 [GenerateSerializer, Immutable]

@@ -131,6 +131,12 @@ public sealed partial class SensorGrain(
             return HeartbeatResult.Retired;
         }
 
+        // Asked again after a silo left: the first call may have been stored before its answer was lost.
+        if (report.Repeated && sensor.LastHeartbeatAt == HeartbeatTimes.ToStoredPrecision(report.ReceivedAt))
+        {
+            return HeartbeatResult.Stored;
+        }
+
         var receivedAt = NextReceiveTime(report.ReceivedAt, sensor.LastHeartbeatAt);
         try
         {

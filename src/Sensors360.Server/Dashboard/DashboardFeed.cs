@@ -2,6 +2,7 @@ using System.Reactive.Linq;
 using System.Reactive.Subjects;
 using Sensors360.Abstractions.Alerts;
 using Sensors360.Abstractions.Dashboard;
+using Sensors360.Server.Http;
 
 namespace Sensors360.Server.Dashboard;
 
@@ -11,7 +12,7 @@ namespace Sensors360.Server.Dashboard;
 /// reads the database. The subscription is renewed every minute (observer subscriptions expire), so a
 /// restarted dashboard grain or a lost message heals by itself.
 /// </summary>
-public sealed partial class DashboardFeed(IGrainFactory grains, ILogger<DashboardFeed> logger)
+public sealed partial class DashboardFeed(IGrainFactory grains, ServerDrain drain, ILogger<DashboardFeed> logger)
     : BackgroundService, IDashboardObserver
 {
     private static readonly TimeSpan RenewEvery = TimeSpan.FromSeconds(60);
@@ -56,6 +57,8 @@ public sealed partial class DashboardFeed(IGrainFactory grains, ILogger<Dashboar
     {
         var self = grains.CreateObjectReference<IDashboardObserver>(this);
         var dashboard = grains.GetGrain<IDashboardGrain>(0);
+        // Ended before this silo leaves: the dashboard grain would otherwise call the departed feed until it expires.
+        drain.BeforeLeaving(_ => dashboard.Unsubscribe(self));
         try
         {
             while (!stoppingToken.IsCancellationRequested)

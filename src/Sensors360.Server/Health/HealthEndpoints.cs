@@ -6,7 +6,8 @@ namespace Sensors360.Server.Health;
 
 public static class HealthEndpoints
 {
-    private const string ReadyTag = "ready";
+    /// <summary>The tag of the checks <c>/readyz</c> runs.</summary>
+    internal const string ReadyTag = "ready";
 
     public static WebApplicationBuilder AddSensors360Health(this WebApplicationBuilder builder)
     {

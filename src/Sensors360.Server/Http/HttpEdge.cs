@@ -20,10 +20,20 @@ public sealed class HttpEdgeOptions
 
     public bool TrustsProxies => KnownProxies.Length > 0 || KnownNetworks.Length > 0;
 
-    /// <summary>The first setting that is not an address (or network); null when all are.</summary>
+    /// <summary>
+    /// After SIGTERM, how long the server keeps serving while <c>/readyz</c> answers 503, so the load balancer takes
+    /// it out before it stops accepting (docs/operations.md#restarts-and-drains): at least the balancer's check
+    /// interval × fall count plus one interval.
+    /// </summary>
+    public TimeSpan DrainDelay { get; set; } = TimeSpan.FromSeconds(5);
+
+    public static readonly TimeSpan MaxDrainDelay = TimeSpan.FromMinutes(5);
+
+    /// <summary>The first setting that is not an address (or network), or a drain delay out of range; null when all are valid.</summary>
     public string? FirstInvalid() =>
         KnownProxies.Select((value, index) => IPAddress.TryParse(value, out _) ? null : $"{Section}:KnownProxies:{index} ('{value}') must be an IP address.")
             .Concat(KnownNetworks.Select((value, index) => System.Net.IPNetwork.TryParse(value, out _) ? null : $"{Section}:KnownNetworks:{index} ('{value}') must be a network in CIDR notation, e.g. 10.0.0.0/24."))
+            .Append(DrainDelay >= TimeSpan.Zero && DrainDelay <= MaxDrainDelay ? null : $"{Section}:DrainDelay must be from 00:00:00 to {MaxDrainDelay}.")
             .FirstOrDefault(error => error is not null);
 }
 

@@ -3,6 +3,7 @@ using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.Net.Http.Headers;
 using Sensors360.Abstractions.Sensors;
 using Sensors360.Grains.Sensors;
+using Sensors360.Server.Cluster;
 using static Sensors360.Server.Http.HttpProblems;
 
 namespace Sensors360.Server.Sensors;
@@ -80,7 +81,8 @@ public static class HeartbeatsApi
         HeartbeatResult result;
         try
         {
-            result = await grains.GetGrain<ISensorGrain>(id).ImportHeartbeats(tokenHash, heartbeats);
+            // Rejected while a silo left the cluster: tried again (RejectedCall); an import repeated stores nothing twice.
+            result = await RejectedCall.RetryAsync(_ => grains.GetGrain<ISensorGrain>(id).ImportHeartbeats(tokenHash, heartbeats), http.RequestServices.GetRequiredService<TimeProvider>());
         }
         catch (Exception e) when (e is OrleansException or TimeoutException or SiloUnavailableException)
         {
@@ -199,7 +201,10 @@ public static class HeartbeatsApi
         HeartbeatResult result;
         try
         {
-            result = await grains.GetGrain<ISensorGrain>(id).Heartbeat(new HeartbeatReport(tokenHash, receivedAt, metricsJson));
+            // Rejected while a silo left the cluster: tried again (RejectedCall), as a repeat, so it is never stored twice.
+            result = await RejectedCall.RetryAsync(
+                repeated => grains.GetGrain<ISensorGrain>(id).Heartbeat(new HeartbeatReport(tokenHash, receivedAt, metricsJson) { Repeated = repeated }),
+                http.RequestServices.GetRequiredService<TimeProvider>());
         }
         catch (Exception e) when (e is OrleansException or TimeoutException or SiloUnavailableException)
         {

@@ -19,6 +19,8 @@ internal sealed class LoadCommand
     private readonly Option<TimeSpan?> _threshold = DurationOption.Create("--threshold", "The silenceThresholdSeconds new sensors are provisioned with [default: 60].");
     private readonly Option<TimeSpan?> _timeout = DurationOption.Create("--timeout", "How long a request may take before it counts as a transport error [default: 10s].");
     private readonly Option<string?> _json = new("--json") { Description = "Write the result to this JSON file.", HelpName = "file" };
+    private readonly Option<string?> _intervals = new("--intervals") { Description = "Write one JSON line per --interval to this file: that interval's answers, failures and latency, so a long run shows drift.", HelpName = "file" };
+    private readonly Option<TimeSpan?> _interval = DurationOption.Create("--interval", "The length of each --intervals line [default: 60s].");
 
     public static Command Create()
     {
@@ -26,7 +28,7 @@ internal sealed class LoadCommand
         var command = new Command("load", "Load generator: heartbeats at a fixed rate (--rate) or as fast as possible (--max); reports rate, latency percentiles and every non-2xx.");
         load._server.AddTo(command);
         foreach (var option in (Option[])[load._rate, load._max, load._concurrency, load._duration, load._sensors, load._urlPath, load._noAuth,
-            load._metrics, load._threshold, load._timeout, load._json])
+            load._metrics, load._threshold, load._timeout, load._json, load._intervals, load._interval])
         {
             command.Options.Add(option);
         }
@@ -58,5 +60,7 @@ internal sealed class LoadCommand
         SilenceThresholdSeconds = (int)(parse.GetValue(_threshold) ?? TimeSpan.FromSeconds(60)).TotalSeconds,
         Timeout = parse.GetValue(_timeout) ?? TimeSpan.FromSeconds(10),
         JsonFile = parse.GetValue(_json),
+        IntervalsFile = parse.GetValue(_intervals),
+        Interval = parse.GetValue(_interval) ?? TimeSpan.FromSeconds(60),
     };
 }

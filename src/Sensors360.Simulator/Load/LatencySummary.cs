@@ -10,6 +10,9 @@ internal sealed record LatencySummary(long Count, double P50, double P90, double
 
     public static LongHistogram NewHistogram() => new(HighestMicroseconds, 3);
 
+    /// <summary>A histogram many threads record into while another takes what was recorded since it last looked.</summary>
+    public static Recorder NewRecorder() => new(1, HighestMicroseconds, 3, (id, lowest, highest, digits) => new LongHistogram(id, lowest, highest, digits));
+
     public static LatencySummary Of(HistogramBase histogram) => histogram.TotalCount == 0
         ? new LatencySummary(0, 0, 0, 0, 0, 0, 0)
         : new LatencySummary(

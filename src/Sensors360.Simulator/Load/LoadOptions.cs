@@ -38,6 +38,11 @@ internal sealed record LoadOptions
     /// <summary>Where to write the result as JSON; null writes none.</summary>
     public string? JsonFile { get; init; }
 
+    /// <summary>Where to write one JSON line per <see cref="Interval"/> (answers, failures, latency of that interval); null writes none.</summary>
+    public string? IntervalsFile { get; init; }
+
+    public TimeSpan Interval { get; init; } = TimeSpan.FromSeconds(60);
+
     public void Validate()
     {
         Require(Rate is null or > 0 && double.IsFinite(Rate ?? 1), "--rate must be a positive number of requests per second");
@@ -47,6 +52,7 @@ internal sealed record LoadOptions
         Require(UrlPath.StartsWith('/'), "--url-path must start with '/', e.g. /bench/noop/{id}");
         Require(Timeout > TimeSpan.Zero, "--timeout must be positive");
         Require(SilenceThresholdSeconds >= 1, "--threshold must be at least 1 second");
+        Require(Interval >= TimeSpan.FromSeconds(1), "--interval must be at least 1 second");
     }
 
     private static void Require(bool condition, string message)

@@ -22,6 +22,8 @@ internal sealed class LoadRun(LoadOptions options, IReadOnlyList<LoadTarget> tar
     private readonly Lock _gate = new();
     private readonly LongHistogram _latency = LatencySummary.NewHistogram();
     private readonly LongHistogram _serviceTime = LatencySummary.NewHistogram();
+    // Only with --intervals: latencies since the last interval line, taken without stopping the workers.
+    private readonly Recorder? _intervalLatency = options.IntervalsFile is null ? null : LatencySummary.NewRecorder();
     private RateSchedule _schedule;
     private long _start;
     private long _end;
@@ -46,9 +48,11 @@ internal sealed class LoadRun(LoadOptions options, IReadOnlyList<LoadTarget> tar
         using var cancelled = cancellationToken.Register(() => Interlocked.Exchange(ref stopSending, Math.Min(clock.GetTimestamp(), _end)));
         using var stopReporting = new CancellationTokenSource();
         var reporting = ReportAsync(stopReporting.Token);
+        var intervals = options.IntervalsFile is { } file ? WriteIntervalsAsync(file, stopReporting.Token) : Task.CompletedTask;
         await Task.WhenAll(Enumerable.Range(0, options.Concurrency).Select(_ => Task.Run(() => WorkAsync(cancellationToken), CancellationToken.None)));
         await stopReporting.CancelAsync();
         await reporting;
+        await intervals;
         status.End();
 
         var stoppedSending = Interlocked.Read(ref stopSending);
@@ -131,6 +135,7 @@ internal sealed class LoadRun(LoadOptions options, IReadOnlyList<LoadTarget> tar
             {
                 latency.RecordValue(Microseconds(answeredAt - due));
                 serviceTime.RecordValue(Microseconds(answeredAt - sentAt));
+                _intervalLatency?.RecordValue(Microseconds(answeredAt - due));
             }
 
             InterlockedMax(ref _lastAnswer, answeredAt);
@@ -158,6 +163,72 @@ internal sealed class LoadRun(LoadOptions options, IReadOnlyList<LoadTarget> tar
         {
             // The run is over.
         }
+    }
+
+    /// <summary>
+    /// One line per interval as it ends, and a last, shorter one for what was answered after the final full interval.
+    /// Counts are differences of the run's running totals, so the lines add up to the result.
+    /// </summary>
+    private async Task WriteIntervalsAsync(string file, CancellationToken stop)
+    {
+        if (Path.GetDirectoryName(Path.GetFullPath(file)) is { } directory)
+        {
+            Directory.CreateDirectory(directory);
+        }
+
+        await using var writer = new StreamWriter(file, append: false) { AutoFlush = true };
+        var before = Totals.Of(_outcomes);
+        var beforeAt = _start;
+        for (var index = 1; ; index++)
+        {
+            var over = false;
+            var due = _start + (long)(options.Interval.TotalSeconds * index * clock.TimestampFrequency);
+            try
+            {
+                var wait = clock.GetElapsedTime(clock.GetTimestamp(), due);
+                if (wait > TimeSpan.Zero)
+                {
+                    await Task.Delay(wait, clock, stop);
+                }
+            }
+            catch (OperationCanceledException)
+            {
+                over = true;
+            }
+
+            var now = clock.GetTimestamp();
+            var totals = Totals.Of(_outcomes);
+            var interval = new LoadInterval(
+                index,
+                clock.GetUtcNow(),
+                Math.Round(Seconds(now - beforeAt), 3),
+                totals.Succeeded + totals.Failed - before.Succeeded - before.Failed,
+                totals.Succeeded - before.Succeeded,
+                totals.Failed - totals.Transport - (before.Failed - before.Transport),
+                totals.Transport - before.Transport,
+                totals.StatusCodes
+                    .Select(pair => (Code: pair.Key, Count: pair.Value - before.StatusCodes.GetValueOrDefault(pair.Key)))
+                    .Where(pair => pair.Count > 0)
+                    .ToDictionary(pair => pair.Code.ToString(CultureInfo.InvariantCulture), pair => pair.Count),
+                LatencySummary.Of(_intervalLatency!.GetIntervalHistogram()));
+            if (!over || interval.Requests > 0)
+            {
+                await writer.WriteLineAsync(interval.ToJsonLine());
+            }
+
+            if (over)
+            {
+                return;
+            }
+
+            (before, beforeAt) = (totals, now);
+        }
+    }
+
+    /// <summary>The run's running totals at one moment.</summary>
+    private sealed record Totals(long Succeeded, long Failed, long Transport, IReadOnlyDictionary<int, long> StatusCodes)
+    {
+        public static Totals Of(OutcomeTally tally) => new(tally.Succeeded, tally.Failed, tally.TransportErrorCount, tally.StatusCodes);
     }
 
     private string Describe()

@@ -90,12 +90,62 @@ public sealed class LoadRunTests
         }
     }
 
+    [Fact]
+    public async Task With_intervals_each_interval_gets_a_line_and_the_lines_add_up_to_the_result()
+    {
+        var file = Path.Combine(Path.GetTempPath(), $"sensors360-intervals-{Guid.NewGuid():N}.ndjson");
+        try
+        {
+            // On the real clock (intervals are wall-clock time): 2.5 s with 1-s intervals, answers taking 5 ms, every
+            // 10th a 503 and every 25th none at all.
+            var transport = new WaitingTransport(TimeSpan.FromMilliseconds(5), i =>
+                i % 25 == 0 ? SendOutcome.Failed("ConnectionError") : new SendOutcome(i % 10 == 0 ? 503 : 204));
+            var options = new LoadOptions
+            {
+                Access = Access, Concurrency = 2, Duration = TimeSpan.FromSeconds(2.5), NoAuth = true, IntervalsFile = file, Interval = TimeSpan.FromSeconds(1),
+            };
+            var run = new LoadRun(options, [new LoadTarget(new Uri("http://sensors.test/x"), null)], transport, TimeProvider.System, new StatusLine(TextWriter.Null, inPlace: false));
+
+            var result = await run.RunAsync(TestContext.Current.CancellationToken);
+
+            var lines = (await File.ReadAllLinesAsync(file, TestContext.Current.CancellationToken))
+                .Select(line => JsonDocument.Parse(line).RootElement.Clone()).ToList();
+            // Two full intervals and the last half second.
+            Assert.Equal([1, 2, 3], lines.Select(line => line.GetProperty("index").GetInt32()));
+            Assert.All(lines.Take(2), line => Assert.InRange(line.GetProperty("seconds").GetDouble(), 0.9, 1.2));
+            Assert.Equal(result.Sent, lines.Sum(line => line.GetProperty("requests").GetInt64()));
+            Assert.Equal(result.Succeeded, lines.Sum(line => line.GetProperty("succeeded").GetInt64()));
+            Assert.Equal(result.StatusCodes["503"], lines.Sum(line => line.GetProperty("non2xx").GetInt64()));
+            Assert.Equal(result.StatusCodes["503"], lines.Sum(line => line.GetProperty("statusCodes").GetProperty("503").GetInt64()));
+            Assert.Equal(result.TransportErrorCount, lines.Sum(line => line.GetProperty("transportErrors").GetInt64()));
+            Assert.Equal(result.Completed, lines.Sum(line => line.GetProperty("latencyMs").GetProperty("count").GetInt64()));
+            Assert.All(lines, line => Assert.True(line.GetProperty("latencyMs").GetProperty("p50").GetDouble() >= 5));
+        }
+        finally
+        {
+            File.Delete(file);
+        }
+    }
+
     private LoadRun NewRun(LoadOptions options, IHeartbeatTransport transport, int targets) => new(
         options,
         [.. Enumerable.Range(1, targets).Select(n => new LoadTarget(LoadGenerator.TargetUri(options.Access.Server, options.UrlPath, $"load-{n:00000}"), null))],
         transport,
         _clock,
         new StatusLine(TextWriter.Null, inPlace: false));
+
+    /// <summary>Answers after a real wait; any number of callers.</summary>
+    private sealed class WaitingTransport(TimeSpan delay, Func<int, SendOutcome> answer) : IHeartbeatTransport
+    {
+        private int _sent;
+
+        public async Task<SendOutcome> SendAsync(Uri target, string? token, ReadOnlyMemory<byte> body, CancellationToken cancellationToken)
+        {
+            var index = Interlocked.Increment(ref _sent) - 1;
+            await Task.Delay(delay, cancellationToken);
+            return answer(index);
+        }
+    }
 
     /// <summary>Answers after a fixed time on the fake clock, which it moves itself; one caller at a time.</summary>
     private sealed class SlowTransport(FakeTimeProvider clock, TimeSpan delay, Func<int, SendOutcome>? answer = null) : IHeartbeatTransport
