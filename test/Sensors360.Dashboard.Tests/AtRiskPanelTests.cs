@@ -322,7 +322,8 @@ public sealed partial class AtRiskPanelTests(ThrowawayPostgres postgres) : IAsyn
         var browser = Browser.LaunchAsync();
         await _server.WaitUntilReadyAsync();
         _browser = await browser;
-        return await _server.LoginAsync();
+        // The history import and the training are long requests on a busy machine: the client's 30 s default cut one off.
+        return await _server.LoginAsync(timeout: TimeSpan.FromMinutes(5));
     }
 
     private async Task<IPage> SignInAsync()

@@ -116,6 +116,8 @@ public sealed class OperatorsScreenTests(ThrowawayPostgres postgres) : IAsyncLif
             await viewerPage.ClickAsync("#password-submit");
             await Expect(viewerPage.Locator("#password-dialog")).ToBeHiddenAsync();
             await viewerPage.ClickAsync("#logout");
+            // The logout request must finish before the next page load, or that load may still find the session.
+            await Expect(viewerPage.Locator("#login-form")).ToBeVisibleAsync();
             await LoginAsync(viewerPage, "ui-viewer", "viewer-chose-this-one");
             await Expect(viewerPage.Locator("#session-user")).ToHaveTextAsync("ui-viewer");
 
