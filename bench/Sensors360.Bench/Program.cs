@@ -3,6 +3,7 @@ using Sensors360.Bench;
 
 // dotnet Sensors360.Bench.dll [results-directory] [seconds-per-run] [concurrency] [active-sensors]
 //     [--part all|ingest|analytics] [--fleet-sensors N] [--heartbeats-per-sensor N] [--requests N]
+// dotnet Sensors360.Bench.dll [results-directory] --part soak [--minutes 30] [--soak-sensors 5000]   (build.ps1 soak; not in all)
 // dotnet Sensors360.Bench.dll import [lines]   (the heartbeat import alone; prints its numbers)
 if (args is ["import", ..])
 {
@@ -27,9 +28,9 @@ for (var i = 0; i < args.Length; i++)
 }
 
 var part = options.GetValueOrDefault("part", "all");
-if (part is not ("all" or "ingest" or "analytics"))
+if (part is not ("all" or "ingest" or "analytics" or "soak"))
 {
-    Console.Error.WriteLine($"--part must be all, ingest or analytics, not '{part}'.");
+    Console.Error.WriteLine($"--part must be all, ingest, analytics or soak, not '{part}'.");
     return 2;
 }
 
@@ -72,6 +73,21 @@ if (part is "all" or "analytics")
     Console.WriteLine();
     Console.WriteLine(report.ToMarkdown());
     Console.WriteLine($"Results written to {Path.GetFullPath(results)}/analytics.md and analytics.json.");
+}
+
+if (part is "soak")
+{
+    var settings = new SoakSettings(
+        Minutes: Number("minutes", 30),
+        Silos: 3,
+        Sensors: Number("soak-sensors", 5_000),
+        PeakRun: TimeSpan.FromSeconds(20),
+        PeakConcurrency: 64);
+    var report = await new SoakBenchmark(settings).RunAsync(stop.Token);
+    await report.WriteAsync(results, stop.Token);
+    Console.WriteLine();
+    Console.WriteLine(report.ToMarkdown());
+    Console.WriteLine($"Results written to {Path.GetFullPath(results)}/soak.md and soak.json.");
 }
 
 return 0;

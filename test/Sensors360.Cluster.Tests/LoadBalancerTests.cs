@@ -64,6 +64,42 @@ public sealed class LoadBalancerTests(ThrowawayPostgres postgres)
         Assert.Empty(await load.FindUnstoredAcknowledgementsAsync(database));
     }
 
+    [Fact]
+    public async Task When_the_balancer_is_killed_and_started_again_heartbeats_and_sockets_come_back_and_nothing_acknowledged_is_lost()
+    {
+        var database = await postgres.CreateDatabaseAsync("balancer killed");
+        await using var cluster = await SiloCluster.StartAsync(database, "balancer-killed", silos: 2);
+        var balancer = cluster.Balancer.BaseAddress;
+        var cookies = new CookieContainer();
+        using var admin = await OperatorLogin.LoginAsync(balancer, cluster.AdminPassword, cookies);
+        var sensors = await HeartbeatLoad.ProvisionAsync(admin, "lb-killed-", 100);
+        var loadStarted = TimeProvider.System.GetUtcNow();
+        await using var load = HeartbeatLoad.Start(balancer, sensors, TimeSpan.FromMilliseconds(500));
+        await using var sockets = DashboardSockets.Open(balancer, cookies, 4);
+        await load.WaitUntilEverySensorAcknowledgedAsync(loadStarted, TimeSpan.FromSeconds(30));
+        await sockets.WaitForConnectionsAsync(_ => 1, TimeSpan.FromSeconds(30));
+
+        var killedAt = TimeProvider.System.GetUtcNow();
+        cluster.Balancer.KillAbruptly();
+        // While it is gone nothing reaches the silos: requests find no balancer.
+        await Eventually.TrueAsync(
+            () => Task.FromResult(load.Outcomes.Count(outcome => outcome.SentAt > killedAt && outcome.Status == 0) >= 100),
+            TimeSpan.FromSeconds(10),
+            "heartbeats finding no balancer");
+        await cluster.Balancer.StartAgainAsync();
+        var restartedAt = TimeProvider.System.GetUtcNow();
+        await cluster.Balancer.WaitForAsync(LoadBalancer.ServerName(0), "UP", TimeSpan.FromSeconds(30));
+
+        await load.WaitUntilEverySensorAcknowledgedAsync(restartedAt, TimeSpan.FromSeconds(30));
+        await sockets.WaitForConnectionsAsync(socket => 2, TimeSpan.FromSeconds(30));
+        await load.StopAsync();
+
+        // Every socket broke with the balancer (no close frame could pass) and came back through the new one.
+        Assert.Equal(sockets.Count, sockets.Ends.Count(end => end.At >= killedAt));
+        Assert.All(sockets.Ends, end => Assert.Null(end.Status));
+        Assert.Empty(await load.FindUnstoredAcknowledgementsAsync(database));
+    }
+
     private static async Task<HttpStatusCode> RefusedHeartbeatAsync(HttpClient client, string? claimedAddress)
     {
         using var request = new HttpRequestMessage(HttpMethod.Post, new Uri("/api/sensors/nobody-here/heartbeat", UriKind.Relative));

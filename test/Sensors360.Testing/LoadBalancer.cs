@@ -17,17 +17,21 @@ public sealed partial class LoadBalancer : IAsyncDisposable
     /// <summary>The backend of the silos in deploy/haproxy.cfg.</summary>
     public const string Backend = "silos";
 
-    private readonly Process _process;
     private readonly DirectoryInfo _directory;
+    private readonly string _configuration;
+    private readonly int _statsPort;
     private readonly ConcurrentQueue<string> _output = new();
     private readonly HttpClient _stats;
+    private Process _process;
 
-    private LoadBalancer(Process process, DirectoryInfo directory, Uri baseAddress, Uri statsAddress)
+    private LoadBalancer(DirectoryInfo directory, string configuration, int port, int statsPort)
     {
-        _process = process;
         _directory = directory;
-        BaseAddress = baseAddress;
-        _stats = new HttpClient { BaseAddress = statsAddress, Timeout = TimeSpan.FromSeconds(5) };
+        _configuration = configuration;
+        _statsPort = statsPort;
+        BaseAddress = new Uri($"http://127.0.0.1:{port}");
+        _stats = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{statsPort}"), Timeout = TimeSpan.FromSeconds(5) };
+        _process = StartProcess();
     }
 
     /// <summary>deploy/haproxy.cfg as copied beside the test assemblies.</summary>
@@ -85,8 +89,28 @@ public sealed partial class LoadBalancer : IAsyncDisposable
         var directory = Directory.CreateTempSubdirectory("sensors360-haproxy-");
         var configuration = Path.Combine(directory.FullName, "haproxy.cfg");
         await File.WriteAllTextAsync(configuration, Render(await File.ReadAllTextAsync(ConfigurationFile), silos));
-        var port = FreePort.Next();
-        var statsPort = FreePort.Next();
+        var balancer = new LoadBalancer(directory, configuration, FreePort.Next(), FreePort.Next());
+        await balancer.WaitUntilAnsweringAsync();
+        return balancer;
+    }
+
+    /// <summary>Kills HAProxy with SIGKILL: every connection through it breaks at once.</summary>
+    public void KillAbruptly()
+    {
+        _process.Kill();
+        _process.WaitForExit();
+    }
+
+    /// <summary>Starts HAProxy again (after it was killed) with the same configuration and ports, and waits until it answers.</summary>
+    public async Task StartAgainAsync()
+    {
+        _process.Dispose();
+        _process = StartProcess();
+        await WaitUntilAnsweringAsync();
+    }
+
+    private Process StartProcess()
+    {
         var start = new ProcessStartInfo(Executable)
         {
             RedirectStandardOutput = true,
@@ -94,35 +118,39 @@ public sealed partial class LoadBalancer : IAsyncDisposable
             UseShellExecute = false,
         };
         // -db: in the foreground, logging to its stdout, ended with this process.
-        foreach (var argument in (string[])["-db", "-f", configuration])
+        foreach (var argument in (string[])["-db", "-f", _configuration])
         {
             start.ArgumentList.Add(argument);
         }
 
-        start.Environment["SENSORS360_LISTEN"] = $"127.0.0.1:{port}";
-        start.Environment["SENSORS360_STATS"] = $"127.0.0.1:{statsPort}";
+        start.Environment["SENSORS360_LISTEN"] = $"127.0.0.1:{BaseAddress.Port}";
+        start.Environment["SENSORS360_STATS"] = $"127.0.0.1:{_statsPort}";
         var process = new Process { StartInfo = start, EnableRaisingEvents = true };
-        var balancer = new LoadBalancer(process, directory, new Uri($"http://127.0.0.1:{port}"), new Uri($"http://127.0.0.1:{statsPort}"));
-        process.OutputDataReceived += (_, line) => balancer.Collect(line.Data);
-        process.ErrorDataReceived += (_, line) => balancer.Collect(line.Data);
+        process.OutputDataReceived += (_, line) => Collect(line.Data);
+        process.ErrorDataReceived += (_, line) => Collect(line.Data);
         process.Start();
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
+        return process;
+    }
+
+    private async Task WaitUntilAnsweringAsync()
+    {
         var deadline = Stopwatch.StartNew();
         while (true)
         {
-            if (process.HasExited)
+            if (_process.HasExited)
             {
-                await process.WaitForExitAsync();
-                var output = string.Join('\n', balancer.Output);
-                await balancer.DisposeAsync();
-                throw new InvalidOperationException($"HAProxy exited with {process.ExitCode}:\n{output}");
+                await _process.WaitForExitAsync();
+                var failure = $"HAProxy exited with {_process.ExitCode}:\n{string.Join('\n', Output)}";
+                await DisposeAsync();
+                throw new InvalidOperationException(failure);
             }
 
             try
             {
-                await balancer.ServerStatesAsync();
-                return balancer;
+                await ServerStatesAsync();
+                return;
             }
             catch (HttpRequestException) when (deadline.Elapsed < TimeSpan.FromSeconds(20))
             {
