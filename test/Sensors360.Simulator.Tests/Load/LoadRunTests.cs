@@ -110,9 +110,11 @@ public sealed class LoadRunTests
 
             var lines = (await File.ReadAllLinesAsync(file, TestContext.Current.CancellationToken))
                 .Select(line => JsonDocument.Parse(line).RootElement.Clone()).ToList();
-            // Two full intervals and the last half second.
-            Assert.Equal([1, 2, 3], lines.Select(line => line.GetProperty("index").GetInt32()));
-            Assert.All(lines.Take(2), line => Assert.InRange(line.GetProperty("seconds").GetDouble(), 0.9, 1.2));
+            // Two full intervals and the last half second; on a busy machine a late timer may fold the half second into
+            // the second line, so the number of lines is not pinned, only their order and that a line ends no interval early.
+            Assert.Equal(Enumerable.Range(1, lines.Count), lines.Select(line => line.GetProperty("index").GetInt32()));
+            Assert.InRange(lines.Count, 2, 3);
+            Assert.All(lines.Take(2), line => Assert.True(line.GetProperty("seconds").GetDouble() >= 0.95, line.ToString()));
             Assert.Equal(result.Sent, lines.Sum(line => line.GetProperty("requests").GetInt64()));
             Assert.Equal(result.Succeeded, lines.Sum(line => line.GetProperty("succeeded").GetInt64()));
             Assert.Equal(result.StatusCodes["503"], lines.Sum(line => line.GetProperty("non2xx").GetInt64()));
