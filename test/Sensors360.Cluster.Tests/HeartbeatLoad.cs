@@ -1,6 +1,8 @@
 using System.Collections.Concurrent;
+using System.Globalization;
 using System.Net.Http.Headers;
 using System.Net.Http.Json;
+using System.Text;
 using System.Text.Json;
 using Npgsql;
 using Sensors360.Testing;
@@ -32,6 +34,9 @@ internal sealed class HeartbeatLoad : IAsyncDisposable
     private readonly IReadOnlyList<LoadSensor> _sensors;
     private readonly ConcurrentQueue<HeartbeatOutcome> _outcomes = new();
     private readonly CancellationTokenSource[] _stops;
+
+    // Each sensor's sends numbered in its `sent` metric, so a heartbeat stored twice shows as a repeated number.
+    private readonly int[] _sent;
     private readonly Task[] _loops;
 
     private HeartbeatLoad(Uri target, IReadOnlyList<LoadSensor> sensors, TimeSpan period)
@@ -45,6 +50,7 @@ internal sealed class HeartbeatLoad : IAsyncDisposable
             Timeout = TimeSpan.FromSeconds(60),
         };
         _stops = [.. sensors.Select(_ => new CancellationTokenSource())];
+        _sent = new int[sensors.Count];
         var start = TimeProvider.System.GetUtcNow();
         _loops = [.. sensors.Select((_, index) => Task.Run(() => SendAsync(index, start + period * index / sensors.Count, period)))];
     }
@@ -125,6 +131,23 @@ internal sealed class HeartbeatLoad : IAsyncDisposable
         return [.. _outcomes.Where(outcome => outcome.Acknowledged && !Holds(received[_sensors[outcome.Sensor].Id], outcome))];
     }
 
+    /// <summary>
+    /// Heartbeats of these sensors stored more than once: rows beyond the first with the same sensor and send number
+    /// (a send the server stored, lost the answer of, and stored again when asked a second time).
+    /// </summary>
+    public async Task<long> CountStoredTwiceAsync(string database)
+    {
+        await using var connection = new NpgsqlConnection(database);
+        await connection.OpenAsync();
+        await using var command = new NpgsqlCommand(
+            """
+            SELECT count(*) - count(DISTINCT (h.sensor_id, h.metrics ->> 'sent'))
+            FROM heartbeat h JOIN sensor s ON s.id = h.sensor_id WHERE s.name = ANY ($1)
+            """, connection);
+        command.Parameters.AddWithValue(_sensors.Select(sensor => sensor.Id).ToArray());
+        return (long)(await command.ExecuteScalarAsync())!;
+    }
+
     private static bool Holds(List<DateTimeOffset> times, HeartbeatOutcome outcome)
     {
         // The first stored time at or after the sending (the server cuts times to microseconds; a millisecond of slack).
@@ -163,6 +186,9 @@ internal sealed class HeartbeatLoad : IAsyncDisposable
         var target = _sensors[sensor];
         using var request = new HttpRequestMessage(HttpMethod.Post, new Uri($"/api/sensors/{target.Id}/heartbeat", UriKind.Relative));
         request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", target.Token);
+        // One loop per sensor sends, so its counter needs no lock.
+        request.Content = new StringContent(
+            string.Create(CultureInfo.InvariantCulture, $"{{\"metrics\":{{\"sent\":{++_sent[sensor]}}}}}"), Encoding.UTF8, "application/json");
         var sentAt = TimeProvider.System.GetUtcNow();
         try
         {
