@@ -118,76 +118,58 @@ function Find-PostgresBin {
     return $null
 }
 
-# The PostgreSQL server binaries: found, or installed with apt-get, or one sentence saying what to install.
-function Install-Postgres {
-    $bin = Find-PostgresBin
-    if ($bin) {
-        return $bin
+# A Debian package the build needs: found by $Find, or installed with apt-get (through sudo when not root), or
+# one sentence saying what to install. Returns what $Find finds.
+function Install-DebianPackage {
+    param([string] $Package, [string] $Wanted, [scriptblock] $Find, [scriptblock] $BeforeInstall)
+    $found = & $Find
+    if ($found) {
+        return $found
     }
     if (-not ($IsLinux -and (Test-Path '/etc/debian_version') -and (Get-Command apt-get -ErrorAction SilentlyContinue))) {
-        Stop-Build 'PostgreSQL server binaries (initdb, pg_ctl; version 15 or later) are missing: install the PostgreSQL server for your system, or set SENSORS360_PG_BIN to its bin directory, and run again.'
+        Stop-Build "$Wanted is missing: install it (Debian's package $Package) and run again."
     }
     if (-not (Test-IsRoot) -and -not (Get-Command sudo -ErrorAction SilentlyContinue)) {
-        Stop-Build "PostgreSQL server binaries are missing and this user cannot install them: run 'apt-get install postgresql' as root, then run again."
+        Stop-Build "$Wanted is missing and this user cannot install it: run 'apt-get install $Package' as root, then run again."
     }
-    Write-Step 'Installing the PostgreSQL server (apt-get install postgresql)'
-    # Our own clusters live in .data/ and in test directories; the package's default cluster is not needed.
-    $createCluster = '/etc/postgresql-common/createcluster.conf'
-    if (-not (Test-Path $createCluster)) {
-        Invoke-Privileged @('sh', '-c', "mkdir -p /etc/postgresql-common && echo 'create_main_cluster = false' > $createCluster")
+    Write-Step "Installing $Package (apt-get install $Package)"
+    if ($BeforeInstall) {
+        & $BeforeInstall
     }
     Invoke-Privileged @('env', 'DEBIAN_FRONTEND=noninteractive', 'apt-get', 'update', '-qq')
     Invoke-Privileged @('env', 'DEBIAN_FRONTEND=noninteractive', 'apt-get', 'install', '-y', '-qq', '--no-install-recommends',
-        '-o', 'Dpkg::Options::=--force-confold', 'postgresql')
-    $bin = Find-PostgresBin
-    if (-not $bin) {
-        Stop-Build 'apt-get installed postgresql, but initdb and pg_ctl are still not under /usr/lib/postgresql/<version>/bin: install the PostgreSQL server binaries and run again.'
+        '-o', 'Dpkg::Options::=--force-confold', $Package)
+    $found = & $Find
+    if (-not $found) {
+        Stop-Build "apt-get installed $Package, but $Wanted is still missing: install it and run again."
     }
-    return $bin
+    return $found
 }
 
-# Chromium for the dashboard's browser tests (Playwright drives it; it never downloads a browser of its own):
-# found, or installed with apt-get, or one sentence saying what to install.
+# The PostgreSQL server binaries (or SENSORS360_PG_BIN pointing at them).
+function Install-Postgres {
+    return Install-DebianPackage -Package 'postgresql' -Find { Find-PostgresBin } `
+        -Wanted 'The PostgreSQL server (initdb and pg_ctl, version 15 or later, under /usr/lib/postgresql/<version>/bin or in SENSORS360_PG_BIN)' `
+        -BeforeInstall {
+            # Our own clusters live in .data/ and in test directories; the package's default cluster is not needed.
+            $createCluster = '/etc/postgresql-common/createcluster.conf'
+            if (-not (Test-Path $createCluster)) {
+                Invoke-Privileged @('sh', '-c', "mkdir -p /etc/postgresql-common && echo 'create_main_cluster = false' > $createCluster")
+            }
+        }
+}
+
+# Chromium for the dashboard's browser tests (Playwright drives it; it never downloads a browser of its own).
 function Install-Chromium {
-    $chromium = '/usr/bin/chromium'
-    if (Test-Path $chromium) {
-        return
-    }
-    if (-not ($IsLinux -and (Test-Path '/etc/debian_version') -and (Get-Command apt-get -ErrorAction SilentlyContinue))) {
-        Stop-Build "Chromium is missing at $chromium, where the dashboard's browser tests look for it: install Chromium there (Debian's package chromium) and run again."
-    }
-    if (-not (Test-IsRoot) -and -not (Get-Command sudo -ErrorAction SilentlyContinue)) {
-        Stop-Build "Chromium is missing and this user cannot install it: run 'apt-get install chromium' as root, then run again."
-    }
-    Write-Step 'Installing Chromium for the browser tests (apt-get install chromium)'
-    Invoke-Privileged @('env', 'DEBIAN_FRONTEND=noninteractive', 'apt-get', 'update', '-qq')
-    Invoke-Privileged @('env', 'DEBIAN_FRONTEND=noninteractive', 'apt-get', 'install', '-y', '-qq', '--no-install-recommends', 'chromium')
-    if (-not (Test-Path $chromium)) {
-        Stop-Build "apt-get installed chromium, but $chromium is still missing: install Chromium at that path and run again."
-    }
+    Install-DebianPackage -Package 'chromium' -Wanted 'Chromium at /usr/bin/chromium, where the browser tests look for it' `
+        -Find { if (Test-Path '/usr/bin/chromium') { '/usr/bin/chromium' } } | Out-Null
 }
 
-# HAProxy for `cluster`, `soak` and the cluster tests (deploy/haproxy.cfg): found, or installed with apt-get, or one
-# sentence saying what to install.
+# HAProxy 2.6 or later for `cluster`, `soak` and the cluster tests (deploy/haproxy.cfg). The package's own service is
+# not used: ours runs in the foreground.
 function Install-HAProxy {
-    $haproxy = '/usr/sbin/haproxy'
-    if (Test-Path $haproxy) {
-        return $haproxy
-    }
-    if (-not ($IsLinux -and (Test-Path '/etc/debian_version') -and (Get-Command apt-get -ErrorAction SilentlyContinue))) {
-        Stop-Build "HAProxy is missing at $haproxy, where the cluster and its tests look for it: install HAProxy 2.6 or later there (Debian's package haproxy) and run again."
-    }
-    if (-not (Test-IsRoot) -and -not (Get-Command sudo -ErrorAction SilentlyContinue)) {
-        Stop-Build "HAProxy is missing and this user cannot install it: run 'apt-get install haproxy' as root, then run again."
-    }
-    Write-Step 'Installing HAProxy for the cluster (apt-get install haproxy)'
-    Invoke-Privileged @('env', 'DEBIAN_FRONTEND=noninteractive', 'apt-get', 'update', '-qq')
-    # The package's own service is not used: ours runs in the foreground with deploy/haproxy.cfg.
-    Invoke-Privileged @('env', 'DEBIAN_FRONTEND=noninteractive', 'apt-get', 'install', '-y', '-qq', '--no-install-recommends', 'haproxy')
-    if (-not (Test-Path $haproxy)) {
-        Stop-Build "apt-get installed haproxy, but $haproxy is still missing: install HAProxy at that path and run again."
-    }
-    return $haproxy
+    return Install-DebianPackage -Package 'haproxy' -Wanted 'HAProxy at /usr/sbin/haproxy, where the cluster and its tests look for it' `
+        -Find { if (Test-Path '/usr/sbin/haproxy') { '/usr/sbin/haproxy' } }
 }
 
 function Get-FreePort {

@@ -1,6 +1,5 @@
 using System.Net;
 using System.Net.Http.Headers;
-using System.Net.Sockets;
 using Sensors360.Testing;
 
 namespace Sensors360.Cluster.Tests;
@@ -116,25 +115,7 @@ public sealed class LoadBalancerTests(ThrowawayPostgres postgres)
     /// <summary>A client connecting from another loopback address (127.x.y.z all lead to this machine).</summary>
     private static HttpClient From(string localAddress, Uri baseAddress)
     {
-        var local = IPAddress.Parse(localAddress);
-        var handler = new SocketsHttpHandler
-        {
-            ConnectCallback = async (context, cancellationToken) =>
-            {
-                var socket = new Socket(local.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
-                try
-                {
-                    socket.Bind(new IPEndPoint(local, 0));
-                    await socket.ConnectAsync(context.DnsEndPoint, cancellationToken);
-                    return new NetworkStream(socket, ownsSocket: true);
-                }
-                catch
-                {
-                    socket.Dispose();
-                    throw;
-                }
-            },
-        };
+        var handler = BoundSocketsHandler.From(localAddress);
         return new HttpClient(handler) { BaseAddress = baseAddress, Timeout = TimeSpan.FromSeconds(30) };
     }
 }

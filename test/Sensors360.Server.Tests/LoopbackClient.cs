@@ -1,5 +1,5 @@
 using System.Net;
-using System.Net.Sockets;
+using Sensors360.Testing;
 
 namespace Sensors360.Server.Tests;
 
@@ -11,28 +11,10 @@ internal static class LoopbackClient
 {
     public static HttpClient From(string localAddress, Uri baseAddress, CookieContainer? cookies = null)
     {
-        var local = IPAddress.Parse(localAddress);
-        var handler = new SocketsHttpHandler
-        {
-            CookieContainer = cookies ?? new CookieContainer(),
-            UseCookies = true,
-            AllowAutoRedirect = false,
-            ConnectCallback = async (context, cancellationToken) =>
-            {
-                var socket = new Socket(local.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
-                try
-                {
-                    socket.Bind(new IPEndPoint(local, 0));
-                    await socket.ConnectAsync(context.DnsEndPoint, cancellationToken);
-                    return new NetworkStream(socket, ownsSocket: true);
-                }
-                catch
-                {
-                    socket.Dispose();
-                    throw;
-                }
-            },
-        };
+        var handler = BoundSocketsHandler.From(localAddress);
+        handler.CookieContainer = cookies ?? new CookieContainer();
+        handler.UseCookies = true;
+        handler.AllowAutoRedirect = false;
         var client = new HttpClient(handler) { BaseAddress = baseAddress, Timeout = TimeSpan.FromSeconds(30) };
         // The page's own origin, as a browser sends it, so logins and changes pass the cross-site check.
         client.DefaultRequestHeaders.Add("Origin", baseAddress.GetLeftPart(UriPartial.Authority));
