@@ -24,6 +24,10 @@ internal sealed partial class NotificationDispatcher(
     private static readonly TimeSpan ReminderCheckEvery = TimeSpan.FromSeconds(1);
     private static readonly TimeSpan RetryAfterDatabaseFailure = TimeSpan.FromSeconds(5);
 
+    // After a wake, a moment for the rest of a burst (a heartbeat batch resolving alerts, a sweep raising them) to
+    // commit, so a storm of alerts costs a round per this, not per transaction.
+    private static readonly TimeSpan Settle = TimeSpan.FromMilliseconds(100);
+
     private DateTimeOffset _nextReminderCheck = DateTimeOffset.MinValue;
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
@@ -58,6 +62,14 @@ internal sealed partial class NotificationDispatcher(
             if (!more)
             {
                 await wake.WaitAsync(settings.PollEvery, time, stoppingToken);
+                try
+                {
+                    await Task.Delay(Settle, time, stoppingToken);
+                }
+                catch (OperationCanceledException)
+                {
+                    return;
+                }
             }
         }
     }

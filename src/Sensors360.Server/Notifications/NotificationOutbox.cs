@@ -172,7 +172,7 @@ public sealed class NotificationOutbox(NpgsqlDataSource dataSource, ChannelStore
     {
         await using var command = dataSource.CreateCommand("""
             UPDATE notification_delivery
-            SET attempts = attempts + 1, last_attempt_at = $3, status = $4, last_error = $5,
+            SET attempts = attempts + 1, last_attempt_at = $3, status = $4, last_error = coalesce($5, last_error),
                 next_attempt_at = coalesce($6, next_attempt_at),
                 delivered_at = CASE WHEN $4 = 'delivered' THEN $3 END,
                 claimed_until = NULL, claimed_by = NULL
