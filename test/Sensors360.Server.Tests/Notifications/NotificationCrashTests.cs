@@ -69,4 +69,18 @@ public sealed class NotificationCrashTests(ThrowawayPostgres postgres)
         var raises = receiver.At("hook").Where(r => r.Event == "alert.raised").ToList();
         Assert.Single(raises.Select(r => r.IdempotencyKey).Distinct());
     }
+
+    [Fact]
+    public async Task An_invalid_notification_setting_stops_the_server_with_one_clear_line()
+    {
+        var database = await postgres.CreateDatabaseAsync(nameof(An_invalid_notification_setting_stops_the_server_with_one_clear_line));
+        await using var server = ServerProcess.Start(database, "notify-invalid", new Dictionary<string, string?>
+        {
+            ["Sensors360__Notifications__FirstRetry"] = "00:00:00",
+        });
+
+        Assert.NotEqual(0, await server.WaitForExitAsync(TimeSpan.FromSeconds(60)));
+        Assert.Single(server.Output, line => line.Contains("Sensors360:Notifications: SendTimeout, FirstRetry", StringComparison.Ordinal));
+        Assert.DoesNotContain(server.Output, line => line.Contains("   at ", StringComparison.Ordinal));
+    }
 }
