@@ -8,6 +8,7 @@ using Sensors360.Server.Database;
 using Sensors360.Server.Health;
 using Sensors360.Server.Http;
 using Sensors360.Server.Import;
+using Sensors360.Server.Notifications;
 using Sensors360.Server.Operators;
 using Sensors360.Server.Sensors;
 
@@ -26,6 +27,7 @@ builder.AddAudit();
 builder.AddSensors();
 builder.AddDashboard();
 builder.AddAnalytics();
+builder.AddNotifications();
 builder.AddBench();
 builder.AddServerDrain();
 
@@ -59,6 +61,7 @@ app.MapHeartbeats();
 app.MapHeartbeatHistory();
 app.MapImport();
 app.MapAlerts();
+app.MapChannels();
 app.MapFleet();
 app.MapDashboardFeed();
 app.MapAnalytics();

@@ -16,6 +16,9 @@ public static partial class AuditActions
     public const string OperatorPasswordReset = "operator.password_reset";
     public const string PasswordChanged = "password.changed";
     public const string ImportHeartbeats = "import.heartbeats";
+    public const string ChannelCreated = "channel.created";
+    public const string ChannelChanged = "channel.changed";
+    public const string ChannelDeleted = "channel.deleted";
 
     /// <summary>The shape of an action name (the table's check says the same), for the filter's 400.</summary>
     public static bool IsWellFormed(string action) => Shape().IsMatch(action);

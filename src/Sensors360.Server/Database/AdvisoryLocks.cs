@@ -26,6 +26,9 @@ internal static class AdvisoryLocks
     /// </summary>
     public const long SilenceSweep = Sensors360.Grains.Sensors.SilenceSweep.LockKey;
 
+    /// <summary>Held by the notification dispatcher while it queues reminders, so one silo queues them at a time.</summary>
+    public const long NotificationReminders = 0x5345_4E53_3336_3013;
+
     /// <summary>
     /// Taken by <c>orleans-postgres.sql</c> itself, written there as a literal because the script also runs
     /// on its own under psql; listed here only so no other use picks it.

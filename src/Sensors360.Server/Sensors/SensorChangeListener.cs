@@ -1,5 +1,6 @@
 using Npgsql;
 using Sensors360.Grains.Sensors;
+using Sensors360.Server.Notifications;
 
 namespace Sensors360.Server.Sensors;
 
@@ -7,9 +8,10 @@ namespace Sensors360.Server.Sensors;
 /// Listens (PostgreSQL <c>LISTEN</c>, one connection per silo) for the announcement the database sends on commit of
 /// every provision and token rotation, whichever silo made it, and has <see cref="HeartbeatGate"/> forget what it
 /// remembered about that sensor. While not listening, the gate remembers nothing, so no announcement can be missed.
+/// The same connection hears the notification outbox's announcements and wakes the dispatcher (no connection more).
 /// </summary>
 internal sealed partial class SensorChangeListener(
-    NpgsqlDataSource dataSource, HeartbeatGate gate, TimeProvider time, ILogger<SensorChangeListener> logger) : BackgroundService
+    NpgsqlDataSource dataSource, HeartbeatGate gate, NotificationWake notificationWake, TimeProvider time, ILogger<SensorChangeListener> logger) : BackgroundService
 {
     private static readonly TimeSpan RetryEvery = TimeSpan.FromSeconds(5);
 
@@ -51,11 +53,24 @@ internal sealed partial class SensorChangeListener(
     private async Task ListenAsync(CancellationToken cancellationToken)
     {
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
-        connection.Notification += (_, notification) => gate.Forget(notification.Payload);
-        await using (var listen = new NpgsqlCommand($"LISTEN {SensorStore.ChangeChannel}", connection))
+        connection.Notification += (_, notification) =>
+        {
+            if (notification.Channel == NotificationOutbox.WakeChannel)
+            {
+                notificationWake.Signal();
+            }
+            else
+            {
+                gate.Forget(notification.Payload);
+            }
+        };
+        await using (var listen = new NpgsqlCommand($"LISTEN {SensorStore.ChangeChannel}; LISTEN {NotificationOutbox.WakeChannel}", connection))
         {
             await listen.ExecuteNonQueryAsync(cancellationToken);
         }
+
+        // Whatever was announced while not listening is found by this look.
+        notificationWake.Signal();
 
         gate.StartRemembering();
         while (true)

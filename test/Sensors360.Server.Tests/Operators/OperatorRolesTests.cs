@@ -158,6 +158,8 @@ public sealed class OperatorRolesTests(RunningServer running, ThrowawayPostgres 
         yield return new("admin", HttpMethod.Patch, $"/api/operators/m-{role}-made", Json(new { role = "operator" }), Ok);
         yield return new("admin", HttpMethod.Post, $"/api/operators/m-{role}-made/password", Json(new { password = "another-long-password" }), Ok);
         yield return new("admin", HttpMethod.Get, "/api/audit", null, Ok);
+        yield return new("admin", HttpMethod.Get, "/api/channels", null, Ok);
+        yield return new("admin", HttpMethod.Post, "/api/channels", Json(new { name = $"m-{role}-channel", kind = "slack", url = "http://127.0.0.1:9/", tags = new[] { "m-none" } }), Ok);
         // Last: every role changes its own password, and keeps the session it did it in.
         yield return new("viewer", HttpMethod.Post, "/api/auth/password", Json(new { current = PasswordOf($"m-{role}"), @new = "a-new-long-password" }), Ok);
         yield return new("viewer", HttpMethod.Get, "/api/auth/me", null, Ok);

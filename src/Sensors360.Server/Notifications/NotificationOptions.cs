@@ -1,0 +1,35 @@
+namespace Sensors360.Server.Notifications;
+
+/// <summary>Settings under <c>Sensors360:Notifications</c>: how deliveries are sent and retried (docs/operations.md).</summary>
+public sealed class NotificationOptions
+{
+    public const string Section = "Sensors360:Notifications";
+
+    /// <summary>How long one attempt (an HTTP POST, an SMTP session) may take before it counts as failed.</summary>
+    public TimeSpan SendTimeout { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>The wait before the first retry; each further retry waits twice as long (with jitter), up to <see cref="MaxRetryDelay"/>.</summary>
+    public TimeSpan FirstRetry { get; set; } = TimeSpan.FromSeconds(1);
+
+    public TimeSpan MaxRetryDelay { get; set; } = TimeSpan.FromMinutes(30);
+
+    /// <summary>A delivery still failing this long after its event is given up.</summary>
+    public TimeSpan GiveUpAfter { get; set; } = TimeSpan.FromHours(24);
+
+    /// <summary>How often a silo looks at the outbox when no notification woke it (a missed wake costs at most this).</summary>
+    public TimeSpan PollEvery { get; set; } = TimeSpan.FromSeconds(2);
+
+    /// <summary>How long a silo's claim on a delivery lasts: one attempt, and a margin. A dead silo's claim expires after it.</summary>
+    public TimeSpan ClaimLease => SendTimeout + TimeSpan.FromSeconds(10);
+
+    /// <summary>The first problem with these settings, as one line; null when none.</summary>
+    public string? Check()
+    {
+        if (SendTimeout <= TimeSpan.Zero || FirstRetry <= TimeSpan.Zero || MaxRetryDelay < FirstRetry || GiveUpAfter <= TimeSpan.Zero || PollEvery <= TimeSpan.Zero)
+        {
+            return $"{Section}: SendTimeout, FirstRetry, GiveUpAfter and PollEvery must be positive TimeSpans (e.g. 00:00:10) and MaxRetryDelay at least FirstRetry.";
+        }
+
+        return null;
+    }
+}
