@@ -4,6 +4,7 @@ using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
 using Sensors360.Grains.Alerts;
 using Sensors360.Grains.Dashboard;
+using Sensors360.Grains.Maintenance;
 
 namespace Sensors360.Grains.Sensors;
 
@@ -37,6 +38,10 @@ public static class SensorMonitoring
         // One silo at a time sweeps the database for silences nothing else raised (SilenceSweep).
         services.AddSingleton<SilenceSweep>();
         services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>>(provider => provider.GetRequiredService<SilenceSweep>());
+        // Each silo holds the maintenance windows in memory for its sensor grains (reloaded on change).
+        services.AddSingleton<MaintenanceStore>();
+        services.AddSingleton<MaintenanceCalendar>();
+        services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>>(provider => provider.GetRequiredService<MaintenanceCalendar>());
         services.AddSingleton<FleetStore>();
         services.AddSingleton<HeartbeatTally>();
         services.AddHostedService(provider => provider.GetRequiredService<HeartbeatTally>());

@@ -1,4 +1,5 @@
 using Npgsql;
+using Sensors360.Grains.Maintenance;
 using Sensors360.Grains.Sensors;
 
 namespace Sensors360.Server.Sensors;
@@ -7,9 +8,11 @@ namespace Sensors360.Server.Sensors;
 /// Listens (PostgreSQL <c>LISTEN</c>, one connection per silo) for the announcement the database sends on commit of
 /// every provision and token rotation, whichever silo made it, and has <see cref="HeartbeatGate"/> forget what it
 /// remembered about that sensor. While not listening, the gate remembers nothing, so no announcement can be missed.
+/// On the same connection it hears maintenance windows change, and has this silo's <see cref="MaintenanceCalendar"/>
+/// reload (which also refreshes on its own every half minute, for an announcement missed while not listening).
 /// </summary>
 internal sealed partial class SensorChangeListener(
-    NpgsqlDataSource dataSource, HeartbeatGate gate, TimeProvider time, ILogger<SensorChangeListener> logger) : BackgroundService
+    NpgsqlDataSource dataSource, HeartbeatGate gate, MaintenanceCalendar maintenance, TimeProvider time, ILogger<SensorChangeListener> logger) : BackgroundService
 {
     private static readonly TimeSpan RetryEvery = TimeSpan.FromSeconds(5);
 
@@ -51,8 +54,18 @@ internal sealed partial class SensorChangeListener(
     private async Task ListenAsync(CancellationToken cancellationToken)
     {
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
-        connection.Notification += (_, notification) => gate.Forget(notification.Payload);
-        await using (var listen = new NpgsqlCommand($"LISTEN {SensorStore.ChangeChannel}", connection))
+        connection.Notification += (_, notification) =>
+        {
+            if (notification.Channel == MaintenanceStore.ChangeChannel)
+            {
+                maintenance.ReloadSoon();
+            }
+            else
+            {
+                gate.Forget(notification.Payload);
+            }
+        };
+        await using (var listen = new NpgsqlCommand($"LISTEN {SensorStore.ChangeChannel}; LISTEN {MaintenanceStore.ChangeChannel}", connection))
         {
             await listen.ExecuteNonQueryAsync(cancellationToken);
         }
