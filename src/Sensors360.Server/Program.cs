@@ -8,6 +8,7 @@ using Sensors360.Server.Database;
 using Sensors360.Server.Health;
 using Sensors360.Server.Http;
 using Sensors360.Server.Import;
+using Sensors360.Server.Maintenance;
 using Sensors360.Server.Operators;
 using Sensors360.Server.Sensors;
 
@@ -55,6 +56,7 @@ app.MapOperators();
 app.MapAudit();
 app.MapCluster();
 app.MapSensors();
+app.MapMaintenance();
 app.MapHeartbeats();
 app.MapHeartbeatHistory();
 app.MapImport();
