@@ -11,6 +11,7 @@ using Sensors360.Server.Import;
 using Sensors360.Server.Maintenance;
 using Sensors360.Server.Operators;
 using Sensors360.Server.Sensors;
+using Sensors360.Server.Uptime;
 
 // `Sensors360.Server migrate` applies the schema as the owner role and exits (docs/security.md, least privilege).
 var migrate = args is ["migrate", ..];
@@ -62,6 +63,7 @@ app.MapHeartbeatHistory();
 app.MapImport();
 app.MapAlerts();
 app.MapFleet();
+app.MapUptime();
 app.MapDashboardFeed();
 app.MapAnalytics();
 app.MapBench();

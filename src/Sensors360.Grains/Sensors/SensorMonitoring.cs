@@ -5,6 +5,7 @@ using Microsoft.Extensions.Options;
 using Sensors360.Grains.Alerts;
 using Sensors360.Grains.Dashboard;
 using Sensors360.Grains.Maintenance;
+using Sensors360.Grains.Uptime;
 
 namespace Sensors360.Grains.Sensors;
 
@@ -28,6 +29,7 @@ public static class SensorMonitoring
         services.TryAddKeyedSingleton(MonitoringClock.Key, TimeProvider.System);
         services.AddSingleton<SensorStore>();
         services.AddSingleton<SensorDirectory>();
+        services.AddSingleton<UptimeStore>();
         services.AddSingleton<HeartbeatHistory>();
         services.AddSingleton<AlertStore>();
         services.AddSingleton<HeartbeatImport>();
