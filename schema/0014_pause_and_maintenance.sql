@@ -54,5 +54,9 @@ CROSS JOIN LATERAL (SELECT CASE WHEN s.retired_at IS NOT NULL THEN 'retired'
                                 WHEN s.first_heartbeat_at IS NULL THEN 'pending'
                                 ELSE 'online' END AS status) AS l
 CROSS JOIN LATERAL (SELECT greatest(CASE WHEN s.paused_until > now() THEN s.paused_until END,
-                                    (SELECT max(w.ends_at) FROM maintenance_window w
-                                     WHERE w.ends_at > now() AND w.starts_at <= now() AND w.tags && s.tags)) AS until) AS p;
+                                    -- Uncorrelated, so run once per query: with no window running (the usual case)
+                                    -- a scan of the whole fleet does not look for one per sensor.
+                                    CASE WHEN (SELECT EXISTS (SELECT 1 FROM maintenance_window
+                                                              WHERE ends_at > now() AND starts_at <= now()))
+                                         THEN (SELECT max(w.ends_at) FROM maintenance_window w
+                                               WHERE w.ends_at > now() AND w.starts_at <= now() AND w.tags && s.tags) END) AS until) AS p;

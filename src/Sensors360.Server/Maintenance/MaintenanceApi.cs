@@ -23,6 +23,12 @@ public static class MaintenanceApi
 
     public const int MaxReasonLength = 500;
 
+    /// <summary>
+    /// How far back a window's start may be set: enough for a client's "now", not enough to hide past downtime from
+    /// uptime after the fact.
+    /// </summary>
+    public static readonly TimeSpan StartLeeway = TimeSpan.FromMinutes(1);
+
     public static IEndpointRouteBuilder MapMaintenance(this IEndpointRouteBuilder app)
     {
         var sensors = app.MapGroup("/api/sensors");
@@ -136,6 +142,11 @@ public static class MaintenanceApi
             return Invalid(request.Start, request.End, request.Tags, request.Reason, now);
         }
 
+        if (valid.Start < now - StartLeeway)
+        {
+            return StartInPast();
+        }
+
         var window = await store.CreateAsync(valid.Start, valid.End, valid.Tags, request.Reason, user.Identity?.Name, now, cancellationToken);
         await audit.WriteAfterChangeAsync(AuditEntry.For(http, AuditActions.MaintenanceCreated, window.Id.ToString(CultureInfo.InvariantCulture), Details(window)), cancellationToken);
         return TypedResults.Created($"/api/maintenance/{window.Id}", MaintenanceWindowResponse.From(window, now));
@@ -170,6 +181,11 @@ public static class MaintenanceApi
         if (window.Start <= now && valid.Start != window.Start)
         {
             return Problem(409, "Window running", $"Maintenance window {id} has begun; its start cannot change.");
+        }
+
+        if (valid.Start != window.Start && valid.Start < now - StartLeeway)
+        {
+            return StartInPast();
         }
 
         if (await store.UpdateAsync(windowId, valid.Start, valid.End, valid.Tags, reason, cancellationToken) is not { } changed)
@@ -261,6 +277,9 @@ public static class MaintenanceApi
         ["tags"] = window.Tags,
         ["reason"] = window.Reason,
     };
+
+    private static ProblemHttpResult StartInPast() =>
+        Problem(400, "Invalid start", $"start may be at most {StartLeeway.TotalMinutes:0} minute in the past: past time cannot be put under maintenance.");
 
     private static ProblemHttpResult SensorNotFound(string id) => Problem(404, "Sensor not found", $"No sensor has id '{id}'.");
 

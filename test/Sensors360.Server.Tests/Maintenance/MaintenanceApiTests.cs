@@ -163,6 +163,7 @@ public sealed class MaintenanceApiTests(RunningServer running) : IClassFixture<R
             Window(null, now.AddHours(1), "a", "a"),
             Window(null, now.AddDays(400), "a"),
             Window(now.AddDays(-2), now.AddDays(-1), "a"),
+            Window(now.AddHours(-1), now.AddHours(1), "a"),
             """{"end":"soon","tags":["a"]}""",
             """{"end":"2027-01-01T00:00:00Z","tags":"a"}""");
     }
