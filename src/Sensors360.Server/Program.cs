@@ -8,9 +8,11 @@ using Sensors360.Server.Database;
 using Sensors360.Server.Health;
 using Sensors360.Server.Http;
 using Sensors360.Server.Import;
+using Sensors360.Server.Maintenance;
 using Sensors360.Server.Notifications;
 using Sensors360.Server.Operators;
 using Sensors360.Server.Sensors;
+using Sensors360.Server.Uptime;
 
 // `Sensors360.Server migrate` applies the schema as the owner role and exits (docs/security.md, least privilege).
 var migrate = args is ["migrate", ..];
@@ -57,12 +59,14 @@ app.MapOperators();
 app.MapAudit();
 app.MapCluster();
 app.MapSensors();
+app.MapMaintenance();
 app.MapHeartbeats();
 app.MapHeartbeatHistory();
 app.MapImport();
 app.MapAlerts();
 app.MapChannels();
 app.MapFleet();
+app.MapUptime();
 app.MapDashboardFeed();
 app.MapAnalytics();
 app.MapBench();

@@ -2,13 +2,13 @@ using Sensors360.Abstractions.Alerts;
 
 namespace Sensors360.Abstractions.Dashboard;
 
-/// <summary>Sensors by status.</summary>
+/// <summary>Sensors by status; paused ones (own pause or maintenance window) are in none of the others.</summary>
 [GenerateSerializer, Immutable]
-public sealed record SensorCounts(int Total, int Pending, int Online, int Silent, int Retired);
+public sealed record SensorCounts(int Total, int Pending, int Online, int Silent, int Retired, int Paused = 0);
 
 /// <summary>
 /// The fleet's answers to the operators' questions (docs/api.md, <c>GET /api/fleet</c>).
-/// <see cref="SilentPercent"/> is silent ÷ (online + silent) × 100; the lifespan is the censoring-aware
+/// <see cref="SilentPercent"/> is silent ÷ (online + silent) × 100 (paused sensors are in neither); the lifespan is the censoring-aware
 /// estimate of a sensor's expected lifespan, with its 95% interval (docs/analytics.md).
 /// </summary>
 [GenerateSerializer, Immutable]

@@ -32,6 +32,15 @@ public interface ISensorGrain : IGrainWithStringKey
     /// </summary>
     Task<SensorCommandResult> Retire(SensorRetirement retirement);
 
+    /// <summary>
+    /// Pauses the sensor until <see cref="SensorPause.Until"/>: no silence alert meanwhile (heartbeats are still
+    /// stored). A pause while paused moves the end. <see cref="SensorCommandResult.Retired"/> for a retired sensor.
+    /// </summary>
+    Task<SensorCommandResult> Pause(SensorPause pause);
+
+    /// <summary>Ends the sensor's own pause now; a silence already past its threshold is alerted at once.</summary>
+    Task<SensorCommandResult> EndPause();
+
     /// <summary>Replaces the token; the old one stops working at once.</summary>
     Task<SensorCommandResult> RotateToken(string tokenHash);
 

@@ -14,6 +14,9 @@ public enum SensorStatus
 
     /// <summary>Taken out of service for good.</summary>
     Retired,
+
+    /// <summary>Paused by an operator or in a maintenance window of one of its tags: it raises no silence alert.</summary>
+    Paused,
 }
 
 /// <summary>Why a sensor was retired: a failure ends its life as a death; a decommissioning censors it (docs/analytics.md).</summary>
@@ -63,7 +66,8 @@ public sealed record SensorSnapshot(
     long HeartbeatCount,
     int SilenceThresholdSeconds,
     long? OpenAlertId,
-    RetirementReason? RetiredReason = null)
+    RetirementReason? RetiredReason = null,
+    DateTimeOffset? PausedUntil = null)
 {
     /// <summary>
     /// Mean time between consecutive heartbeats: the gaps sum to last − first, so this is exact without
@@ -73,6 +77,10 @@ public sealed record SensorSnapshot(
         ? (last - first).TotalSeconds / (HeartbeatCount - 1)
         : null;
 }
+
+/// <summary>An operator's pause of one sensor: until when (in the future), why (optional), and who paused it.</summary>
+[GenerateSerializer, Immutable]
+public sealed record SensorPause(DateTimeOffset Until, string? Reason, string? PausedBy);
 
 [GenerateSerializer]
 public enum ProvisionResult

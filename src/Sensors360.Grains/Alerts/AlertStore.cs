@@ -1,5 +1,6 @@
 using Npgsql;
 using Sensors360.Abstractions.Alerts;
+using Sensors360.Grains.Sensors;
 
 namespace Sensors360.Grains.Alerts;
 
@@ -80,17 +81,19 @@ public sealed class AlertStore(NpgsqlDataSource db)
 
     /// <summary>
     /// For the silence sweep when a sensor's grain cannot be reached (its silo died and is not yet declared dead):
-    /// opens the alert only if the sensor still stands as the sweep read it (not retired, last heartbeat
+    /// opens the alert only if the sensor still stands as the sweep read it (not retired, not paused, last heartbeat
     /// <paramref name="lastHeartbeatAt"/>, null for never) and has no open alert. Null when it no longer does.
     /// </summary>
     public async Task<Alert?> RaiseSilenceIfUnchangedAsync(
         long sensorId, string sensorName, string kind, DateTimeOffset silentSince, DateTimeOffset raisedAt,
         DateTimeOffset? lastHeartbeatAt, CancellationToken cancellationToken)
     {
-        await using var command = db.CreateCommand("""
+        // Not paused at the time of raising ($3; the condition names its time $1).
+        await using var command = db.CreateCommand($"""
             INSERT INTO alert (sensor_id, kind, silent_since, raised_at)
             SELECT s.id, $4, $2, $3 FROM sensor s
             WHERE s.id = $1 AND s.retired_at IS NULL AND s.last_heartbeat_at IS NOT DISTINCT FROM $5::timestamptz
+              AND {SensorStore.NotPaused.Replace("$1", "$3", StringComparison.Ordinal)}
             ON CONFLICT (sensor_id) WHERE resolved_at IS NULL DO NOTHING
             RETURNING id, kind, silent_since, raised_at
             """);

@@ -31,13 +31,14 @@ public sealed class FleetStore(NpgsqlDataSource db)
                    coalesce(sum(date_part('epoch', last_heartbeat_at - first_heartbeat_at)) FILTER (WHERE heartbeat_count >= 2), 0)::float8,
                    coalesce(sum(heartbeat_count - 1) FILTER (WHERE heartbeat_count >= 2), 0)::bigint,
                    heartbeat_interval_percentile(0.5),
-                   heartbeat_interval_percentile(0.95)
+                   heartbeat_interval_percentile(0.95),
+                   count(*) FILTER (WHERE status = 'paused')
             FROM sensor_status
             """);
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
         await reader.ReadAsync(cancellationToken);
         return new FleetRecord(
-            new SensorCounts((int)reader.GetInt64(0), (int)reader.GetInt64(1), (int)reader.GetInt64(2), (int)reader.GetInt64(3), (int)reader.GetInt64(4)),
+            new SensorCounts((int)reader.GetInt64(0), (int)reader.GetInt64(1), (int)reader.GetInt64(2), (int)reader.GetInt64(3), (int)reader.GetInt64(4), (int)reader.GetInt64(9)),
             reader.GetDouble(5),
             reader.GetInt64(6),
             reader.IsDBNull(7) ? null : reader.GetDouble(7),

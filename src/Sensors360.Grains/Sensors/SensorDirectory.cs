@@ -62,5 +62,9 @@ public sealed class SensorDirectory(NpgsqlDataSource db, IOptions<MonitoringOpti
         return page;
     }
 
-    private SensorSnapshot Read(NpgsqlDataReader reader) => SensorStatusView.Read(reader).ToSnapshot(options.Value.SilenceThreshold);
+    private SensorSnapshot Read(NpgsqlDataReader reader)
+    {
+        var sensor = SensorStatusView.Read(reader);
+        return sensor.ToSnapshot(options.Value.SilenceThreshold, sensor.ShownPausedUntil);
+    }
 }

@@ -8,6 +8,7 @@ using Sensors360.Abstractions.Dashboard;
 using Sensors360.Abstractions.Sensors;
 using Sensors360.Grains.Alerts;
 using Sensors360.Grains.Dashboard;
+using Sensors360.Grains.Maintenance;
 
 namespace Sensors360.Grains.Sensors;
 
@@ -18,7 +19,9 @@ namespace Sensors360.Grains.Sensors;
 /// alerts (raise, resolve, acknowledge; the <see cref="SilenceSweep"/> raises one only when this grain's silo is
 /// unreachable) and tells the dashboard grain of each change. Silence is detected by its
 /// <see cref="SilenceWatch"/>, confirmed by the sweep. A heartbeat the database could not take (answered 503)
-/// still counts as a sign of life for silence, never for storage.
+/// still counts as a sign of life for silence, never for storage. While paused (its own pause, or a maintenance
+/// window of one of its tags, from the silo's <see cref="MaintenanceCalendar"/>) a silence that comes due is not
+/// raised: the watch sleeps until the pause ends and raises it then if the sensor is still silent.
 /// </summary>
 public sealed partial class SensorGrain(
     SensorStore store,
@@ -26,6 +29,7 @@ public sealed partial class SensorGrain(
     IHeartbeatWriter heartbeats,
     HeartbeatImport history,
     HeartbeatTally tally,
+    MaintenanceCalendar maintenance,
     IOptions<MonitoringOptions> options,
     [FromKeyedServices(MonitoringClock.Key)] TimeProvider clock,
     ILogger<SensorGrain> logger) : Grain, ISensorGrain, IRemindable
@@ -310,6 +314,70 @@ public sealed partial class SensorGrain(
         }
     }
 
+    public async Task<SensorCommandResult> Pause(SensorPause pause)
+    {
+        try
+        {
+            await EnsureLoadedAsync();
+            if (_sensor is not { } sensor)
+            {
+                return SensorCommandResult.NotFound;
+            }
+
+            if (sensor.Status == SensorStatus.Retired)
+            {
+                return SensorCommandResult.Retired;
+            }
+
+            await store.PauseAsync(sensor.Id, clock.GetUtcNow(), pause.Until, pause.Reason, pause.PausedBy, CancellationToken.None);
+            _sensor = sensor with { PausedUntil = pause.Until };
+            LogPaused(logger, Name, pause.Until);
+            await Dashboard.SensorChanged();
+            await NotifyWatchersAsync();
+            return SensorCommandResult.Done;
+        }
+        catch (Exception e) when (IsDatabaseFailure(e))
+        {
+            _loaded = false;
+            return SensorCommandResult.Unavailable;
+        }
+    }
+
+    public async Task<SensorCommandResult> EndPause()
+    {
+        try
+        {
+            await EnsureLoadedAsync();
+            if (_sensor is not { } sensor)
+            {
+                return SensorCommandResult.NotFound;
+            }
+
+            if (sensor.Status == SensorStatus.Retired)
+            {
+                return SensorCommandResult.Retired;
+            }
+
+            if (sensor.PausedUntil is { } until && until > clock.GetUtcNow())
+            {
+                await store.ResumeAsync(sensor.Id, clock.GetUtcNow(), CancellationToken.None);
+                LogResumed(logger, Name);
+            }
+
+            _sensor = sensor with { PausedUntil = null };
+            // A silence past its threshold is alerted now, unless a maintenance window still covers the sensor.
+            await JudgeSilenceAsync();
+            await Dashboard.SensorChanged();
+            await NotifyWatchersAsync();
+            return SensorCommandResult.Done;
+        }
+        catch (Exception e) when (IsDatabaseFailure(e))
+        {
+            _loaded = false;
+            return SensorCommandResult.Unavailable;
+        }
+    }
+
     public async Task<SensorCommandResult> RotateToken(string tokenHash)
     {
         try
@@ -385,7 +453,10 @@ public sealed partial class SensorGrain(
         return Snapshot();
     }
 
-    private SensorSnapshot? Snapshot() => _sensor?.ToSnapshot(options.Value.SilenceThreshold);
+    private SensorSnapshot? Snapshot() =>
+        _sensor is { } sensor
+            ? sensor.ToSnapshot(options.Value.SilenceThreshold, maintenance.PausedUntil(sensor.Tags, sensor.PausedUntil, clock.GetUtcNow()))
+            : null;
 
     private Task NotifyWatchersAsync() =>
         _watchers is { Count: > 0 } watchers && Snapshot() is { } snapshot
@@ -479,7 +550,11 @@ public sealed partial class SensorGrain(
     private static DateTimeOffset Latest(DateTimeOffset stored, DateTimeOffset? signOfLife) =>
         signOfLife is { } alive && alive > stored ? alive : stored;
 
-    /// <summary>Raises the alert if the silence is due, else arms the timer for it; true when an alert was raised.</summary>
+    /// <summary>
+    /// Raises the alert if the silence is due and the sensor is not paused, else arms the timer for the deadline or
+    /// for the end of the pause (a silence that outlasts the pause is raised then, silent since its deadline); true
+    /// when an alert was raised.
+    /// </summary>
     private async Task<bool> JudgeSilenceAsync()
     {
         if (SilenceDeadline() is not { } deadline)
@@ -487,8 +562,27 @@ public sealed partial class SensorGrain(
             return false;
         }
 
-        if (clock.GetUtcNow() >= deadline)
+        var now = clock.GetUtcNow();
+        if (now >= deadline)
         {
+            try
+            {
+                await maintenance.EnsureLoadedAsync();
+            }
+            catch (Exception e) when (IsDatabaseFailure(e))
+            {
+                // Without the windows a raise could fall inside one; the database is needed to raise anyway.
+                Silence.Arm(now + RetryDelay, force: true);
+                return false;
+            }
+
+            if (maintenance.PausedUntil(_sensor!.Tags, _sensor.PausedUntil, now) is { } pauseEnd)
+            {
+                LogSilenceWhilePaused(logger, Name, pauseEnd);
+                Silence.Arm(pauseEnd, force: true);
+                return false;
+            }
+
             return await RaiseSilenceAsync(deadline);
         }
 
@@ -694,6 +788,15 @@ public sealed partial class SensorGrain(
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Sensor {Sensor}: imported heartbeats ended its silence in the past; alert {AlertId} resolved at {ResolvedAt:O}")]
     private static partial void LogSilenceEndedInHistory(ILogger logger, string sensor, long alertId, DateTimeOffset resolvedAt);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Sensor {Sensor} paused until {Until:O}")]
+    private static partial void LogPaused(ILogger logger, string sensor, DateTimeOffset until);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Sensor {Sensor} resumed")]
+    private static partial void LogResumed(ILogger logger, string sensor);
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "Sensor {Sensor} is silent past its threshold while paused; judged again when the pause ends at {Until:O}")]
+    private static partial void LogSilenceWhilePaused(ILogger logger, string sensor, DateTimeOffset until);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Sensor {Sensor} is reporting again")]
     private static partial void LogRecovered(ILogger logger, string sensor);

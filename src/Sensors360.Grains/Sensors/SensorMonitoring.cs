@@ -4,6 +4,8 @@ using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
 using Sensors360.Grains.Alerts;
 using Sensors360.Grains.Dashboard;
+using Sensors360.Grains.Maintenance;
+using Sensors360.Grains.Uptime;
 
 namespace Sensors360.Grains.Sensors;
 
@@ -27,6 +29,7 @@ public static class SensorMonitoring
         services.TryAddKeyedSingleton(MonitoringClock.Key, TimeProvider.System);
         services.AddSingleton<SensorStore>();
         services.AddSingleton<SensorDirectory>();
+        services.AddSingleton<UptimeStore>();
         services.AddSingleton<HeartbeatHistory>();
         services.AddSingleton<AlertStore>();
         services.AddSingleton<HeartbeatImport>();
@@ -37,6 +40,10 @@ public static class SensorMonitoring
         // One silo at a time sweeps the database for silences nothing else raised (SilenceSweep).
         services.AddSingleton<SilenceSweep>();
         services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>>(provider => provider.GetRequiredService<SilenceSweep>());
+        // Each silo holds the maintenance windows in memory for its sensor grains (reloaded on change).
+        services.AddSingleton<MaintenanceStore>();
+        services.AddSingleton<MaintenanceCalendar>();
+        services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>>(provider => provider.GetRequiredService<MaintenanceCalendar>());
         services.AddSingleton<FleetStore>();
         services.AddSingleton<HeartbeatTally>();
         services.AddHostedService(provider => provider.GetRequiredService<HeartbeatTally>());

@@ -5,15 +5,18 @@ using Sensors360.Abstractions.Sensors;
 namespace Sensors360.Grains.Sensors;
 
 /// <summary>
-/// The one reader of the <c>sensor_status</c> view (schema/0005, 0006, 0007), where the status rule lives:
-/// retired, else silent while a silence alert is open, else pending before the first heartbeat, else online.
+/// The one reader of the <c>sensor_status</c> view (schema/0005, 0006, 0007, 0014), where the status rule lives:
+/// retired, else paused during its own pause or a maintenance window of one of its tags, else silent while a
+/// silence alert is open, else pending before the first heartbeat, else online. The record's status is the
+/// view's <c>lifecycle_status</c> (the same rule without pauses), which a grain works from; the pause is beside it.
 /// </summary>
 internal static class SensorStatusView
 {
     public const string Columns = """
-        id, name, tags, status, created_at, first_heartbeat_at, last_heartbeat_at, heartbeat_count, retired_at,
+        id, name, tags, lifecycle_status, created_at, first_heartbeat_at, last_heartbeat_at, heartbeat_count, retired_at,
         silence_threshold_seconds, token_hash, open_alert_id, open_alert_kind, open_alert_silent_since,
-        open_alert_raised_at, open_alert_acknowledged_at, open_alert_acknowledged_by, retired_reason
+        open_alert_raised_at, open_alert_acknowledged_at, open_alert_acknowledged_by, retired_reason,
+        own_paused_until, paused_until
         """;
 
     /// <summary>One row of <c>SELECT {Columns} FROM sensor_status</c>.</summary>
@@ -43,6 +46,8 @@ internal static class SensorStatusView
                     ResolvedAt: null,
                     reader.IsDBNull(15) ? null : reader.GetFieldValue<DateTimeOffset>(15),
                     reader.IsDBNull(16) ? null : reader.GetString(16)),
-            reader.IsDBNull(17) ? null : Enum.Parse<RetirementReason>(reader.GetString(17), ignoreCase: true));
+            reader.IsDBNull(17) ? null : Enum.Parse<RetirementReason>(reader.GetString(17), ignoreCase: true),
+            reader.IsDBNull(18) ? null : reader.GetFieldValue<DateTimeOffset>(18),
+            reader.IsDBNull(19) ? null : reader.GetFieldValue<DateTimeOffset>(19));
     }
 }

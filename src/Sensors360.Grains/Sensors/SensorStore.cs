@@ -59,14 +59,23 @@ public sealed class SensorStore(NpgsqlDataSource db)
     }
 
     /// <summary>
-    /// The sweep's one query: sensors not retired, without an open alert, whose last heartbeat (or, never heard from,
+    /// The condition, on sensor <c>s</c> at time <c>$1</c>, that it is neither paused nor in a running maintenance
+    /// window of one of its tags. Once a pause ends, an overdue sensor meets it at once, so the sweep alerts it.
+    /// </summary>
+    public const string NotPaused = """
+        (s.paused_until IS NULL OR s.paused_until <= $1)
+        AND NOT EXISTS (SELECT 1 FROM maintenance_window w WHERE w.ends_at > $1 AND w.starts_at <= $1 AND w.tags && s.tags)
+        """;
+
+    /// <summary>
+    /// The sweep's one query: sensors not retired, not paused (<see cref="NotPaused"/>), without an open alert, whose last heartbeat (or, never heard from,
     /// provisioning) + threshold is at or before <paramref name="now"/>; the longest overdue first, at most
     /// <paramref name="limit"/>. Run inside the sweep's transaction, which holds its advisory lock.
     /// </summary>
     public static async Task<IReadOnlyList<OverdueSensor>> ReadOverdueAsync(
         NpgsqlConnection connection, NpgsqlTransaction transaction, DateTimeOffset now, TimeSpan defaultThreshold, int limit, CancellationToken cancellationToken)
     {
-        await using var command = new NpgsqlCommand("""
+        await using var command = new NpgsqlCommand($"""
             SELECT s.id, s.name, s.last_heartbeat_at, d.silent_since
             FROM sensor s
             CROSS JOIN LATERAL (SELECT coalesce(s.last_heartbeat_at, s.created_at)
@@ -74,6 +83,7 @@ public sealed class SensorStore(NpgsqlDataSource db)
             WHERE s.retired_at IS NULL
               AND d.silent_since <= $1
               AND NOT EXISTS (SELECT 1 FROM alert a WHERE a.sensor_id = s.id AND a.resolved_at IS NULL)
+              AND {NotPaused}
             ORDER BY d.silent_since
             LIMIT $3
             """, connection, transaction);
@@ -92,6 +102,48 @@ public sealed class SensorStore(NpgsqlDataSource db)
         }
 
         return overdue;
+    }
+
+    /// <summary>
+    /// Pauses the sensor until <paramref name="until"/> from <paramref name="now"/>: its own pause and, for uptime,
+    /// the pause's history row (the running one is moved, else a new one), in one transaction.
+    /// </summary>
+    public async Task PauseAsync(long sensorId, DateTimeOffset now, DateTimeOffset until, string? reason, string? pausedBy, CancellationToken cancellationToken)
+    {
+        await using var batch = db.CreateBatch();
+        batch.BatchCommands.Add(Command(
+            "UPDATE sensor SET paused_until = $2, paused_reason = $3 WHERE id = $1",
+            sensorId, until, (object?)reason ?? DBNull.Value));
+        batch.BatchCommands.Add(Command("""
+            WITH running AS (
+                UPDATE sensor_pause SET ends_at = $3, reason = $4, paused_by = $5
+                WHERE sensor_id = $1 AND starts_at <= $2 AND ends_at > $2
+                RETURNING id)
+            INSERT INTO sensor_pause (sensor_id, starts_at, ends_at, reason, paused_by)
+            SELECT $1, $2, $3, $4, $5 WHERE NOT EXISTS (SELECT 1 FROM running)
+            """, sensorId, now, until, (object?)reason ?? DBNull.Value, (object?)pausedBy ?? DBNull.Value));
+        await batch.ExecuteNonQueryAsync(cancellationToken);
+    }
+
+    /// <summary>Ends the sensor's own pause at <paramref name="now"/>, and its history row with it.</summary>
+    public async Task ResumeAsync(long sensorId, DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        await using var batch = db.CreateBatch();
+        batch.BatchCommands.Add(Command("UPDATE sensor SET paused_until = NULL, paused_reason = NULL WHERE id = $1", sensorId));
+        batch.BatchCommands.Add(Command(
+            "UPDATE sensor_pause SET ends_at = $2 WHERE sensor_id = $1 AND starts_at <= $2 AND ends_at > $2", sensorId, now));
+        await batch.ExecuteNonQueryAsync(cancellationToken);
+    }
+
+    private static NpgsqlBatchCommand Command(string sql, params object[] values)
+    {
+        var command = new NpgsqlBatchCommand(sql);
+        foreach (var value in values)
+        {
+            command.Parameters.Add(new NpgsqlParameter { Value = value });
+        }
+
+        return command;
     }
 
     public async Task RotateTokenAsync(long sensorId, string tokenHash, CancellationToken cancellationToken)

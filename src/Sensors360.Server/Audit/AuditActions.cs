@@ -10,6 +10,11 @@ public static partial class AuditActions
     public const string SensorProvisioned = "sensor.provisioned";
     public const string SensorRetired = "sensor.retired";
     public const string SensorTokenRotated = "sensor.token_rotated";
+    public const string SensorPaused = "sensor.paused";
+    public const string SensorResumed = "sensor.resumed";
+    public const string MaintenanceCreated = "maintenance.created";
+    public const string MaintenanceChanged = "maintenance.changed";
+    public const string MaintenanceDeleted = "maintenance.deleted";
     public const string AlertAcknowledged = "alert.acknowledged";
     public const string OperatorCreated = "operator.created";
     public const string OperatorChanged = "operator.changed";

@@ -70,7 +70,7 @@ public sealed class NotificationOutbox(NpgsqlDataSource dataSource, ChannelStore
     /// <c>repeat_every</c> has passed since that channel was last told about the alert (or since it was raised,
     /// for a channel that never was). One silo at a time (an advisory lock), and never while an earlier event
     /// for the pair still waits, so no reminder is queued twice. This query is the one place that decides who
-    /// is reminded (a paused sensor would be left out here). The number queued.
+    /// is reminded: a retired or paused sensor (its own pause or a maintenance window) is left out. The number queued.
     /// </summary>
     public async Task<int> QueueRemindersAsync(DateTimeOffset now, CancellationToken cancellationToken)
     {
@@ -90,7 +90,7 @@ public sealed class NotificationOutbox(NpgsqlDataSource dataSource, ChannelStore
             SELECT 'alert.reminder', a.id, c.id, $1
             FROM notification_channel c
             JOIN alert a ON a.resolved_at IS NULL AND a.acknowledged_at IS NULL
-            JOIN sensor s ON s.id = a.sensor_id AND s.retired_at IS NULL
+            JOIN sensor_status s ON s.id = a.sensor_id AND s.status NOT IN ('retired', 'paused')
             WHERE (cardinality(c.events) = 0 OR 'alert.reminder' = ANY (c.events))
               AND (cardinality(c.tags) = 0 OR s.tags && c.tags)
               AND coalesce(

@@ -1,4 +1,5 @@
 using Npgsql;
+using Sensors360.Grains.Maintenance;
 using Sensors360.Grains.Sensors;
 using Sensors360.Server.Notifications;
 
@@ -8,10 +9,13 @@ namespace Sensors360.Server.Sensors;
 /// Listens (PostgreSQL <c>LISTEN</c>, one connection per silo) for the announcement the database sends on commit of
 /// every provision and token rotation, whichever silo made it, and has <see cref="HeartbeatGate"/> forget what it
 /// remembered about that sensor. While not listening, the gate remembers nothing, so no announcement can be missed.
-/// The same connection hears the notification outbox's announcements and wakes the dispatcher (no connection more).
+/// On the same connection it hears maintenance windows change, and has this silo's <see cref="MaintenanceCalendar"/>
+/// reload (which also refreshes on its own every half minute, for an announcement missed while not listening), and
+/// the notification outbox's announcements, which wake the dispatcher (no connection more).
 /// </summary>
 internal sealed partial class SensorChangeListener(
-    NpgsqlDataSource dataSource, HeartbeatGate gate, NotificationWake notificationWake, TimeProvider time, ILogger<SensorChangeListener> logger) : BackgroundService
+    NpgsqlDataSource dataSource, HeartbeatGate gate, MaintenanceCalendar maintenance, NotificationWake notificationWake, TimeProvider time,
+    ILogger<SensorChangeListener> logger) : BackgroundService
 {
     private static readonly TimeSpan RetryEvery = TimeSpan.FromSeconds(5);
 
@@ -59,12 +63,17 @@ internal sealed partial class SensorChangeListener(
             {
                 notificationWake.Signal();
             }
+            else if (notification.Channel == MaintenanceStore.ChangeChannel)
+            {
+                maintenance.ReloadSoon();
+            }
             else
             {
                 gate.Forget(notification.Payload);
             }
         };
-        await using (var listen = new NpgsqlCommand($"LISTEN {SensorStore.ChangeChannel}; LISTEN {NotificationOutbox.WakeChannel}", connection))
+        await using (var listen = new NpgsqlCommand(
+            $"LISTEN {SensorStore.ChangeChannel}; LISTEN {NotificationOutbox.WakeChannel}; LISTEN {MaintenanceStore.ChangeChannel}", connection))
         {
             await listen.ExecuteNonQueryAsync(cancellationToken);
         }

@@ -13,12 +13,13 @@ public record SensorResponse(
     long HeartbeatCount,
     double? MeanIntervalSeconds,
     int SilenceThresholdSeconds,
-    string? RetiredReason)
+    string? RetiredReason,
+    DateTimeOffset? PausedUntil)
 {
     public static SensorResponse From(SensorSnapshot sensor) => new(
         sensor.Id, sensor.Tags, sensor.Status.ToString().ToLowerInvariant(), sensor.CreatedAt, sensor.FirstHeartbeatAt,
         sensor.LastHeartbeatAt, sensor.HeartbeatCount, sensor.MeanIntervalSeconds, sensor.SilenceThresholdSeconds,
-        sensor.RetiredReason?.ToString().ToLowerInvariant());
+        sensor.RetiredReason?.ToString().ToLowerInvariant(), sensor.PausedUntil);
 }
 
 /// <summary>A newly provisioned sensor with its token: the only time the token is ever shown.</summary>

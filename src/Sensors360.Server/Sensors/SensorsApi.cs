@@ -97,7 +97,7 @@ public static class SensorsApi
         {
             if (!Enum.TryParse<SensorStatus>(status, ignoreCase: true, out var parsed) || !status.All(char.IsAsciiLetterLower))
             {
-                return Problem(400, "Invalid status", "status must be one of pending, online, silent, retired");
+                return Problem(400, "Invalid status", "status must be one of pending, online, silent, retired, paused");
             }
 
             wanted = parsed;

@@ -24,7 +24,7 @@ public sealed class FeedMessagesTests
         var json = Text(SnapshotMessage.From(new DashboardSnapshot(fleet, [Raised])));
 
         Assert.Equal(
-            """{"type":"snapshot","at":"2026-11-27T19:45:00.123+00:00","fleet":{"sensors":{"total":4,"pending":1,"online":2,"silent":1,"retired":0},"silentPercent":33.33,"meanHeartbeatIntervalSeconds":5.02,"recentMeanHeartbeatIntervalSeconds":null,"medianHeartbeatIntervalSeconds":4.901,"p95HeartbeatIntervalSeconds":7.337,"meanLifespanSeconds":512.4,"meanLifespanCi95":[400.1,690.2],"heartbeatsPerSecond":38.5,"openAlerts":1,"at":"2026-11-27T19:45:00.123+00:00"},"alerts":[""" + RaisedJson + "]}",
+            """{"type":"snapshot","at":"2026-11-27T19:45:00.123+00:00","fleet":{"sensors":{"total":4,"pending":1,"online":2,"silent":1,"retired":0,"paused":0},"silentPercent":33.33,"meanHeartbeatIntervalSeconds":5.02,"recentMeanHeartbeatIntervalSeconds":null,"medianHeartbeatIntervalSeconds":4.901,"p95HeartbeatIntervalSeconds":7.337,"meanLifespanSeconds":512.4,"meanLifespanCi95":[400.1,690.2],"heartbeatsPerSecond":38.5,"openAlerts":1,"at":"2026-11-27T19:45:00.123+00:00"},"alerts":[""" + RaisedJson + "]}",
             json);
     }
 
@@ -50,7 +50,7 @@ public sealed class FeedMessagesTests
         var sensor = new SensorSnapshot("boiler-7", ["hall"], SensorStatus.Online, At.AddDays(-1), At.AddHours(-1), At, 3, 600, null);
 
         Assert.Equal(
-            """{"type":"sensor","sensor":{"id":"boiler-7","tags":["hall"],"status":"online","createdAt":"2026-11-26T19:45:00.123+00:00","firstHeartbeatAt":"2026-11-27T18:45:00.123+00:00","lastHeartbeatAt":"2026-11-27T19:45:00.123+00:00","heartbeatCount":3,"meanIntervalSeconds":1800,"silenceThresholdSeconds":600,"retiredReason":null}}""",
+            """{"type":"sensor","sensor":{"id":"boiler-7","tags":["hall"],"status":"online","createdAt":"2026-11-26T19:45:00.123+00:00","firstHeartbeatAt":"2026-11-27T18:45:00.123+00:00","lastHeartbeatAt":"2026-11-27T19:45:00.123+00:00","heartbeatCount":3,"meanIntervalSeconds":1800,"silenceThresholdSeconds":600,"retiredReason":null,"pausedUntil":null}}""",
             Text(new SensorMessage(SensorResponse.From(sensor))));
     }
 

@@ -146,7 +146,7 @@ public sealed class NotificationChannelTests(RunningServer running) : IClassFixt
     }
 
     [Fact]
-    public async Task An_unacknowledged_alert_repeats_every_repeatEvery_until_it_is_acknowledged()
+    public async Task An_unacknowledged_alert_repeats_every_repeatEvery_until_it_is_acknowledged_and_not_while_its_sensor_is_paused()
     {
         var admin = running.Operator;
         await using var receiver = WebhookReceiver.Start();
@@ -173,11 +173,24 @@ public sealed class NotificationChannelTests(RunningServer running) : IClassFixt
 
         var acknowledgedAt = DateTimeOffset.UtcNow;
 
-        // A second sensor's reminder, due 2 s after its raise, shows reminders were queued after the acknowledgement.
+        // A paused sensor's open alert is not repeated while the pause runs.
+        await SilentSensorAsync(admin, running.Server.Http, "n-remind-3", "n-remind");
+        await OpenAlertAsync(admin, "n-remind-3");
+        using (var paused = await admin.PostAsJsonAsync(
+            new Uri("/api/sensors/n-remind-3/pause", UriKind.Relative), new { until = DateTimeOffset.UtcNow.AddHours(1), reason = "replacing the battery" }, Cancel))
+        {
+            Assert.Equal(HttpStatusCode.OK, paused.StatusCode);
+        }
+
+        var pausedAt = DateTimeOffset.UtcNow;
+
+        // A second sensor's reminder, due 2 s after its raise, shows reminders were queued after the acknowledgement and the pause.
         await SilentSensorAsync(admin, running.Server.Http, "n-remind-2", "n-remind");
         await ReceivedAsync(receiver, "hook", r => r.Event == "alert.reminder" && r.SensorId == "n-remind-2", "the second sensor's reminder");
         Assert.DoesNotContain(receiver.At("hook"), r => r.Event == "alert.reminder" && r.SensorId == "n-remind-1"
             && r.Json.GetProperty("at").GetDateTimeOffset() > acknowledgedAt + TimeSpan.FromSeconds(1));
+        Assert.DoesNotContain(receiver.At("hook"), r => r.Event == "alert.reminder" && r.SensorId == "n-remind-3"
+            && r.Json.GetProperty("at").GetDateTimeOffset() > pausedAt + TimeSpan.FromSeconds(1));
     }
 
     [Fact]

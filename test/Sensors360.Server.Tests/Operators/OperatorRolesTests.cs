@@ -67,6 +67,10 @@ public sealed class OperatorRolesTests(RunningServer running, ThrowawayPostgres 
             Assert.Equal(refusedOperator ? 0 : 1, await Sql.ScalarAsync(running.ConnectionString, "SELECT count(*) FROM sensor WHERE name = $1 AND retired_at IS NOT NULL", $"m-{role}-retire"));
             Assert.Equal(refusedOperator ? 0 : 1, await Sql.ScalarAsync(running.ConnectionString, "SELECT count(*) FROM alert WHERE id = $1 AND acknowledged_at IS NOT NULL", alertIds[role]));
             Assert.Equal(refusedAdmin ? 0 : 1, await Sql.ScalarAsync(running.ConnectionString, "SELECT count(*) FROM app_user WHERE username = $1", $"m-{role}-made"));
+            Assert.Equal(refusedOperator ? 0 : 1, await Sql.ScalarAsync(running.ConnectionString,
+                "SELECT count(*) FROM sensor_pause p JOIN sensor s ON s.id = p.sensor_id WHERE s.name = $1", $"m-{role}-rotate"));
+            Assert.Equal(refusedOperator ? 0 : 1, await Sql.ScalarAsync(running.ConnectionString,
+                "SELECT count(*) FROM maintenance_window WHERE tags = ARRAY[$1]", $"m-{role}-site"));
         }
     }
 
@@ -145,9 +149,16 @@ public sealed class OperatorRolesTests(RunningServer running, ThrowawayPostgres 
         yield return new("viewer", HttpMethod.Get, "/api/fleet", null, Ok);
         yield return new("viewer", HttpMethod.Get, "/api/cluster", null, Ok);
         yield return new("viewer", HttpMethod.Get, "/api/analytics/lifespan", null, Ok);
+        yield return new("viewer", HttpMethod.Get, $"/api/sensors/m-{role}-rotate/uptime?days=7", null, Ok);
+        yield return new("viewer", HttpMethod.Get, "/api/fleet/uptime", null, Ok);
+        yield return new("viewer", HttpMethod.Get, "/api/maintenance", null, Ok);
         yield return new("viewer", HttpMethod.Get, "/api/auth/me", null, Ok);
         yield return new("operator", HttpMethod.Post, "/api/sensors", Json(new { id = $"m-{role}-new" }), Ok);
         yield return new("operator", HttpMethod.Post, $"/api/sensors/m-{role}-rotate/token", null, Ok);
+        var future = DateTimeOffset.UtcNow.AddDays(1).ToString("O", CultureInfo.InvariantCulture);
+        yield return new("operator", HttpMethod.Post, $"/api/sensors/m-{role}-rotate/pause", Json(new { until = future }), Ok);
+        yield return new("operator", HttpMethod.Post, $"/api/sensors/m-{role}-rotate/resume", null, Ok);
+        yield return new("operator", HttpMethod.Post, "/api/maintenance", Json(new { end = future, tags = new[] { $"m-{role}-site" } }), Ok);
         yield return new("operator", HttpMethod.Post, $"/api/sensors/m-{role}-retire/retire", null, Ok);
         yield return new("operator", HttpMethod.Post, $"/api/alerts/{alertId}/acknowledge", null, Ok);
         yield return new("admin", HttpMethod.Post, "/api/import/heartbeats", Ndjson($$"""{"sensor":"m-{{role}}-rotate","at":"{{past}}"}"""), Ok);

@@ -17,7 +17,7 @@ public sealed class SensorsApiTests(RunningServer running) : IClassFixture<Runni
         var (sensor, token) = await ProvisionAsync(Operator, "boiler-7", new { id = "boiler-7", tags = new[] { "plant-a" }, silenceThresholdSeconds = 600 });
 
         Assert.Equal(
-            ["createdAt", "firstHeartbeatAt", "heartbeatCount", "id", "lastHeartbeatAt", "meanIntervalSeconds", "retiredReason", "silenceThresholdSeconds", "status", "tags", "token"],
+            ["createdAt", "firstHeartbeatAt", "heartbeatCount", "id", "lastHeartbeatAt", "meanIntervalSeconds", "pausedUntil", "retiredReason", "silenceThresholdSeconds", "status", "tags", "token"],
             sensor.EnumerateObject().Select(property => property.Name).Order(StringComparer.Ordinal));
         Assert.Equal("boiler-7", sensor.GetProperty("id").GetString());
         Assert.Equal(["plant-a"], sensor.GetProperty("tags").EnumerateArray().Select(tag => tag.GetString()));

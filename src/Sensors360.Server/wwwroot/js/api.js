@@ -39,6 +39,9 @@ export const api = {
   sensorsPage: (cursor) =>
     request("GET", `/api/sensors?limit=1000${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ""}`),
   sensor: (id) => request("GET", `/api/sensors/${encodeURIComponent(id)}`),
+  uptime: (id, days) => request("GET", `/api/sensors/${encodeURIComponent(id)}/uptime?days=${days}`),
+  pause: (id, until) => request("POST", `/api/sensors/${encodeURIComponent(id)}/pause`, { until }),
+  resume: (id) => request("POST", `/api/sensors/${encodeURIComponent(id)}/resume`),
   heartbeats: (id, limit) => request("GET", `/api/sensors/${encodeURIComponent(id)}/heartbeats?limit=${limit}`),
   /** A series over [from, to) (ISO strings) in at most `points` buckets; heartbeat counts without `metric`. */
   series: (id, { metric, from, to, points }) =>

@@ -166,6 +166,7 @@ function applyRole(operator) {
   document.body.dataset.role = operator.role;
   byId("session-role").textContent = `(${operator.role})`;
   alerts.canAcknowledge = rank >= Rank.operator;
+  detail.canOperate = rank >= Rank.operator;
   show(byId("operators-open"), rank >= Rank.admin);
   if (rank < Rank.admin) {
     operators.close();

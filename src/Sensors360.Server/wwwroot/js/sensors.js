@@ -22,7 +22,7 @@ export const MaxRows = 500;
 /** Shown rows kept live through the feed: the socket's limit, less room for the detail dialog's sensor. */
 export const WatchedRows = MaxSubscriptions - 10;
 
-const StatusOrder = { silent: 0, online: 1, pending: 2, retired: 3 };
+const StatusOrder = { silent: 0, online: 1, paused: 2, pending: 3, retired: 4 };
 // Loading every sensor is a few pages of 1000; in a busy fleet the counts change every second.
 const MinRefreshGap = 5000;
 // Shown rows past the watched ones get no frames; the list is read again this often while there are any.
@@ -327,6 +327,21 @@ export function statusBadge(status) {
   return el("span", { class: `badge status status-${status}`, text: status });
 }
 
+/** The bar of days: the last UptimeDays UTC days, one cell each. */
+export const UptimeDays = 30;
+
+/** A day's colour class by its uptime percent: none (not monitored), full, minor (99% and up), major (90% and up), down. */
+export function uptimeLevel(percent) {
+  if (percent === null || percent === undefined) {
+    return "none";
+  }
+  return percent >= 100 ? "full" : percent >= 99 ? "minor" : percent >= 90 ? "major" : "down";
+}
+
+function percentText(percent) {
+  return percent === null || percent === undefined ? "not monitored" : `${Number(percent.toFixed(2))}% up`;
+}
+
 /** The history charts are read again at most this often while the dialog is open, and only after frames said something changed. */
 export const HistoryRefreshGap = 30_000;
 /** The history shown: the last 24 hours in 10-minute buckets. */
@@ -349,6 +364,8 @@ export class SensorDetail {
   #historyLoadedAt = 0;
   #historyTimer = 0;
   #historyGeneration = 0; // answers of an older load (another sensor, a closed dialog) are dropped
+  /** Operators and admins may pause and resume (app.js sets it from the role); the server refuses the rest anyway. */
+  canOperate = false;
 
   constructor({ dialog, feed, onUnauthorized }) {
     this.#dialog = dialog;
@@ -357,6 +374,12 @@ export class SensorDetail {
     this.#timeline = new SeriesChart(dialog.querySelector("#detail-timeline"), dialog.querySelector("#detail-timeline-summary"));
     dialog.querySelector("#detail-close").addEventListener("click", () => dialog.close());
     dialog.addEventListener("close", () => this.#closed());
+    dialog.querySelector("#detail-pause").addEventListener("submit", (event) => {
+      event.preventDefault();
+      const seconds = Number(dialog.querySelector("#detail-pause-for").value);
+      this.#pauseCommand((id) => api.pause(id, new Date(Date.now() + seconds * 1000).toISOString()));
+    });
+    dialog.querySelector("#detail-resume-button").addEventListener("click", () => this.#pauseCommand((id) => api.resume(id)));
     feed.addEventListener("sensor", (event) => this.#update(event.detail.sensor));
   }
 
@@ -377,6 +400,7 @@ export class SensorDetail {
     }
     this.#feed.subscribe(sensorId);
     this.#loadHistory(sensorId);
+    this.#loadUptime(sensorId);
     try {
       const sensor = await api.sensor(sensorId);
       if (this.#sensorId === sensorId) {
@@ -405,6 +429,53 @@ export class SensorDetail {
     clearTimeout(this.#historyTimer);
     this.#historyTimer = 0;
     this.#historyGeneration++;
+  }
+
+  /** The bar of days: one cell per UTC day, coloured by its uptime, the percent in its tooltip. */
+  async #loadUptime(sensorId) {
+    const bar = this.#dialog.querySelector("#detail-uptime");
+    const total = this.#dialog.querySelector("#detail-uptime-percent");
+    bar.replaceChildren();
+    total.textContent = "";
+    try {
+      const uptime = await api.uptime(sensorId, UptimeDays);
+      if (this.#sensorId !== sensorId) {
+        return;
+      }
+      bar.replaceChildren(...uptime.buckets.map((day) => el("li", {
+        class: `uptime-day uptime-${uptimeLevel(day.uptimePercent)}`,
+        "data-day": day.day,
+        "data-percent": day.uptimePercent ?? "",
+        title: `${day.day}: ${percentText(day.uptimePercent)}`,
+        "aria-label": `${day.day}: ${percentText(day.uptimePercent)}`,
+      })));
+      total.textContent = uptime.uptimePercent === null ? "" : `(${Number(uptime.uptimePercent.toFixed(2))}% up)`;
+    } catch (error) {
+      if (error instanceof ApiError && error.status === 401) {
+        this.#onUnauthorized();
+        return;
+      }
+      if (this.#sensorId === sensorId) {
+        total.textContent = "(could not load)";
+      }
+    }
+  }
+
+  async #pauseCommand(send) {
+    const sensorId = this.#sensorId;
+    const error = this.#dialog.querySelector("#detail-pause-error");
+    error.hidden = true;
+    try {
+      const sensor = await send(sensorId);
+      this.#update(sensor, { command: true });
+    } catch (failure) {
+      if (failure instanceof ApiError && failure.status === 401) {
+        this.#onUnauthorized();
+        return;
+      }
+      error.textContent = failure.message;
+      error.hidden = false;
+    }
   }
 
   /** A frame said the sensor changed: read the history again once the refresh gap since the last read has passed. */
@@ -495,15 +566,19 @@ export class SensorDetail {
     node.hidden = !text;
   }
 
-  #update(sensor, { initial = false } = {}) {
+  #update(sensor, { initial = false, command = false } = {}) {
     if (!sensor || sensor.id !== this.#sensorId) {
       return;
     }
-    if (initial && this.#last && this.#last.heartbeatCount >= sensor.heartbeatCount) {
+    if (initial && !command && this.#last && this.#last.heartbeatCount >= sensor.heartbeatCount) {
       return; // the feed was quicker than the read
     }
+    const controls = this.#dialog.querySelector("#detail-pause");
+    controls.hidden = !this.canOperate || sensor.status === "retired";
+    this.#dialog.querySelector("#detail-resume-button").hidden = sensor.status !== "paused";
     const fields = [
       ["Status", statusBadge(sensor.status)],
+      ...(sensor.pausedUntil ? [["Paused until", dateTime(sensor.pausedUntil)]] : []),
       ["Tags", sensor.tags.length ? sensor.tags.join(", ") : NONE],
       ["Created", dateTime(sensor.createdAt)],
       ["First heartbeat", dateTime(sensor.firstHeartbeatAt)],
