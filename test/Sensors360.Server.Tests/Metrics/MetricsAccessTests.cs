@@ -66,6 +66,21 @@ public sealed class MetricsAccessTests(TokenMetricsServer running) : IClassFixtu
         await AssertChallengedAsync(response);
     }
 
+    [Fact]
+    public async Task A_short_metrics_token_stops_the_server_with_one_clear_line()
+    {
+        // Settings are checked before the database is touched: none is needed.
+        await using var server = Sensors360.Testing.ServerProcess.Start(connectionString: null, "metrics-short-token", new Dictionary<string, string?>
+        {
+            ["Sensors360__Metrics__Token"] = "guessable",
+        });
+
+        Assert.Equal(1, await server.WaitForExitAsync(TimeSpan.FromSeconds(60)));
+        var all = string.Join('\n', server.Output);
+        Assert.True(server.Output.Count(line => line.Contains("Sensors360:Metrics:Token must be at least 16 characters", StringComparison.Ordinal)) == 1, all);
+        Assert.DoesNotContain(server.Output, line => line.TrimStart().StartsWith("at ", StringComparison.Ordinal));
+    }
+
     private async Task<HttpResponseMessage> ScrapeAsync(string? forwardedFor, string? token)
     {
         using var request = new HttpRequestMessage(HttpMethod.Get, new Uri("/metrics", UriKind.Relative));
