@@ -34,7 +34,8 @@ public static class MetricsHosting
             .AddAspNetCoreInstrumentation()
             .AddRuntimeInstrumentation()
             .AddNpgsqlInstrumentation()
-            .AddPrometheusExporter());
+            // Every scrape reads the instruments afresh: a cached answer would show a counter behind what was stored.
+            .AddPrometheusExporter(prometheus => prometheus.ScrapeResponseCacheDurationMilliseconds = 0));
         builder.Services.AddAuthentication().AddScheme<Microsoft.AspNetCore.Authentication.AuthenticationSchemeOptions, MetricsScraper>(MetricsScraper.SchemeName, configureOptions: null);
         builder.Services.AddAuthorizationBuilder().AddPolicy(MetricsScraper.Policy, policy => policy
             .AddAuthenticationSchemes(MetricsScraper.SchemeName)
