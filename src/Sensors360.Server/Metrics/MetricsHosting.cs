@@ -1,3 +1,4 @@
+using Microsoft.AspNetCore.Authentication;
 using Microsoft.Extensions.Options;
 using Npgsql;
 using OpenTelemetry.Metrics;
@@ -30,13 +31,13 @@ public static class MetricsHosting
         builder.Services.AddOpenTelemetry()
             .ConfigureResource(resource => resource.AddService("sensors360"))
             .WithMetrics(metrics => metrics
-            .AddMeter(MeterName, OrleansMeter)
-            .AddAspNetCoreInstrumentation()
-            .AddRuntimeInstrumentation()
-            .AddNpgsqlInstrumentation()
-            // Every scrape reads the instruments afresh: a cached answer would show a counter behind what was stored.
-            .AddPrometheusExporter(prometheus => prometheus.ScrapeResponseCacheDurationMilliseconds = 0));
-        builder.Services.AddAuthentication().AddScheme<Microsoft.AspNetCore.Authentication.AuthenticationSchemeOptions, MetricsScraper>(MetricsScraper.SchemeName, configureOptions: null);
+                .AddMeter(MeterName, OrleansMeter)
+                .AddAspNetCoreInstrumentation()
+                .AddRuntimeInstrumentation()
+                .AddNpgsqlInstrumentation()
+                // Every scrape reads the instruments afresh: a cached answer would show a counter behind what was stored.
+                .AddPrometheusExporter(prometheus => prometheus.ScrapeResponseCacheDurationMilliseconds = 0));
+        builder.Services.AddAuthentication().AddScheme<AuthenticationSchemeOptions, MetricsScraper>(MetricsScraper.SchemeName, configureOptions: null);
         builder.Services.AddAuthorizationBuilder().AddPolicy(MetricsScraper.Policy, policy => policy
             .AddAuthenticationSchemes(MetricsScraper.SchemeName)
             .RequireAuthenticatedUser());
