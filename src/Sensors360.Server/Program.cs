@@ -9,10 +9,17 @@ using Sensors360.Server.Health;
 using Sensors360.Server.Http;
 using Sensors360.Server.Import;
 using Sensors360.Server.Maintenance;
+using Sensors360.Server.Metrics;
 using Sensors360.Server.Notifications;
 using Sensors360.Server.Operators;
 using Sensors360.Server.Sensors;
 using Sensors360.Server.Uptime;
+
+// `Sensors360.Server healthcheck [url]` asks a running server's /readyz and exits (the container's HEALTHCHECK).
+if (args is ["healthcheck", .. var probeArguments])
+{
+    return await HealthProbe.RunAsync(probeArguments);
+}
 
 // `Sensors360.Server migrate` applies the schema as the owner role and exits (docs/security.md, least privilege).
 var migrate = args is ["migrate", ..];
@@ -24,6 +31,7 @@ builder.AddHttpEdge();
 builder.AddSensors360Database();
 builder.AddSensors360Silo();
 builder.AddSensors360Health();
+builder.AddSensors360Metrics();
 builder.AddOperators();
 builder.AddAudit();
 builder.AddSensors();
@@ -54,6 +62,7 @@ app.UseAuthorization();
 app.UseRateLimiter();
 
 app.MapHealth();
+app.MapMetrics();
 app.MapOperatorAuth();
 app.MapOperators();
 app.MapAudit();

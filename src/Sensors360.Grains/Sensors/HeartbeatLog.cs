@@ -27,14 +27,20 @@ public sealed class HeartbeatLogUnavailableException(string message, Exception? 
 /// </summary>
 public sealed partial class HeartbeatLog : BackgroundService, IHeartbeatWriter
 {
-    /// <summary>The meter of the heartbeat writer (batch sizes, stored heartbeats), for OpenTelemetry, dotnet-counters and the benchmark.</summary>
-    public const string MeterName = "Sensors360.Heartbeats";
+    /// <summary>
+    /// The server's one meter (every Sensors 360 instrument is on it), here for the heartbeat writer's batch sizes,
+    /// stored heartbeats and queue depth; read by OpenTelemetry (<c>/metrics</c>), dotnet-counters and the benchmark.
+    /// </summary>
+    public const string MeterName = "Sensors360";
 
     /// <summary>Histogram of <see cref="MeterName"/>: one measurement per committed batch, its size.</summary>
     public const string BatchSizeInstrument = "sensors360.heartbeats.batch_size";
 
     /// <summary>Counter of <see cref="MeterName"/>: heartbeats committed.</summary>
     public const string StoredInstrument = "sensors360.heartbeats.stored";
+
+    /// <summary>Observable gauge of <see cref="MeterName"/>: heartbeats waiting for a writer, read at each scrape.</summary>
+    public const string QueueDepthInstrument = "sensors360.heartbeats.queue_depth";
 
     private readonly NpgsqlDataSource _db;
     private readonly ILogger<HeartbeatLog> _logger;
@@ -48,6 +54,8 @@ public sealed partial class HeartbeatLog : BackgroundService, IHeartbeatWriter
         var meter = meters.Create(MeterName);
         _batchSizes = meter.CreateHistogram<int>(BatchSizeInstrument, "{heartbeat}", "Heartbeats per committed batch");
         _stored = meter.CreateCounter<long>(StoredInstrument, "{heartbeat}", "Heartbeats committed to the database");
+        // Read only when a listener asks (a scrape), so the hot path pays nothing for it.
+        meter.CreateObservableGauge(QueueDepthInstrument, () => _queue.Reader.Count, "{heartbeat}", "Heartbeats queued for the database writers");
     }
 
     private const int MaxBatch = 2_000;

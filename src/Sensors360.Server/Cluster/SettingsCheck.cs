@@ -20,6 +20,7 @@ public static partial class SettingsCheck
             _ = app.Services.GetRequiredService<IOptions<Operators.OperatorSessionOptions>>().Value;
             _ = app.Services.GetRequiredService<IOptions<Database.DatabaseOptions>>().Value;
             _ = app.Services.GetRequiredService<IOptions<Notifications.NotificationOptions>>().Value;
+            _ = app.Services.GetRequiredService<IOptions<Metrics.MetricsOptions>>().Value;
         }
         catch (OptionsValidationException e)
         {

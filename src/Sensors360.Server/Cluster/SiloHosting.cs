@@ -38,6 +38,13 @@ public static partial class SiloHosting
                 silo.UseClusterTls(settings.Tls);
             }
 
+            // In a Kubernetes pod (deploy/k8s/): the silo takes its address, name and cluster ids from the pod, and the
+            // pods of silos the cluster declared dead are deleted so Kubernetes replaces them.
+            if (RunsInKubernetes())
+            {
+                silo.UseKubernetesHosting();
+            }
+
             // Read lazily: a missing connection string is reported by PrepareDatabaseAsync, not as a crash here.
             // Orleans' providers share one pool of their share of the connection budget.
             silo.UsePostgres(() => ConnectionBudget
@@ -46,6 +53,11 @@ public static partial class SiloHosting
         });
         return builder;
     }
+
+    /// <summary>Kubernetes sets this variable in every container it starts; nothing else does.</summary>
+    public const string KubernetesVariable = "KUBERNETES_SERVICE_HOST";
+
+    private static bool RunsInKubernetes() => !string.IsNullOrEmpty(Environment.GetEnvironmentVariable(KubernetesVariable));
 
     /// <summary>
     /// Mutual TLS on every silo connection (and the gateway, if on): each side presents the cluster

@@ -26,6 +26,9 @@ public sealed partial class DashboardFeed(IGrainFactory grains, ServerDrain drai
     /// <summary>The latest snapshot at once, then every change (replayed to late subscribers).</summary>
     public IObservable<DashboardSnapshot> Snapshots => _snapshots.Where(snapshot => snapshot is not null).Select(snapshot => snapshot!);
 
+    /// <summary>The fleet's open alerts as of the latest snapshot; null before the first one arrived.</summary>
+    public int? OpenAlerts => _snapshots.Value?.Fleet.OpenAlerts;
+
     /// <summary>Alerts as they are raised, resolved and acknowledged.</summary>
     public IObservable<Alert> Alerts => _alerts.AsObservable();
 

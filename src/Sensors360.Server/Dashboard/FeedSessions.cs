@@ -25,6 +25,10 @@ internal sealed partial class FeedSessions(
 
     private readonly Dictionary<string, Session> _open = new(StringComparer.Ordinal);
     private readonly Lock _gate = new();
+    private int _sockets;
+
+    /// <summary>Sockets open on this silo (the <c>sensors360.dashboard.sockets</c> metric).</summary>
+    public int OpenSockets => Volatile.Read(ref _sockets);
 
     /// <summary>A place for one more socket of the session; null when the session already has its maximum here.</summary>
     public FeedSessionLease? TryOpen(string sessionKey, AuthorizationPolicy policy)
@@ -44,6 +48,7 @@ internal sealed partial class FeedSessions(
 
             var lease = new FeedSessionLease(this, sessionKey);
             session.Leases.Add(lease);
+            _sockets++;
             return lease;
         }
     }
@@ -52,6 +57,13 @@ internal sealed partial class FeedSessions(
     {
         lock (_gate)
         {
+            // Once per lease: released when its socket closes, and counted down here or when its session ended.
+            if (!lease.Released)
+            {
+                lease.Released = true;
+                _sockets--;
+            }
+
             if (_open.TryGetValue(lease.SessionKey, out var session) && session.Leases.Remove(lease) && session.Leases.Count == 0)
             {
                 _open.Remove(lease.SessionKey);
@@ -147,6 +159,9 @@ internal sealed class FeedSessionLease(FeedSessions owner, string sessionKey) : 
     private readonly CancellationTokenSource _ended = new();
 
     public string SessionKey { get; } = sessionKey;
+
+    /// <summary>Counted out of <see cref="FeedSessions.OpenSockets"/>; guarded by the owner's lock.</summary>
+    internal bool Released { get; set; }
 
     public CancellationToken Ended => _ended.Token;
 
