@@ -19,6 +19,7 @@ public static partial class SettingsCheck
             _ = app.Services.GetRequiredService<IOptions<Http.HttpEdgeOptions>>().Value;
             _ = app.Services.GetRequiredService<IOptions<Operators.OperatorSessionOptions>>().Value;
             _ = app.Services.GetRequiredService<IOptions<Database.DatabaseOptions>>().Value;
+            _ = app.Services.GetRequiredService<IOptions<Database.RetentionOptions>>().Value;
         }
         catch (OptionsValidationException e)
         {
