@@ -164,6 +164,23 @@ public sealed class HeartbeatRetentionTests(ThrowawayPostgres postgres, RunningS
     }
 
     [Fact]
+    public async Task The_import_refuses_an_unknown_content_encoding_and_a_corrupt_gzip_body_with_a_problem()
+    {
+        foreach (var (encoding, bytes, status) in new[]
+                 {
+                     ("br", "{}"u8.ToArray(), 415),
+                     ("gzip", "not gzip at all"u8.ToArray(), 400),
+                 })
+        {
+            using var content = new ByteArrayContent(bytes);
+            content.Headers.ContentType = new MediaTypeHeaderValue("application/x-ndjson");
+            content.Headers.ContentEncoding.Add(encoding);
+            using var response = await running.Operator.PostAsync(new Uri("/api/import/heartbeats", UriKind.Relative), content);
+            await AssertProblemAsync(response, status);
+        }
+    }
+
+    [Fact]
     public async Task A_retention_below_one_month_stops_the_server_with_one_clear_line()
     {
         await using var server = ServerProcess.Start(running.ConnectionString, $"retention-{Guid.NewGuid():N}", new Dictionary<string, string?>
