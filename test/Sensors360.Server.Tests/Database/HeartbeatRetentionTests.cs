@@ -144,6 +144,40 @@ public sealed class HeartbeatRetentionTests(ThrowawayPostgres postgres, RunningS
     }
 
     [Fact]
+    public async Task The_service_archives_at_start_and_again_each_day()
+    {
+        var cancellation = TestContext.Current.CancellationToken;
+        var db = await PreparedDatabase.CreateAsync(postgres, nameof(The_service_archives_at_start_and_again_each_day));
+        var (first, second) = (ThisMonth.AddMonths(-30), ThisMonth.AddMonths(-31));
+        await SeedAsync(db, [$"ret-g-{Guid.NewGuid():N}"[..20]], [first], perSensorAndMonth: 10);
+        var directory = Directory.CreateTempSubdirectory("sensors360-archive-");
+        try
+        {
+            var clock = new FakeTimeProvider(DateTimeOffset.UtcNow);
+            await using var source = NpgsqlDataSource.Create(db);
+            using var retention = new HeartbeatRetention(source,
+                Options.Create(new RetentionOptions { HeartbeatMonths = Months, ArchiveDirectory = directory.FullName }),
+                clock, NullLogger<HeartbeatRetention>.Instance);
+            await retention.StartAsync(cancellation);
+            await Eventually.TrueAsync(async () => await PartitionExistsAsync(db, first) == 0, TimeSpan.FromSeconds(20), "the month archived at start");
+
+            // A month that appears after the first run is archived by the next day's run.
+            await SeedAsync(db, [$"ret-h-{Guid.NewGuid():N}"[..20]], [second], perSensorAndMonth: 10);
+            Assert.Equal(1, await PartitionExistsAsync(db, second));
+            clock.Advance(TimeSpan.FromDays(1));
+            await Eventually.TrueAsync(async () => await PartitionExistsAsync(db, second) == 0, TimeSpan.FromSeconds(20), "the month archived a day later");
+            await retention.StopAsync(cancellation);
+            Assert.Equal(
+                new[] { HeartbeatRetention.FileName(second, 0), HeartbeatRetention.FileName(first, 0) }.Order(StringComparer.Ordinal),
+                directory.GetFiles().Select(file => file.Name).Order(StringComparer.Ordinal));
+        }
+        finally
+        {
+            directory.Delete(recursive: true);
+        }
+    }
+
+    [Fact]
     public async Task The_drop_function_refuses_recent_months_and_months_holding_rows_the_archive_does_not()
     {
         var db = await PreparedDatabase.CreateAsync(postgres, nameof(The_drop_function_refuses_recent_months_and_months_holding_rows_the_archive_does_not));
