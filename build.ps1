@@ -865,13 +865,23 @@ function Invoke-Restore {
             }
             else {
                 # pg_restore --clean cannot drop a partitioned table's inherited keys, so the schema is emptied instead,
-                # in the same transaction as the restore (psql -1 runs the -c and the script as one): all or nothing.
+                # in the same transaction as the restore (psql -1 runs the -c and the script as one): all or nothing. The
+                # script is written out whole first, so a pg_restore that fails half-way never empties the schema.
                 $schema = Get-PsqlValue $bin 'SELECT format(''%I'', current_schema())'
-                & (Join-Path $bin 'pg_restore') ($arguments + @('--file=-', $dump)) |
+                # The script holds everything the database does (password hashes, keys): in a directory only this user reads.
+                $private = New-Item -ItemType Directory -Path (Join-Path ([System.IO.Path]::GetTempPath()) "sensors360-restore-$([guid]::NewGuid().ToString('N'))")
+                if ($IsLinux -or $IsMacOS) { Invoke-Native 'chmod' @('700', $private.FullName) }
+                $script = Join-Path $private.FullName 'restore.sql'
+                try {
+                    Invoke-Native (Join-Path $bin 'pg_restore') ($arguments + @("--file=$script", $dump))
                     & (Join-Path $bin 'psql') -X -q --no-password -v ON_ERROR_STOP=1 --single-transaction `
-                        -c "SET client_min_messages = warning; DROP SCHEMA $schema CASCADE; CREATE SCHEMA $schema;" -f - | Out-Null
-                if ($LASTEXITCODE -ne 0) {
-                    Stop-Build 'The restore failed (see the message above); the database is as it was.'
+                        -c "SET client_min_messages = warning; DROP SCHEMA $schema CASCADE; CREATE SCHEMA $schema;" -f $script | Out-Null
+                    if ($LASTEXITCODE -ne 0) {
+                        Stop-Build 'The restore failed (see the message above); the database is as it was.'
+                    }
+                }
+                finally {
+                    Remove-Item -Recurse -Force -ErrorAction SilentlyContinue $private.FullName
                 }
             }
             $restored = Get-TableCounts $bin
