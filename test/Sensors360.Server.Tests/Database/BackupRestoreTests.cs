@@ -68,6 +68,13 @@ public sealed class BackupRestoreTests(ThrowawayPostgres postgres, ITestOutputHe
             var again = await BuildScriptAsync(db, "restore", "-From", directory.FullName);
             Assert.NotEqual(0, again.ExitCode);
             Assert.Contains("-Force", again.Output, StringComparison.Ordinal);
+            Assert.Equal(before, await CountAsync(db));
+
+            // With -Force it is replaced by the backup (here: the same rows again).
+            await Sql.ScalarAsync(db, "DELETE FROM heartbeat");
+            var forced = await BuildScriptAsync(db, "restore", "-From", directory.FullName, "-Force");
+            Assert.True(forced.ExitCode == 0, forced.Output);
+            Assert.Equal(before, await CountAsync(db));
         }
         finally
         {
