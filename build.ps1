@@ -22,6 +22,11 @@
            in front of them on http://127.0.0.1:5000; stops everything on Ctrl+C. See docs/operations.md.
     soak   Three silos behind HAProxy at half their measured peak for -Minutes (30): memory, CPU, p99 and errors per
            minute in bench/results/soak.md and soak.json.
+    backup -To DIR: pg_dump (custom format) of the database into DIR/sensors360.dump, with DIR/manifest.json (time,
+           server version, checksum, row counts of the main tables). The database is ConnectionStrings__Postgres,
+           else the private PostgreSQL of `run`. See docs/operations.md, "Backups".
+    restore -From DIR: pg_restore of DIR/sensors360.dump into the database, which must hold no tables unless
+           -Force (then its schema is emptied and restored in one transaction); prints the row counts beside the manifest's.
 
     Missing system prerequisites (the PostgreSQL server, Chromium for the browser tests, HAProxy for the cluster)
     are installed with apt-get on Debian and Ubuntu.
@@ -29,7 +34,7 @@
 [CmdletBinding()]
 param(
     [Parameter(Position = 0)]
-    [ValidateSet('run', 'test', 'bench', 'build', 'migrate', 'cluster', 'soak', 'help')]
+    [ValidateSet('run', 'test', 'bench', 'build', 'migrate', 'cluster', 'soak', 'backup', 'restore', 'help')]
     [string] $Command = 'help',
 
     # run: start the server without the demo fleet.
@@ -48,7 +53,16 @@ param(
 
     # soak: minutes at half the peak.
     [ValidateRange(1, 1440)]
-    [int] $Minutes = 30
+    [int] $Minutes = 30,
+
+    # backup: the directory to write the dump and its manifest to (created if missing).
+    [string] $To,
+
+    # restore: a directory written by backup.
+    [string] $From,
+
+    # restore: replace what the database holds instead of refusing.
+    [switch] $Force
 )
 
 $ErrorActionPreference = 'Stop'
@@ -676,6 +690,200 @@ function Invoke-Migrate {
     }
 }
 
+# The tables a backup's manifest counts, where they exist: ours and the Orleans state that matters on restore.
+$ManifestTables = @('app_user', 'sensor', 'heartbeat', 'alert', 'audit_event', 'operator_session',
+    'heartbeat_interval_histogram', 'data_protection_key', 'orleans_reminder', 'orleans_grain_state', 'schemaversions')
+$BackupFile = 'sensors360.dump'
+$ManifestFile = 'manifest.json'
+
+# Runs $Action with libpq's environment (PGHOST, PGPORT, PGDATABASE, PGUSER, PGPASSWORD, PGSSLMODE) taken from an
+# Npgsql connection string, so pg_dump, pg_restore and psql reach the server's database and no password shows
+# in a process list; the environment is put back afterwards.
+function Invoke-WithLibpq([string] $ConnectionString, [scriptblock] $Action) {
+    $names = @{
+        'host' = 'PGHOST'; 'server' = 'PGHOST'; 'port' = 'PGPORT'; 'database' = 'PGDATABASE'; 'db' = 'PGDATABASE'
+        'username' = 'PGUSER'; 'user name' = 'PGUSER'; 'user id' = 'PGUSER'; 'userid' = 'PGUSER'; 'user' = 'PGUSER'
+        'password' = 'PGPASSWORD'; 'pwd' = 'PGPASSWORD'; 'ssl mode' = 'PGSSLMODE'; 'sslmode' = 'PGSSLMODE'
+    }
+    $settings = @{}
+    foreach ($part in $ConnectionString -split ';') {
+        if ($part -notmatch '=') { continue }
+        $key, $value = $part -split '=', 2
+        $name = $names[$key.Trim().ToLowerInvariant()]
+        if ($name) {
+            $value = $value.Trim()
+            if ($name -eq 'PGSSLMODE') { $value = ($value -creplace '(?<=[a-z])(?=[A-Z])', '-').ToLowerInvariant() -replace 'verify-c-a', 'verify-ca' }
+            $settings[$name] = $value
+        }
+    }
+    if (-not $settings['PGDATABASE']) {
+        Stop-Build 'ConnectionStrings__Postgres names no Database: set Database=<name> in it.'
+    }
+    $saved = @{}
+    foreach ($name in @('PGHOST', 'PGPORT', 'PGDATABASE', 'PGUSER', 'PGPASSWORD', 'PGSSLMODE')) {
+        $saved[$name] = [Environment]::GetEnvironmentVariable($name)
+        Set-LibpqVariable $name $settings[$name]
+    }
+    try {
+        & $Action
+    }
+    finally {
+        foreach ($name in $saved.Keys) { Set-LibpqVariable $name $saved[$name] }
+    }
+}
+
+# Sets or (for $null: PowerShell would pass an empty string, which libpq reads as a value) removes a variable.
+function Set-LibpqVariable([string] $Name, $Value) {
+    if ($null -eq $Value) {
+        Remove-Item "Env:$Name" -ErrorAction SilentlyContinue
+    }
+    else {
+        Set-Item "Env:$Name" $Value
+    }
+}
+
+# One value from psql (libpq's environment), or a stop with its error.
+function Get-PsqlValue([string] $Bin, [string] $Sql) {
+    $value = & (Join-Path $Bin 'psql') -X -q -t -A -v ON_ERROR_STOP=1 --no-password -c $Sql
+    if ($LASTEXITCODE -ne 0) {
+        Stop-Build "psql could not query $env:PGDATABASE on ${env:PGHOST}:$env:PGPORT (see the message above)."
+    }
+    return "$value".Trim()
+}
+
+# Row counts of the manifest's tables that exist, in the database of libpq's environment, by name.
+function Get-TableCounts([string] $Bin) {
+    $names = ($ManifestTables | ForEach-Object { "'$_'" }) -join ', '
+    $rows = Get-PsqlValue $Bin @"
+SELECT string_agg(c.relname || '=' || (xpath('/row/n/text()', query_to_xml(format('SELECT count(*) AS n FROM %I', c.relname), false, true, '')))[1]::text, ';' ORDER BY c.relname)
+FROM pg_class c WHERE c.relname IN ($names) AND c.relnamespace = current_schema()::regnamespace AND c.relkind IN ('r', 'p')
+"@
+    $counts = [ordered]@{}
+    foreach ($pair in ($rows -split ';' | Where-Object { $_ })) {
+        $name, $count = $pair -split '=', 2
+        $counts[$name] = [long]$count
+    }
+    return $counts
+}
+
+# backup and restore work on ConnectionStrings__Postgres, else on the private PostgreSQL of `run` (started for the
+# command and stopped after it). Returns that private PostgreSQL (with its Bin) or $null.
+function Use-CommandDatabase([string] $Bin) {
+    if (-not [string]::IsNullOrWhiteSpace($env:ConnectionStrings__Postgres)) {
+        return $null
+    }
+    $postgres = Start-PrivatePostgres $Bin
+    $env:ConnectionStrings__Postgres = $postgres.ConnectionString
+    return $postgres
+}
+
+function Invoke-Backup {
+    if ([string]::IsNullOrWhiteSpace($To)) {
+        Stop-Build 'backup needs -To DIR: the directory to write the dump and its manifest to.'
+    }
+    $bin = Install-Postgres
+    $postgres = Use-CommandDatabase $bin
+    try {
+        Invoke-WithLibpq $env:ConnectionStrings__Postgres {
+            $directory = (New-Item -ItemType Directory -Force -Path $To).FullName
+            $dump = Join-Path $directory $BackupFile
+            $partial = "$dump.partial"
+            $started = [DateTimeOffset]::UtcNow
+            Write-Step "Dumping $env:PGDATABASE on ${env:PGHOST}:$env:PGPORT to $dump"
+            # Custom format: compressed, and pg_restore can pick objects or run in parallel. Written aside, so a
+            # failed dump never leaves a file that looks whole.
+            Invoke-Native (Join-Path $bin 'pg_dump') @('--format=custom', '--no-password', "--file=$partial")
+            Move-Item -Force -Path $partial -Destination $dump
+            # Counted after the dump: on a quiet database equal to it; on a live one a few rows ahead.
+            $manifest = [ordered]@{
+                createdAt     = $started.ToString('o')
+                database      = $env:PGDATABASE
+                serverVersion = Get-PsqlValue $bin 'SHOW server_version'
+                pgDump        = "$(& (Join-Path $bin 'pg_dump') --version)".Trim()
+                file          = $BackupFile
+                bytes         = (Get-Item $dump).Length
+                sha256        = (Get-FileHash -Algorithm SHA256 -Path $dump).Hash.ToLowerInvariant()
+                tables        = Get-TableCounts $bin
+            }
+            $manifest | ConvertTo-Json -Depth 4 | Set-Content -Path (Join-Path $directory $ManifestFile)
+            foreach ($table in $manifest.tables.Keys) {
+                Write-Host ('  {0,-30} {1,12}' -f $table, $manifest.tables[$table])
+            }
+            Write-Host "Backup written to $directory ($($manifest.bytes) bytes)."
+        }
+    }
+    finally {
+        if ($postgres) { Stop-PrivatePostgres $bin $postgres }
+    }
+}
+
+function Invoke-Restore {
+    if ([string]::IsNullOrWhiteSpace($From)) {
+        Stop-Build 'restore needs -From DIR: a directory written by build.ps1 backup.'
+    }
+    $dump = Join-Path $From $BackupFile
+    $manifestPath = Join-Path $From $ManifestFile
+    if (-not (Test-Path -PathType Leaf $dump) -or -not (Test-Path -PathType Leaf $manifestPath)) {
+        Stop-Build "No backup in ${From}: it must hold $BackupFile and $ManifestFile, as build.ps1 backup writes them."
+    }
+    $manifest = Get-Content -Raw $manifestPath | ConvertFrom-Json -AsHashtable -DateKind String
+    $hash = (Get-FileHash -Algorithm SHA256 -Path $dump).Hash.ToLowerInvariant()
+    if ($hash -ne $manifest['sha256']) {
+        Stop-Build "$dump is not the file its manifest describes (SHA-256 $hash, the manifest says $($manifest['sha256'])): it is damaged or was replaced."
+    }
+    $bin = Install-Postgres
+    $postgres = Use-CommandDatabase $bin
+    try {
+        Invoke-WithLibpq $env:ConnectionStrings__Postgres {
+            $tables = [int](Get-PsqlValue $bin "SELECT count(*) FROM pg_class WHERE relnamespace = current_schema()::regnamespace AND relkind IN ('r', 'p')")
+            $arguments = @('--no-password', '--no-owner')
+            Write-Step "Restoring $dump (taken $($manifest['createdAt']) from PostgreSQL $($manifest['serverVersion'])) into $env:PGDATABASE on ${env:PGHOST}:$env:PGPORT"
+            if ($tables -eq 0) {
+                # One transaction: a restore that fails leaves the database as it was.
+                Invoke-Native (Join-Path $bin 'pg_restore') ($arguments + @('--single-transaction', '--exit-on-error', "--dbname=$env:PGDATABASE", $dump))
+            }
+            elseif (-not $Force) {
+                Stop-Build "$env:PGDATABASE on ${env:PGHOST}:$env:PGPORT already holds $tables tables: restore into an empty database, or add -Force to replace what it holds."
+            }
+            else {
+                # pg_restore --clean cannot drop a partitioned table's inherited keys, so the schema is emptied instead,
+                # in the same transaction as the restore (psql -1 runs the -c and the script as one): all or nothing. The
+                # script is written out whole first, so a pg_restore that fails half-way never empties the schema.
+                $schema = Get-PsqlValue $bin 'SELECT format(''%I'', current_schema())'
+                # The script holds everything the database does (password hashes, keys): in a directory only this user reads.
+                $private = New-Item -ItemType Directory -Path (Join-Path ([System.IO.Path]::GetTempPath()) "sensors360-restore-$([guid]::NewGuid().ToString('N'))")
+                if ($IsLinux -or $IsMacOS) { Invoke-Native 'chmod' @('700', $private.FullName) }
+                $script = Join-Path $private.FullName 'restore.sql'
+                try {
+                    Invoke-Native (Join-Path $bin 'pg_restore') ($arguments + @("--file=$script", $dump))
+                    & (Join-Path $bin 'psql') -X -q --no-password -v ON_ERROR_STOP=1 --single-transaction `
+                        -c "SET client_min_messages = warning; DROP SCHEMA $schema CASCADE; CREATE SCHEMA $schema;" -f $script | Out-Null
+                    if ($LASTEXITCODE -ne 0) {
+                        Stop-Build 'The restore failed (see the message above); the database is as it was.'
+                    }
+                }
+                finally {
+                    Remove-Item -Recurse -Force -ErrorAction SilentlyContinue $private.FullName
+                }
+            }
+            $restored = Get-TableCounts $bin
+            $different = 0
+            foreach ($table in $manifest['tables'].Keys) {
+                $now = if ($restored.Contains($table)) { $restored[$table] } else { 'missing' }
+                $mark = if ("$now" -ne "$($manifest['tables'][$table])") { $different++; '  <- differs' } else { '' }
+                Write-Host ('  {0,-30} {1,12} {2,12}{3}' -f $table, $manifest['tables'][$table], $now, $mark)
+            }
+            if ($different -gt 0) {
+                Write-Host "$different tables differ from the manifest (a backup of a live database counts a few rows after its dump)." -ForegroundColor Yellow
+            }
+            Write-Host "Restored $env:PGDATABASE from $From."
+        }
+    }
+    finally {
+        if ($postgres) { Stop-PrivatePostgres $bin $postgres }
+    }
+}
+
 # Sums the counters of every TRX file: "N passed, N failed, N skipped".
 function Get-TestCounts([string[]] $TrxFiles) {
     $counts = [ordered]@{ passed = 0; failed = 0; skipped = 0 }
@@ -780,6 +988,8 @@ switch ($Command) {
     'bench' { Invoke-Bench }
     'build' { Invoke-Build }
     'migrate' { Invoke-Migrate }
+    'backup' { Invoke-Backup }
+    'restore' { Invoke-Restore }
     default {
         Write-Host 'Usage: dotnet tool restore && dotnet pwsh ./build.ps1 <command>'
         Write-Host '  run    start the server on http://localhost:5000 (with a private PostgreSQL under .data/ unless ConnectionStrings__Postgres is set)'
@@ -790,5 +1000,7 @@ switch ($Command) {
         Write-Host '  cluster  start PostgreSQL, -Silos silos (3) and HAProxy locally; one URL, http://127.0.0.1:5000'
         Write-Host '  soak   3 silos behind HAProxy at half their measured peak for -Minutes (30); results in bench/results/soak.md'
         Write-Host '  migrate  apply orleans-postgres.sql and schema/ as the owner role (ConnectionStrings__Postgres, else the private PostgreSQL)'
+        Write-Host '  backup -To DIR    pg_dump the database (ConnectionStrings__Postgres, else the private PostgreSQL) into DIR with a manifest'
+        Write-Host '  restore -From DIR pg_restore a backup into an empty database (-Force: replace what it holds)'
     }
 }

@@ -21,6 +21,7 @@ public static partial class SettingsCheck
             _ = app.Services.GetRequiredService<IOptions<Database.DatabaseOptions>>().Value;
             _ = app.Services.GetRequiredService<IOptions<Notifications.NotificationOptions>>().Value;
             _ = app.Services.GetRequiredService<IOptions<Metrics.MetricsOptions>>().Value;
+            _ = app.Services.GetRequiredService<IOptions<Database.RetentionOptions>>().Value;
         }
         catch (OptionsValidationException e)
         {

@@ -30,6 +30,12 @@ internal static class AdvisoryLocks
     public const long NotificationReminders = 0x5345_4E53_3336_3013;
 
     /// <summary>
+    /// Held by <c>HeartbeatRetention</c> for a whole run (archiving and dropping old months), so each month is
+    /// archived by one silo. A session lock: a run spans several transactions.
+    /// </summary>
+    public const long HeartbeatRetention = 0x5345_4E53_3336_3015;
+
+    /// <summary>
     /// Taken by <c>orleans-postgres.sql</c> itself, written there as a literal because the script also runs
     /// on its own under psql; listed here only so no other use picks it.
     /// </summary>

@@ -33,6 +33,12 @@ public static partial class DatabaseHosting
                 .ForReadiness(builder.Configuration.GetPostgresConnectionString()))));
         builder.Services.AddSingleton<DatabaseSetup>();
         builder.Services.AddHostedService<HeartbeatPartitions>();
+        builder.Services.AddOptions<RetentionOptions>().Bind(builder.Configuration.GetSection(RetentionOptions.Section))
+            .Validate(options => options.HeartbeatMonths >= 1,
+                $"{RetentionOptions.Section}:HeartbeatMonths must be at least 1 (months of heartbeats kept before they are archived and dropped).")
+            .Validate(options => !options.Enabled || Path.IsPathFullyQualified(options.ArchiveDirectory),
+                $"{RetentionOptions.Section}:ArchiveDirectory must be an absolute path (or empty: no archive, and nothing is dropped).");
+        builder.Services.AddHostedService<HeartbeatRetention>();
         return builder;
     }
 

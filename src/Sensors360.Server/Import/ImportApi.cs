@@ -1,3 +1,5 @@
+using System.IO.Compression;
+using System.IO.Pipelines;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.Net.Http.Headers;
@@ -42,6 +44,14 @@ public static class ImportApi
             return Problem(415, "Unsupported media type", $"Send one heartbeat a line as Content-Type: {NdjsonMediaType}.");
         }
 
+        // Gzip, as the retention archive writes it (docs/operations.md), is read as it arrives like the plain body.
+        var encoding = http.Request.Headers.ContentEncoding.ToString();
+        var gzip = encoding.Equals("gzip", StringComparison.OrdinalIgnoreCase);
+        if (!gzip && encoding.Length > 0 && !encoding.Equals("identity", StringComparison.OrdinalIgnoreCase))
+        {
+            return Problem(415, "Unsupported content encoding", "Send the body as it is or compressed with Content-Encoding: gzip.");
+        }
+
         // History has any size: the body is read a line at a time, so Kestrel's whole-body cap does not apply here.
         if (http.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } limit)
         {
@@ -49,9 +59,18 @@ public static class ImportApi
         }
 
         var import = new NdjsonHeartbeatImport(store, grains, clock, logger);
+        var body = gzip
+            ? PipeReader.Create(new GZipStream(http.Request.Body, CompressionMode.Decompress, leaveOpen: true))
+            : http.Request.BodyReader;
         try
         {
-            await import.RunAsync(http.Request.BodyReader, http.RequestAborted);
+            await import.RunAsync(body, http.RequestAborted);
+        }
+        catch (InvalidDataException)
+        {
+            return Problem(400, "Corrupt gzip body", $"""
+                The gzip body could not be decompressed after {import.Imported} heartbeats were imported ({import.Duplicates} duplicates) up to line {import.CommittedThroughLine}; nothing after that line was stored. Sending the whole file again is safe: what is stored counts as duplicates.
+                """);
         }
         catch (Exception e) when (e is NpgsqlException or TimeoutException)
         {

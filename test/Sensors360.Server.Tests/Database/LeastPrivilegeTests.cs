@@ -1,5 +1,6 @@
 using System.Net;
 using Npgsql;
+using Sensors360.Server.Database;
 using Sensors360.Server.Tests.Sensors;
 using Sensors360.Testing;
 
@@ -60,6 +61,28 @@ public sealed class LeastPrivilegeTests(ThrowawayPostgres postgres)
         await Sql.ScalarAsync(runtimeConnection, "SELECT ensure_heartbeat_partitions('2091-03-01T00:00:00Z'::timestamptz, 0)");
         Assert.Equal(owner, await ScalarTextAsync(ownerConnection, "SELECT tableowner FROM pg_tables WHERE tablename = 'heartbeat_2091_03'"));
         Assert.Equal(1, await Sql.ScalarAsync(runtimeConnection, "SELECT count(*) FROM (SELECT 1 WHERE has_table_privilege('heartbeat_2091_03', 'SELECT')) AS granted"));
+
+        // ...and archives and drops an old month, which it may not drop itself: the drop function does it as the owner.
+        await Sql.ScalarAsync(runtimeConnection, "SELECT ensure_heartbeat_partitions('2020-03-01T00:00:00Z'::timestamptz, 0)");
+        await Sql.ScalarAsync(runtimeConnection, "INSERT INTO heartbeat (sensor_id, received_at) SELECT id, '2020-03-05T00:00:00Z' FROM sensor WHERE name = 'boiler-least-1'");
+        var drop = await Assert.ThrowsAsync<PostgresException>(() => Sql.ScalarAsync(runtimeConnection, "DROP TABLE heartbeat_2020_03"));
+        Assert.Equal(PostgresErrorCodes.InsufficientPrivilege, drop.SqlState);
+        var archive = Directory.CreateTempSubdirectory("sensors360-archive-");
+        try
+        {
+            await using var runtimeDb = NpgsqlDataSource.Create(runtimeConnection);
+            var retention = new HeartbeatRetention(runtimeDb,
+                Microsoft.Extensions.Options.Options.Create(new RetentionOptions { ArchiveDirectory = archive.FullName }),
+                TimeProvider.System, Microsoft.Extensions.Logging.Abstractions.NullLogger<HeartbeatRetention>.Instance);
+            var run = await retention.RunAsync(Cancel);
+            Assert.True(run.Outcome == RetentionOutcome.Done, run.Failure);
+            Assert.Equal(1, Assert.Single(run.Archived).Rows);
+            Assert.Equal(0, await Sql.ScalarAsync(ownerConnection, "SELECT count(*) FROM pg_tables WHERE tablename = 'heartbeat_2020_03'"));
+        }
+        finally
+        {
+            archive.Delete(recursive: true);
+        }
     }
 
     [Fact]
