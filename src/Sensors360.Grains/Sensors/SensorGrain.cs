@@ -314,7 +314,41 @@ public sealed partial class SensorGrain(
         }
     }
 
-    public async Task<SensorCommandResult> Pause(SensorPause pause)
+    public Task<SensorCommandResult> Pause(SensorPause pause) => ChangeLiveSensorAsync(async sensor =>
+    {
+        await store.PauseAsync(sensor.Id, clock.GetUtcNow(), pause.Until, pause.Reason, pause.PausedBy, CancellationToken.None);
+        _sensor = sensor with { PausedUntil = pause.Until };
+        LogPaused(logger, Name, pause.Until);
+        await Dashboard.SensorChanged();
+        await NotifyWatchersAsync();
+    });
+
+    public Task<SensorCommandResult> EndPause() => ChangeLiveSensorAsync(async sensor =>
+    {
+        if (sensor.PausedUntil is { } until && until > clock.GetUtcNow())
+        {
+            await store.ResumeAsync(sensor.Id, clock.GetUtcNow(), CancellationToken.None);
+            LogResumed(logger, Name);
+        }
+
+        _sensor = sensor with { PausedUntil = null };
+        // A silence past its threshold is alerted now, unless a maintenance window still covers the sensor.
+        await JudgeSilenceAsync();
+        await Dashboard.SensorChanged();
+        await NotifyWatchersAsync();
+    });
+
+    public Task<SensorCommandResult> RotateToken(string tokenHash) => ChangeLiveSensorAsync(async sensor =>
+    {
+        await store.RotateTokenAsync(sensor.Id, tokenHash, CancellationToken.None);
+        _sensor = sensor with { TokenHash = tokenHash };
+    });
+
+    /// <summary>
+    /// Runs an operator's change on a sensor that exists and is not retired. A database failure answers
+    /// Unavailable and has the sensor read again on its next call, as the change may or may not have committed.
+    /// </summary>
+    private async Task<SensorCommandResult> ChangeLiveSensorAsync(Func<SensorRecord, Task> change)
     {
         try
         {
@@ -329,76 +363,12 @@ public sealed partial class SensorGrain(
                 return SensorCommandResult.Retired;
             }
 
-            await store.PauseAsync(sensor.Id, clock.GetUtcNow(), pause.Until, pause.Reason, pause.PausedBy, CancellationToken.None);
-            _sensor = sensor with { PausedUntil = pause.Until };
-            LogPaused(logger, Name, pause.Until);
-            await Dashboard.SensorChanged();
-            await NotifyWatchersAsync();
+            await change(sensor);
             return SensorCommandResult.Done;
         }
         catch (Exception e) when (IsDatabaseFailure(e))
         {
             _loaded = false;
-            return SensorCommandResult.Unavailable;
-        }
-    }
-
-    public async Task<SensorCommandResult> EndPause()
-    {
-        try
-        {
-            await EnsureLoadedAsync();
-            if (_sensor is not { } sensor)
-            {
-                return SensorCommandResult.NotFound;
-            }
-
-            if (sensor.Status == SensorStatus.Retired)
-            {
-                return SensorCommandResult.Retired;
-            }
-
-            if (sensor.PausedUntil is { } until && until > clock.GetUtcNow())
-            {
-                await store.ResumeAsync(sensor.Id, clock.GetUtcNow(), CancellationToken.None);
-                LogResumed(logger, Name);
-            }
-
-            _sensor = sensor with { PausedUntil = null };
-            // A silence past its threshold is alerted now, unless a maintenance window still covers the sensor.
-            await JudgeSilenceAsync();
-            await Dashboard.SensorChanged();
-            await NotifyWatchersAsync();
-            return SensorCommandResult.Done;
-        }
-        catch (Exception e) when (IsDatabaseFailure(e))
-        {
-            _loaded = false;
-            return SensorCommandResult.Unavailable;
-        }
-    }
-
-    public async Task<SensorCommandResult> RotateToken(string tokenHash)
-    {
-        try
-        {
-            await EnsureLoadedAsync();
-            if (_sensor is not { } sensor)
-            {
-                return SensorCommandResult.NotFound;
-            }
-
-            if (sensor.Status == SensorStatus.Retired)
-            {
-                return SensorCommandResult.Retired;
-            }
-
-            await store.RotateTokenAsync(sensor.Id, tokenHash, CancellationToken.None);
-            _sensor = sensor with { TokenHash = tokenHash };
-            return SensorCommandResult.Done;
-        }
-        catch (Exception e) when (IsDatabaseFailure(e))
-        {
             return SensorCommandResult.Unavailable;
         }
     }

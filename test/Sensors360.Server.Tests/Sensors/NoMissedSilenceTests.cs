@@ -49,6 +49,7 @@ public sealed class NoMissedSilenceTests(ThrowawayPostgres postgres)
             Assert.Equal(HttpStatusCode.NoContent, beat.StatusCode);
         }
 
+        var killedAt = DateTimeOffset.UtcNow;
         Process.GetProcessById(doomed.ProcessId).Kill();
 
         await Eventually.TrueAsync(
@@ -64,8 +65,10 @@ public sealed class NoMissedSilenceTests(ThrowawayPostgres postgres)
             WHERE a.silent_since <> s.last_heartbeat_at + interval '{ThresholdSeconds} seconds'
                OR a.raised_at > s.last_heartbeat_at + interval '{Bound.TotalSeconds} seconds'
             """));
-        // The kill did hit sensors: grains on the dead silo could not be asked, so the sweep raised their alerts itself.
-        Assert.Contains(survivor.Output, line => line.Contains("its grain's silo is unreachable", StringComparison.Ordinal));
+        // The kill did hit sensors: some alerts could only come from the survivor, raised by its sweep itself while the
+        // dead silo's grains could not be asked, or by those grains once activated again there (on a busy machine the
+        // cluster may declare the silo dead first).
+        Assert.NotEqual(0, await Sql.ScalarAsync(database, "SELECT count(*) FROM alert WHERE raised_at > $1", killedAt));
     }
 
     [Fact]
