@@ -128,19 +128,31 @@ public sealed partial class ServerProcess : IAsyncDisposable
     }
 
     /// <summary>Waits until <c>/readyz</c> answers 200; fails with the server's output if it exits first.</summary>
-    public Task WaitUntilReadyAsync() => Eventually.TrueAsync(
-        async () =>
+    public async Task WaitUntilReadyAsync()
+    {
+        try
         {
-            if (_process.HasExited)
-            {
-                throw new InvalidOperationException($"The server exited with {_process.ExitCode}:\n{string.Join('\n', Output)}");
-            }
+            await Eventually.TrueAsync(
+                async () =>
+                {
+                    if (_process.HasExited)
+                    {
+                        throw new InvalidOperationException($"The server exited with {_process.ExitCode}:\n{string.Join('\n', Output)}");
+                    }
 
-            using var response = await Http.GetAsync(new Uri("/readyz", UriKind.Relative));
-            return response.IsSuccessStatusCode;
-        },
-        TimeSpan.FromSeconds(60),
-        $"server {BaseAddress} ready");
+                    using var response = await Http.GetAsync(new Uri("/readyz", UriKind.Relative));
+                    return response.IsSuccessStatusCode;
+                },
+                // Generous: on a loaded machine a fresh database's migrations and the silo's start take a while.
+                TimeSpan.FromSeconds(120),
+                $"server {BaseAddress} ready");
+        }
+        catch (TimeoutException e)
+        {
+            // Where start-up stood says why it never got ready.
+            throw new TimeoutException($"{e.Message}\nIts last output:\n{string.Join('\n', Output.TakeLast(40))}", e);
+        }
+    }
 
     /// <summary>The session cookie of the bootstrap admin, e.g. for a WebSocket client.</summary>
     public async Task<System.Net.CookieContainer> LoginCookiesAsync()
