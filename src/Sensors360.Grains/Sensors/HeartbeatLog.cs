@@ -20,10 +20,11 @@ public sealed class HeartbeatLogUnavailableException(string message, Exception? 
 /// <summary>
 /// The silo's heartbeat writer. Concurrent heartbeats are group-committed: whatever arrived while the
 /// previous batch was being written goes into the next one, as one multi-row insert plus the matching
-/// <c>sensor</c> counters, alert resolutions (<see cref="AlertStore.ResolveCommand"/>) and interval
-/// counts (<see cref="HeartbeatIntervals"/>), in one
-/// transaction. Each append completes only when its batch has committed, so a caller that gets success
-/// knows the heartbeat is durable.
+/// alert resolutions (<see cref="AlertStore.ResolveCommand"/>) and interval counts
+/// (<see cref="HeartbeatIntervals"/>), in one transaction. Each append completes only when its batch has
+/// committed, so a caller that gets success knows the heartbeat is durable. The sensors' rows are not
+/// touched: each committed heartbeat is noted for the silo's <see cref="SensorCheckpoint"/>, which moves
+/// their counters in bulk.
 /// </summary>
 public sealed partial class HeartbeatLog : BackgroundService, IHeartbeatWriter
 {
@@ -43,13 +44,15 @@ public sealed partial class HeartbeatLog : BackgroundService, IHeartbeatWriter
     public const string QueueDepthInstrument = "sensors360.heartbeats.queue_depth";
 
     private readonly NpgsqlDataSource _db;
+    private readonly SensorCheckpoint _checkpoint;
     private readonly ILogger<HeartbeatLog> _logger;
     private readonly Histogram<int> _batchSizes;
     private readonly Counter<long> _stored;
 
-    public HeartbeatLog(NpgsqlDataSource db, ILogger<HeartbeatLog> logger, IMeterFactory meters)
+    public HeartbeatLog(NpgsqlDataSource db, SensorCheckpoint checkpoint, ILogger<HeartbeatLog> logger, IMeterFactory meters)
     {
         _db = db;
+        _checkpoint = checkpoint;
         _logger = logger;
         var meter = meters.Create(MeterName);
         _batchSizes = meter.CreateHistogram<int>(BatchSizeInstrument, "{heartbeat}", "Heartbeats per committed batch");
@@ -294,6 +297,9 @@ public sealed partial class HeartbeatLog : BackgroundService, IHeartbeatWriter
         _stored.Add(rows.Count);
         foreach (var pending in rows)
         {
+            // Committed: the sensor's counters move with the silo's next checkpoint, counted from its previous heartbeat.
+            var record = pending.Record;
+            _checkpoint.Note(record.SensorId, record.ReceivedAt - record.Interval, record.ReceivedAt, 1);
             pending.Done.TrySetResult();
         }
     }
@@ -332,8 +338,8 @@ public sealed partial class HeartbeatLog : BackgroundService, IHeartbeatWriter
             new NpgsqlParameter { Value = receivedAt },
             new NpgsqlParameter { Value = metrics, NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Jsonb }));
 
-        // No UPDATE sensor: the grain notes the heartbeat for the silo's SensorCheckpoint once this commits, which
-        // writes the counters of all the sensors that beat in one statement per checkpoint period.
+        // No UPDATE sensor: once this commits, each heartbeat is noted for the silo's SensorCheckpoint, which writes
+        // the counters of all the sensors that beat in one statement per checkpoint period.
 
         var resolutions = batch.Where(pending => pending.Record.ResolveAlertId is not null).ToList();
         if (resolutions.Count > 0)

@@ -156,8 +156,6 @@ public sealed partial class SensorGrain(
             return HeartbeatResult.Unavailable;
         }
 
-        // Its counters are the grain's until the silo's next checkpoint writes them, with every other sensor's.
-        checkpoint.Note(sensor.Id, sensor.LastHeartbeatAt, receivedAt, 1);
         _sensor = sensor with
         {
             Status = SensorStatus.Online,
