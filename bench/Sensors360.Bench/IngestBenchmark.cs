@@ -75,10 +75,14 @@ internal sealed class IngestBenchmark(BenchSettings settings)
                 if (activity.Commits > 0)
                 {
                     Console.WriteLine($"  database: {activity.Commits / numbers.ElapsedSeconds:0} commits/s, {rows / (double)activity.Commits:0.0} heartbeats per commit, " +
-                        $"sensor updates {activity.SensorUpdates} ({activity.SensorHotUpdates * 100.0 / Math.Max(1, activity.SensorUpdates):0}% HOT)");
+                        $"sensor updates {activity.SensorUpdates} ({activity.SensorHotUpdates * 100.0 / Math.Max(1, activity.SensorUpdates):0}% HOT), reminder writes {activity.ReminderWrites}");
                 }
+                // Per stored heartbeat: the sensor row updates (the checkpoint's, a few per sensor a minute) and the reminder
+                // writes (none once every sensor is online) the run caused.
                 runs.Add(new BenchRun(name, path, numbers.SucceededRate, numbers.P50Ms, numbers.P99Ms, numbers.P999Ms, numbers.Errors,
-                    Math.Round(cpu, 2), meter.PeakResidentBytes(), rows > 0 ? Math.Round(rows / numbers.ElapsedSeconds, 1) : null));
+                    Math.Round(cpu, 2), meter.PeakResidentBytes(), rows > 0 ? Math.Round(rows / numbers.ElapsedSeconds, 1) : null,
+                    rows > 0 ? Math.Round(activity.SensorUpdates / (double)rows, 4) : null,
+                    rows > 0 ? Math.Round(activity.ReminderWrites / (double)rows, 4) : null));
                 Console.WriteLine($"  {numbers.SucceededRate:0}/s, p99 {numbers.P99Ms:0.00} ms, {numbers.Errors} errors");
             }
 
@@ -210,7 +214,7 @@ internal sealed class IngestBenchmark(BenchSettings settings)
     private sealed record Heap(long ManagedBytes, long ResidentBytes, long HeartbeatBatches, long HeartbeatsStored);
 
     /// <summary>Counters from pg_stat views, to see how the writes reached the database.</summary>
-    private sealed record DatabaseActivity(long Commits, long SensorUpdates, long SensorHotUpdates)
+    private sealed record DatabaseActivity(long Commits, long SensorUpdates, long SensorHotUpdates, long ReminderWrites)
     {
         public static async Task<DatabaseActivity> ReadAsync(string database)
         {
@@ -221,14 +225,15 @@ internal sealed class IngestBenchmark(BenchSettings settings)
                 SELECT pg_stat_force_next_flush(),
                        (SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()),
                        (SELECT n_tup_upd FROM pg_stat_user_tables WHERE relname = 'sensor'),
-                       (SELECT n_tup_hot_upd FROM pg_stat_user_tables WHERE relname = 'sensor')
+                       (SELECT n_tup_hot_upd FROM pg_stat_user_tables WHERE relname = 'sensor'),
+                       (SELECT coalesce(sum(n_tup_ins + n_tup_upd + n_tup_del), 0)::bigint FROM pg_stat_user_tables WHERE relname = 'orleans_reminder')
                 """, connection);
             await using var reader = await command.ExecuteReaderAsync();
             await reader.ReadAsync();
-            return new DatabaseActivity(reader.GetInt64(1), reader.GetInt64(2), reader.GetInt64(3));
+            return new DatabaseActivity(reader.GetInt64(1), reader.GetInt64(2), reader.GetInt64(3), reader.GetInt64(4));
         }
 
         public DatabaseActivity Since(DatabaseActivity before) =>
-            new(Commits - before.Commits, SensorUpdates - before.SensorUpdates, SensorHotUpdates - before.SensorHotUpdates);
+            new(Commits - before.Commits, SensorUpdates - before.SensorUpdates, SensorHotUpdates - before.SensorHotUpdates, ReminderWrites - before.ReminderWrites);
     }
 }

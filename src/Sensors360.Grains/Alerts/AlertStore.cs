@@ -92,7 +92,9 @@ public sealed class AlertStore(NpgsqlDataSource db)
         await using var command = db.CreateCommand($"""
             INSERT INTO alert (sensor_id, kind, silent_since, raised_at)
             SELECT s.id, $4, $2, $3 FROM sensor s
-            WHERE s.id = $1 AND s.retired_at IS NULL AND s.last_heartbeat_at IS NOT DISTINCT FROM $5::timestamptz
+            WHERE s.id = $1 AND s.retired_at IS NULL
+              -- The heartbeat rows, not the checkpoint (which may lag them): none stored after the one the sweep saw.
+              AND NOT EXISTS (SELECT 1 FROM heartbeat h WHERE h.sensor_id = s.id AND h.received_at > coalesce($5::timestamptz, '-infinity'))
               AND {SensorStore.NotPaused.Replace("$1", "$3", StringComparison.Ordinal)}
             ON CONFLICT (sensor_id) WHERE resolved_at IS NULL DO NOTHING
             RETURNING id, kind, silent_since, raised_at

@@ -155,7 +155,9 @@ public sealed class HeartbeatImport(NpgsqlDataSource db)
 
             // The counters come from what was inserted, so a duplicate (already stored, or twice in the body)
             // counts once. least/greatest ignore the NULLs of a sensor without heartbeats. Sorted so the
-            // primary key is filled in its own order.
+            // primary key is filled in its own order. Moving the checkpoint (SensorCheckpoint) to the last imported
+            // heartbeat also counts the stored heartbeats it passes that no checkpoint counted yet (the subqueries
+            // see the table as it was before this insert), so every heartbeat up to the checkpoint stays counted.
             await using var insert = new NpgsqlCommand("""
                 WITH inserted AS (
                     INSERT INTO heartbeat (sensor_id, received_at, metrics)
@@ -166,9 +168,13 @@ public sealed class HeartbeatImport(NpgsqlDataSource db)
                     SELECT sensor_id, min(received_at) AS first_at, max(received_at) AS last_at, count(*) AS n
                     FROM inserted GROUP BY sensor_id)
                 UPDATE sensor AS s
-                SET first_heartbeat_at = least(s.first_heartbeat_at, p.first_at),
+                SET first_heartbeat_at = least(s.first_heartbeat_at, p.first_at,
+                        CASE WHEN s.first_heartbeat_at IS NULL
+                             THEN (SELECT min(h.received_at) FROM heartbeat h WHERE h.sensor_id = s.id AND h.received_at <= p.last_at) END),
                     last_heartbeat_at = greatest(s.last_heartbeat_at, p.last_at),
                     heartbeat_count = s.heartbeat_count + p.n
+                        + (SELECT count(*) FROM heartbeat h
+                           WHERE h.sensor_id = s.id AND h.received_at > coalesce(s.last_heartbeat_at, '-infinity') AND h.received_at <= p.last_at)
                 FROM per_sensor p
                 WHERE s.id = p.sensor_id
                 RETURNING s.name, p.n

@@ -20,10 +20,11 @@ public sealed class HeartbeatLogUnavailableException(string message, Exception? 
 /// <summary>
 /// The silo's heartbeat writer. Concurrent heartbeats are group-committed: whatever arrived while the
 /// previous batch was being written goes into the next one, as one multi-row insert plus the matching
-/// <c>sensor</c> counters, alert resolutions (<see cref="AlertStore.ResolveCommand"/>) and interval
-/// counts (<see cref="HeartbeatIntervals"/>), in one
-/// transaction. Each append completes only when its batch has committed, so a caller that gets success
-/// knows the heartbeat is durable.
+/// alert resolutions (<see cref="AlertStore.ResolveCommand"/>) and interval counts
+/// (<see cref="HeartbeatIntervals"/>), in one transaction. Each append completes only when its batch has
+/// committed, so a caller that gets success knows the heartbeat is durable. The sensors' rows are not
+/// touched: each committed heartbeat is noted for the silo's <see cref="SensorCheckpoint"/>, which moves
+/// their counters in bulk.
 /// </summary>
 public sealed partial class HeartbeatLog : BackgroundService, IHeartbeatWriter
 {
@@ -43,13 +44,15 @@ public sealed partial class HeartbeatLog : BackgroundService, IHeartbeatWriter
     public const string QueueDepthInstrument = "sensors360.heartbeats.queue_depth";
 
     private readonly NpgsqlDataSource _db;
+    private readonly SensorCheckpoint _checkpoint;
     private readonly ILogger<HeartbeatLog> _logger;
     private readonly Histogram<int> _batchSizes;
     private readonly Counter<long> _stored;
 
-    public HeartbeatLog(NpgsqlDataSource db, ILogger<HeartbeatLog> logger, IMeterFactory meters)
+    public HeartbeatLog(NpgsqlDataSource db, SensorCheckpoint checkpoint, ILogger<HeartbeatLog> logger, IMeterFactory meters)
     {
         _db = db;
+        _checkpoint = checkpoint;
         _logger = logger;
         var meter = meters.Create(MeterName);
         _batchSizes = meter.CreateHistogram<int>(BatchSizeInstrument, "{heartbeat}", "Heartbeats per committed batch");
@@ -294,12 +297,15 @@ public sealed partial class HeartbeatLog : BackgroundService, IHeartbeatWriter
         _stored.Add(rows.Count);
         foreach (var pending in rows)
         {
+            // Committed: the sensor's counters move with the silo's next checkpoint, counted from its previous heartbeat.
+            var record = pending.Record;
+            _checkpoint.Note(record.SensorId, record.ReceivedAt - record.Interval, record.ReceivedAt, 1);
             pending.Done.TrySetResult();
         }
     }
 
     /// <summary>
-    /// Writes a batch in one round trip: the inserts, the sensors' counters and the alert resolutions go
+    /// Writes a batch in one round trip: the inserts, the alert resolutions and the interval counts go
     /// to PostgreSQL as one batch of statements, which it runs as one implicit transaction. Measured
     /// against binary COPY (docs/performance.md): with the small batches a busy server actually forms,
     /// the round trips around a COPY (start, finish, then the updates, then COMMIT) cost more than COPY saves.
@@ -312,7 +318,7 @@ public sealed partial class HeartbeatLog : BackgroundService, IHeartbeatWriter
         await write.ExecuteNonQueryAsync(cancellationToken);
     }
 
-    /// <summary>The statements that store <paramref name="batch"/>: heartbeats, sensors' counters, alert resolutions, intervals.</summary>
+    /// <summary>The statements that store <paramref name="batch"/>: heartbeats, alert resolutions, intervals.</summary>
     private static void AddWriteCommands(NpgsqlBatch write, List<Pending> batch, int shard)
     {
         var sensorIds = new long[batch.Count];
@@ -332,28 +338,8 @@ public sealed partial class HeartbeatLog : BackgroundService, IHeartbeatWriter
             new NpgsqlParameter { Value = receivedAt },
             new NpgsqlParameter { Value = metrics, NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Jsonb }));
 
-        // A sensor is in a batch at most once while its grain awaits each heartbeat; grouping keeps the
-        // update right even if that ever changes.
-        var perSensor = batch
-            .GroupBy(pending => pending.Record.SensorId)
-            .Select(group => (
-                SensorId: group.Key,
-                First: group.Min(pending => pending.Record.ReceivedAt),
-                Last: group.Max(pending => pending.Record.ReceivedAt),
-                Count: (long)group.Count()))
-            .ToList();
-        write.BatchCommands.Add(Command("""
-            UPDATE sensor AS s
-            SET first_heartbeat_at = coalesce(s.first_heartbeat_at, b.first_at),
-                last_heartbeat_at = greatest(s.last_heartbeat_at, b.last_at),
-                heartbeat_count = s.heartbeat_count + b.n
-            FROM unnest($1::bigint[], $2::timestamptz[], $3::timestamptz[], $4::bigint[]) AS b (sensor_id, first_at, last_at, n)
-            WHERE s.id = b.sensor_id AND s.id = ANY ($1)
-            """,
-            new NpgsqlParameter { Value = perSensor.Select(sensor => sensor.SensorId).ToArray() },
-            new NpgsqlParameter { Value = perSensor.Select(sensor => sensor.First).ToArray() },
-            new NpgsqlParameter { Value = perSensor.Select(sensor => sensor.Last).ToArray() },
-            new NpgsqlParameter { Value = perSensor.Select(sensor => sensor.Count).ToArray() }));
+        // No UPDATE sensor: once this commits, each heartbeat is noted for the silo's SensorCheckpoint, which writes
+        // the counters of all the sensors that beat in one statement per checkpoint period.
 
         var resolutions = batch.Where(pending => pending.Record.ResolveAlertId is not null).ToList();
         if (resolutions.Count > 0)

@@ -23,4 +23,17 @@ public sealed class MonitoringOptions
     /// bounds how late such an alert can be: threshold + sweep period (+ the sweep's own few seconds).
     /// </summary>
     public TimeSpan SweepPeriod { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>
+    /// How often each silo writes its sensors' heartbeat counters (<see cref="SensorCheckpoint"/>), in one statement
+    /// for all the sensors that beat since. Whole-fleet readers (the fleet aggregate, the sweep's first filter) lag
+    /// the heartbeats by up to this much (more after a crash, until the sensors' next activation).
+    /// </summary>
+    public TimeSpan CheckpointPeriod { get; set; } = TimeSpan.FromSeconds(2);
+
+    /// <summary>The range of <see cref="CheckpointPeriod"/>: often enough to keep readers close, rarely enough to batch.</summary>
+    public static readonly TimeSpan MinimumCheckpointPeriod = TimeSpan.FromMilliseconds(100);
+
+    /// <inheritdoc cref="MinimumCheckpointPeriod"/>
+    public static readonly TimeSpan MaximumCheckpointPeriod = TimeSpan.FromMinutes(1);
 }

@@ -6,13 +6,14 @@ namespace Sensors360.Grains.Sensors;
 
 /// <summary>
 /// Reads sensors for the API straight from the database, so lists never wake thousands of grains.
-/// A sensor is silent exactly while its silence alert is open, which is what its grain decided.
+/// A sensor is silent exactly while its silence alert is open, which is what its grain decided. Its counters are
+/// exact: the checkpoint plus the heartbeats stored after it (<c>sensor_status_rebuilt</c>, one probe per sensor read).
 /// </summary>
 public sealed class SensorDirectory(NpgsqlDataSource db, IOptions<MonitoringOptions> options)
 {
     public async Task<SensorSnapshot?> GetAsync(string id, CancellationToken cancellationToken)
     {
-        await using var command = db.CreateCommand($"SELECT {SensorStatusView.Columns} FROM sensor_status WHERE name = $1");
+        await using var command = db.CreateCommand($"SELECT {SensorStatusView.Columns} FROM sensor_status_rebuilt WHERE name = $1");
         command.Parameters.AddWithValue(id);
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
         return await reader.ReadAsync(cancellationToken) ? Read(reader) : null;
@@ -43,7 +44,7 @@ public sealed class SensorDirectory(NpgsqlDataSource db, IOptions<MonitoringOpti
         SensorStatus? status, string? tag, string? afterId, int limit, CancellationToken cancellationToken)
     {
         await using var command = db.CreateCommand($"""
-            SELECT {SensorStatusView.Columns} FROM sensor_status
+            SELECT {SensorStatusView.Columns} FROM sensor_status_rebuilt
             WHERE ($1::text IS NULL OR name > $1) AND ($2::text IS NULL OR tags @> ARRAY[$2::text]) AND ($3::text IS NULL OR status = $3)
             ORDER BY name
             LIMIT $4

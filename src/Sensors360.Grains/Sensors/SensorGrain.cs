@@ -14,8 +14,9 @@ namespace Sensors360.Grains.Sensors;
 
 /// <summary>
 /// One sensor's life. Its record is the database (<c>sensor</c>, <c>heartbeat</c>, <c>alert</c>), not
-/// Orleans grain state: heartbeats are appended through the silo's <see cref="IHeartbeatWriter"/>, and the
-/// grain rebuilds itself from the <c>sensor_status</c> view whenever it activates. It writes its sensor's
+/// Orleans grain state: heartbeats are appended through the silo's <see cref="IHeartbeatWriter"/>, their counters
+/// kept here and written in bulk by the silo's <see cref="SensorCheckpoint"/>, and the grain rebuilds itself from
+/// the <c>sensor_status_rebuilt</c> view (the checkpoint plus the heartbeats after it) whenever it activates. It writes its sensor's
 /// alerts (raise, resolve, acknowledge; the <see cref="SilenceSweep"/> raises one only when this grain's silo is
 /// unreachable) and tells the dashboard grain of each change. Silence is detected by its
 /// <see cref="SilenceWatch"/>, confirmed by the sweep. A heartbeat the database could not take (answered 503)
@@ -27,6 +28,7 @@ public sealed partial class SensorGrain(
     SensorStore store,
     AlertStore alerts,
     IHeartbeatWriter heartbeats,
+    SensorCheckpoint checkpoint,
     HeartbeatImport history,
     HeartbeatTally tally,
     MaintenanceCalendar maintenance,
@@ -166,6 +168,12 @@ public sealed partial class SensorGrain(
 
         if (sensor.Status != SensorStatus.Online)
         {
+            if (sensor.FirstHeartbeatAt is null)
+            {
+                // Pending until its row says otherwise: the fleet aggregate, told below, counts it online at once.
+                await checkpoint.WriteNowAsync(sensor.Id);
+            }
+
             if (sensor.OpenAlert is { } resolved)
             {
                 LogRecovered(logger, Name);

@@ -25,8 +25,12 @@ public static class SensorMonitoring
                 $"{MonitoringOptions.Section}:SilenceCheckPeriod must be at least {MonitoringOptions.MinimumPeriod}.")
             .Validate(options => options.SweepPeriod >= MonitoringOptions.MinimumPeriod,
                 $"{MonitoringOptions.Section}:SweepPeriod must be at least {MonitoringOptions.MinimumPeriod}.")
+            .Validate(options => options.CheckpointPeriod >= MonitoringOptions.MinimumCheckpointPeriod && options.CheckpointPeriod <= MonitoringOptions.MaximumCheckpointPeriod,
+                $"{MonitoringOptions.Section}:CheckpointPeriod must be from {MonitoringOptions.MinimumCheckpointPeriod} to {MonitoringOptions.MaximumCheckpointPeriod}.")
             .ValidateOnStart();
         services.TryAddKeyedSingleton(MonitoringClock.Key, TimeProvider.System);
+        // The checkpoint's period is the silo's own time, not the sensors' (which tests may drive by hand).
+        services.TryAddSingleton(TimeProvider.System);
         services.AddSingleton<SensorStore>();
         services.AddSingleton<SensorDirectory>();
         services.AddSingleton<UptimeStore>();
@@ -35,6 +39,9 @@ public static class SensorMonitoring
         services.AddSingleton<HeartbeatImport>();
         services.AddSingleton<HeartbeatLog>();
         services.AddHostedService(provider => provider.GetRequiredService<HeartbeatLog>());
+        // Heartbeats only note their sensors; this writes the counters of all of them every checkpoint period.
+        services.AddSingleton<SensorCheckpoint>();
+        services.AddHostedService(provider => provider.GetRequiredService<SensorCheckpoint>());
         // Try: a host that registered its own writer first (the benchmark) keeps it.
         services.TryAddSingleton<IHeartbeatWriter>(provider => provider.GetRequiredService<HeartbeatLog>());
         // One silo at a time sweeps the database for silences nothing else raised (SilenceSweep).

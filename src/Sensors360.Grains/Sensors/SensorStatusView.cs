@@ -5,7 +5,8 @@ using Sensors360.Abstractions.Sensors;
 namespace Sensors360.Grains.Sensors;
 
 /// <summary>
-/// The one reader of the <c>sensor_status</c> view (schema/0005, 0006, 0007, 0014), where the status rule lives:
+/// The one reader of the <c>sensor_status</c> view (schema/0005, 0006, 0007, 0014), where the status rule lives, and of
+/// <c>sensor_status_rebuilt</c> (schema/0016: the same, its counters completed from the heartbeats past the checkpoint):
 /// retired, else paused during its own pause or a maintenance window of one of its tags, else silent while a
 /// silence alert is open, else pending before the first heartbeat, else online. The record's status is the
 /// view's <c>lifecycle_status</c> (the same rule without pauses), which a grain works from; the pause is beside it.
@@ -18,6 +19,9 @@ internal static class SensorStatusView
         open_alert_raised_at, open_alert_acknowledged_at, open_alert_acknowledged_by, retired_reason,
         own_paused_until, paused_until
         """;
+
+    /// <summary>How many columns <see cref="Columns"/> names; a query may read its own after them.</summary>
+    public const int ColumnCount = 20;
 
     /// <summary>One row of <c>SELECT {Columns} FROM sensor_status</c>.</summary>
     public static SensorRecord Read(NpgsqlDataReader reader)

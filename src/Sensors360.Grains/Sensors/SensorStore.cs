@@ -5,14 +5,33 @@ using Sensors360.Grains.Alerts;
 namespace Sensors360.Grains.Sensors;
 
 /// <summary>The SQL a sensor grain runs against the <c>sensor</c> table (heartbeats go through <see cref="HeartbeatLog"/>, alerts through <see cref="AlertStore"/>).</summary>
-public sealed class SensorStore(NpgsqlDataSource db)
+/// <remarks>Without a <see cref="SensorCheckpoint"/> (a test's bare store), heartbeats found past the checkpoint are not noted.</remarks>
+public sealed class SensorStore(NpgsqlDataSource db, SensorCheckpoint? checkpoint = null)
 {
+    /// <summary>
+    /// The sensor with its counters rebuilt: its checkpoint plus the heartbeats stored after it (schema/0016). Those,
+    /// if any (a checkpoint lost with its silo, or not yet written), are noted for this silo's next checkpoint.
+    /// </summary>
     public async Task<SensorRecord?> LoadAsync(string name, CancellationToken cancellationToken)
     {
-        await using var command = db.CreateCommand($"SELECT {SensorStatusView.Columns} FROM sensor_status WHERE name = $1");
+        await using var command = db.CreateCommand(
+            $"SELECT {SensorStatusView.Columns}, checkpoint_last_heartbeat_at, heartbeats_after_checkpoint FROM sensor_status_rebuilt WHERE name = $1");
         command.Parameters.AddWithValue(name);
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
-        return await reader.ReadAsync(cancellationToken) ? SensorStatusView.Read(reader) : null;
+        if (!await reader.ReadAsync(cancellationToken))
+        {
+            return null;
+        }
+
+        var sensor = SensorStatusView.Read(reader);
+        var after = reader.GetInt64(SensorStatusView.ColumnCount + 1);
+        if (after > 0 && sensor.LastHeartbeatAt is { } last)
+        {
+            var checkpointed = reader.IsDBNull(SensorStatusView.ColumnCount) ? (DateTimeOffset?)null : reader.GetFieldValue<DateTimeOffset>(SensorStatusView.ColumnCount);
+            checkpoint?.Note(sensor.Id, checkpointed, last, after);
+        }
+
+        return sensor;
     }
 
     /// <summary>
@@ -70,21 +89,29 @@ public sealed class SensorStore(NpgsqlDataSource db)
     /// <summary>
     /// The sweep's one query: sensors not retired, not paused (<see cref="NotPaused"/>), without an open alert, whose last heartbeat (or, never heard from,
     /// provisioning) + threshold is at or before <paramref name="now"/>; the longest overdue first, at most
-    /// <paramref name="limit"/>. Run inside the sweep's transaction, which holds its advisory lock.
+    /// <paramref name="limit"/>. Run inside the sweep's transaction, which holds its advisory lock. The checkpoint
+    /// (<see cref="SensorCheckpoint"/>) may lag the heartbeats, by a period or, after a crash, until the sensor's next
+    /// activation: it only picks the candidates, and each one's last heartbeat is then taken from its heartbeat rows
+    /// after the checkpoint, so a sensor that did beat since is not overdue.
     /// </summary>
     public static async Task<IReadOnlyList<OverdueSensor>> ReadOverdueAsync(
         NpgsqlConnection connection, NpgsqlTransaction transaction, DateTimeOffset now, TimeSpan defaultThreshold, int limit, CancellationToken cancellationToken)
     {
         await using var command = new NpgsqlCommand($"""
-            SELECT s.id, s.name, s.last_heartbeat_at, d.silent_since
-            FROM sensor s
-            CROSS JOIN LATERAL (SELECT coalesce(s.last_heartbeat_at, s.created_at)
-                                       + coalesce(s.silence_threshold_seconds, $2::float8) * interval '1 second' AS silent_since) AS d
-            WHERE s.retired_at IS NULL
-              AND d.silent_since <= $1
-              AND NOT EXISTS (SELECT 1 FROM alert a WHERE a.sensor_id = s.id AND a.resolved_at IS NULL)
-              AND {NotPaused}
-            ORDER BY d.silent_since
+            SELECT c.id, c.name, c.last_heartbeat_at, c.silent_since
+            FROM (SELECT s.id, s.name, l.last_heartbeat_at,
+                         coalesce(l.last_heartbeat_at, s.created_at) + d.threshold AS silent_since
+                  FROM sensor s
+                  CROSS JOIN LATERAL (SELECT coalesce(s.silence_threshold_seconds, $2::float8) * interval '1 second' AS threshold) AS d
+                  CROSS JOIN LATERAL (SELECT coalesce((SELECT max(h.received_at) FROM heartbeat h
+                                                       WHERE h.sensor_id = s.id AND h.received_at > coalesce(s.last_heartbeat_at, '-infinity')),
+                                                      s.last_heartbeat_at) AS last_heartbeat_at) AS l
+                  WHERE s.retired_at IS NULL
+                    AND coalesce(s.last_heartbeat_at, s.created_at) + d.threshold <= $1
+                    AND NOT EXISTS (SELECT 1 FROM alert a WHERE a.sensor_id = s.id AND a.resolved_at IS NULL)
+                    AND {NotPaused}) AS c
+            WHERE c.silent_since <= $1
+            ORDER BY c.silent_since
             LIMIT $3
             """, connection, transaction);
         command.Parameters.AddWithValue(now);

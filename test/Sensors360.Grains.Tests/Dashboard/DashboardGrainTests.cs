@@ -108,7 +108,7 @@ public sealed class DashboardGrainTests(ThrowawayPostgres postgres)
 
         fleet.Advance(TimeSpan.FromSeconds(45) + TimeSpan.FromDays(2) - TimeSpan.FromSeconds(605));
         Assert.Equal(HeartbeatResult.Stored, await fleet.HeartbeatAsync("outage", outage));
-        Assert.Equal(60, await fleet.ScalarAsync("SELECT sum(heartbeat_count - 1) FROM sensor"));
+        Assert.Equal(60, await fleet.ScalarAsync("SELECT sum(heartbeat_count - 1) FROM sensor_status_rebuilt"));
 
         FleetSnapshot? snapshot = null;
         double? previousMean = null;

@@ -24,7 +24,7 @@ public sealed class RepeatedHeartbeatTests(ThrowawayPostgres postgres)
         Assert.Equal(HeartbeatResult.Stored, await fleet.Sensor("pump-1").Heartbeat(report with { Repeated = true }));
 
         Assert.Equal(1, await fleet.ScalarAsync("SELECT count(*) FROM heartbeat"));
-        Assert.Equal(1, await fleet.ScalarAsync("SELECT heartbeat_count FROM sensor WHERE name = 'pump-1'"));
+        Assert.Equal(1, await fleet.ScalarAsync("SELECT heartbeat_count FROM sensor_status_rebuilt WHERE name = 'pump-1'"));
     }
 
     [Fact]

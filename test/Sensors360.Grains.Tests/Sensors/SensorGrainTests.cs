@@ -44,7 +44,7 @@ public sealed class SensorGrainTests(ThrowawayPostgres postgres)
         var resolved = Assert.Single(await fleet.AlertsAsync("boiler-7"));
         Assert.Equal(fleet.Clock.GetUtcNow(), resolved.ResolvedAt);
         Assert.Single(await fleet.RemindersAsync("boiler-7"));
-        Assert.Equal(2, await fleet.ScalarAsync("SELECT heartbeat_count FROM sensor WHERE name = $1", "boiler-7"));
+        Assert.Equal(2, await fleet.ScalarAsync("SELECT heartbeat_count FROM sensor_status_rebuilt WHERE name = $1", "boiler-7"));
         Assert.Equal(2, await fleet.ScalarAsync("SELECT count(*) FROM heartbeat h JOIN sensor s ON s.id = h.sensor_id WHERE s.name = $1", "boiler-7"));
     }
 
@@ -66,7 +66,7 @@ public sealed class SensorGrainTests(ThrowawayPostgres postgres)
         Assert.Equal(SensorStatus.Online, await fleet.StatusAsync("pump-1"));
         Assert.Empty(await fleet.AlertsAsync("pump-1"));
         Assert.Equal(reminder.ETag, Assert.Single(await fleet.RemindersAsync("pump-1")).ETag);
-        Assert.Equal(21, await fleet.ScalarAsync("SELECT heartbeat_count FROM sensor WHERE name = $1", "pump-1"));
+        Assert.Equal(21, await fleet.ScalarAsync("SELECT heartbeat_count FROM sensor_status_rebuilt WHERE name = $1", "pump-1"));
     }
 
     [Fact]

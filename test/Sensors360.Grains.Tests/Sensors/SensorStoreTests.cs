@@ -30,4 +30,38 @@ public sealed class SensorStoreTests(ThrowawayPostgres postgres)
         Assert.Equal(1, await Sql.ScalarAsync(connectionString, "SELECT count(*) FROM alert WHERE resolved_at IS NULL"));
         Assert.Null(await store.InsertAsync("racer", [], null, "sha256:other", now, CancellationToken.None));
     }
+
+    [Fact]
+    public async Task A_sensor_overdue_by_a_stale_checkpoint_but_not_by_its_heartbeat_rows_is_neither_swept_nor_raised_for_a_dead_silo()
+    {
+        var connectionString = await PreparedDatabase.CreateAsync(postgres, nameof(A_sensor_overdue_by_a_stale_checkpoint_but_not_by_its_heartbeat_rows_is_neither_swept_nor_raised_for_a_dead_silo));
+        await using var db = NpgsqlDataSource.Create(connectionString);
+        var store = new SensorStore(db);
+        var alerts = new AlertStore(db);
+        var now = HeartbeatTimes.ToStoredPrecision(DateTimeOffset.UtcNow);
+        var threshold = TimeSpan.FromMinutes(1);
+        var checkpointed = now.AddMinutes(-5);
+        var token = SensorTokens.Hash(SensorTokens.NewToken());
+
+        // Both checkpointed five minutes ago; "lagging" beat since (its silo died before the next checkpoint), "quiet" did not.
+        var lagging = (await store.InsertAsync("lagging", [], null, token, now.AddMinutes(-10), CancellationToken.None))!.Value.Id;
+        var quiet = (await store.InsertAsync("quiet", [], null, token, now.AddMinutes(-10), CancellationToken.None))!.Value.Id;
+        await Sql.ScalarAsync(connectionString, "UPDATE sensor SET first_heartbeat_at = $1, last_heartbeat_at = $1, heartbeat_count = 1", checkpointed);
+        await Sql.ScalarAsync(connectionString, "INSERT INTO heartbeat (sensor_id, received_at) VALUES ($2, $1), ($3, $1), ($2, $4)",
+            checkpointed, lagging, quiet, now.AddSeconds(-10));
+
+        await using (var connection = await db.OpenConnectionAsync())
+        await using (var transaction = await connection.BeginTransactionAsync())
+        {
+            var overdue = await SensorStore.ReadOverdueAsync(connection, transaction, now, threshold, 100, CancellationToken.None);
+            var only = Assert.Single(overdue);
+            Assert.Equal(("quiet", checkpointed, checkpointed + threshold), (only.Name, only.LastHeartbeatAt!.Value, only.SilentSince));
+        }
+
+        // As the sweep's fallback would with the checkpoint's last heartbeat, the grain's silo unreachable: refused for
+        // the sensor whose rows go on, raised for the one whose do not.
+        Assert.Null(await alerts.RaiseSilenceIfUnchangedAsync(lagging, "lagging", Alert.Silent, checkpointed + threshold, now, checkpointed, CancellationToken.None));
+        Assert.NotNull(await alerts.RaiseSilenceIfUnchangedAsync(quiet, "quiet", Alert.Silent, checkpointed + threshold, now, checkpointed, CancellationToken.None));
+        Assert.Equal(1, await Sql.ScalarAsync(connectionString, "SELECT count(*) FROM alert"));
+    }
 }

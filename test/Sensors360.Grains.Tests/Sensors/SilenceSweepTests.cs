@@ -123,7 +123,7 @@ public sealed class SilenceSweepTests(ThrowawayPostgres postgres)
         Assert.Equal(HeartbeatResult.Unavailable, await fleet.HeartbeatAsync("lost-reply", token));
         var stored = fleet.Clock.GetUtcNow();
         Assert.NotNull(Assert.Single(await fleet.AlertsAsync("lost-reply")).ResolvedAt);
-        Assert.Equal(2, await fleet.ScalarAsync("SELECT heartbeat_count FROM sensor WHERE name = 'lost-reply'"));
+        Assert.Equal(2, await fleet.ScalarAsync("SELECT heartbeat_count FROM sensor_status_rebuilt WHERE name = 'lost-reply'"));
 
         // Then it dies. The database says online since that heartbeat: its silence is alerted like any other.
         fleet.Advance(Threshold + Tick);
@@ -178,7 +178,7 @@ public sealed class SilenceSweepTests(ThrowawayPostgres postgres)
             async () => (await fleet.AlertsAsync("retrying")).Count == 1, TimeSpan.FromSeconds(20), "the sensor that stopped trying is alerted");
         var alert = Assert.Single(await fleet.AlertsAsync("retrying"));
         Assert.Equal(lastAttempt + Threshold, alert.SilentSince);
-        Assert.Equal(1, await fleet.ScalarAsync("SELECT heartbeat_count FROM sensor WHERE name = 'retrying'"));
+        Assert.Equal(1, await fleet.ScalarAsync("SELECT heartbeat_count FROM sensor_status_rebuilt WHERE name = 'retrying'"));
     }
 
     [Fact]
@@ -199,6 +199,6 @@ public sealed class SilenceSweepTests(ThrowawayPostgres postgres)
         Assert.Equal(HeartbeatResult.Stored, await fleet.HeartbeatAsync("waking", token));
         Assert.Equal(SensorStatus.Online, await fleet.StatusAsync("waking"));
         Assert.Empty(await fleet.AlertsAsync("waking"));
-        Assert.Equal(2, await fleet.ScalarAsync("SELECT heartbeat_count FROM sensor WHERE name = 'waking'"));
+        Assert.Equal(2, await fleet.ScalarAsync("SELECT heartbeat_count FROM sensor_status_rebuilt WHERE name = 'waking'"));
     }
 }

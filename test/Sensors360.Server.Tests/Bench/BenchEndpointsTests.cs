@@ -56,7 +56,7 @@ public sealed class BenchEndpointsTests(ThrowawayPostgres postgres)
         // Skipping is decided per call, not per sensor or per server: the grain run still stores nothing.
         await AssertBenchGrainAnswersAsync(server, token);
         Assert.Equal(1, await Sql.ScalarAsync(database, "SELECT count(*) FROM heartbeat"));
-        Assert.Equal(1, await Sql.ScalarAsync(database, "SELECT heartbeat_count FROM sensor WHERE name = 'bench-1'"));
+        Assert.Equal(1, await Sql.ScalarAsync(database, "SELECT heartbeat_count FROM sensor_status_rebuilt WHERE name = 'bench-1'"));
 
         using (var wrongToken = await HeartbeatAsync(server.Http, "bench-1", "s360_wrong"))
         {

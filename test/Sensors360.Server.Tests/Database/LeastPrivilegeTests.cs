@@ -48,7 +48,7 @@ public sealed class LeastPrivilegeTests(ThrowawayPostgres postgres)
             Assert.Equal(HttpStatusCode.NoContent, heartbeat.StatusCode);
         }
 
-        Assert.Equal(1, await Sql.ScalarAsync(ownerConnection, "SELECT heartbeat_count FROM sensor WHERE name = 'boiler-least-1'"));
+        Assert.Equal(1, await Sql.ScalarAsync(ownerConnection, "SELECT heartbeat_count FROM sensor_status_rebuilt WHERE name = 'boiler-least-1'"));
 
         // The role the server ran as has no DDL rights...
         Assert.Equal(0, await Sql.ScalarAsync(runtimeConnection, "SELECT count(*) FROM (SELECT 1 WHERE has_schema_privilege(current_user, 'public', 'CREATE') OR has_database_privilege(current_user, current_database(), 'CREATE')) AS granted"));

@@ -225,7 +225,7 @@ public sealed class HeartbeatImportTests(RunningServer running, ITestOutputHelpe
         var result = await ReadResultAsync(response);
 
         Assert.Equal((sensors * perSensor, 0, 0), (result.Imported, result.Duplicates, result.Rejected));
-        Assert.Equal(sensors * perSensor, await Sql.ScalarAsync(running.ConnectionString, "SELECT sum(heartbeat_count) FROM sensor WHERE 'imp-bulk' = ANY (tags)"));
+        Assert.Equal(sensors * perSensor, await Sql.ScalarAsync(running.ConnectionString, "SELECT sum(heartbeat_count) FROM sensor_status_rebuilt WHERE 'imp-bulk' = ANY (tags)"));
         output.WriteLine($"Imported {result.Imported} lines in {elapsed.TotalSeconds:0.00} s: {result.Imported / elapsed.TotalSeconds:0} lines/s (client, server and database on this machine).");
     }
 
@@ -332,7 +332,7 @@ public sealed class HeartbeatImportTests(RunningServer running, ITestOutputHelpe
             WHERE gap IS NOT NULL GROUP BY 1
             """;
         Assert.Equal(await BucketsAsync(ByHeartbeats), await BucketsAsync(ByHistogram));
-        Assert.Equal(8, await Sql.ScalarAsync(running.ConnectionString, "SELECT heartbeat_count FROM sensor WHERE name = 'imp-split'"));
+        Assert.Equal(8, await Sql.ScalarAsync(running.ConnectionString, "SELECT heartbeat_count FROM sensor_status_rebuilt WHERE name = 'imp-split'"));
     }
 
     private async Task<SortedDictionary<short, long>> BucketsAsync(string sql)

@@ -145,7 +145,7 @@ public sealed class HeartbeatApiTests(RunningServer running) : IClassFixture<Run
         Assert.Equal(1000, await Sql.ScalarAsync(running.ConnectionString,
             "SELECT count(*) FROM heartbeat h JOIN sensor s ON s.id = h.sensor_id WHERE 'load' = ANY (s.tags)"));
         Assert.Equal(1000, await Sql.ScalarAsync(running.ConnectionString, "SELECT count(DISTINCT (h.metrics->>'n')) FROM heartbeat h JOIN sensor s ON s.id = h.sensor_id WHERE 'load' = ANY (s.tags)"));
-        Assert.Equal(100, await Sql.ScalarAsync(running.ConnectionString, "SELECT count(*) FROM sensor WHERE 'load' = ANY (tags) AND heartbeat_count = 10"));
+        Assert.Equal(100, await Sql.ScalarAsync(running.ConnectionString, "SELECT count(*) FROM sensor_status_rebuilt WHERE 'load' = ANY (tags) AND heartbeat_count = 10"));
     }
 
     private static string StripTraceId(string body)

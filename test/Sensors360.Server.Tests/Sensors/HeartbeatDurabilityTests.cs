@@ -60,7 +60,7 @@ public sealed class HeartbeatDurabilityTests(ThrowawayPostgres postgres)
 
         // Exactly the acknowledged heartbeats are in the table: none of the 503s slipped in.
         Assert.Equal(accepted, await Sql.ScalarAsync(database, "SELECT count(*) FROM heartbeat"));
-        Assert.Equal(accepted, await Sql.ScalarAsync(database, "SELECT heartbeat_count FROM sensor WHERE name = 'outage-1'"));
+        Assert.Equal(accepted, await Sql.ScalarAsync(database, "SELECT heartbeat_count FROM sensor_status_rebuilt WHERE name = 'outage-1'"));
         Assert.False(server.HasExited);
     }
 
@@ -97,7 +97,7 @@ public sealed class HeartbeatDurabilityTests(ThrowawayPostgres postgres)
             "every quiet sensor has an open alert");
         Assert.Equal(sensors.Count, await Sql.ScalarAsync(database, "SELECT count(*) FROM alert"));
         Assert.Equal(0, await Sql.ScalarAsync(database, """
-            SELECT count(*) FROM alert a JOIN sensor s ON s.id = a.sensor_id
+            SELECT count(*) FROM alert a JOIN sensor_status_rebuilt s ON s.id = a.sensor_id
             WHERE a.silent_since <> s.last_heartbeat_at + interval '3 seconds' OR a.raised_at < a.silent_since
             """));
     }

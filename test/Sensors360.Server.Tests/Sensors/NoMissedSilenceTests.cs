@@ -61,7 +61,7 @@ public sealed class NoMissedSilenceTests(ThrowawayPostgres postgres)
         // server's, on the same clock). The cluster itself takes longer than that to declare the silo dead.
         Assert.Equal(sensors.Count, await Sql.ScalarAsync(database, "SELECT count(*) FROM alert"));
         Assert.Equal(0, await Sql.ScalarAsync(database, $"""
-            SELECT count(*) FROM alert a JOIN sensor s ON s.id = a.sensor_id
+            SELECT count(*) FROM alert a JOIN sensor_status_rebuilt s ON s.id = a.sensor_id
             WHERE a.silent_since <> s.last_heartbeat_at + interval '{ThresholdSeconds} seconds'
                OR a.raised_at > s.last_heartbeat_at + interval '{Bound.TotalSeconds} seconds'
             """));
@@ -166,7 +166,7 @@ public sealed class NoMissedSilenceTests(ThrowawayPostgres postgres)
             Bound,
             "the stopped sensor is alerted after the outage");
         Assert.Equal(1, await Sql.ScalarAsync(database, $"""
-            SELECT count(*) FROM alert a JOIN sensor s ON s.id = a.sensor_id
+            SELECT count(*) FROM alert a JOIN sensor_status_rebuilt s ON s.id = a.sensor_id
             WHERE s.name = 'stopped' AND a.kind = 'silent' AND a.silent_since = s.last_heartbeat_at + interval '{ThresholdSeconds} seconds'
             """));
 

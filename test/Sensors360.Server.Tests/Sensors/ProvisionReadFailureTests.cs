@@ -29,10 +29,10 @@ public sealed class ProvisionReadFailureTests(ThrowawayPostgres postgres)
             await connection.OpenAsync(Cancel);
             await using var poison = new Npgsql.NpgsqlCommand(
                 """
-                ALTER VIEW sensor_status RENAME TO sensor_status_unpoisoned;
+                ALTER VIEW sensor_status_rebuilt RENAME TO sensor_status_rebuilt_unpoisoned;
                 CREATE FUNCTION refuse_sensor_read(sensor text) RETURNS boolean LANGUAGE plpgsql VOLATILE
                     AS $$ BEGIN RAISE EXCEPTION 'the test refuses to read sensor %', sensor; END $$;
-                CREATE VIEW sensor_status AS SELECT * FROM sensor_status_unpoisoned
+                CREATE VIEW sensor_status_rebuilt AS SELECT * FROM sensor_status_rebuilt_unpoisoned
                     WHERE CASE WHEN name LIKE 'unreadable-%' THEN refuse_sensor_read(name) ELSE true END;
                 """, connection);
             await poison.ExecuteNonQueryAsync(Cancel);

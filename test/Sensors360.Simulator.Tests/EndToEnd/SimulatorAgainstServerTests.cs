@@ -50,7 +50,7 @@ public sealed class SimulatorAgainstServerTests(RunningServer server) : IClassFi
         Assert.Equal(summary.Sent, summary.Acknowledged);
         Assert.Equal(summary.Acknowledged, await Sql.ScalarAsync(database,
             "SELECT count(*) FROM heartbeat h JOIN sensor s ON s.id = h.sensor_id WHERE s.name LIKE 'e2e-fleet-%'"));
-        Assert.Equal(summary.Acknowledged, await Sql.ScalarAsync(database, "SELECT sum(heartbeat_count) FROM sensor WHERE name LIKE 'e2e-fleet-%'"));
+        Assert.Equal(summary.Acknowledged, await Sql.ScalarAsync(database, "SELECT sum(heartbeat_count) FROM sensor_status_rebuilt WHERE name LIKE 'e2e-fleet-%'"));
         Assert.Equal(summary.Sensors, await Sql.ScalarAsync(database, "SELECT count(*) FROM sensor WHERE name LIKE 'e2e-fleet-%'"));
         // The crew retired every sensor it replaced, and no other.
         Assert.True(summary.Replaced > 0, _output.ToString());
@@ -68,7 +68,7 @@ public sealed class SimulatorAgainstServerTests(RunningServer server) : IClassFi
             Assert.Contains(row[3], (string[])["true", "false"]);
             if (birth.Length == 0)
             {
-                Assert.Equal(0, await Sql.ScalarAsync(database, "SELECT heartbeat_count FROM sensor WHERE name = $1", id));
+                Assert.Equal(0, await Sql.ScalarAsync(database, "SELECT heartbeat_count FROM sensor_status_rebuilt WHERE name = $1", id));
                 continue;
             }
 
@@ -131,7 +131,7 @@ public sealed class SimulatorAgainstServerTests(RunningServer server) : IClassFi
     {
         var expected = DateTimeOffset.Parse(truth, CultureInfo.InvariantCulture);
         var recordedMicroseconds = await Sql.ScalarAsync(server.ConnectionString,
-            $"SELECT (extract(epoch FROM {column}) * 1000000)::bigint FROM sensor WHERE name = $1", id);
+            $"SELECT (extract(epoch FROM {column}) * 1000000)::bigint FROM sensor_status_rebuilt WHERE name = $1", id);
         var recorded = DateTimeOffset.UnixEpoch.AddTicks(recordedMicroseconds * 10);
         Assert.InRange(recorded - expected, TimeSpan.FromMilliseconds(-50), TimeSpan.FromMilliseconds(750));
     }

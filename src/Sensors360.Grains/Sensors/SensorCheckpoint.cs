@@ -1,0 +1,271 @@
+using System.Diagnostics.Metrics;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using Npgsql;
+
+namespace Sensors360.Grains.Sensors;
+
+/// <summary>
+/// The silo's checkpoint of its sensors' heartbeat counters (<c>sensor.first_heartbeat_at</c>,
+/// <c>last_heartbeat_at</c>, <c>heartbeat_count</c>). The heartbeat rows are the record: a stored heartbeat is
+/// only noted here, and every <see cref="MonitoringOptions.CheckpointPeriod"/> one statement moves the counters of
+/// all the sensors noted since, instead of one <c>UPDATE sensor</c> per heartbeat. The rule the rows keep: every
+/// heartbeat at or before <c>last_heartbeat_at</c> is counted, none after; so a checkpoint that was lost (a
+/// kill -9) or overtaken (a grain that moved, an import) is repaired by counting the heartbeat rows between
+/// the two, and readers of one sensor add what lies past it (the <c>sensor_status_rebuilt</c> view).
+/// </summary>
+public sealed partial class SensorCheckpoint(
+    NpgsqlDataSource db,
+    IOptions<MonitoringOptions> options,
+    TimeProvider clock,
+    IMeterFactory meters,
+    ILogger<SensorCheckpoint> logger) : BackgroundService
+{
+    /// <summary>Counter of <see cref="HeartbeatLog.MeterName"/>: checkpoint statements committed (one per period with anything to write).</summary>
+    public const string WritesInstrument = "sensors360.checkpoint.writes";
+
+    private readonly Lock _gate = new();
+    private Dictionary<long, Dirty> _dirty = [];
+    private readonly Counter<long> _writes = meters.Create(HeartbeatLog.MeterName)
+        .CreateCounter<long>(WritesInstrument, "{statement}", "Checkpoint statements committed");
+
+    /// <summary>
+    /// Notes that the heartbeats of sensor <paramref name="sensorId"/> after <paramref name="after"/> (null: all) up to
+    /// <paramref name="last"/>, <paramref name="count"/> of them, are stored and not yet in its counters.
+    /// </summary>
+    public void Note(long sensorId, DateTimeOffset? after, DateTimeOffset last, long count)
+    {
+        lock (_gate)
+        {
+            if (!_dirty.TryGetValue(sensorId, out var known))
+            {
+                _dirty[sensorId] = new Dirty(after, count, last);
+            }
+            else if (known.Last == after && known.Count >= 0)
+            {
+                // Contiguous with what is noted: the counts add up.
+                _dirty[sensorId] = known with { Count = known.Count + count, Last = last };
+            }
+            else if (last > known.Last)
+            {
+                // Not contiguous (the grain reloaded meanwhile): the checkpoint counts the rows instead.
+                _dirty[sensorId] = known with { Count = Recount, Last = last };
+            }
+        }
+    }
+
+    /// <summary>Sensors noted and not yet written.</summary>
+    public int Pending
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _dirty.Count;
+            }
+        }
+    }
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        using var timer = new PeriodicTimer(options.Value.CheckpointPeriod, clock);
+        try
+        {
+            while (await timer.WaitForNextTickAsync(stoppingToken))
+            {
+                await WriteAsync(stoppingToken);
+            }
+        }
+        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+        {
+        }
+        finally
+        {
+            // Stopping in order: what is noted is written once more, so the next activation has less to count.
+            using var last = new CancellationTokenSource(WriteTimeout);
+            try
+            {
+                await WriteAsync(last.Token);
+            }
+            catch (Exception e) when (e is not OutOfMemoryException)
+            {
+                LogWriteFailed(logger, e.Message.ReplaceLineEndings(" "));
+            }
+        }
+    }
+
+    private static readonly TimeSpan WriteTimeout = TimeSpan.FromSeconds(10);
+
+    // Marks an entry whose count is unknown: the statement counts its heartbeat rows.
+    private const long Recount = -1;
+
+    /// <summary>
+    /// Writes everything noted in one statement. Sensors whose row another transaction holds are skipped and kept for
+    /// the next period, as is everything when the statement fails; a row the database refuses is found by halving
+    /// and dropped (its counters stay at the last checkpoint, which readers of the sensor complete from its rows).
+    /// </summary>
+    public async Task WriteAsync(CancellationToken cancellationToken)
+    {
+        Dictionary<long, Dirty> taken;
+        lock (_gate)
+        {
+            if (_dirty.Count == 0)
+            {
+                return;
+            }
+
+            taken = _dirty;
+            _dirty = [];
+        }
+
+        // In id order, so two silos writing overlapping sensors (a grain that moved) lock rows in the same order.
+        var ids = taken.Keys.Order().ToArray();
+        try
+        {
+            await WriteIsolatingAsync(ids, taken, cancellationToken);
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            // Whatever failed (the database, a timeout, a broken pool), nothing noted is lost.
+            KeepForNextPeriod(ids, taken);
+            if (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+            {
+                LogWriteFailed(logger, e.Message.ReplaceLineEndings(" "));
+            }
+
+            if (cancellationToken.IsCancellationRequested)
+            {
+                throw;
+            }
+        }
+    }
+
+    /// <summary>
+    /// Writes one sensor's noted counters now, not at the period: for its first heartbeat, so whole-fleet readers
+    /// (the fleet aggregate) count it online at once; once in a sensor's life, never per heartbeat. A failure keeps
+    /// the note for the next period.
+    /// </summary>
+    public async Task WriteNowAsync(long sensorId)
+    {
+        Dictionary<long, Dirty> taken;
+        lock (_gate)
+        {
+            if (!_dirty.Remove(sensorId, out var dirty))
+            {
+                return;
+            }
+
+            taken = new Dictionary<long, Dirty> { [sensorId] = dirty };
+        }
+
+        try
+        {
+            await WriteIsolatingAsync([sensorId], taken, CancellationToken.None);
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            KeepForNextPeriod([sensorId], taken);
+            LogWriteFailed(logger, e.Message.ReplaceLineEndings(" "));
+        }
+    }
+
+    private async Task WriteIsolatingAsync(long[] ids, Dictionary<long, Dirty> taken, CancellationToken cancellationToken)
+    {
+        HashSet<long> written;
+        try
+        {
+            written = await WriteRowsAsync(ids, taken, cancellationToken);
+        }
+        catch (PostgresException e) when (e.SqlState.StartsWith("22", StringComparison.Ordinal) || e.SqlState.StartsWith("23", StringComparison.Ordinal))
+        {
+            if (ids.Length == 1)
+            {
+                LogRowRefused(logger, ids[0], e.Message.ReplaceLineEndings(" "));
+                return;
+            }
+
+            await WriteIsolatingAsync(ids[..(ids.Length / 2)], taken, cancellationToken);
+            await WriteIsolatingAsync(ids[(ids.Length / 2)..], taken, cancellationToken);
+            return;
+        }
+
+        KeepForNextPeriod([.. ids.Where(id => !written.Contains(id))], taken);
+    }
+
+    /// <summary>One statement for <paramref name="ids"/>; the ids whose rows it held (the others were locked elsewhere).</summary>
+    private async Task<HashSet<long>> WriteRowsAsync(long[] ids, Dictionary<long, Dirty> taken, CancellationToken cancellationToken)
+    {
+        var rows = ids.Select(id => taken[id]).ToArray();
+        await using var command = db.CreateCommand(Statement);
+        command.Parameters.AddWithValue(ids);
+        command.Parameters.AddWithValue(rows.Select(dirty => dirty.After ?? dirty.Last).ToArray());
+        command.Parameters.AddWithValue(rows.Select(dirty => dirty.After is null).ToArray());
+        command.Parameters.AddWithValue(rows.Select(dirty => dirty.Count).ToArray());
+        command.Parameters.AddWithValue(rows.Select(dirty => dirty.Last).ToArray());
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        timeout.CancelAfter(WriteTimeout);
+        var written = new HashSet<long>();
+        await using (var reader = await command.ExecuteReaderAsync(timeout.Token))
+        {
+            while (await reader.ReadAsync(timeout.Token))
+            {
+                written.Add(reader.GetInt64(0));
+            }
+        }
+
+        _writes.Add(1);
+        return written;
+    }
+
+    private void KeepForNextPeriod(IEnumerable<long> ids, Dictionary<long, Dirty> taken)
+    {
+        lock (_gate)
+        {
+            foreach (var sensorId in ids)
+            {
+                var dirty = taken[sensorId];
+                // Whatever was noted since is newer; whether the two are contiguous is not known, so the rows are counted.
+                _dirty[sensorId] = _dirty.TryGetValue(sensorId, out var newer)
+                    ? new Dirty(dirty.After, Recount, newer.Last > dirty.Last ? newer.Last : dirty.Last)
+                    : dirty;
+            }
+        }
+    }
+
+    /// <summary>
+    /// Moves each sensor's checkpoint to its noted last heartbeat, never back, and returns the ids of the rows it held.
+    /// When the row still holds the checkpoint the note counted from, the note's count is added; else (a lost or
+    /// overtaken checkpoint) the heartbeat rows between the row's checkpoint and the note's last are counted, so
+    /// nothing counts twice or not at all. Rows another transaction holds are skipped, not waited for.
+    /// </summary>
+    private const string Statement = """
+        WITH free AS (
+            SELECT id FROM sensor WHERE id = ANY ($1) ORDER BY id FOR UPDATE SKIP LOCKED),
+        moved AS (
+            UPDATE sensor AS s
+            SET heartbeat_count = s.heartbeat_count
+                    + CASE WHEN b.n >= 0 AND s.last_heartbeat_at IS NOT DISTINCT FROM CASE WHEN b.from_start THEN NULL ELSE b.after END
+                           THEN b.n
+                           ELSE (SELECT count(*) FROM heartbeat h
+                                 WHERE h.sensor_id = s.id
+                                   AND h.received_at > coalesce(s.last_heartbeat_at, '-infinity')
+                                   AND h.received_at <= b.last_at) END,
+                first_heartbeat_at = coalesce(s.first_heartbeat_at,
+                    (SELECT min(h.received_at) FROM heartbeat h WHERE h.sensor_id = s.id AND h.received_at <= b.last_at)),
+                last_heartbeat_at = b.last_at
+            FROM unnest($1::bigint[], $2::timestamptz[], $3::boolean[], $4::bigint[], $5::timestamptz[]) AS b (sensor_id, after, from_start, n, last_at)
+            WHERE s.id = b.sensor_id AND s.id IN (SELECT id FROM free)
+              AND (s.last_heartbeat_at IS NULL OR s.last_heartbeat_at < b.last_at)
+            RETURNING s.id)
+        SELECT id FROM free
+        """;
+
+    private readonly record struct Dirty(DateTimeOffset? After, long Count, DateTimeOffset Last);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Could not write the sensors' heartbeat checkpoint, the next period tries again: {Reason}")]
+    private static partial void LogWriteFailed(ILogger logger, string reason);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "The heartbeat checkpoint of sensor row {SensorId} was refused and dropped (readers count its heartbeat rows instead): {Reason}")]
+    private static partial void LogRowRefused(ILogger logger, long sensorId, string reason);
+}
