@@ -179,16 +179,46 @@ internal sealed class IngestBenchmark(BenchSettings settings)
         Console.WriteLine($"  {without.SucceededRate:0}/s");
         Console.WriteLine($"Opening {settings.FeedSockets:N0} dashboard sockets ({(settings.FeedSockets + FeedSockets.SocketsPerSession - 1) / FeedSockets.SocketsPerSession} sessions)...");
         var opening = System.Diagnostics.Stopwatch.StartNew();
-        await using var sockets = await FeedSockets.OpenAsync(server.BaseAddress, server.AdminPassword, settings.FeedSockets, cancellationToken);
-        await sockets.WaitForFirstSnapshotsAsync(TimeSpan.FromMinutes(2), cancellationToken);
-        Console.WriteLine($"  open after {opening.Elapsed.TotalSeconds:0} s");
-        await peak(server.BaseAddress, Path, true, settings.WarmUp);
-        Console.WriteLine("Measuring sensors360 with the sockets open...");
-        var snapshotsBefore = sockets.Snapshots;
-        var with = await peak(server.BaseAddress, Path, true, settings.RunLength);
-        var perSocket = (sockets.Snapshots - snapshotsBefore) / (double)sockets.Count / with.ElapsedSeconds;
-        Console.WriteLine($"  {with.SucceededRate:0}/s, {perSocket:0.00} snapshots a socket a second, {sockets.Broken} sockets broken");
-        return new FeedCost(sockets.Count, Math.Round(without.SucceededRate), Math.Round(with.SucceededRate), Math.Round(perSocket, 2), sockets.Broken);
+        var sockets = await FeedSockets.OpenAsync(server.BaseAddress, server.AdminPassword, settings.FeedSockets, cancellationToken);
+        FeedCost cost;
+        try
+        {
+            await sockets.WaitForFirstSnapshotsAsync(TimeSpan.FromMinutes(2), cancellationToken);
+            Console.WriteLine($"  open after {opening.Elapsed.TotalSeconds:0} s");
+            await peak(server.BaseAddress, Path, true, settings.WarmUp);
+            Console.WriteLine("Measuring sensors360 with the sockets open...");
+            var snapshotsBefore = sockets.Snapshots;
+            var with = await peak(server.BaseAddress, Path, true, settings.RunLength);
+            var perSocket = (sockets.Snapshots - snapshotsBefore) / (double)sockets.Count / with.ElapsedSeconds;
+            Console.WriteLine($"  {with.SucceededRate:0}/s, {perSocket:0.00} snapshots a socket a second, {sockets.Broken} sockets broken");
+            cost = new FeedCost(sockets.Count, Math.Round(without.SucceededRate), Math.Round(with.SucceededRate), Math.Round(perSocket, 2), sockets.Broken);
+        }
+        finally
+        {
+            await sockets.DisposeAsync();
+        }
+
+        // Thousands of sockets closing at once keep the server busy for a while (at 10,000, longer than a request's
+        // timeout); the memory step after this needs it answering again.
+        var closing = System.Diagnostics.Stopwatch.StartNew();
+        await Eventually.TrueAsync(
+            async () =>
+            {
+                using var probe = new HttpClient { BaseAddress = server.BaseAddress, Timeout = TimeSpan.FromSeconds(5) };
+                try
+                {
+                    using var response = await probe.GetAsync(new Uri("/healthz", UriKind.Relative), cancellationToken);
+                    return response.IsSuccessStatusCode;
+                }
+                catch (Exception e) when (e is HttpRequestException or TaskCanceledException)
+                {
+                    return false;
+                }
+            },
+            TimeSpan.FromMinutes(10),
+            "the server answering again after the dashboard sockets closed");
+        Console.WriteLine($"  sockets closed; the server answered again after {closing.Elapsed.TotalSeconds:0} s");
+        return cost;
     }
 
     /// <summary>The sensors the simulator provisioned in the warm-up, with their tokens, from its state file.</summary>
