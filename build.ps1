@@ -973,7 +973,7 @@ function Invoke-Bench {
     $duration = if ($Quick) {
         @{ all = 'about 8 minutes'; ingest = 'about 4 minutes'; analytics = 'about 4 minutes' }[$Part]
     } else {
-        @{ all = 'about 20 minutes'; ingest = 'about 10 minutes'; analytics = 'about 10 minutes' }[$Part]
+        @{ all = 'about 25 minutes'; ingest = 'about 15 minutes'; analytics = 'about 10 minutes' }[$Part]
     }
     Write-Step "Running the benchmark, part $Part ($duration$(if ($Quick) { ', quick: short runs, small counts' }))"
     $arguments = @($results, '--part', $Part, '--wrk', $wrk)
