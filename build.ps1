@@ -11,9 +11,11 @@
            -Https serves https://localhost:5001 instead, with a self-signed certificate made once under
            .data/https/ (see docs/security.md for a real certificate).
     test   Builds everything and runs every test project; ends with "N passed, N failed, N skipped".
-    bench  Runs the benchmarks: ingest (bench/results/latest.md and latest.json), then analytics: the fleet's
-           answers and the failure model's training at 100,000 sensors (bench/results/analytics.md and
-           analytics.json). -Part ingest or -Part analytics runs one of them.
+    bench  Runs the benchmarks: ingest (bench/results/latest.md and latest.json: every ingest goal as a ratio
+           with pass/miss, wrk as the client, a bare Kestrel beside the server, the live feed's cost), then
+           analytics: the fleet's answers and the failure model's training at 100,000 sensors
+           (bench/results/analytics.md and analytics.json). -Part ingest or -Part analytics runs one of them;
+           -Quick runs short and small, to check the machinery. wrk is installed with apt-get when missing.
     build  Builds the solution (Release).
     migrate Applies orleans-postgres.sql and the schema/ migrations with the owner role (the server's
            `migrate` command), for servers that run without DDL rights; see docs/security.md. Without
@@ -46,6 +48,9 @@ param(
     # bench: which part to run (all: ingest, then analytics).
     [ValidateSet('all', 'ingest', 'analytics')]
     [string] $Part = 'all',
+
+    # bench: short runs and small counts, to check the machinery (its numbers are not results).
+    [switch] $Quick,
 
     # cluster: how many silos behind HAProxy.
     [ValidateRange(1, 9)]
@@ -177,6 +182,12 @@ function Install-Postgres {
 function Install-Chromium {
     Install-DebianPackage -Package 'chromium' -Wanted 'Chromium at /usr/bin/chromium, where the browser tests look for it' `
         -Find { if (Test-Path '/usr/bin/chromium') { '/usr/bin/chromium' } } | Out-Null
+}
+
+# wrk, the benchmark's HTTP client (a C client: far less CPU per request than the simulator's .NET one).
+function Install-Wrk {
+    return Install-DebianPackage -Package 'wrk' -Wanted 'wrk (the HTTP benchmark client)' `
+        -Find { if (Test-Path '/usr/bin/wrk') { '/usr/bin/wrk' } }
 }
 
 # HAProxy 2.6 or later for `cluster`, `soak` and the cluster tests (deploy/haproxy.cfg). The package's own service is
@@ -956,11 +967,20 @@ function Invoke-Test {
 # training) writes analytics.md and analytics.json (all git-ignored).
 function Invoke-Bench {
     Install-Postgres | Out-Null
+    $wrk = Install-Wrk
     Invoke-Build
     $results = Join-Path $Root 'bench/results'
-    $duration = @{ all = 'about 15 minutes'; ingest = 'about 5 minutes'; analytics = 'about 10 minutes' }[$Part]
-    Write-Step "Running the benchmark, part $Part ($duration)"
-    & dotnet (Join-Path $Root "bench/Sensors360.Bench/bin/$Configuration/net10.0/Sensors360.Bench.dll") $results --part $Part
+    $duration = if ($Quick) {
+        @{ all = 'about 8 minutes'; ingest = 'about 4 minutes'; analytics = 'about 4 minutes' }[$Part]
+    } else {
+        @{ all = 'about 25 minutes'; ingest = 'about 15 minutes'; analytics = 'about 10 minutes' }[$Part]
+    }
+    Write-Step "Running the benchmark, part $Part ($duration$(if ($Quick) { ', quick: short runs, small counts' }))"
+    $arguments = @($results, '--part', $Part, '--wrk', $wrk)
+    if ($Quick) {
+        $arguments += @('--quick', 'true', '--fleet-sensors', '10000', '--heartbeats-per-sensor', '100')
+    }
+    & dotnet (Join-Path $Root "bench/Sensors360.Bench/bin/$Configuration/net10.0/Sensors360.Bench.dll") @arguments
     if ($LASTEXITCODE -ne 0) {
         Stop-Build 'The benchmark failed (see the messages above).'
     }
@@ -995,7 +1015,7 @@ switch ($Command) {
         Write-Host '  run    start the server on http://localhost:5000 (with a private PostgreSQL under .data/ unless ConnectionStrings__Postgres is set)'
         Write-Host '         -Https: serve https://localhost:5001 with a self-signed certificate made once under .data/https/'
         Write-Host '  test   build and run every test; ends with "N passed, N failed, N skipped"'
-        Write-Host '  bench  run the ingest and analytics (fleet answers, failure model training) benchmarks (-Part ingest|analytics for one); results in bench/results/'
+        Write-Host '  bench  run the ingest and analytics (fleet answers, failure model training) benchmarks (-Part ingest|analytics for one, -Quick to check the machinery); results in bench/results/'
         Write-Host '  build  build the solution'
         Write-Host '  cluster  start PostgreSQL, -Silos silos (3) and HAProxy locally; one URL, http://127.0.0.1:5000'
         Write-Host '  soak   3 silos behind HAProxy at half their measured peak for -Minutes (30); results in bench/results/soak.md'

@@ -7,13 +7,17 @@ using Sensors360.Testing;
 
 namespace Sensors360.Bench;
 
-/// <summary>Settings of one benchmark run.</summary>
-internal sealed record BenchSettings(TimeSpan RunLength, TimeSpan WarmUp, int Concurrency, int Sensors, int ActiveSensors, string ResultsDirectory);
+/// <summary>
+/// Settings of one benchmark run. <paramref name="Wrk"/>: the wrk executable for the closed-loop runs (null: the
+/// simulator's load mode runs them); <paramref name="FeedSockets"/>: dashboard sockets of the live-feed step.
+/// </summary>
+internal sealed record BenchSettings(
+    TimeSpan RunLength, TimeSpan WarmUp, int Concurrency, int Sensors, int ActiveSensors, string ResultsDirectory, string? Wrk, int FeedSockets);
 
 /// <summary>
-/// The ingest benchmark: noop, grain, naive and sensors360 side by side against one server, then p99 at
-/// 70% of the sensors360 peak, then memory per active sensor grain. Ratios, not absolute numbers, are
-/// what to compare: the machine is shared and noisy.
+/// The ingest benchmark: noop, grain, naive and sensors360 side by side against one server, a bare Kestrel beside
+/// it, then p99 at 70% of the sensors360 peak, the ingest peak with and without many dashboard sockets, then memory
+/// per active sensor grain. Ratios, not absolute numbers, are what to compare: the machine is shared and noisy.
 /// </summary>
 internal sealed class IngestBenchmark(BenchSettings settings)
 {
@@ -44,7 +48,18 @@ internal sealed class IngestBenchmark(BenchSettings settings)
             // Provisions the sensors (and warms everything up) through the real route first.
             await load.RunAsync([.. common, "--duration", Seconds(settings.WarmUp)], cancellationToken);
 
+            List<LoadSensor> sensors = settings.Wrk is null ? [] : ProvisionedSensors(Path.Combine(work.FullName, "sensors.json"));
+            var wrk = settings.Wrk is { } executable ? new WrkDriver(executable, work.FullName, threads: 2, settings.Concurrency) : null;
+            Console.WriteLine(wrk is null ? "Client: the simulator's load mode." : $"Client: {settings.Wrk} (-t2 -c{settings.Concurrency}), sensors round-robin.");
+
+            // One closed-loop run of a route at its peak, with whichever client this run uses.
+            Task<LoadNumbers> PeakAsync(Uri target, string path, bool auth, TimeSpan length) => wrk is null
+                ? load.RunAsync([.. common, "--url-path", path, .. auth ? Array.Empty<string>() : ["--no-auth"], "--duration", Seconds(length)], cancellationToken)
+                : wrk.RunAsync(target, path, auth, sensors, length, cancellationToken);
+
             var runs = new List<BenchRun>();
+            var reminderWrites = 0L;
+            var heartbeatsStored = 0L;
             foreach (var (name, path, auth) in new[]
             {
                 ("noop", "/bench/noop/{id}", false),
@@ -53,15 +68,14 @@ internal sealed class IngestBenchmark(BenchSettings settings)
                 ("sensors360", "/api/sensors/{id}/heartbeat", true),
             })
             {
-                string[] arguments = [.. common, "--url-path", path, .. auth ? Array.Empty<string>() : ["--no-auth"]];
                 Console.WriteLine($"Measuring {name} ({path})...");
-                await load.RunAsync([.. arguments, "--duration", Seconds(settings.WarmUp)], cancellationToken);
+                await PeakAsync(server.BaseAddress, path, auth, settings.WarmUp);
                 var rowsBefore = await CountHeartbeatsAsync(database);
                 var databaseBefore = await DatabaseActivity.ReadAsync(database);
                 var writerBefore = await HeapAsync(server, cancellationToken);
                 meter.ResetPeak();
                 var cpuBefore = meter.CpuSeconds();
-                var numbers = await load.RunAsync([.. arguments, "--duration", Seconds(settings.RunLength)], cancellationToken);
+                var numbers = await PeakAsync(server.BaseAddress, path, auth, settings.RunLength);
                 var cpu = (meter.CpuSeconds() - cpuBefore) / numbers.ElapsedSeconds;
                 var rows = await CountHeartbeatsAsync(database) - rowsBefore;
                 var activity = (await DatabaseActivity.ReadAsync(database)).Since(databaseBefore);
@@ -77,12 +91,34 @@ internal sealed class IngestBenchmark(BenchSettings settings)
                     Console.WriteLine($"  database: {activity.Commits / numbers.ElapsedSeconds:0} commits/s, {rows / (double)activity.Commits:0.0} heartbeats per commit, " +
                         $"sensor updates {activity.SensorUpdates} ({activity.SensorHotUpdates * 100.0 / Math.Max(1, activity.SensorUpdates):0}% HOT), reminder writes {activity.ReminderWrites}");
                 }
+
+                if (name == "sensors360")
+                {
+                    // Every sensor of the load is online since the warm-up: what the reminder table takes now is per steady heartbeat.
+                    reminderWrites = activity.ReminderWrites;
+                    heartbeatsStored = rows;
+                }
+
                 // Per stored heartbeat: the sensor row updates (the checkpoint's, a few per sensor a minute) and the reminder
                 // writes (none once every sensor is online) the run caused.
                 runs.Add(new BenchRun(name, path, numbers.SucceededRate, numbers.P50Ms, numbers.P99Ms, numbers.P999Ms, numbers.Errors,
                     Math.Round(cpu, 2), meter.PeakResidentBytes(), rows > 0 ? Math.Round(rows / numbers.ElapsedSeconds, 1) : null,
                     rows > 0 ? Math.Round(activity.SensorUpdates / (double)rows, 4) : null,
                     rows > 0 ? Math.Round(activity.ReminderWrites / (double)rows, 4) : null));
+                Console.WriteLine($"  {numbers.SucceededRate:0}/s, p99 {numbers.P99Ms:0.00} ms, {numbers.Errors} errors");
+            }
+
+            Console.WriteLine("Measuring a bare Kestrel (Sensors360.BareKestrel: one handler answering 204)...");
+            await using (var bare = BareKestrel.Start())
+            {
+                await bare.WaitUntilReadyAsync(cancellationToken);
+                var bareMeter = new ProcessMeter(bare.ProcessId);
+                await PeakAsync(bare.BaseAddress, "/bench/noop/{id}", false, settings.WarmUp);
+                bareMeter.ResetPeak();
+                var cpuBefore = bareMeter.CpuSeconds();
+                var numbers = await PeakAsync(bare.BaseAddress, "/bench/noop/{id}", false, settings.RunLength);
+                runs.Add(new BenchRun("bare-kestrel", "(separate process)", numbers.SucceededRate, numbers.P50Ms, numbers.P99Ms, numbers.P999Ms, numbers.Errors,
+                    Math.Round((bareMeter.CpuSeconds() - cpuBefore) / numbers.ElapsedSeconds, 2), bareMeter.PeakResidentBytes(), null));
                 Console.WriteLine($"  {numbers.SucceededRate:0}/s, p99 {numbers.P99Ms:0.00} ms, {numbers.Errors} errors");
             }
 
@@ -94,6 +130,8 @@ internal sealed class IngestBenchmark(BenchSettings settings)
                 ["--rate", Text(rate), "--concurrency", Text(Math.Max(256, settings.Concurrency * 4)), "--sensors", Text(settings.Sensors),
                  "--prefix", LoadPrefix, "--duration", Seconds(settings.RunLength)],
                 cancellationToken);
+
+            var feed = await MeasureFeedCostAsync(server, PeakAsync, cancellationToken);
 
             Console.WriteLine($"Measuring memory with {settings.ActiveSensors:N0} active sensors...");
             // First grains that only loaded their record (a refused token leaves them active but not online),
@@ -112,6 +150,7 @@ internal sealed class IngestBenchmark(BenchSettings settings)
                 {
                     ["sensors360/noop"] = Math.Round(peak / runs.Single(run => run.Name == "noop").HeartbeatsPerSecond, 3),
                     ["sensors360/naive"] = Math.Round(peak / runs.Single(run => run.Name == "naive").HeartbeatsPerSecond, 3),
+                    ["noop/bare-kestrel"] = Math.Round(runs.Single(run => run.Name == "noop").HeartbeatsPerSecond / runs.Single(run => run.Name == "bare-kestrel").HeartbeatsPerSecond, 3),
                 },
                 rate,
                 steady.P99Ms,
@@ -119,12 +158,80 @@ internal sealed class IngestBenchmark(BenchSettings settings)
                 Math.Round(bytes),
                 Math.Round(managed),
                 Math.Round(loadedBytes),
-                meter.PeakIsLifetime);
+                meter.PeakIsLifetime,
+                new ReminderWrites(reminderWrites, heartbeatsStored),
+                feed,
+                wrk is null ? "simulator load --max" : $"wrk -t2 -c{settings.Concurrency}");
         }
         finally
         {
             work.Delete(recursive: true);
         }
+    }
+
+    /// <summary>
+    /// The live feed's cost: the sensors360 peak right before and then while <see cref="BenchSettings.FeedSockets"/>
+    /// dashboard sockets are open, each receiving every snapshot the server pushes (the page's one a second, or
+    /// more while the fleet's numbers change), and how many snapshots a socket actually got per second.
+    /// </summary>
+    private async Task<FeedCost> MeasureFeedCostAsync(
+        ServerProcess server, Func<Uri, string, bool, TimeSpan, Task<LoadNumbers>> peak, CancellationToken cancellationToken)
+    {
+        const string Path = "/api/sensors/{id}/heartbeat";
+        Console.WriteLine("Measuring sensors360 without dashboard sockets...");
+        var without = await peak(server.BaseAddress, Path, true, settings.RunLength);
+        Console.WriteLine($"  {without.SucceededRate:0}/s");
+        Console.WriteLine($"Opening {settings.FeedSockets:N0} dashboard sockets ({(settings.FeedSockets + FeedSockets.SocketsPerSession - 1) / FeedSockets.SocketsPerSession} sessions)...");
+        var opening = System.Diagnostics.Stopwatch.StartNew();
+        var sockets = await FeedSockets.OpenAsync(server.BaseAddress, server.AdminPassword, settings.FeedSockets, cancellationToken);
+        FeedCost cost;
+        try
+        {
+            await sockets.WaitForFirstSnapshotsAsync(TimeSpan.FromMinutes(2), cancellationToken);
+            Console.WriteLine($"  open after {opening.Elapsed.TotalSeconds:0} s");
+            await peak(server.BaseAddress, Path, true, settings.WarmUp);
+            Console.WriteLine("Measuring sensors360 with the sockets open...");
+            var snapshotsBefore = sockets.Snapshots;
+            var with = await peak(server.BaseAddress, Path, true, settings.RunLength);
+            var perSocket = (sockets.Snapshots - snapshotsBefore) / (double)sockets.Count / with.ElapsedSeconds;
+            Console.WriteLine($"  {with.SucceededRate:0}/s, {perSocket:0.00} snapshots a socket a second, {sockets.Broken} sockets broken");
+            cost = new FeedCost(sockets.Count, Math.Round(without.SucceededRate), Math.Round(with.SucceededRate), Math.Round(perSocket, 2), sockets.Broken);
+        }
+        finally
+        {
+            await sockets.DisposeAsync();
+        }
+
+        // Thousands of sockets closing at once keep the server busy for a while (at 10,000, longer than a request's
+        // timeout); the memory step after this needs it answering again.
+        var closing = System.Diagnostics.Stopwatch.StartNew();
+        await Eventually.TrueAsync(
+            async () =>
+            {
+                using var probe = new HttpClient { BaseAddress = server.BaseAddress, Timeout = TimeSpan.FromSeconds(5) };
+                try
+                {
+                    using var response = await probe.GetAsync(new Uri("/healthz", UriKind.Relative), cancellationToken);
+                    return response.IsSuccessStatusCode;
+                }
+                catch (Exception e) when (e is HttpRequestException or TaskCanceledException)
+                {
+                    return false;
+                }
+            },
+            TimeSpan.FromMinutes(10),
+            "the server answering again after the dashboard sockets closed");
+        Console.WriteLine($"  sockets closed; the server answered again after {closing.Elapsed.TotalSeconds:0} s");
+        return cost;
+    }
+
+    /// <summary>The sensors the simulator provisioned in the warm-up, with their tokens, from its state file.</summary>
+    private static List<LoadSensor> ProvisionedSensors(string stateFile)
+    {
+        using var state = System.Text.Json.JsonDocument.Parse(File.ReadAllText(stateFile));
+        return [.. state.RootElement.GetProperty("sensors").EnumerateArray()
+            .Where(sensor => sensor.GetProperty("id").GetString()!.StartsWith(LoadPrefix, StringComparison.Ordinal))
+            .Select(sensor => new LoadSensor(sensor.GetProperty("id").GetString()!, sensor.GetProperty("token").GetString()!))];
     }
 
     /// <summary>

@@ -2,7 +2,9 @@ using System.Globalization;
 using Sensors360.Bench;
 
 // dotnet Sensors360.Bench.dll [results-directory] [seconds-per-run] [concurrency] [active-sensors]
-//     [--part all|ingest|analytics] [--fleet-sensors N] [--heartbeats-per-sensor N] [--requests N]
+//     [--part all|ingest|analytics] [--wrk PATH] [--feed-sockets N] [--quick true]
+//     [--fleet-sensors N] [--heartbeats-per-sensor N] [--requests N]
+// --quick true: short runs and small counts, to see that the machinery works (its numbers mean little).
 // dotnet Sensors360.Bench.dll [results-directory] --part soak [--minutes 30] [--soak-sensors 5000]   (build.ps1 soak; not in all)
 // dotnet Sensors360.Bench.dll import [lines]   (the heartbeat import alone; prints its numbers)
 if (args is ["import", ..])
@@ -34,10 +36,11 @@ if (part is not ("all" or "ingest" or "analytics" or "soak"))
     return 2;
 }
 
+var quick = options.GetValueOrDefault("quick") == "true";
 var results = positional.Count > 0 ? positional[0] : Path.Combine("bench", "results");
-var seconds = positional.Count > 1 ? int.Parse(positional[1], CultureInfo.InvariantCulture) : 20;
+var seconds = positional.Count > 1 ? int.Parse(positional[1], CultureInfo.InvariantCulture) : quick ? 4 : 20;
 var concurrency = positional.Count > 2 ? int.Parse(positional[2], CultureInfo.InvariantCulture) : 64;
-var activeSensors = positional.Count > 3 ? int.Parse(positional[3], CultureInfo.InvariantCulture) : 100_000;
+var activeSensors = positional.Count > 3 ? int.Parse(positional[3], CultureInfo.InvariantCulture) : quick ? 5_000 : 100_000;
 
 using var stop = new CancellationTokenSource();
 Console.CancelKeyPress += (_, e) =>
@@ -50,11 +53,13 @@ if (part is "all" or "ingest")
 {
     var settings = new BenchSettings(
         RunLength: TimeSpan.FromSeconds(seconds),
-        WarmUp: TimeSpan.FromSeconds(5),
+        WarmUp: TimeSpan.FromSeconds(quick ? 2 : 5),
         Concurrency: concurrency,
         Sensors: 1000,
         ActiveSensors: activeSensors,
-        ResultsDirectory: results);
+        ResultsDirectory: results,
+        Wrk: options.GetValueOrDefault("wrk"),
+        FeedSockets: Number("feed-sockets", quick ? 200 : 10_000));
     var report = await new IngestBenchmark(settings).RunAsync(stop.Token);
     await report.WriteAsync(results, stop.Token);
     Console.WriteLine();

@@ -47,9 +47,10 @@ public static partial class BenchEndpoints
 
         LogEnabled(app.Logger);
         var bench = app.MapGroup("/bench").AllowAnonymous();
-        bench.MapPost("/noop/{id}", (string id) => TypedResults.NoContent());
-        bench.MapPost("/grain/{id}", HeartbeatWithoutWriteAsync);
-        bench.MapPost("/naive/{id}", NaiveInsertAsync);
+        // Short-circuited at routing like the heartbeat route, so each comparison runs the same pipeline as it does.
+        bench.MapPost("/noop/{id}", (string id) => TypedResults.NoContent()).ShortCircuit();
+        bench.MapPost("/grain/{id}", HeartbeatWithoutWriteAsync).ShortCircuit();
+        bench.MapPost("/naive/{id}", NaiveInsertAsync).ShortCircuit();
         bench.MapPost("/gc", CollectGarbage);
         return app;
     }

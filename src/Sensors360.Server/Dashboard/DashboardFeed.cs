@@ -22,9 +22,28 @@ public sealed partial class DashboardFeed(IGrainFactory grains, ServerDrain drai
     private readonly Subject<Alert> _alerts = new();
     // Observer calls may arrive concurrently; subjects take one OnNext at a time.
     private readonly Lock _gate = new();
+    private SerializedSnapshot? _lastSerialized;
 
     /// <summary>The latest snapshot at once, then every change (replayed to late subscribers).</summary>
     public IObservable<DashboardSnapshot> Snapshots => _snapshots.Where(snapshot => snapshot is not null).Select(snapshot => snapshot!);
+
+    /// <summary>
+    /// The snapshot message as UTF-8 JSON, serialized once per snapshot for all of this silo's sockets (with
+    /// thousands of sockets, serializing it per socket cost more than sending it).
+    /// </summary>
+    public byte[] SnapshotJson(DashboardSnapshot snapshot)
+    {
+        var last = Volatile.Read(ref _lastSerialized);
+        if (last is not null && ReferenceEquals(last.Snapshot, snapshot))
+        {
+            return last.Json;
+        }
+
+        // Two sockets may serialize the same new snapshot at once; both results are equal, either may stay.
+        var json = SnapshotMessage.From(snapshot).ToUtf8Json();
+        Volatile.Write(ref _lastSerialized, new SerializedSnapshot(snapshot, json));
+        return json;
+    }
 
     /// <summary>The fleet's open alerts as of the latest snapshot; null before the first one arrived.</summary>
     public int? OpenAlerts => _snapshots.Value?.Fleet.OpenAlerts;
@@ -102,4 +121,6 @@ public sealed partial class DashboardFeed(IGrainFactory grains, ServerDrain drai
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Could not subscribe to the dashboard grain, retrying: {Reason}")]
     private static partial void LogSubscribeFailed(ILogger logger, string reason);
+
+    private sealed record SerializedSnapshot(DashboardSnapshot Snapshot, byte[] Json);
 }

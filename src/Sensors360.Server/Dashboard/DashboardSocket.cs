@@ -150,7 +150,7 @@ internal sealed partial class DashboardSocket(WebSocket socket, DashboardFeed fe
             }
 
             if (Interlocked.Exchange(ref _latest, null) is { } snapshot
-                && !await SendOneAsync(SnapshotMessage.From(snapshot), cancellationToken))
+                && !await SendOneAsync(feed.SnapshotJson(snapshot), cancellationToken))
             {
                 return;
             }
@@ -158,9 +158,11 @@ internal sealed partial class DashboardSocket(WebSocket socket, DashboardFeed fe
     }
 
     /// <summary>Sends one frame; false when the client did not take it within the drain timeout (then closed with 1008).</summary>
-    private async Task<bool> SendOneAsync(FeedMessage message, CancellationToken cancellationToken)
+    private Task<bool> SendOneAsync(FeedMessage message, CancellationToken cancellationToken) =>
+        SendOneAsync(message.ToUtf8Json(), cancellationToken);
+
+    private async Task<bool> SendOneAsync(byte[] bytes, CancellationToken cancellationToken)
     {
-        var bytes = message.ToUtf8Json();
         using var drain = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         drain.CancelAfter(DrainTimeout);
         try

@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Text.Json;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.Net.Http.Headers;
@@ -21,9 +22,12 @@ public static class HeartbeatsApi
     {
         // Sensors authenticate with their own bearer token, checked by the sensor grain, not with a session; what
         // reaches the grain is limited first (HeartbeatGate: per sensor, and per client address for refusals).
-        app.MapPost("/api/sensors/{id}/heartbeat", ReceiveAsync).AllowAnonymous();
+        // Short-circuited at routing: they use no cookie, session, origin check or ASP.NET rate-limit policy, so the
+        // middleware after UseRouting is skipped; the edge (forwarded headers, HSTS, security headers) and the problem
+        // bodies, which come before routing, still apply (docs/performance.md#the-pipeline).
+        app.MapPost("/api/sensors/{id}/heartbeat", ReceiveAsync).AllowAnonymous().ShortCircuit();
         // What a sensor buffered while offline, sent once it is back; the same token and the same limits.
-        app.MapPost("/api/sensors/{id}/heartbeats", ReceiveBufferedAsync).AllowAnonymous();
+        app.MapPost("/api/sensors/{id}/heartbeats", ReceiveBufferedAsync).AllowAnonymous().ShortCircuit();
         return app;
     }
 
@@ -178,23 +182,36 @@ public static class HeartbeatsApi
             return TooLarge();
         }
 
-        var body = await ReadBodyAsync(request, HeartbeatBody.MaxBytes, http.RequestAborted);
-        if (body is null)
-        {
-            return TooLarge();
-        }
-
         string? metricsJson = null;
-        if (body.Length > 0)
+        // Most heartbeats carry no body (Content-Length: 0): nothing to read. A body is read into a pooled buffer,
+        // not a fresh 4 KiB array per request.
+        if (request.ContentLength != 0)
         {
-            if (!IsJson(request.ContentType))
+            var buffer = ArrayPool<byte>.Shared.Rent(HeartbeatBody.MaxBytes + 1);
+            try
             {
-                return Problem(415, "Unsupported media type", "A heartbeat body must be JSON (Content-Type: application/json).");
-            }
+                var length = await ReadIntoAsync(request, buffer.AsMemory(0, HeartbeatBody.MaxBytes + 1), http.RequestAborted);
+                if (length > HeartbeatBody.MaxBytes)
+                {
+                    return TooLarge();
+                }
 
-            if (!HeartbeatBody.TryParse(body, out metricsJson, out var error))
+                if (length > 0)
+                {
+                    if (!IsJson(request.ContentType))
+                    {
+                        return Problem(415, "Unsupported media type", "A heartbeat body must be JSON (Content-Type: application/json).");
+                    }
+
+                    if (!HeartbeatBody.TryParse(buffer.AsSpan(0, length), out metricsJson, out var error))
+                    {
+                        return Problem(400, "Invalid heartbeat body", error);
+                    }
+                }
+            }
+            finally
             {
-                return Problem(400, "Invalid heartbeat body", error);
+                ArrayPool<byte>.Shared.Return(buffer);
             }
         }
 
@@ -314,13 +331,20 @@ public static class HeartbeatsApi
     private static async Task<byte[]?> ReadBodyAsync(HttpRequest request, int maxBytes, CancellationToken cancellationToken)
     {
         var buffer = new byte[maxBytes + 1];
+        var length = await ReadIntoAsync(request, buffer, cancellationToken);
+        return length > maxBytes ? null : buffer[..length];
+    }
+
+    /// <summary>Fills <paramref name="buffer"/> from the body until it is full or the body ends; the number of bytes read.</summary>
+    private static async Task<int> ReadIntoAsync(HttpRequest request, Memory<byte> buffer, CancellationToken cancellationToken)
+    {
         var length = 0;
         int read;
-        while (length < buffer.Length && (read = await request.Body.ReadAsync(buffer.AsMemory(length), cancellationToken)) > 0)
+        while (length < buffer.Length && (read = await request.Body.ReadAsync(buffer[length..], cancellationToken)) > 0)
         {
             length += read;
         }
 
-        return length > maxBytes ? null : buffer[..length];
+        return length;
     }
 }

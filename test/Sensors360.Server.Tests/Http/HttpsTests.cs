@@ -67,6 +67,45 @@ public sealed class HttpsTests(ThrowawayPostgres postgres)
         await AssertLoginLimitKeysOnAsync(client, server, proxiedOrigin, keyedOnForwardedClient: true);
     }
 
+    /// <summary>
+    /// The heartbeat route is short-circuited at routing (it skips the cookie, origin and rate-limit middleware it does
+    /// not use); what stands before routing still applies to it: the forwarded client keys its refusal limit, HSTS and
+    /// the security headers are sent, and refusals are problem bodies.
+    /// </summary>
+    [Fact]
+    public async Task Behind_a_trusted_proxy_the_heartbeat_route_keys_refusals_on_the_forwarded_client_and_sends_HSTS_and_problem_bodies()
+    {
+        const int RefusalsPerMinute = 3;
+        var database = await postgres.CreateDatabaseAsync(nameof(Behind_a_trusted_proxy_the_heartbeat_route_keys_refusals_on_the_forwarded_client_and_sends_HSTS_and_problem_bodies));
+        await using var server = ServerProcess.Start(database, "heartbeat-edge", new Dictionary<string, string?>
+        {
+            ["Sensors360__Http__KnownProxies__0"] = "127.0.0.1",
+            ["Sensors360__Ingest__MaxRefusedHeartbeatsPerMinute"] = RefusalsPerMinute.ToString(System.Globalization.CultureInfo.InvariantCulture),
+        });
+        await server.WaitUntilReadyAsync();
+        using var client = new HttpClient(server.NewHandler()) { BaseAddress = server.BaseAddress, Timeout = TimeSpan.FromSeconds(30) };
+
+        for (var attempt = 0; attempt < RefusalsPerMinute; attempt++)
+        {
+            using var refused = await PostHeartbeatAsync(client, "edge-ghost-1", $"s360_guess-{attempt}", forwardedFor: "203.0.113.7");
+            Assert.Equal(HttpStatusCode.Unauthorized, refused.StatusCode);
+            Assert.Equal("application/problem+json", refused.Content.Headers.ContentType?.MediaType);
+            Assert.True(refused.Headers.Contains("Strict-Transport-Security"), "HSTS when the proxy says https");
+            Assert.Equal("nosniff", Assert.Single(refused.Headers.GetValues("X-Content-Type-Options")));
+            Assert.Contains("frame-ancestors 'none'", Assert.Single(refused.Headers.GetValues("Content-Security-Policy")), StringComparison.Ordinal);
+        }
+
+        using (var limited = await PostHeartbeatAsync(client, "edge-ghost-1", "s360_guess-last", forwardedFor: "203.0.113.7"))
+        {
+            Assert.Equal(HttpStatusCode.TooManyRequests, limited.StatusCode);
+            Assert.Equal("application/problem+json", limited.Content.Headers.ContentType?.MediaType);
+        }
+
+        // Another client behind the same proxy has its own budget: the limit saw the forwarded address, not the proxy's.
+        using var other = await PostHeartbeatAsync(client, "edge-ghost-1", "s360_other", forwardedFor: "203.0.113.8");
+        Assert.Equal(HttpStatusCode.Unauthorized, other.StatusCode);
+    }
+
     [Fact]
     public async Task Without_known_proxies_forwarded_headers_are_ignored()
     {
@@ -192,6 +231,15 @@ public sealed class HttpsTests(ThrowawayPostgres postgres)
             request.Headers.Add(ForwardedProto, "https");
         }
 
+        return await client.SendAsync(request, Cancel);
+    }
+
+    private static async Task<HttpResponseMessage> PostHeartbeatAsync(HttpClient client, string sensorId, string token, string forwardedFor)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Post, new Uri($"/api/sensors/{sensorId}/heartbeat", UriKind.Relative));
+        request.Headers.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", token);
+        request.Headers.Add(ForwardedFor, forwardedFor);
+        request.Headers.Add(ForwardedProto, "https");
         return await client.SendAsync(request, Cancel);
     }
 

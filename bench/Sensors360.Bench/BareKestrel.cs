@@ -1,0 +1,63 @@
+using System.Diagnostics;
+using Sensors360.Testing;
+
+namespace Sensors360.Bench;
+
+/// <summary>The bare-Kestrel reference (bench/Sensors360.BareKestrel) as its own process on a free port.</summary>
+internal sealed class BareKestrel : IAsyncDisposable
+{
+    private readonly Process _process;
+
+    private BareKestrel(Process process, Uri baseAddress)
+    {
+        _process = process;
+        BaseAddress = baseAddress;
+    }
+
+    public Uri BaseAddress { get; }
+
+    public int ProcessId => _process.Id;
+
+    public static BareKestrel Start()
+    {
+        var port = FreePort.Next();
+        var start = new ProcessStartInfo("dotnet") { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
+        start.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "Sensors360.BareKestrel.dll"));
+        start.ArgumentList.Add(port.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        var process = Process.Start(start) ?? throw new InvalidOperationException("Could not start Sensors360.BareKestrel.");
+        // Drained, so a full pipe never blocks it.
+        process.OutputDataReceived += (_, _) => { };
+        process.ErrorDataReceived += (_, _) => { };
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        return new BareKestrel(process, new Uri($"http://127.0.0.1:{port}"));
+    }
+
+    public Task WaitUntilReadyAsync(CancellationToken cancellationToken) => Eventually.TrueAsync(
+        async () =>
+        {
+            using var client = new HttpClient { BaseAddress = BaseAddress, Timeout = TimeSpan.FromSeconds(2) };
+            try
+            {
+                using var response = await client.PostAsync(new Uri("/bench/noop/ready", UriKind.Relative), null, cancellationToken);
+                return response.StatusCode == System.Net.HttpStatusCode.NoContent;
+            }
+            catch (HttpRequestException)
+            {
+                return false;
+            }
+        },
+        TimeSpan.FromSeconds(30),
+        "the bare Kestrel answering");
+
+    public async ValueTask DisposeAsync()
+    {
+        if (!_process.HasExited)
+        {
+            _process.Kill();
+            await _process.WaitForExitAsync();
+        }
+
+        _process.Dispose();
+    }
+}

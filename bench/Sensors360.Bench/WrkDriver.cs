@@ -1,0 +1,93 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text;
+
+namespace Sensors360.Bench;
+
+/// <summary>One sensor the load names: its id and, for routes that check it, its bearer token.</summary>
+internal sealed record LoadSensor(string Id, string Token);
+
+/// <summary>
+/// Runs <c>wrk</c> (Debian's package; a C client that takes far less CPU than a .NET one) against one route, closed
+/// loop: each connection sends its next request when the last was answered. The requests are built once, in the
+/// script's <c>init</c>, so the client spends nothing per request but the send; sensors are taken round-robin.
+/// </summary>
+internal sealed class WrkDriver(string wrk, string workDirectory, int threads, int connections)
+{
+    private const string ResultMarker = "WRK-RESULT";
+    private int _runs;
+
+    /// <summary>
+    /// <paramref name="pathTemplate"/> holds <c>{id}</c>; with <paramref name="withToken"/> each request carries its
+    /// sensor's token. Every request is a POST with an empty body (<c>Content-Length: 0</c>), as a sensor sends.
+    /// </summary>
+    public async Task<LoadNumbers> RunAsync(
+        Uri server, string pathTemplate, bool withToken, IReadOnlyList<LoadSensor> sensors, TimeSpan duration, CancellationToken cancellationToken)
+    {
+        var script = Path.Combine(workDirectory, $"wrk-{Interlocked.Increment(ref _runs)}.lua");
+        await File.WriteAllTextAsync(script, Script(pathTemplate, withToken, sensors), cancellationToken);
+        var start = new ProcessStartInfo(wrk) { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var argument in (string[])["-t", Text(threads), "-c", Text(connections), "-d", $"{Text(Math.Max(1, (int)duration.TotalSeconds))}s",
+            "--timeout", "5s", "-s", script, server.GetLeftPart(UriPartial.Authority) + "/"])
+        {
+            start.ArgumentList.Add(argument);
+        }
+
+        using var process = Process.Start(start) ?? throw new InvalidOperationException($"Could not start {wrk}.");
+        var output = process.StandardOutput.ReadToEndAsync(cancellationToken);
+        var error = process.StandardError.ReadToEndAsync(cancellationToken);
+        await process.WaitForExitAsync(cancellationToken);
+        var line = (await output).Split('\n').FirstOrDefault(text => text.StartsWith(ResultMarker, StringComparison.Ordinal));
+        if (process.ExitCode != 0 || line is null)
+        {
+            throw new InvalidOperationException($"wrk against {pathTemplate} failed ({process.ExitCode}): {await error}{await output}");
+        }
+
+        // requests, duration µs, connect/read/write/status/timeout errors, p50/p99/p99.9 µs
+        var fields = line[ResultMarker.Length..].Split(' ', StringSplitOptions.RemoveEmptyEntries)
+            .Select(field => double.Parse(field, CultureInfo.InvariantCulture)).ToArray();
+        var requests = (long)fields[0];
+        var seconds = fields[1] / 1e6;
+        var errors = (long)(fields[2] + fields[3] + fields[4] + fields[5] + fields[6]);
+        var succeeded = requests - (long)fields[5];
+        return new LoadNumbers(succeeded / seconds, requests / seconds, fields[7] / 1000, fields[8] / 1000, fields[9] / 1000, errors, succeeded, seconds);
+    }
+
+    private static string Script(string pathTemplate, bool withToken, IReadOnlyList<LoadSensor> sensors)
+    {
+        var text = new StringBuilder("local sensors = {\n");
+        foreach (var sensor in sensors)
+        {
+            text.Append(CultureInfo.InvariantCulture, $"  {{ \"{pathTemplate.Replace("{id}", sensor.Id, StringComparison.Ordinal)}\", \"{(withToken ? sensor.Token : "")}\" }},\n");
+        }
+
+        return text.Append($$"""
+            }
+            local requests = {}
+            local turn = 0
+
+            init = function(args)
+              for i, sensor in ipairs(sensors) do
+                local headers = {}
+                if sensor[2] ~= "" then headers["Authorization"] = "Bearer " .. sensor[2] end
+                requests[i] = wrk.format("POST", sensor[1], headers, "")
+              end
+            end
+
+            request = function()
+              turn = turn % #requests + 1
+              return requests[turn]
+            end
+
+            done = function(summary, latency, requests)
+              local e = summary.errors
+              io.write(string.format("{{ResultMarker}} %d %d %d %d %d %d %d %.1f %.1f %.1f\n",
+                summary.requests, summary.duration, e.connect, e.read, e.write, e.status, e.timeout,
+                latency:percentile(50), latency:percentile(99), latency:percentile(99.9)))
+            end
+
+            """).ToString();
+    }
+
+    private static string Text(int value) => value.ToString(CultureInfo.InvariantCulture);
+}
