@@ -15,8 +15,7 @@ public sealed class AlertsPanelTests
         var page = await browser.NewPageAsync();
         var requests = new List<string>();
         page.Request += (_, request) => requests.Add(new Uri(request.Url).AbsolutePath);
-        await Wwwroot.ServeAsync(page);
-        await page.RouteAsync($"{Wwwroot.Origin}/js/app.js", route => route.FulfillAsync(new() { Status = 200, ContentType = "text/javascript", Body = "" }));
+        await Wwwroot.ServePartsAsync(page);
         await page.GotoAsync($"{Wwwroot.Origin}/index.html");
         await page.EvaluateAsync(
             """
@@ -65,8 +64,7 @@ public sealed class AlertsPanelTests
     {
         await using var browser = await Browser.LaunchAsync();
         var page = await browser.NewPageAsync();
-        await Wwwroot.ServeAsync(page);
-        await page.RouteAsync($"{Wwwroot.Origin}/js/app.js", route => route.FulfillAsync(new() { Status = 200, ContentType = "text/javascript", Body = "" }));
+        await Wwwroot.ServePartsAsync(page);
         await page.GotoAsync($"{Wwwroot.Origin}/index.html");
         await page.EvaluateAsync(
             """

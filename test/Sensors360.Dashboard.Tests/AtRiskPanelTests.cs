@@ -152,8 +152,7 @@ public sealed partial class AtRiskPanelTests(ThrowawayPostgres postgres) : IAsyn
         // The page's time stands still but for RunFor, so the reads fall exactly where the panel's timer puts them.
         await page.Clock.InstallAsync(new() { TimeString = "2026-11-27T12:59:00Z" });
         await page.Clock.PauseAtAsync("2026-11-27T13:00:00Z");
-        await Wwwroot.ServeAsync(page);
-        await page.RouteAsync($"{Wwwroot.Origin}/js/app.js", route => route.FulfillAsync(new() { Status = 200, ContentType = "text/javascript", Body = "" }));
+        await Wwwroot.ServePartsAsync(page);
         await page.RouteAsync($"{Wwwroot.Origin}/api/analytics/at-risk*", answers.AnswerAsync);
         await page.GotoAsync($"{Wwwroot.Origin}/index.html");
         await page.EvaluateAsync(

@@ -30,18 +30,7 @@ public sealed class HistoryChartsTests
     {
         await using var browser = await Browser.LaunchAsync();
         var page = await OpenAsync(browser);
-        await page.EvaluateAsync(
-            """
-            async (id) => {
-              const { SensorDetail } = await import("/js/sensors.js");
-              const feed = new EventTarget();
-              feed.subscribe = () => {};
-              feed.unsubscribe = () => {};
-              window.feed = feed;
-              window.detail = new SensorDetail({ dialog: document.getElementById("sensor-detail"), feed, onUnauthorized: () => {} });
-              window.detail.open(id);
-            }
-            """, SensorId);
+        await Wwwroot.OpenSensorDetailAsync(page, SensorId);
 
         // The timeline: six buckets, one empty, drawn with no bar where the gap is.
         var timeline = page.Locator("#detail-timeline");
@@ -161,8 +150,7 @@ public sealed class HistoryChartsTests
         page.PageError += (_, error) => _pageErrors.Add(error);
         // The fixed time is where the page's clock starts; it runs on from there, and RunFor moves it ahead.
         await page.Clock.InstallAsync(new() { TimeString = "2026-11-27T13:00:00Z" });
-        await Wwwroot.ServeAsync(page);
-        await page.RouteAsync($"{Wwwroot.Origin}/js/app.js", route => route.FulfillAsync(new() { Status = 200, ContentType = "text/javascript", Body = "" }));
+        await Wwwroot.ServePartsAsync(page);
         await page.RouteAsync($"{Wwwroot.Origin}/api/**", async route =>
         {
             var url = new Uri(route.Request.Url);

@@ -183,8 +183,7 @@ public sealed class SensorTableTests
     /// <summary>The page's files, without its own script (the test builds the table), and the two sensor routes.</summary>
     private async Task ServeAsync(IPage page)
     {
-        await Wwwroot.ServeAsync(page);
-        await page.RouteAsync($"{Wwwroot.Origin}/js/app.js", route => route.FulfillAsync(new() { Status = 200, ContentType = "text/javascript", Body = "" }));
+        await Wwwroot.ServePartsAsync(page);
         await page.RouteAsync($"{Wwwroot.Origin}/api/sensors**", async route =>
         {
             var path = new Uri(route.Request.Url).AbsolutePath;

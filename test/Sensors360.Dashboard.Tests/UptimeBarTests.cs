@@ -21,25 +21,7 @@ public sealed class UptimeBarTests
     public async Task The_dialog_shows_one_cell_per_day_coloured_by_uptime_and_an_operator_can_resume_and_pause()
     {
         await using var browser = await Browser.LaunchAsync();
-        var page = await browser.NewPageAsync();
-        page.PageError += (_, error) => _pageErrors.Add(error);
-        await page.Clock.InstallAsync(new() { TimeString = "2026-11-27T13:00:00Z" });
-        await Wwwroot.ServeAsync(page);
-        await page.RouteAsync($"{Wwwroot.Origin}/js/app.js", route => route.FulfillAsync(new() { Status = 200, ContentType = "text/javascript", Body = "" }));
-        await page.RouteAsync($"{Wwwroot.Origin}/api/**", AnswerAsync);
-        await page.GotoAsync($"{Wwwroot.Origin}/index.html");
-        await page.EvaluateAsync(
-            """
-            async (id) => {
-              const { SensorDetail } = await import("/js/sensors.js");
-              const feed = new EventTarget();
-              feed.subscribe = () => {};
-              feed.unsubscribe = () => {};
-              window.detail = new SensorDetail({ dialog: document.getElementById("sensor-detail"), feed, onUnauthorized: () => {} });
-              window.detail.canOperate = true;
-              window.detail.open(id);
-            }
-            """, SensorId);
+        var page = await OpenDialogAsync(browser, canOperate: true);
 
         // Four days: whole, a bad one, a slightly bad one, and one before the sensor existed (not monitored).
         var cells = page.Locator("#detail-uptime li");
@@ -76,28 +58,24 @@ public sealed class UptimeBarTests
     public async Task A_viewer_sees_the_bar_but_no_pause_controls()
     {
         await using var browser = await Browser.LaunchAsync();
-        var page = await browser.NewPageAsync();
-        page.PageError += (_, error) => _pageErrors.Add(error);
-        await Wwwroot.ServeAsync(page);
-        await page.RouteAsync($"{Wwwroot.Origin}/js/app.js", route => route.FulfillAsync(new() { Status = 200, ContentType = "text/javascript", Body = "" }));
-        await page.RouteAsync($"{Wwwroot.Origin}/api/**", AnswerAsync);
-        await page.GotoAsync($"{Wwwroot.Origin}/index.html");
-        await page.EvaluateAsync(
-            """
-            async (id) => {
-              const { SensorDetail } = await import("/js/sensors.js");
-              const feed = new EventTarget();
-              feed.subscribe = () => {};
-              feed.unsubscribe = () => {};
-              window.detail = new SensorDetail({ dialog: document.getElementById("sensor-detail"), feed, onUnauthorized: () => {} });
-              window.detail.open(id);
-            }
-            """, SensorId);
+        var page = await OpenDialogAsync(browser, canOperate: false);
 
         await Expect(page.Locator("#detail-uptime li")).ToHaveCountAsync(4);
         await Expect(page.Locator("#detail-fields .status-paused")).ToHaveTextAsync("paused");
         await Expect(page.Locator("#detail-pause")).ToBeHiddenAsync();
         Assert.Empty(_pageErrors);
+    }
+
+    private async Task<IPage> OpenDialogAsync(Browser browser, bool canOperate)
+    {
+        var page = await browser.NewPageAsync();
+        page.PageError += (_, error) => _pageErrors.Add(error);
+        await page.Clock.InstallAsync(new() { TimeString = "2026-11-27T13:00:00Z" });
+        await Wwwroot.ServePartsAsync(page);
+        await page.RouteAsync($"{Wwwroot.Origin}/api/**", AnswerAsync);
+        await page.GotoAsync($"{Wwwroot.Origin}/index.html");
+        await Wwwroot.OpenSensorDetailAsync(page, SensorId, canOperate);
+        return page;
     }
 
     private async Task AnswerAsync(IRoute route)

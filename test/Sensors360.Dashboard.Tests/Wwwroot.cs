@@ -33,4 +33,30 @@ internal static class Wwwroot
             await route.FulfillAsync(new() { Status = 200, ContentType = type, Body = await File.ReadAllTextAsync(file) });
         });
     }
+
+    /// <summary>Serves the files but an empty <c>/js/app.js</c>, so a test wires up only the part of the page it tests.</summary>
+    public static async Task ServePartsAsync(IPage page)
+    {
+        await ServeAsync(page);
+        await page.RouteAsync($"{Origin}/js/app.js", route => route.FulfillAsync(new() { Status = 200, ContentType = "text/javascript", Body = "" }));
+    }
+
+    /// <summary>
+    /// Opens the sensor dialog for <paramref name="sensorId"/> on a loaded page, with a feed that does nothing until the test
+    /// dispatches on <c>window.feed</c>.
+    /// </summary>
+    public static Task OpenSensorDetailAsync(IPage page, string sensorId, bool canOperate = false) =>
+        page.EvaluateAsync(
+            """
+            async ([id, canOperate]) => {
+              const { SensorDetail } = await import("/js/sensors.js");
+              const feed = new EventTarget();
+              feed.subscribe = () => {};
+              feed.unsubscribe = () => {};
+              window.feed = feed;
+              window.detail = new SensorDetail({ dialog: document.getElementById("sensor-detail"), feed, onUnauthorized: () => {} });
+              window.detail.canOperate = canOperate;
+              window.detail.open(id);
+            }
+            """, new object[] { sensorId, canOperate });
 }
