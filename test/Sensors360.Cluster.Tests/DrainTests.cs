@@ -50,16 +50,17 @@ public sealed class DrainTests(ThrowawayPostgres postgres)
 
         // Then the commits are held back across the end of the delay, so heartbeats are under way when Kestrel stops
         // accepting: each must still get its answer once the database lets them through.
-        await using var rowLock = new NpgsqlConnection(database);
-        await rowLock.OpenAsync();
-        await using var transaction = await rowLock.BeginTransactionAsync();
-        await using (var lockSensors = new NpgsqlCommand("SELECT id FROM sensor FOR UPDATE", rowLock, transaction))
+        await using var tableLock = new NpgsqlConnection(database);
+        await tableLock.OpenAsync();
+        await using var transaction = await tableLock.BeginTransactionAsync();
+        await using (var lockHeartbeats = new NpgsqlCommand("LOCK TABLE heartbeat IN SHARE MODE", tableLock, transaction))
         {
-            await lockSensors.ExecuteNonQueryAsync();
+            // SHARE lets readers on and blocks every insert, so each heartbeat's commit waits.
+            await lockHeartbeats.ExecuteNonQueryAsync();
         }
 
         var lockedAt = TimeProvider.System.GetUtcNow();
-        Assert.True(lockedAt < terminatedAt + DrainDelay, "The sensor rows were locked only after the drain delay; the machine is too slow for this test's schedule.");
+        Assert.True(lockedAt < terminatedAt + DrainDelay, "The heartbeat table was locked only after the drain delay; the machine is too slow for this test's schedule.");
         await Eventually.TrueAsync(
             () => Task.FromResult(server.Output.Any(line => line.Contains("Drain delay over", StringComparison.Ordinal))),
             DrainDelay + TimeSpan.FromSeconds(5),

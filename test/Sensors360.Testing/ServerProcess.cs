@@ -140,8 +140,16 @@ public sealed partial class ServerProcess : IAsyncDisposable
                         throw new InvalidOperationException($"The server exited with {_process.ExitCode}:\n{string.Join('\n', Output)}");
                     }
 
-                    using var response = await Http.GetAsync(new Uri("/readyz", UriKind.Relative));
-                    return response.IsSuccessStatusCode;
+                    try
+                    {
+                        using var response = await Http.GetAsync(new Uri("/readyz", UriKind.Relative));
+                        return response.IsSuccessStatusCode;
+                    }
+                    catch (TaskCanceledException e) when (e.InnerException is TimeoutException)
+                    {
+                        // Too busy starting to answer within the client's timeout (a loaded machine): ask again.
+                        return false;
+                    }
                 },
                 // Generous: on a loaded machine a fresh database's migrations and the silo's start take a while.
                 TimeSpan.FromSeconds(120),
