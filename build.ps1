@@ -18,7 +18,7 @@
            -Quick runs short and small, to check the machinery. wrk is installed with apt-get when missing.
            -Partition runs only the partition trial instead (the heartbeat table range by month vs. hash by sensor inside
            each month: inserts, WAL, sizes, reads, retention; bench/results/partition.md and partition.json; about
-           10 minutes, -Quick about 1). See docs/scaling.md.
+           12 minutes, -Quick about 1). See docs/scaling.md.
     build  Builds the solution (Release).
     migrate Applies orleans-postgres.sql and the schema/ migrations with the owner role (the server's
            `migrate` command), for servers that run without DDL rights; see docs/security.md. Without
@@ -997,7 +997,7 @@ function Invoke-PartitionTrial {
     Install-Postgres | Out-Null
     Invoke-Build
     $results = Join-Path $Root 'bench/results'
-    Write-Step "Running the partition trial ($(if ($Quick) { 'quick: about 1 minute, small counts' } else { 'about 10 minutes' }))"
+    Write-Step "Running the partition trial ($(if ($Quick) { 'quick: about 1 minute, small counts' } else { 'about 12 minutes' }))"
     $arguments = @($results, '--part', 'partition')
     if ($Quick) {
         $arguments += @('--quick', 'true')

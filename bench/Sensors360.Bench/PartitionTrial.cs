@@ -18,7 +18,7 @@ internal sealed record PartitionTrialSettings(
     int Sensors, int HistoryPerSensor, TimeSpan RunLength, int Rounds, IReadOnlyList<int> BatchSizes, int Writers,
     int SensorReads, int FleetReads)
 {
-    /// <summary>100,000 sensors and 3 million heartbeats per layout, 10 s runs, 3 rounds: about 10 minutes here.</summary>
+    /// <summary>100,000 sensors and 3 million heartbeats per layout, 10 s runs, 3 rounds: about 12 minutes here.</summary>
     public static PartitionTrialSettings Full { get; } = new(100_000, 30, TimeSpan.FromSeconds(10), 3, [16, 256], 4, 200, 5);
 
     /// <summary>Small and short, to check the machinery (about a minute; its numbers are not results).</summary>
