@@ -16,6 +16,9 @@
            analytics: the fleet's answers and the failure model's training at 100,000 sensors
            (bench/results/analytics.md and analytics.json). -Part ingest or -Part analytics runs one of them;
            -Quick runs short and small, to check the machinery. wrk is installed with apt-get when missing.
+           -Partition runs only the partition trial instead (the heartbeat table range by month vs. hash by sensor inside
+           each month: inserts, WAL, sizes, reads, retention; bench/results/partition.md and partition.json; about
+           12 minutes, -Quick about 1). See docs/scaling.md.
     build  Builds the solution (Release).
     migrate Applies orleans-postgres.sql and the schema/ migrations with the owner role (the server's
            `migrate` command), for servers that run without DDL rights; see docs/security.md. Without
@@ -51,6 +54,9 @@ param(
 
     # bench: short runs and small counts, to check the machinery (its numbers are not results).
     [switch] $Quick,
+
+    # bench: run the partition trial (docs/scaling.md) instead of the other parts.
+    [switch] $Partition,
 
     # cluster: how many silos behind HAProxy.
     [ValidateRange(1, 9)]
@@ -986,6 +992,22 @@ function Invoke-Bench {
     }
 }
 
+# The partition trial (docs/scaling.md): bench/results/partition.md and partition.json (git-ignored).
+function Invoke-PartitionTrial {
+    Install-Postgres | Out-Null
+    Invoke-Build
+    $results = Join-Path $Root 'bench/results'
+    Write-Step "Running the partition trial ($(if ($Quick) { 'quick: about 1 minute, small counts' } else { 'about 12 minutes' }))"
+    $arguments = @($results, '--part', 'partition')
+    if ($Quick) {
+        $arguments += @('--quick', 'true')
+    }
+    & dotnet (Join-Path $Root "bench/Sensors360.Bench/bin/$Configuration/net10.0/Sensors360.Bench.dll") @arguments
+    if ($LASTEXITCODE -ne 0) {
+        Stop-Build 'The partition trial failed (see the messages above).'
+    }
+}
+
 # The soak benchmark: the cluster's topology (3 silos, HAProxy, PostgreSQL) at half its measured peak for -Minutes,
 # memory, CPU, p99 and errors per minute (bench/results/soak.md and soak.json, git-ignored).
 function Invoke-Soak {
@@ -1005,7 +1027,7 @@ switch ($Command) {
     'cluster' { Invoke-Cluster }
     'soak' { Invoke-Soak }
     'test' { Invoke-Test }
-    'bench' { Invoke-Bench }
+    'bench' { if ($Partition) { Invoke-PartitionTrial } else { Invoke-Bench } }
     'build' { Invoke-Build }
     'migrate' { Invoke-Migrate }
     'backup' { Invoke-Backup }
@@ -1015,7 +1037,7 @@ switch ($Command) {
         Write-Host '  run    start the server on http://localhost:5000 (with a private PostgreSQL under .data/ unless ConnectionStrings__Postgres is set)'
         Write-Host '         -Https: serve https://localhost:5001 with a self-signed certificate made once under .data/https/'
         Write-Host '  test   build and run every test; ends with "N passed, N failed, N skipped"'
-        Write-Host '  bench  run the ingest and analytics (fleet answers, failure model training) benchmarks (-Part ingest|analytics for one, -Quick to check the machinery); results in bench/results/'
+        Write-Host '  bench  run the ingest and analytics (fleet answers, failure model training) benchmarks (-Part ingest|analytics for one, -Quick to check the machinery, -Partition for the partition trial alone); results in bench/results/'
         Write-Host '  build  build the solution'
         Write-Host '  cluster  start PostgreSQL, -Silos silos (3) and HAProxy locally; one URL, http://127.0.0.1:5000'
         Write-Host '  soak   3 silos behind HAProxy at half their measured peak for -Minutes (30); results in bench/results/soak.md'

@@ -7,6 +7,7 @@ using Sensors360.Bench;
 // --quick true: short runs and small counts, to see that the machinery works (its numbers mean little).
 // dotnet Sensors360.Bench.dll [results-directory] --part soak [--minutes 30] [--soak-sensors 5000]   (build.ps1 soak; not in all)
 // dotnet Sensors360.Bench.dll import [lines]   (the heartbeat import alone; prints its numbers)
+// dotnet Sensors360.Bench.dll [results-directory] --part partition [--quick true]   (build.ps1 bench -Partition; not in all)
 if (args is ["import", ..])
 {
     var lines = args.Length > 1 ? long.Parse(args[1], CultureInfo.InvariantCulture) : 1_000_000;
@@ -30,9 +31,9 @@ for (var i = 0; i < args.Length; i++)
 }
 
 var part = options.GetValueOrDefault("part", "all");
-if (part is not ("all" or "ingest" or "analytics" or "soak"))
+if (part is not ("all" or "ingest" or "analytics" or "soak" or "partition"))
 {
-    Console.Error.WriteLine($"--part must be all, ingest, analytics or soak, not '{part}'.");
+    Console.Error.WriteLine($"--part must be all, ingest, analytics, soak or partition, not '{part}'.");
     return 2;
 }
 
@@ -93,6 +94,15 @@ if (part is "soak")
     Console.WriteLine();
     Console.WriteLine(report.ToMarkdown());
     Console.WriteLine($"Results written to {Path.GetFullPath(results)}/soak.md and soak.json.");
+}
+
+if (part is "partition")
+{
+    var report = await new PartitionTrial(quick ? PartitionTrialSettings.Quick : PartitionTrialSettings.Full).RunAsync(stop.Token);
+    await report.WriteAsync(results, stop.Token);
+    Console.WriteLine();
+    Console.WriteLine(report.ToMarkdown());
+    Console.WriteLine($"Results written to {Path.GetFullPath(results)}/partition.md and partition.json.");
 }
 
 return 0;
