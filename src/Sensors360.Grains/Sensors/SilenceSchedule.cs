@@ -58,7 +58,8 @@ public sealed class SilenceSchedule : IDisposable
         lock (_lock)
         {
             _queue.Enqueue(watch, dueTicks);
-            if (dueTicks < _timerDue)
+            // Set again also when it should have fired already: a clock moved by hand (AdjustTime) fires nothing.
+            if (dueTicks < _timerDue || _timerDue <= _clock.GetUtcNow().UtcTicks)
             {
                 // The last thing under the lock: a fake clock may call WakeDue from inside Change.
                 SetTimer(dueTicks);
@@ -123,18 +124,20 @@ public abstract class SilenceWakeup(SilenceSchedule schedule)
     public DateTimeOffset? Due => Volatile.Read(ref _dueTicks) is var ticks and not 0 ? new DateTimeOffset(ticks, TimeSpan.Zero) : null;
 
     /// <summary>
-    /// Wakes it at <paramref name="due"/>. Unless <paramref name="force"/>, an earlier wake-up already set (or one
-    /// that came and has not been re-armed) is left alone: whoever is woken re-arms when it finds nothing due.
+    /// Wakes it at <paramref name="due"/>. Unless <paramref name="force"/>, a wake-up already set for the same time or
+    /// earlier (or one that came and has not been re-armed) is left alone: whoever is woken re-arms when it finds
+    /// nothing due. A later one is brought forward.
     /// </summary>
     public void Arm(DateTimeOffset due, bool force = false)
     {
-        if (Volatile.Read(ref _dueTicks) != 0 && !force)
+        // Never 0, which means disarmed; the epoch is long past anyway.
+        var ticks = Math.Max(1, due.UtcTicks);
+        var current = Volatile.Read(ref _dueTicks);
+        if (!force && current != 0 && current <= ticks)
         {
             return;
         }
 
-        // Never 0, which means disarmed; the epoch is long past anyway.
-        var ticks = Math.Max(1, due.UtcTicks);
         Volatile.Write(ref _dueTicks, ticks);
         schedule.Add(this, ticks);
     }

@@ -62,11 +62,12 @@ public sealed class SilenceScheduleTests : IDisposable
         later.Arm(Start.AddSeconds(10));
         sooner.Arm(Start.AddSeconds(60));
 
-        // A heartbeat moves the deadline on; a retry brings one forward. Only force moves an armed wake-up.
+        // A heartbeat moves the deadline on (only force moves an armed wake-up later); an earlier moment brings one forward.
         later.Arm(Start.AddSeconds(40));
         Assert.Equal(Start.AddSeconds(10), later.Due);
         later.Arm(Start.AddSeconds(40), force: true);
-        sooner.Arm(Start.AddSeconds(5), force: true);
+        sooner.Arm(Start.AddSeconds(5));
+        Assert.Equal(Start.AddSeconds(5), sooner.Due);
 
         _clock.Advance(TimeSpan.FromSeconds(5));
         Assert.Equal(["sooner"], _woken);
@@ -118,6 +119,17 @@ public sealed class SilenceScheduleTests : IDisposable
         Wakeup("overdue").Arm(Start);
         _clock.Advance(TimeSpan.Zero);
         Assert.Equal(["overdue"], _woken);
+    }
+
+    [Fact]
+    public void A_wake_up_added_after_the_clock_jumped_past_the_timer_brings_every_due_one()
+    {
+        Wakeup("before").Arm(Start.AddSeconds(10));
+        // A clock set by hand fires nothing; the next wake-up added finds the timer late and sets it again.
+        _clock.AdjustTime(Start.AddMinutes(1));
+        Assert.Empty(_woken);
+        Wakeup("after").Arm(Start.AddSeconds(20));
+        Assert.Equal(["before", "after"], _woken);
     }
 
     private Recorded Wakeup(string name) => new(_schedule, name, _woken);
