@@ -15,6 +15,12 @@ if (args is ["import", ..])
     return 0;
 }
 
+// dotnet Sensors360.Bench.dll memory|rewatch [sensors] ...   (what watching online sensors costs: WatchBenchmark)
+if (args is ["memory" or "rewatch", ..])
+{
+    return await WatchBenchmark.RunAsync(args, CancellationToken.None);
+}
+
 // The options may stand anywhere; what is left are the positional arguments of the ingest part.
 var options = new Dictionary<string, string>(StringComparer.Ordinal);
 var positional = new List<string>();

@@ -32,6 +32,7 @@ public sealed partial class SensorGrain(
     HeartbeatImport history,
     HeartbeatTally tally,
     MaintenanceCalendar maintenance,
+    SilenceSchedule schedule,
     IOptions<MonitoringOptions> options,
     [FromKeyedServices(MonitoringClock.Key)] TimeProvider clock,
     ILogger<SensorGrain> logger) : Grain, ISensorGrain, IRemindable
@@ -59,12 +60,15 @@ public sealed partial class SensorGrain(
     // State and alert changes (never single heartbeats) go to the fleet aggregate, one-way.
     private IDashboardGrain Dashboard => GrainFactory.GetGrain<IDashboardGrain>(0);
 
-    private SilenceWatch Silence => _silence ??= new SilenceWatch(
-        this, clock, options.Value.SilenceCheckPeriod, CheckSilenceFromTimer, logger);
+    private SilenceWatch Silence => _silence ??= new SilenceWatch(this, schedule);
 
     private TimeSpan Threshold => _sensor?.SilenceThresholdSeconds is { } seconds
         ? TimeSpan.FromSeconds(seconds)
         : options.Value.SilenceThreshold;
+
+    // How long before its deadline an online sensor's silence is "within reach" and its reminder registered:
+    // one check period (all of the threshold when that is shorter). A steady sensor never gets this close.
+    private TimeSpan Reach => Threshold < options.Value.SilenceCheckPeriod ? Threshold : options.Value.SilenceCheckPeriod;
 
     public override async Task OnActivateAsync(CancellationToken cancellationToken)
     {
@@ -183,8 +187,7 @@ public sealed partial class SensorGrain(
             await Dashboard.SensorChanged();
         }
 
-        Silence.Arm(receivedAt + Threshold);
-        await Silence.EnsureReminderAsync();
+        await WatchAsync(SilenceDeadline()!.Value, force: false);
         await NotifyWatchersAsync();
         return HeartbeatResult.Stored;
     }
@@ -271,12 +274,8 @@ public sealed partial class SensorGrain(
         Take(sensor);
         if (sensor is { Status: SensorStatus.Online or SensorStatus.Pending })
         {
+            // Online perhaps only since the import: judged as after a live heartbeat (the reminder once in reach).
             await JudgeSilenceAsync();
-            if (_sensor is { Status: SensorStatus.Online })
-            {
-                // Online perhaps only since the import: the reminder must back the timer as for a live heartbeat.
-                await Silence.EnsureReminderAsync();
-            }
         }
 
         await Dashboard.SensorChanged();
@@ -498,21 +497,12 @@ public sealed partial class SensorGrain(
             return false;
         }
 
-        var raised = await JudgeSilenceAsync();
-        if (_sensor is { Status: SensorStatus.Online })
-        {
-            // Not due yet (a sign of life the database lacks): the timer watches, and the reminder backs it again
-            // if a crash or a failed registration lost it.
-            await Silence.EnsureReminderAsync();
-        }
-
-        return raised;
+        // Not due yet (a sign of life the database lacks): the schedule watches, and the reminder backs it again
+        // once in reach if a crash or a failed registration lost it.
+        return await JudgeSilenceAsync();
     }
 
     public Task ReceiveReminder(string reminderName, TickStatus status) => CheckSilence();
-
-    // The timer fires outside the grain's turn: it comes back in through an ordinary grain call.
-    private void CheckSilenceFromTimer() => this.AsReference<ISensorGrain>().CheckSilence().Ignore();
 
     /// <summary>
     /// When the sensor goes silent: its last heartbeat (or provisioning, if it never reported) or the latest sign of
@@ -564,8 +554,36 @@ public sealed partial class SensorGrain(
             return await RaiseSilenceAsync(deadline);
         }
 
-        Silence.Arm(deadline, force: true);
+        await WatchAsync(deadline, force: true);
         return false;
+    }
+
+    /// <summary>
+    /// Arms the wake-up for a silence not yet due. An online sensor is woken first when its silence comes within
+    /// <see cref="Reach"/>, which registers its reminder (so a silo lost from then on still has it raised), then at
+    /// the deadline; one that never gets that close (steady heartbeats) holds no reminder, and the sweep is what
+    /// finds its silence if its silo dies. A pending sensor has no reminder: the sweep backs it.
+    /// </summary>
+    private async Task WatchAsync(DateTimeOffset deadline, bool force)
+    {
+        if (_sensor is not { Status: SensorStatus.Online })
+        {
+            Silence.Arm(deadline, force);
+            return;
+        }
+
+        var now = clock.GetUtcNow();
+        var inReach = deadline - Reach;
+        if (now >= inReach)
+        {
+            // First tick a check period after the deadline: while the silo lives the schedule raises it on time.
+            await Silence.EnsureReminderAsync(deadline - now + options.Value.SilenceCheckPeriod);
+            Silence.Arm(deadline, force);
+        }
+        else
+        {
+            Silence.Arm(Silence.ReminderRegistered ? deadline : inReach, force);
+        }
     }
 
     /// <summary>
@@ -644,7 +662,7 @@ public sealed partial class SensorGrain(
         if (SilenceDeadline() is { } deadline)
         {
             // Only armed, never raised here: the call that woke the grain decides (a heartbeat is proof of life).
-            Silence.Arm(deadline, force: true);
+            Silence.Arm(sensor is { Status: SensorStatus.Online } && !Silence.ReminderRegistered ? deadline - Reach : deadline, force: true);
         }
         else
         {

@@ -31,6 +31,8 @@ public static class SensorMonitoring
         services.TryAddKeyedSingleton(MonitoringClock.Key, TimeProvider.System);
         // The checkpoint's period is the silo's own time, not the sensors' (which tests may drive by hand).
         services.TryAddSingleton(TimeProvider.System);
+        // One timer per silo for every sensor grain's silence wake-up, not one per grain.
+        services.AddSingleton<SilenceSchedule>();
         services.AddSingleton<SensorStore>();
         services.AddSingleton<SensorDirectory>();
         services.AddSingleton<UptimeStore>();

@@ -1,69 +1,56 @@
 using Microsoft.Extensions.Logging;
+using Sensors360.Abstractions.Sensors;
 
 namespace Sensors360.Grains.Sensors;
 
 /// <summary>
-/// One sensor grain's watch for silence: an in-memory timer armed for the moment the sensor becomes
-/// silent, backed by the <see cref="SilenceReminder"/> that survives the silo. The reminder is written
-/// only on transitions (registered when the sensor comes online, removed when it goes silent or
-/// retires), so steady heartbeats cost neither a reminder write nor timer churn.
+/// One sensor grain's watch for silence: a wake-up in its silo's <see cref="SilenceSchedule"/>, armed for the
+/// moment the sensor becomes silent, and the <see cref="SilenceReminder"/> that survives the silo. The reminder
+/// is registered only once the sensor's silence comes within reach (the grain decides when), and removed when it
+/// goes silent or retires, so steady heartbeats cost neither a reminder write nor a reminder held in memory.
+/// Kept small on purpose: every online sensor holds one.
 /// </summary>
-internal sealed partial class SilenceWatch(IGrainBase grain, TimeProvider clock, TimeSpan checkPeriod, Action onDue, ILogger logger) : IDisposable
+internal sealed partial class SilenceWatch(Grain grain, SilenceSchedule silo) : SilenceWakeup(silo), IDisposable
 {
-    private ITimer? _timer;
-    private DateTimeOffset? _due;
+    // Let go on dispose, so that an entry left in the schedule does not keep a deactivated grain in memory.
+    private Grain? _grain = grain;
     // Null until this activation has checked; then whether the reminder is known to exist.
     private bool? _reminderRegistered;
 
     /// <summary>False only when the reminder is known not to exist.</summary>
     public bool ReminderMayExist => _reminderRegistered != false;
 
+    /// <summary>True once the reminder is known to exist.</summary>
+    public bool ReminderRegistered => _reminderRegistered == true;
+
+    /// <summary>Called by the schedule outside the grain's turn: comes back in through an ordinary grain call.</summary>
+    protected internal override void Wake() => _grain?.AsReference<ISensorGrain>().CheckSilence().Ignore();
+
     /// <summary>
-    /// Wakes the grain at <paramref name="due"/>. Unless <paramref name="force"/>, an earlier wake-up
-    /// already set is left alone: it re-arms itself when it finds the sensor still fresh.
+    /// Makes sure the reminder exists, its first tick <paramref name="firstTick"/> from now; free once it is known
+    /// to (the heartbeat path of a sensor in reach calls this every time).
     /// </summary>
-    public void Arm(DateTimeOffset due, bool force = false)
-    {
-        if (_due is not null && !force)
-        {
-            return;
-        }
-
-        var now = clock.GetUtcNow();
-        // The callback runs outside the grain's turn; onDue must come back in through a grain call.
-        _timer ??= clock.CreateTimer(_ => onDue(), null, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
-        _timer.Change(due > now ? due - now : TimeSpan.Zero, Timeout.InfiniteTimeSpan);
-        _due = due;
-    }
-
-    public void Disarm()
-    {
-        _timer?.Change(Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
-        _due = null;
-    }
-
-    /// <summary>Makes sure the reminder exists; free once it is known to (the heartbeat path calls this every time).</summary>
-    public Task EnsureReminderAsync() => _reminderRegistered == true ? Task.CompletedTask : RegisterReminderAsync();
+    public Task EnsureReminderAsync(TimeSpan firstTick) => _reminderRegistered == true ? Task.CompletedTask : RegisterReminderAsync(firstTick);
 
     /// <summary>Reads before writing, so a re-activation costs no write.</summary>
-    private async Task RegisterReminderAsync()
+    private async Task RegisterReminderAsync(TimeSpan firstTick)
     {
         try
         {
-            if (_reminderRegistered is null && await grain.GetReminder(SilenceReminder.Name) is not null)
+            if (_reminderRegistered is null && await Owner.GetReminder(SilenceReminder.Name) is not null)
             {
                 _reminderRegistered = true;
                 return;
             }
 
-            await grain.RegisterOrUpdateReminder(SilenceReminder.Name, checkPeriod, checkPeriod);
+            await Owner.RegisterOrUpdateReminder(SilenceReminder.Name, firstTick > TimeSpan.Zero ? firstTick : TimeSpan.Zero, Schedule.CheckPeriod);
             _reminderRegistered = true;
         }
         catch (Exception e) when (e is not OutOfMemoryException)
         {
-            // The timer still watches while the silo lives; the next heartbeat tries the reminder again.
+            // The schedule still watches while the silo lives; the next heartbeat or wake-up tries the reminder again.
             _reminderRegistered = false;
-            LogReminderFailed(logger, Sensor, "register", e.Message);
+            LogReminderFailed(Schedule.Logger, Sensor, "register", e.Message);
         }
     }
 
@@ -71,9 +58,9 @@ internal sealed partial class SilenceWatch(IGrainBase grain, TimeProvider clock,
     {
         try
         {
-            if (await grain.GetReminder(SilenceReminder.Name) is { } reminder)
+            if (await Owner.GetReminder(SilenceReminder.Name) is { } reminder)
             {
-                await grain.UnregisterReminder(reminder);
+                await Owner.UnregisterReminder(reminder);
             }
 
             _reminderRegistered = false;
@@ -81,13 +68,20 @@ internal sealed partial class SilenceWatch(IGrainBase grain, TimeProvider clock,
         catch (Exception e) when (e is not OutOfMemoryException)
         {
             // Harmless: a stray tick finds the sensor not online and tries again.
-            LogReminderFailed(logger, Sensor, "unregister", e.Message);
+            LogReminderFailed(Schedule.Logger, Sensor, "unregister", e.Message);
         }
     }
 
-    public void Dispose() => _timer?.Dispose();
+    /// <summary>The grain is gone: its entry in the schedule, if any, is dropped when it comes due.</summary>
+    public void Dispose()
+    {
+        Disarm();
+        _grain = null;
+    }
 
-    private string Sensor => grain.GrainContext.GrainId.Key.ToString()!;
+    private Grain Owner => _grain ?? throw new ObjectDisposedException(nameof(SilenceWatch));
+
+    private string Sensor => Owner.GrainContext.GrainId.Key.ToString()!;
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Sensor {Sensor}: could not {Action} its silence reminder: {Reason}")]
     private static partial void LogReminderFailed(ILogger logger, string sensor, string action, string reason);
