@@ -15,6 +15,8 @@
            with pass/miss, wrk as the client, a bare Kestrel beside the server, the live feed's cost), then
            analytics: the fleet's answers and the failure model's training at 100,000 sensors
            (bench/results/analytics.md and analytics.json). -Part ingest or -Part analytics runs one of them;
+           -Part pipeline (not in all) runs the bare Kestrel, the product's noop and its variants in interleaved
+           rounds (bench/results/pipeline.md; docs/performance.md, "The pipeline");
            -Quick runs short and small, to check the machinery. wrk is installed with apt-get when missing.
     build  Builds the solution (Release).
     migrate Applies orleans-postgres.sql and the schema/ migrations with the owner role (the server's
@@ -46,7 +48,7 @@ param(
     [switch] $Https,
 
     # bench: which part to run (all: ingest, then analytics).
-    [ValidateSet('all', 'ingest', 'analytics')]
+    [ValidateSet('all', 'ingest', 'analytics', 'pipeline')]
     [string] $Part = 'all',
 
     # bench: short runs and small counts, to check the machinery (its numbers are not results).
@@ -971,9 +973,9 @@ function Invoke-Bench {
     Invoke-Build
     $results = Join-Path $Root 'bench/results'
     $duration = if ($Quick) {
-        @{ all = 'about 8 minutes'; ingest = 'about 4 minutes'; analytics = 'about 4 minutes' }[$Part]
+        @{ all = 'about 8 minutes'; ingest = 'about 4 minutes'; analytics = 'about 4 minutes'; pipeline = 'about 3 minutes' }[$Part]
     } else {
-        @{ all = 'about 25 minutes'; ingest = 'about 15 minutes'; analytics = 'about 10 minutes' }[$Part]
+        @{ all = 'about 25 minutes'; ingest = 'about 15 minutes'; analytics = 'about 10 minutes'; pipeline = 'about 6 minutes' }[$Part]
     }
     Write-Step "Running the benchmark, part $Part ($duration$(if ($Quick) { ', quick: short runs, small counts' }))"
     $arguments = @($results, '--part', $Part, '--wrk', $wrk)
