@@ -1,21 +1,31 @@
 using System.Globalization;
 using System.Net;
 
-// dotnet Sensors360.BareKestrel.dll <port> [--security-headers]: Kestrel on 127.0.0.1:<port> answering every request
-// with 204 and nothing else (no routing, logging, middleware or metrics): the ceiling the product's /bench/noop is
-// compared with. --security-headers adds the product's three security headers the way the product does (on starting),
-// so the pipeline comparison (build.ps1 bench -Part pipeline) can tell their bytes from the rest of the pipeline.
-var securityHeaders = args is [_, "--security-headers"];
-if (args is not ([_] or [_, "--security-headers"]) || !int.TryParse(args[0], NumberStyles.None, CultureInfo.InvariantCulture, out var port))
+// dotnet Sensors360.BareKestrel.dll <port> [--security-headers|--security-headers-on-starting]: Kestrel on
+// 127.0.0.1:<port> answering every request with 204 and nothing else (no routing, logging, middleware or metrics): the
+// ceiling the product's /bench/noop is compared with. The options add the product's three security headers, set at
+// once or from an on-starting callback, so the pipeline comparison (build.ps1 bench -Part pipeline) can tell their
+// bytes and the callback from the rest of the pipeline.
+if (args is not ([_] or [_, "--security-headers" or "--security-headers-on-starting"])
+    || !int.TryParse(args[0], NumberStyles.None, CultureInfo.InvariantCulture, out var port))
 {
-    Console.Error.WriteLine("Usage: Sensors360.BareKestrel <port> [--security-headers]");
+    Console.Error.WriteLine("Usage: Sensors360.BareKestrel <port> [--security-headers|--security-headers-on-starting]");
     return 2;
 }
 
 var builder = WebApplication.CreateEmptyBuilder(new WebApplicationOptions { Args = args });
 builder.WebHost.UseKestrelCore().ConfigureKestrel(kestrel => kestrel.Listen(IPAddress.Loopback, port));
 await using var app = builder.Build();
-if (securityHeaders)
+if (args is [_, "--security-headers"])
+{
+    app.Run(static context =>
+    {
+        AddSecurityHeaders(context.Response);
+        context.Response.StatusCode = StatusCodes.Status204NoContent;
+        return Task.CompletedTask;
+    });
+}
+else if (args is [_, "--security-headers-on-starting"])
 {
     app.Run(static context =>
     {

@@ -18,16 +18,16 @@ internal sealed class BareKestrel : IAsyncDisposable
 
     public int ProcessId => _process.Id;
 
-    /// <summary><paramref name="securityHeaders"/>: the product's security headers on every answer; <paramref name="environment"/>: e.g. runtime settings.</summary>
-    public static BareKestrel Start(bool securityHeaders = false, IReadOnlyDictionary<string, string>? environment = null)
+    /// <summary><paramref name="option"/>: e.g. <c>--security-headers</c> (see its Program.cs); <paramref name="environment"/>: e.g. runtime settings.</summary>
+    public static BareKestrel Start(string? option = null, IReadOnlyDictionary<string, string>? environment = null)
     {
         var port = FreePort.Next();
         var start = new ProcessStartInfo("dotnet") { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
         start.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "Sensors360.BareKestrel.dll"));
         start.ArgumentList.Add(port.ToString(System.Globalization.CultureInfo.InvariantCulture));
-        if (securityHeaders)
+        if (option is not null)
         {
-            start.ArgumentList.Add("--security-headers");
+            start.ArgumentList.Add(option);
         }
 
         foreach (var (name, value) in environment ?? new Dictionary<string, string>())

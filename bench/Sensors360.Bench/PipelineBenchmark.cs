@@ -28,7 +28,7 @@ internal sealed class PipelineBenchmark(PipelineSettings settings)
     private sealed record Run(string Target, int Round, double Rate, double P99Ms, long Errors, double TargetCpuMicroseconds, double ClientCpuMicroseconds, double BystanderCores, double MachineBusyCores);
 
     /// <summary>The runtime's counters of one target under load, per request (allocations) or per second.</summary>
-    private sealed record RuntimeCounters(string Target, double Rate, double AllocatedBytesPerRequest, double Gen0PerSecond, double Gen1PerSecond, double Gen2PerSecond, double ThreadPoolThreads, double WorkItemsPerRequest);
+    private sealed record RuntimeCounters(string Target, double Rate, double AllocatedBytesPerRequest, double Gen0PerSecond, double Gen1PerSecond, double Gen2PerSecond, string Threads, double WorkItemsPerRequest);
 
     public async Task<string> RunAsync(CancellationToken cancellationToken)
     {
@@ -42,9 +42,9 @@ internal sealed class PipelineBenchmark(PipelineSettings settings)
             disposables.Add(postgres);
             var targets = new List<Target>();
 
-            async Task AddBareAsync(string name, string what, bool headers, IReadOnlyDictionary<string, string>? environment = null)
+            async Task AddBareAsync(string name, string what, string? option)
             {
-                var bare = BareKestrel.Start(headers, environment);
+                var bare = BareKestrel.Start(option);
                 disposables.Add(bare);
                 await bare.WaitUntilReadyAsync(cancellationToken);
                 targets.Add(new Target(name, what, bare.BaseAddress, bare.ProcessId));
@@ -64,15 +64,14 @@ internal sealed class PipelineBenchmark(PipelineSettings settings)
                 targets.Add(new Target(name, what, server.BaseAddress, server.ProcessId));
             }
 
-            await AddBareAsync("bare", "bench/Sensors360.BareKestrel: Kestrel and one handler answering 204", headers: false);
-            await AddBareAsync("bare+headers", "the same with the product's three security headers on starting (~300 bytes more per 204)", headers: true);
+            await AddBareAsync("bare", "bench/Sensors360.BareKestrel: Kestrel and one handler answering 204", option: null);
+            await AddBareAsync("bare+headers", "the same with the product's three security headers (~300 bytes more per 204), set at once", "--security-headers");
+            await AddBareAsync("bare+headers-on-starting", "the same headers from an on-starting callback, as the product's edge sets them", "--security-headers-on-starting");
             await AddProductAsync("noop", "the product's /bench/noop as it ships", new Dictionary<string, string?>());
             await AddProductAsync("noop-workstation-gc", "the same with DOTNET_gcServer=0 (workstation GC, concurrent)", new Dictionary<string, string?> { ["DOTNET_gcServer"] = "0" });
-            await AddProductAsync("noop-no-datas", "the same with DOTNET_GCDynamicAdaptationMode=0 (server GC without DATAS, .NET's default since 9)",
-                new Dictionary<string, string?> { ["DOTNET_GCDynamicAdaptationMode"] = "0" });
             await AddProductAsync("noop-no-otel", "the same with OTEL_SDK_DISABLED=true (no OpenTelemetry metrics: no request-duration histogram)", new Dictionary<string, string?> { ["OTEL_SDK_DISABLED"] = "true" });
-            await AddProductAsync("noop-hosting-log", "the same with the hosting-diagnostics logger at Information, as before the lean pipeline (an Activity and a log scope per request)",
-                new Dictionary<string, string?> { ["Logging__LogLevel__Microsoft.AspNetCore.Hosting.Diagnostics"] = "Information" });
+            await AddProductAsync("noop-hosting-log", "the same with the hosting-diagnostics logger at Warning, as before the lean pipeline (an Activity and a log scope per request, no lines)",
+                new Dictionary<string, string?> { ["Logging__LogLevel__Microsoft.AspNetCore.Hosting.Diagnostics"] = "Warning" });
 
             var ids = Enumerable.Range(0, 1000).Select(i => new LoadSensor($"p{i}", "")).ToList();
             var wrk = new WrkDriver(settings.Wrk, work.FullName, threads: 2, settings.Connections);
@@ -159,6 +158,8 @@ internal sealed class PipelineBenchmark(PipelineSettings settings)
             }
         }
 
+        // The process's threads while loaded (the runtime's thread-pool count is exported as a change per second).
+        var threads = Threads(target.ProcessId);
         var numbers = await load;
         // Timestamp,Provider,Counter Name,Counter Type,Mean/Increment; a rate's rows are increments per refresh interval (1 s).
         var rows = (await File.ReadAllLinesAsync(output, cancellationToken)).Skip(1)
@@ -176,7 +177,7 @@ internal sealed class PipelineBenchmark(PipelineSettings settings)
             PerSecond("dotnet.gc.collections", "gen0"),
             PerSecond("dotnet.gc.collections", "gen1"),
             PerSecond("dotnet.gc.collections", "gen2"),
-            PerSecond("dotnet.thread_pool.thread.count"),
+            threads,
             PerSecond("dotnet.thread_pool.work_item.count") / numbers.SucceededRate);
     }
 
@@ -197,7 +198,7 @@ internal sealed class PipelineBenchmark(PipelineSettings settings)
         text.AppendLine();
         text.AppendLine(CultureInfo.InvariantCulture, $"{Environment.ProcessorCount} cores; wrk -t2 -c{settings.Connections}, POST {NoopPath} with an empty body, {settings.Rounds} interleaved rounds of {settings.RunLength.TotalSeconds:0} s after {settings.WarmUp.TotalSeconds:0} s of warm-up; load average before and after: {loadAverage}.");
         text.AppendLine();
-        text.AppendLine("| target | what it is | × bare (median of rounds) | req/s (median) | p99 ms (median) | server µs CPU/req | wrk µs CPU/req | others' cores meanwhile | machine busy cores | idle cores | threads |");
+        text.AppendLine("| target | what it is | × bare (median of rounds) | req/s (median) | p99 ms (median) | server µs CPU/req | wrk µs CPU/req | others' cores meanwhile | machine busy cores | idle cores | threads (idle) |");
         text.AppendLine("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
         foreach (var target in targets)
         {
@@ -227,12 +228,12 @@ internal sealed class PipelineBenchmark(PipelineSettings settings)
         text.AppendLine();
         text.AppendLine("The runtime under load (dotnet-counters attached, one more run each; its own CPU is in these runs):");
         text.AppendLine();
-        text.AppendLine("| target | req/s | allocated bytes/req | gen0 GCs/s | gen1 GCs/s | gen2 GCs/s | thread-pool threads | thread-pool work items/req |");
+        text.AppendLine("| target | req/s | allocated bytes/req | gen0 GCs/s | gen1 GCs/s | gen2 GCs/s | threads (process, loaded) | thread-pool work items/req |");
         text.AppendLine("|---|---:|---:|---:|---:|---:|---:|---:|");
         foreach (var counted in counters)
         {
             text.AppendLine(CultureInfo.InvariantCulture,
-                $"| {counted.Target} | {counted.Rate:0} | {counted.AllocatedBytesPerRequest:0} | {counted.Gen0PerSecond:0.0} | {counted.Gen1PerSecond:0.0} | {counted.Gen2PerSecond:0.00} | {counted.ThreadPoolThreads:0} | {counted.WorkItemsPerRequest:0.00} |");
+                $"| {counted.Target} | {counted.Rate:0} | {counted.AllocatedBytesPerRequest:0} | {counted.Gen0PerSecond:0.0} | {counted.Gen1PerSecond:0.0} | {counted.Gen2PerSecond:0.00} | {counted.Threads} | {counted.WorkItemsPerRequest:0.00} |");
         }
 
         return text.ToString();
