@@ -1017,7 +1017,7 @@ switch ($Command) {
         Write-Host '  run    start the server on http://localhost:5000 (with a private PostgreSQL under .data/ unless ConnectionStrings__Postgres is set)'
         Write-Host '         -Https: serve https://localhost:5001 with a self-signed certificate made once under .data/https/'
         Write-Host '  test   build and run every test; ends with "N passed, N failed, N skipped"'
-        Write-Host '  bench  run the ingest and analytics (fleet answers, failure model training) benchmarks (-Part ingest|analytics for one, -Quick to check the machinery); results in bench/results/'
+        Write-Host '  bench  run the ingest and analytics (fleet answers, failure model training) benchmarks (-Part ingest|analytics for one, -Part pipeline for the pipeline comparison, -Quick to check the machinery); results in bench/results/'
         Write-Host '  build  build the solution'
         Write-Host '  cluster  start PostgreSQL, -Silos silos (3) and HAProxy locally; one URL, http://127.0.0.1:5000'
         Write-Host '  soak   3 silos behind HAProxy at half their measured peak for -Minutes (30); results in bench/results/soak.md'
