@@ -15,6 +15,8 @@
            with pass/miss, wrk as the client, a bare Kestrel beside the server, the live feed's cost), then
            analytics: the fleet's answers and the failure model's training at 100,000 sensors
            (bench/results/analytics.md and analytics.json). -Part ingest or -Part analytics runs one of them;
+           -Part pipeline (not in all) runs the bare Kestrel, the product's noop and its variants in interleaved
+           rounds (bench/results/pipeline.md; docs/performance.md, "The pipeline");
            -Quick runs short and small, to check the machinery. wrk is installed with apt-get when missing.
            -Partition runs only the partition trial instead (the heartbeat table range by month vs. hash by sensor inside
            each month: inserts, WAL, sizes, reads, retention; bench/results/partition.md and partition.json; about
@@ -49,7 +51,7 @@ param(
     [switch] $Https,
 
     # bench: which part to run (all: ingest, then analytics).
-    [ValidateSet('all', 'ingest', 'analytics')]
+    [ValidateSet('all', 'ingest', 'analytics', 'pipeline')]
     [string] $Part = 'all',
 
     # bench: short runs and small counts, to check the machinery (its numbers are not results).
@@ -977,9 +979,9 @@ function Invoke-Bench {
     Invoke-Build
     $results = Join-Path $Root 'bench/results'
     $duration = if ($Quick) {
-        @{ all = 'about 8 minutes'; ingest = 'about 4 minutes'; analytics = 'about 4 minutes' }[$Part]
+        @{ all = 'about 8 minutes'; ingest = 'about 4 minutes'; analytics = 'about 4 minutes'; pipeline = 'about 3 minutes' }[$Part]
     } else {
-        @{ all = 'about 25 minutes'; ingest = 'about 15 minutes'; analytics = 'about 10 minutes' }[$Part]
+        @{ all = 'about 25 minutes'; ingest = 'about 15 minutes'; analytics = 'about 10 minutes'; pipeline = 'about 6 minutes' }[$Part]
     }
     Write-Step "Running the benchmark, part $Part ($duration$(if ($Quick) { ', quick: short runs, small counts' }))"
     $arguments = @($results, '--part', $Part, '--wrk', $wrk)
@@ -1037,7 +1039,7 @@ switch ($Command) {
         Write-Host '  run    start the server on http://localhost:5000 (with a private PostgreSQL under .data/ unless ConnectionStrings__Postgres is set)'
         Write-Host '         -Https: serve https://localhost:5001 with a self-signed certificate made once under .data/https/'
         Write-Host '  test   build and run every test; ends with "N passed, N failed, N skipped"'
-        Write-Host '  bench  run the ingest and analytics (fleet answers, failure model training) benchmarks (-Part ingest|analytics for one, -Quick to check the machinery, -Partition for the partition trial alone); results in bench/results/'
+        Write-Host '  bench  run the ingest and analytics (fleet answers, failure model training) benchmarks (-Part ingest|analytics for one, -Part pipeline for the pipeline comparison, -Partition for the partition trial alone, -Quick to check the machinery); results in bench/results/'
         Write-Host '  build  build the solution'
         Write-Host '  cluster  start PostgreSQL, -Silos silos (3) and HAProxy locally; one URL, http://127.0.0.1:5000'
         Write-Host '  soak   3 silos behind HAProxy at half their measured peak for -Minutes (30); results in bench/results/soak.md'

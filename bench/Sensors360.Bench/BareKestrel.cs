@@ -18,12 +18,23 @@ internal sealed class BareKestrel : IAsyncDisposable
 
     public int ProcessId => _process.Id;
 
-    public static BareKestrel Start()
+    /// <summary><paramref name="option"/>: e.g. <c>--security-headers</c> (see its Program.cs); <paramref name="environment"/>: e.g. runtime settings.</summary>
+    public static BareKestrel Start(string? option = null, IReadOnlyDictionary<string, string>? environment = null)
     {
         var port = FreePort.Next();
         var start = new ProcessStartInfo("dotnet") { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
         start.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "Sensors360.BareKestrel.dll"));
         start.ArgumentList.Add(port.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        if (option is not null)
+        {
+            start.ArgumentList.Add(option);
+        }
+
+        foreach (var (name, value) in environment ?? new Dictionary<string, string>())
+        {
+            start.Environment[name] = value;
+        }
+
         var process = Process.Start(start) ?? throw new InvalidOperationException("Could not start Sensors360.BareKestrel.");
         // Drained, so a full pipe never blocks it.
         process.OutputDataReceived += (_, _) => { };

@@ -5,6 +5,7 @@ using Sensors360.Bench;
 //     [--part all|ingest|analytics] [--wrk PATH] [--feed-sockets N] [--quick true]
 //     [--fleet-sensors N] [--heartbeats-per-sensor N] [--requests N]
 // --quick true: short runs and small counts, to see that the machinery works (its numbers mean little).
+// dotnet Sensors360.Bench.dll [results-directory] --part pipeline --wrk PATH [--rounds 5] [--quick true]   (not in all)
 // dotnet Sensors360.Bench.dll [results-directory] --part soak [--minutes 30] [--soak-sensors 5000]   (build.ps1 soak; not in all)
 // dotnet Sensors360.Bench.dll import [lines]   (the heartbeat import alone; prints its numbers)
 // dotnet Sensors360.Bench.dll [results-directory] --part partition [--quick true]   (build.ps1 bench -Partition; not in all)
@@ -37,9 +38,9 @@ for (var i = 0; i < args.Length; i++)
 }
 
 var part = options.GetValueOrDefault("part", "all");
-if (part is not ("all" or "ingest" or "analytics" or "soak" or "partition"))
+if (part is not ("all" or "ingest" or "analytics" or "soak" or "partition" or "pipeline"))
 {
-    Console.Error.WriteLine($"--part must be all, ingest, analytics, soak or partition, not '{part}'.");
+    Console.Error.WriteLine($"--part must be all, ingest, analytics, soak, partition or pipeline, not '{part}'.");
     return 2;
 }
 
@@ -85,6 +86,21 @@ if (part is "all" or "analytics")
     Console.WriteLine();
     Console.WriteLine(report.ToMarkdown());
     Console.WriteLine($"Results written to {Path.GetFullPath(results)}/analytics.md and analytics.json.");
+}
+
+if (part is "pipeline")
+{
+    var settings = new PipelineSettings(
+        Rounds: Number("rounds", quick ? 2 : 5),
+        RunLength: TimeSpan.FromSeconds(quick ? 3 : 5),
+        WarmUp: TimeSpan.FromSeconds(1),
+        Connections: concurrency,
+        Wrk: options.GetValueOrDefault("wrk") ?? "wrk",
+        ResultsDirectory: results);
+    var report = await new PipelineBenchmark(settings).RunAsync(stop.Token);
+    Console.WriteLine();
+    Console.WriteLine(report);
+    Console.WriteLine($"Results written to {Path.GetFullPath(results)}/pipeline.md.");
 }
 
 if (part is "soak")

@@ -22,6 +22,9 @@ public static class MetricsHosting
 
     public const string Path = "/metrics";
 
+    /// <summary>ASP.NET Core's per-request instruments that are not exported.</summary>
+    public const string ActiveRequests = "http.server.active_requests", RoutingMatchAttempts = "aspnetcore.routing.match_attempts";
+
     public static WebApplicationBuilder AddSensors360Metrics(this WebApplicationBuilder builder)
     {
         builder.Services.AddOptions<MetricsOptions>()
@@ -33,6 +36,10 @@ public static class MetricsHosting
             .WithMetrics(metrics => metrics
                 .AddMeter(MeterName, OrleansMeter)
                 .AddAspNetCoreInstrumentation()
+                // Recorded on every request, read by no dashboard or alert (docs/operations.md#metrics uses the request
+                // duration): not listened to, ASP.NET Core skips them (docs/performance.md#the-pipeline).
+                .AddView(ActiveRequests, MetricStreamConfiguration.Drop)
+                .AddView(RoutingMatchAttempts, MetricStreamConfiguration.Drop)
                 .AddRuntimeInstrumentation()
                 .AddNpgsqlInstrumentation()
                 // Every scrape reads the instruments afresh: a cached answer would show a counter behind what was stored.

@@ -118,6 +118,39 @@ public sealed partial class MetricsTests(LoopbackOnlyMetricsServer running) : IC
     }
 
     [Fact]
+    public async Task The_short_circuited_heartbeat_route_keeps_its_request_duration_and_no_per_request_counter_nobody_reads_is_exported()
+    {
+        var (_, token) = await SensorClient.ProvisionAsync(running.Operator, "metrics-route");
+        using (var stored = await SensorClient.HeartbeatAsync(running.Server.Http, "metrics-route", token))
+        {
+            Assert.Equal(HttpStatusCode.NoContent, stored.StatusCode);
+        }
+
+        // Operators watch the heartbeat route's p95 (docs/operations.md#metrics); the route skips most of the pipeline.
+        const string Route = "http_route=\"/api/sensors/{id}/heartbeat\"";
+        Scrape? last = null;
+        try
+        {
+            last = await Eventually.MatchesAsync(
+                () => Scrape.ReadAsync(Scraper, Cancel),
+                read => (last = read).Sum("http_server_request_duration_seconds_count", Route) >= 1,
+                Soon,
+                "the heartbeat route's request duration exported");
+        }
+        catch (TimeoutException) when (last is not null)
+        {
+            Assert.Fail("No request duration for the heartbeat route; the durations exported: " +
+                string.Join(" ", last.Text.Split('\n').Where(line => line.StartsWith("http_server_request_duration_seconds_count", StringComparison.Ordinal))));
+        }
+
+        var scrape = last!;
+
+        // Dropped by views (docs/performance.md#the-pipeline): recorded on every request, read by nothing.
+        Assert.DoesNotContain(scrape.Names, name => name.StartsWith("http_server_active_requests", StringComparison.Ordinal));
+        Assert.DoesNotContain(scrape.Names, name => name.StartsWith("aspnetcore_routing_match_attempts", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public async Task Every_panel_of_the_Grafana_dashboard_asks_for_series_the_server_exports()
     {
         // Traffic of every kind the dashboard shows, so each series has a sample: heartbeats, API calls, a socket.

@@ -41,6 +41,7 @@ internal sealed partial class Scrape
         return new Scrape(body);
     }
 
-    [GeneratedRegex(@"^(?<name>[a-zA-Z_:][a-zA-Z0-9_:]*)(?<labels>\{[^}]*\})?\s+(?<value>\S+)")]
+    // Label values are quoted and may hold braces (a route such as /api/sensors/{id}/heartbeat).
+    [GeneratedRegex(@"^(?<name>[a-zA-Z_:][a-zA-Z0-9_:]*)(?<labels>\{(?:[^""}]|""(?:[^""\\]|\\.)*"")*\})?\s+(?<value>\S+)")]
     private static partial Regex Sample();
 }
