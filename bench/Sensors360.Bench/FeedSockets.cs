@@ -76,10 +76,27 @@ internal sealed class FeedSockets : IAsyncDisposable
 
     private async Task ConnectAsync(Uri uri, string origin, CookieContainer cookies, CancellationToken cancellationToken)
     {
-        var socket = new ClientWebSocket();
-        socket.Options.Cookies = cookies;
-        socket.Options.SetRequestHeader("Origin", origin);
-        await socket.ConnectAsync(uri, cancellationToken);
+        // As the page does: a 503 (the session lookup's database busy on a loaded machine) is tried again, a few times.
+        const int Attempts = 5;
+        ClientWebSocket socket;
+        for (var attempt = 1; ; attempt++)
+        {
+            socket = new ClientWebSocket();
+            socket.Options.Cookies = cookies;
+            socket.Options.SetRequestHeader("Origin", origin);
+            socket.Options.CollectHttpResponseDetails = true;
+            try
+            {
+                await socket.ConnectAsync(uri, cancellationToken);
+                break;
+            }
+            catch (WebSocketException) when (socket.HttpStatusCode == HttpStatusCode.ServiceUnavailable && attempt < Attempts)
+            {
+                socket.Dispose();
+                await Task.Delay(TimeSpan.FromSeconds(1), cancellationToken);
+            }
+        }
+
         lock (_sockets)
         {
             _sockets.Add(socket);

@@ -171,8 +171,8 @@ internal sealed class IngestBenchmark(BenchSettings settings)
 
     /// <summary>
     /// The live feed's cost: the sensors360 peak right before and then while <see cref="BenchSettings.FeedSockets"/>
-    /// dashboard sockets are open, each receiving every snapshot the server pushes (the page's one a second, or
-    /// more while the fleet's numbers change), and how many snapshots a socket actually got per second.
+    /// dashboard sockets are open, each reading every snapshot the server sends it (at most one a second), and how
+    /// many snapshots a socket actually got per second.
     /// </summary>
     private async Task<FeedCost> MeasureFeedCostAsync(
         ServerProcess server, Func<Uri, string, bool, TimeSpan, Task<LoadNumbers>> peak, CancellationToken cancellationToken)

@@ -1,5 +1,3 @@
-using System.Reactive.Linq;
-using System.Reactive.Subjects;
 using Sensors360.Abstractions.Alerts;
 using Sensors360.Abstractions.Dashboard;
 using Sensors360.Server.Http;
@@ -7,25 +5,34 @@ using Sensors360.Server.Http;
 namespace Sensors360.Server.Dashboard;
 
 /// <summary>
-/// This silo's one subscription to the dashboard grain, fanned out to its local sockets with Rx: pure
-/// fan-out of what the grain pushes (the fleet with its open alerts, and every alert change); it never
-/// reads the database. The subscription is renewed every minute (observer subscriptions expire), so a
-/// restarted dashboard grain or a lost message heals by itself.
+/// This silo's one subscription to the dashboard grain, fanned out to its local sockets: pure fan-out of
+/// what the grain pushes (the fleet with its open alerts, and every alert change); it never reads the
+/// database. Each socket gets the latest snapshot when it connects, then at most one a second (the newest;
+/// <see cref="LatestFanOut{TValue, TReceiver}"/>), and every alert change in order. The subscription is
+/// renewed every minute (observer subscriptions expire), so a restarted dashboard grain or a lost message
+/// heals by itself.
 /// </summary>
-public sealed partial class DashboardFeed(IGrainFactory grains, ServerDrain drain, ILogger<DashboardFeed> logger)
+public sealed partial class DashboardFeed(IGrainFactory grains, ServerDrain drain, TimeProvider time, ILogger<DashboardFeed> logger)
     : BackgroundService, IDashboardObserver
 {
+    /// <summary>How often a socket may get a snapshot (docs/websocket.md).</summary>
+    public static readonly TimeSpan SnapshotEvery = TimeSpan.FromSeconds(1);
     private static readonly TimeSpan RenewEvery = TimeSpan.FromSeconds(60);
     private static readonly TimeSpan RetryEvery = TimeSpan.FromSeconds(2);
 
-    private readonly BehaviorSubject<DashboardSnapshot?> _snapshots = new(null);
-    private readonly Subject<Alert> _alerts = new();
-    // Observer calls may arrive concurrently; subjects take one OnNext at a time.
-    private readonly Lock _gate = new();
+    private readonly LatestFanOut<DashboardSnapshot, DashboardSocket> _snapshots = new(socket => socket.SnapshotDue());
+    // Observer calls may arrive concurrently; alerts reach every socket in one order.
+    private readonly Lock _alertGate = new();
     private SerializedSnapshot? _lastSerialized;
 
-    /// <summary>The latest snapshot at once, then every change (replayed to late subscribers).</summary>
-    public IObservable<DashboardSnapshot> Snapshots => _snapshots.Where(snapshot => snapshot is not null).Select(snapshot => snapshot!);
+    /// <summary>Sockets joined to this silo's feed.</summary>
+    internal int Sockets => _snapshots.Count;
+
+    /// <summary>
+    /// Joins a socket: it may take the latest snapshot at once and one a second after, and from now on is handed
+    /// every alert change (<see cref="DashboardSocket.Deliver"/>). Dispose to leave.
+    /// </summary>
+    internal LatestFanOut<DashboardSnapshot, DashboardSocket>.Subscription Join(DashboardSocket socket) => _snapshots.Join(socket);
 
     /// <summary>
     /// The snapshot message as UTF-8 JSON, serialized once per snapshot for all of this silo's sockets (with
@@ -46,10 +53,7 @@ public sealed partial class DashboardFeed(IGrainFactory grains, ServerDrain drai
     }
 
     /// <summary>The fleet's open alerts as of the latest snapshot; null before the first one arrived.</summary>
-    public int? OpenAlerts => _snapshots.Value?.Fleet.OpenAlerts;
-
-    /// <summary>Alerts as they are raised, resolved and acknowledged.</summary>
-    public IObservable<Alert> Alerts => _alerts.AsObservable();
+    public int? OpenAlerts => _snapshots.Latest?.Fleet.OpenAlerts;
 
     Task IDashboardObserver.SnapshotChanged(DashboardSnapshot snapshot)
     {
@@ -59,23 +63,38 @@ public sealed partial class DashboardFeed(IGrainFactory grains, ServerDrain drai
 
     Task IDashboardObserver.AlertChanged(Alert alert)
     {
-        lock (_gate)
+        // Serialized once for all sockets; alerts are few, so walking the sockets under the lock keeps their order cheaply.
+        var json = new AlertMessage(alert).ToUtf8Json();
+        lock (_alertGate)
         {
-            _alerts.OnNext(alert);
+            _snapshots.ForEachReceiver(socket => socket.Deliver(json));
         }
 
         return Task.CompletedTask;
     }
 
-    private void Publish(DashboardSnapshot snapshot)
+    private void Publish(DashboardSnapshot snapshot) => _snapshots.Publish(snapshot);
+
+    protected override Task ExecuteAsync(CancellationToken stoppingToken) =>
+        Task.WhenAll(KeepSubscribedAsync(stoppingToken), PaceAsync(stoppingToken));
+
+    /// <summary>Once a second, lets every socket behind the latest snapshot take it.</summary>
+    private async Task PaceAsync(CancellationToken stoppingToken)
     {
-        lock (_gate)
+        using var timer = new PeriodicTimer(SnapshotEvery, time);
+        try
         {
-            _snapshots.OnNext(snapshot);
+            while (await timer.WaitForNextTickAsync(stoppingToken))
+            {
+                _snapshots.Tick();
+            }
+        }
+        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+        {
         }
     }
 
-    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    private async Task KeepSubscribedAsync(CancellationToken stoppingToken)
     {
         var self = grains.CreateObjectReference<IDashboardObserver>(this);
         var dashboard = grains.GetGrain<IDashboardGrain>(0);
@@ -89,7 +108,7 @@ public sealed partial class DashboardFeed(IGrainFactory grains, ServerDrain drai
                 try
                 {
                     await dashboard.Subscribe(self);
-                    if (_snapshots.Value is null)
+                    if (_snapshots.Latest is null)
                     {
                         Publish(await dashboard.GetSnapshot());
                     }
@@ -110,13 +129,6 @@ public sealed partial class DashboardFeed(IGrainFactory grains, ServerDrain drai
         {
             grains.DeleteObjectReference<IDashboardObserver>(self);
         }
-    }
-
-    public override void Dispose()
-    {
-        _snapshots.Dispose();
-        _alerts.Dispose();
-        base.Dispose();
     }
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Could not subscribe to the dashboard grain, retrying: {Reason}")]

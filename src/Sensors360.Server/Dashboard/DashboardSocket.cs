@@ -1,18 +1,17 @@
 using System.Collections.Concurrent;
 using System.Net.WebSockets;
-using System.Reactive.Linq;
 using System.Text.Json;
 using Npgsql;
 using Sensors360.Abstractions.Dashboard;
 using Sensors360.Grains.Sensors;
-using Sensors360.Server.Sensors;
 
 namespace Sensors360.Server.Dashboard;
 
 /// <summary>
 /// One browser's connection (protocol: docs/websocket.md). Sending and receiving run side by side.
-/// Outgoing messages wait in a queue, except snapshots, of which only the latest waits: a slow
-/// client gets fewer snapshots, never a growing backlog. A client that does not drain for 30 s, or
+/// Outgoing messages wait in a queue, except snapshots, which the send loop takes from the silo's feed
+/// when told one is due (the latest, at most one a second): a slow client gets fewer snapshots, never a
+/// growing backlog. A client that does not drain for 30 s, or
 /// lets its queue grow past a bound, is closed with 1008 (or, when not even a close frame can pass
 /// the stalled connection, dropped). So is a socket whose operator session ended (<see cref="FeedSessions"/>).
 /// </summary>
@@ -25,11 +24,10 @@ internal sealed partial class DashboardSocket(WebSocket socket, DashboardFeed fe
     private static readonly TimeSpan DrainTimeout = TimeSpan.FromSeconds(30);
     private static readonly TimeSpan CloseTimeout = TimeSpan.FromSeconds(2);
 
-    private readonly ConcurrentQueue<FeedMessage> _queue = new();
+    private readonly ConcurrentQueue<byte[]> _queue = new();
     private readonly SemaphoreSlim _signal = new(0);
     private readonly HashSet<string> _subscribed = new(StringComparer.Ordinal);
     private readonly Lock _gate = new();
-    private DashboardSnapshot? _latest;
     private CancellationTokenSource? _done;
     private volatile bool _tooSlow;
     private volatile bool _sessionEnded;
@@ -40,18 +38,10 @@ internal sealed partial class DashboardSocket(WebSocket socket, DashboardFeed fe
         using var endedRegistration = sessionEnded.Register(EndSession);
         using var done = CancellationTokenSource.CreateLinkedTokenSource(stopping);
         _done = done;
-        using var snapshots = feed.Snapshots.Subscribe(snapshot =>
-        {
-            Interlocked.Exchange(ref _latest, snapshot);
-            _signal.Release();
-        });
-        using var alerts = feed.Alerts.Subscribe(alert => Enqueue(new AlertMessage(alert)));
-        using var sensors = watch.Changes
-            .Where(sensor => { lock (_gate) { return _subscribed.Contains(sensor.Id); } })
-            .Subscribe(sensor => Enqueue(new SensorMessage(SensorResponse.From(sensor))));
+        using var snapshots = feed.Join(this);
         try
         {
-            var sending = SendAsync(done.Token);
+            var sending = SendAsync(snapshots, done.Token);
             // Never cancelled: cancelling a WebSocket receive aborts the socket, and then no close frame can
             // be sent. It ends with the client's close frame, or when the socket is aborted below.
             var receiving = ReceiveAsync(CancellationToken.None);
@@ -86,44 +76,65 @@ internal sealed partial class DashboardSocket(WebSocket socket, DashboardFeed fe
 
             foreach (var sensorId in subscribed)
             {
-                await Quietly(watch.UnwatchAsync(sensorId));
+                await Quietly(watch.UnwatchAsync(sensorId, this));
             }
         }
     }
 
     public void Dispose() => _signal.Dispose();
 
+    /// <summary>The feed's tick: a newer snapshot may be sent now.</summary>
+    internal void SnapshotDue() => Wake();
+
+    /// <summary>A frame for this socket (an alert or a watched sensor's change), serialized once for all its sockets; sent in the order handed in.</summary>
+    internal void Deliver(byte[] json) => Enqueue(json);
+
     // Not by cancelling the send loop: a cancelled WebSocket send aborts the connection, and the close code
     // would be lost. The loop sees the flag at its next wake-up and closes with 1008.
     private void EndSession()
     {
         _sessionEnded = true;
+        Wake();
+    }
+
+    private void Wake()
+    {
         try
         {
             _signal.Release();
         }
         catch (ObjectDisposedException)
         {
-            // The socket is already gone.
+            // The socket is already gone (the feed or the watch may still hold it for a moment).
         }
     }
 
-    private void Enqueue(FeedMessage message)
+    private void Enqueue(FeedMessage message) => Enqueue(message.ToUtf8Json());
+
+    private void Enqueue(byte[] message)
     {
         if (_queue.Count >= MaxQueued)
         {
             // The client has stopped reading. A close frame cannot pass a full connection, so the
             // stalled send is cancelled, which drops the connection; nothing more is kept for it.
             _tooSlow = true;
-            _done?.Cancel();
+            try
+            {
+                _done?.Cancel();
+            }
+            catch (ObjectDisposedException)
+            {
+                // The socket ended meanwhile; the feed that called must go on to the other sockets.
+            }
+
             return;
         }
 
         _queue.Enqueue(message);
-        _signal.Release();
+        Wake();
     }
 
-    private async Task SendAsync(CancellationToken cancellationToken)
+    private async Task SendAsync(LatestFanOut<DashboardSnapshot, DashboardSocket>.Subscription snapshots, CancellationToken cancellationToken)
     {
         while (socket.State == WebSocketState.Open)
         {
@@ -149,7 +160,7 @@ internal sealed partial class DashboardSocket(WebSocket socket, DashboardFeed fe
                 }
             }
 
-            if (Interlocked.Exchange(ref _latest, null) is { } snapshot
+            if (snapshots.TryTake(out var snapshot)
                 && !await SendOneAsync(feed.SnapshotJson(snapshot), cancellationToken))
             {
                 return;
@@ -158,9 +169,6 @@ internal sealed partial class DashboardSocket(WebSocket socket, DashboardFeed fe
     }
 
     /// <summary>Sends one frame; false when the client did not take it within the drain timeout (then closed with 1008).</summary>
-    private Task<bool> SendOneAsync(FeedMessage message, CancellationToken cancellationToken) =>
-        SendOneAsync(message.ToUtf8Json(), cancellationToken);
-
     private async Task<bool> SendOneAsync(byte[] bytes, CancellationToken cancellationToken)
     {
         using var drain = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
@@ -314,7 +322,7 @@ internal sealed partial class DashboardSocket(WebSocket socket, DashboardFeed fe
 
         foreach (var id in added)
         {
-            await watch.WatchAsync(id);
+            await watch.WatchAsync(id, this);
         }
     }
 
@@ -328,7 +336,7 @@ internal sealed partial class DashboardSocket(WebSocket socket, DashboardFeed fe
 
         foreach (var id in removed)
         {
-            await watch.UnwatchAsync(id);
+            await watch.UnwatchAsync(id, this);
         }
     }
 

@@ -1,29 +1,44 @@
-using System.Reactive.Linq;
-using System.Reactive.Subjects;
 using Sensors360.Abstractions.Sensors;
 using Sensors360.Grains.Sensors;
+using Sensors360.Server.Sensors;
 
 namespace Sensors360.Server.Dashboard;
 
 /// <summary>
 /// This silo's watch on the sensors its sockets subscribed to: one observer for the silo, one watch per
 /// sensor however many sockets want it, renewed every minute, dropped when the last socket lets go.
+/// A change goes only to the sockets watching that sensor, looked up by id: not through one Rx subject
+/// that every socket subscribes to and filters, which cost each open and close O(n) and each change a
+/// call per socket on the silo (docs/performance.md "Live feed cost").
 /// </summary>
 public sealed partial class SensorWatch(IGrainFactory grains, SensorDirectory directory, ILogger<SensorWatch> logger) : BackgroundService, ISensorObserver
 {
     private static readonly TimeSpan RenewEvery = TimeSpan.FromSeconds(60);
 
-    private readonly Subject<SensorSnapshot> _changes = new();
-    private readonly Dictionary<string, int> _watchers = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, HashSet<DashboardSocket>> _watchers = new(StringComparer.Ordinal);
     private readonly Lock _gate = new();
     private ISensorObserver? _self;
 
-    /// <summary>Every heartbeat and state change of a watched sensor.</summary>
-    public IObservable<SensorSnapshot> Changes => _changes.AsObservable();
-
+    /// <summary>Every heartbeat and state change of a watched sensor, serialized once for the sockets watching it.</summary>
     Task ISensorObserver.SensorChanged(SensorSnapshot sensor)
     {
-        _changes.OnNext(sensor);
+        DashboardSocket[] sockets;
+        lock (_gate)
+        {
+            if (!_watchers.TryGetValue(sensor.Id, out var watching))
+            {
+                return Task.CompletedTask;
+            }
+
+            sockets = [.. watching];
+        }
+
+        var json = new SensorMessage(SensorResponse.From(sensor)).ToUtf8Json();
+        foreach (var socket in sockets)
+        {
+            socket.Deliver(json);
+        }
+
         return Task.CompletedTask;
     }
 
@@ -48,13 +63,19 @@ public sealed partial class SensorWatch(IGrainFactory grains, SensorDirectory di
         return [.. unwatched.Where(id => !existing.Contains(id))];
     }
 
-    public async Task WatchAsync(string sensorId)
+    internal async Task WatchAsync(string sensorId, DashboardSocket socket)
     {
         bool first;
         lock (_gate)
         {
-            _watchers[sensorId] = _watchers.GetValueOrDefault(sensorId) + 1;
-            first = _watchers[sensorId] == 1;
+            first = !_watchers.TryGetValue(sensorId, out var watching);
+            if (first)
+            {
+                watching = [];
+                _watchers.Add(sensorId, watching);
+            }
+
+            watching!.Add(socket);
         }
 
         if (first)
@@ -63,24 +84,20 @@ public sealed partial class SensorWatch(IGrainFactory grains, SensorDirectory di
         }
     }
 
-    public async Task UnwatchAsync(string sensorId)
+    internal async Task UnwatchAsync(string sensorId, DashboardSocket socket)
     {
         bool last;
         lock (_gate)
         {
-            if (!_watchers.TryGetValue(sensorId, out var count))
+            if (!_watchers.TryGetValue(sensorId, out var watching) || !watching.Remove(socket))
             {
                 return;
             }
 
-            last = count == 1;
+            last = watching.Count == 0;
             if (last)
             {
                 _watchers.Remove(sensorId);
-            }
-            else
-            {
-                _watchers[sensorId] = count - 1;
             }
         }
 
@@ -121,12 +138,6 @@ public sealed partial class SensorWatch(IGrainFactory grains, SensorDirectory di
         catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
         {
         }
-    }
-
-    public override void Dispose()
-    {
-        _changes.Dispose();
-        base.Dispose();
     }
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Could not renew the watch on sensor {Sensor}: {Reason}")]

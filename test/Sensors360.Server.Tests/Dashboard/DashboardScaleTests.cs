@@ -81,9 +81,9 @@ public sealed class DashboardScaleTests(ThrowawayPostgres postgres)
         message.GetProperty("alert").GetProperty("sensorId").GetString() == sensorId;
 
     [Fact]
-    public async Task A_thousand_sockets_on_one_silo_all_receive_snapshots()
+    public async Task A_thousand_sockets_on_one_silo_all_receive_snapshots_and_those_left_after_half_close_keep_receiving()
     {
-        var database = await postgres.CreateDatabaseAsync(nameof(A_thousand_sockets_on_one_silo_all_receive_snapshots));
+        var database = await postgres.CreateDatabaseAsync(nameof(A_thousand_sockets_on_one_silo_all_receive_snapshots_and_those_left_after_half_close_keep_receiving));
         await using var server = ServerProcess.Start(database, "feed-many");
         await server.WaitUntilReadyAsync();
         var cookies = await server.LoginCookiesAsync();
@@ -118,6 +118,15 @@ public sealed class DashboardScaleTests(ThrowawayPostgres postgres)
                 "snapshot", message => message.GetProperty("fleet").GetProperty("sensors").GetProperty("total").GetInt32() == 1, Patience)));
             var fleet = await operatorClient.GetFromJsonAsync<JsonElement>(new Uri("/api/fleet", UriKind.Relative), TestContext.Current.CancellationToken);
             Assert.Equal(1, fleet.GetProperty("sensors").GetProperty("pending").GetInt32());
+
+            // Every other socket closes (its leaving must not disturb the rest); the others see the next change.
+            var closing = clients.Where((_, i) => i % 2 == 0).ToList();
+            await Task.WhenAll(closing.Select(client => client.DisposeAsync().AsTask()));
+            clients.RemoveAll(closing.Contains);
+            await ProvisionAsync(operatorClient, "seen-by-the-rest");
+            await Task.WhenAll(clients.Select(client => client.WaitForAsync(
+                "snapshot", message => message.GetProperty("fleet").GetProperty("sensors").GetProperty("total").GetInt32() == 2, Patience)));
+            Assert.Equal(500, clients.Count);
         }
         finally
         {
