@@ -6,6 +6,7 @@ using Sensors360.Bench;
 //     [--fleet-sensors N] [--heartbeats-per-sensor N] [--requests N]
 // --quick true: short runs and small counts, to see that the machinery works (its numbers mean little).
 // dotnet Sensors360.Bench.dll [results-directory] --part soak [--minutes 30] [--soak-sensors 5000]   (build.ps1 soak; not in all)
+// dotnet Sensors360.Bench.dll [results-directory] --part scale --wrk PATH [--provisioned 1000000] [--online 250000]   (build.ps1 bench -Part scale; not in all)
 // dotnet Sensors360.Bench.dll import [lines]   (the heartbeat import alone; prints its numbers)
 if (args is ["import", ..])
 {
@@ -30,9 +31,9 @@ for (var i = 0; i < args.Length; i++)
 }
 
 var part = options.GetValueOrDefault("part", "all");
-if (part is not ("all" or "ingest" or "analytics" or "soak"))
+if (part is not ("all" or "ingest" or "analytics" or "soak" or "scale"))
 {
-    Console.Error.WriteLine($"--part must be all, ingest, analytics or soak, not '{part}'.");
+    Console.Error.WriteLine($"--part must be all, ingest, analytics, soak or scale, not '{part}'.");
     return 2;
 }
 
@@ -93,6 +94,21 @@ if (part is "soak")
     Console.WriteLine();
     Console.WriteLine(report.ToMarkdown());
     Console.WriteLine($"Results written to {Path.GetFullPath(results)}/soak.md and soak.json.");
+}
+
+if (part is "scale")
+{
+    var settings = new ScaleSettings(
+        Provisioned: Number("provisioned", quick ? 20_000 : 1_000_000),
+        Online: Number("online", quick ? 5_000 : 250_000),
+        RunLength: TimeSpan.FromSeconds(seconds),
+        Concurrency: concurrency,
+        Wrk: options.GetValueOrDefault("wrk") ?? "wrk");
+    var report = await new ScaleBenchmark(settings).RunAsync(stop.Token);
+    await report.WriteAsync(results, stop.Token);
+    Console.WriteLine();
+    Console.WriteLine(report.ToMarkdown());
+    Console.WriteLine($"Results written to {Path.GetFullPath(results)}/scale.md and scale.json.");
 }
 
 return 0;
