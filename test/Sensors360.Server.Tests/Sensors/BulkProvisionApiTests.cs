@@ -154,10 +154,14 @@ public sealed class BulkProvisionApiTests(RunningServer running) : IClassFixture
             await AssertProblemAsync(tooMany, 413);
         }
 
-        // Valid JSON padded past the limit: refused by its length, before it is read.
+        // Valid JSON padded past the limit: refused by its length, before it is read. Sent with Expect: 100-continue,
+        // as a client should send a large body, so the refusal comes before the upload (no reset mid-send).
         var padded = """{"sensors":[{"id":"bulk-e-x"}]""" + new string(' ', 16 * 1024 * 1024) + "}";
-        using (var tooLarge = await BulkRawAsync(padded))
+        using (var request = new HttpRequestMessage(HttpMethod.Post, new Uri("/api/sensors/bulk", UriKind.Relative)))
         {
+            request.Content = new StringContent(padded, Encoding.UTF8, "application/json");
+            request.Headers.ExpectContinue = true;
+            using var tooLarge = await Admin.SendAsync(request, Cancel);
             await AssertProblemAsync(tooLarge, 413);
         }
 
