@@ -7,6 +7,7 @@ using Sensors360.Bench;
 // --quick true: short runs and small counts, to see that the machinery works (its numbers mean little).
 // dotnet Sensors360.Bench.dll [results-directory] --part pipeline --wrk PATH [--rounds 5] [--quick true]   (not in all)
 // dotnet Sensors360.Bench.dll [results-directory] --part soak [--minutes 30] [--soak-sensors 5000]   (build.ps1 soak; not in all)
+// dotnet Sensors360.Bench.dll [results-directory] --part scale --wrk PATH [--provisioned 1000000] [--online 250000]   (build.ps1 bench -Part scale; not in all)
 // dotnet Sensors360.Bench.dll import [lines]   (the heartbeat import alone; prints its numbers)
 // dotnet Sensors360.Bench.dll [results-directory] --part partition [--quick true]   (build.ps1 bench -Partition; not in all)
 if (args is ["import", ..])
@@ -38,9 +39,9 @@ for (var i = 0; i < args.Length; i++)
 }
 
 var part = options.GetValueOrDefault("part", "all");
-if (part is not ("all" or "ingest" or "analytics" or "soak" or "partition" or "pipeline"))
+if (part is not ("all" or "ingest" or "analytics" or "soak" or "partition" or "pipeline" or "scale"))
 {
-    Console.Error.WriteLine($"--part must be all, ingest, analytics, soak, partition or pipeline, not '{part}'.");
+    Console.Error.WriteLine($"--part must be all, ingest, analytics, soak, partition, pipeline or scale, not '{part}'.");
     return 2;
 }
 
@@ -125,6 +126,21 @@ if (part is "partition")
     Console.WriteLine();
     Console.WriteLine(report.ToMarkdown());
     Console.WriteLine($"Results written to {Path.GetFullPath(results)}/partition.md and partition.json.");
+}
+
+if (part is "scale")
+{
+    var settings = new ScaleSettings(
+        Provisioned: Number("provisioned", quick ? 20_000 : 1_000_000),
+        Online: Number("online", quick ? 5_000 : 250_000),
+        RunLength: TimeSpan.FromSeconds(seconds),
+        Concurrency: concurrency,
+        Wrk: options.GetValueOrDefault("wrk") ?? "wrk");
+    var report = await new ScaleBenchmark(settings).RunAsync(stop.Token);
+    await report.WriteAsync(results, stop.Token);
+    Console.WriteLine();
+    Console.WriteLine(report.ToMarkdown());
+    Console.WriteLine($"Results written to {Path.GetFullPath(results)}/scale.md and scale.json.");
 }
 
 return 0;

@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using System.Globalization;
-using System.Text;
 
 namespace Sensors360.Bench;
 
@@ -24,8 +23,13 @@ internal sealed class WrkDriver(string wrk, string workDirectory, int threads, i
     public async Task<LoadNumbers> RunAsync(
         Uri server, string pathTemplate, bool withToken, IReadOnlyList<LoadSensor> sensors, TimeSpan duration, CancellationToken cancellationToken)
     {
-        var script = Path.Combine(workDirectory, $"wrk-{Interlocked.Increment(ref _runs)}.lua");
-        await File.WriteAllTextAsync(script, Script(pathTemplate, withToken, sensors), cancellationToken);
+        var run = Interlocked.Increment(ref _runs);
+        var script = Path.Combine(workDirectory, $"wrk-{run}.lua");
+        // The requests as data, one "path token" a line: a script with 250,000 literals is more than Lua will compile.
+        var requestsFile = Path.Combine(workDirectory, $"wrk-{run}.txt");
+        await File.WriteAllLinesAsync(requestsFile, sensors.Select(sensor =>
+            $"{pathTemplate.Replace("{id}", sensor.Id, StringComparison.Ordinal)} {(withToken ? sensor.Token : "")}"), cancellationToken);
+        await File.WriteAllTextAsync(script, Script(requestsFile), cancellationToken);
         var start = new ProcessStartInfo(wrk) { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
         foreach (var argument in (string[])["-t", Text(threads), "-c", Text(connections), "-d", $"{Text(Math.Max(1, (int)duration.TotalSeconds))}s",
             "--timeout", "5s", "-s", script, server.GetLeftPart(UriPartial.Authority) + "/"])
@@ -53,24 +57,17 @@ internal sealed class WrkDriver(string wrk, string workDirectory, int threads, i
         return new LoadNumbers(succeeded / seconds, requests / seconds, fields[7] / 1000, fields[8] / 1000, fields[9] / 1000, errors, succeeded, seconds);
     }
 
-    private static string Script(string pathTemplate, bool withToken, IReadOnlyList<LoadSensor> sensors)
-    {
-        var text = new StringBuilder("local sensors = {\n");
-        foreach (var sensor in sensors)
-        {
-            text.Append(CultureInfo.InvariantCulture, $"  {{ \"{pathTemplate.Replace("{id}", sensor.Id, StringComparison.Ordinal)}\", \"{(withToken ? sensor.Token : "")}\" }},\n");
-        }
-
-        return text.Append($$"""
-            }
+    private static string Script(string requestsFile) => $$"""
+            local file = "{{requestsFile.Replace("\\", "\\\\", StringComparison.Ordinal)}}"
             local requests = {}
             local turn = 0
 
             init = function(args)
-              for i, sensor in ipairs(sensors) do
+              for line in io.lines(file) do
+                local path, token = line:match("^(%S+) ?(%S*)$")
                 local headers = {}
-                if sensor[2] ~= "" then headers["Authorization"] = "Bearer " .. sensor[2] end
-                requests[i] = wrk.format("POST", sensor[1], headers, "")
+                if token ~= "" then headers["Authorization"] = "Bearer " .. token end
+                requests[#requests + 1] = wrk.format("POST", path, headers, "")
               end
             end
 
@@ -86,8 +83,7 @@ internal sealed class WrkDriver(string wrk, string workDirectory, int threads, i
                 latency:percentile(50), latency:percentile(99), latency:percentile(99.9)))
             end
 
-            """).ToString();
-    }
+            """;
 
     private static string Text(int value) => value.ToString(CultureInfo.InvariantCulture);
 }

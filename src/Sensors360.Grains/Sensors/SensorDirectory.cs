@@ -39,14 +39,27 @@ public sealed class SensorDirectory(NpgsqlDataSource db, IOptions<MonitoringOpti
         return existing;
     }
 
-    /// <summary>One page in id order, after <paramref name="afterId"/> (keyset paging: stable under inserts, no offsets).</summary>
+    /// <summary>
+    /// One page in id order, after <paramref name="afterId"/> (keyset paging: stable under inserts, no offsets).
+    /// The sensors are walked in id order and each one's status is rebuilt only as the walk reaches it, so a page
+    /// stops at its last row: left to itself the planner, which cannot guess how many match a status, rebuilt the
+    /// status of the whole fleet and sorted it (4 s at 20,000 sensors, minutes at 1,000,000). The <c>LIMIT 1</c> keeps
+    /// the rebuild per sensor (a subquery with a limit is never merged into the join). Retired and silent sensors,
+    /// usually few, are picked first from what the row and the open alerts say; a page of another status that few
+    /// sensors have walks the fleet until it is full (about 0.2 ms a sensor passed).
+    /// </summary>
     public async Task<IReadOnlyList<SensorSnapshot>> ListAsync(
         SensorStatus? status, string? tag, string? afterId, int limit, CancellationToken cancellationToken)
     {
         await using var command = db.CreateCommand($"""
-            SELECT {SensorStatusView.Columns} FROM sensor_status_rebuilt
-            WHERE ($1::text IS NULL OR name > $1) AND ($2::text IS NULL OR tags @> ARRAY[$2::text]) AND ($3::text IS NULL OR status = $3)
-            ORDER BY name
+            SELECT {SensorStatusView.Columns}
+            FROM (SELECT s.id AS walk_id, s.name AS walk_name FROM sensor s
+                  WHERE ($1::text IS NULL OR s.name > $1) AND ($2::text IS NULL OR s.tags @> ARRAY[$2::text])
+                    AND ($3::text IS DISTINCT FROM 'retired' OR s.retired_at IS NOT NULL)
+                    AND ($3::text IS DISTINCT FROM 'silent' OR s.id IN (SELECT a.sensor_id FROM alert a WHERE a.resolved_at IS NULL))) AS walk
+            CROSS JOIN LATERAL (SELECT * FROM sensor_status_rebuilt r WHERE r.id = walk.walk_id LIMIT 1) AS r
+            WHERE ($3::text IS NULL OR r.status = $3)
+            ORDER BY walk.walk_name
             LIMIT $4
             """);
         command.Parameters.AddWithValue((object?)afterId ?? DBNull.Value);

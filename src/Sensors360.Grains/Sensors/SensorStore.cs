@@ -1,4 +1,5 @@
 using Npgsql;
+using NpgsqlTypes;
 using Sensors360.Abstractions.Sensors;
 using Sensors360.Grains.Alerts;
 
@@ -62,6 +63,83 @@ public sealed class SensorStore(NpgsqlDataSource db, SensorCheckpoint? checkpoin
         return await reader.ReadAsync(cancellationToken)
             ? (reader.GetInt64(0), reader.GetFieldValue<DateTimeOffset>(1))
             : null;
+    }
+
+    /// <summary>
+    /// Inserts all the sensors in one transaction, or none: the names already taken (also by an insert that commits
+    /// meanwhile) come back and nothing is written. One binary COPY, then one announcement per sensor on
+    /// <see cref="ChangeChannel"/>, sent on commit as for a single insert. No grain is involved: a new sensor's
+    /// grain activates with its first heartbeat, and until then the sweep watches it for a never-reported silence.
+    /// <paramref name="beforeCommit"/> runs in the transaction after the insert (the caller's audit entry).
+    /// </summary>
+    public async Task<IReadOnlyList<string>> InsertManyAsync(
+        IReadOnlyList<NewSensor> sensors, DateTimeOffset createdAt, Func<NpgsqlConnection, NpgsqlTransaction, Task> beforeCommit, CancellationToken cancellationToken)
+    {
+        var names = sensors.Select(sensor => sensor.Name).ToArray();
+        await using var connection = await db.OpenConnectionAsync(cancellationToken);
+        await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
+        if (await TakenAsync(connection, transaction, names, cancellationToken) is { Count: > 0 } taken)
+        {
+            return taken;
+        }
+
+        try
+        {
+            await using (var copy = await connection.BeginBinaryImportAsync(
+                "COPY sensor (name, tags, silence_threshold_seconds, token_hash, created_at) FROM STDIN (FORMAT BINARY)", cancellationToken))
+            {
+                foreach (var sensor in sensors)
+                {
+                    await copy.StartRowAsync(cancellationToken);
+                    await copy.WriteAsync(sensor.Name, NpgsqlDbType.Text, cancellationToken);
+                    await copy.WriteAsync(sensor.Tags, NpgsqlDbType.Array | NpgsqlDbType.Text, cancellationToken);
+                    if (sensor.SilenceThresholdSeconds is { } seconds)
+                    {
+                        await copy.WriteAsync(seconds, NpgsqlDbType.Integer, cancellationToken);
+                    }
+                    else
+                    {
+                        await copy.WriteNullAsync(cancellationToken);
+                    }
+
+                    await copy.WriteAsync(sensor.TokenHash, NpgsqlDbType.Text, cancellationToken);
+                    await copy.WriteAsync(createdAt, NpgsqlDbType.TimestampTz, cancellationToken);
+                }
+
+                await copy.CompleteAsync(cancellationToken);
+            }
+        }
+        catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.UniqueViolation)
+        {
+            // Taken by an insert that committed after the check: name them from a fresh look, outside this failed transaction.
+            await transaction.RollbackAsync(cancellationToken);
+            return await TakenAsync(connection, null, names, cancellationToken);
+        }
+
+        await using (var announce = new NpgsqlCommand($"SELECT count(pg_notify('{ChangeChannel}', name)) FROM unnest($1::text[]) AS name", connection, transaction))
+        {
+            announce.Parameters.AddWithValue(names);
+            await announce.ExecuteNonQueryAsync(cancellationToken);
+        }
+
+        await beforeCommit(connection, transaction);
+        await transaction.CommitAsync(cancellationToken);
+        return [];
+    }
+
+    private static async Task<IReadOnlyList<string>> TakenAsync(
+        NpgsqlConnection connection, NpgsqlTransaction? transaction, string[] names, CancellationToken cancellationToken)
+    {
+        await using var command = new NpgsqlCommand("SELECT name FROM sensor WHERE name = ANY($1) ORDER BY name", connection, transaction);
+        command.Parameters.AddWithValue(names);
+        var taken = new List<string>();
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            taken.Add(reader.GetString(0));
+        }
+
+        return taken;
     }
 
     /// <summary>Marks the sensor retired, and why, and resolves its open alert, in one transaction.</summary>
@@ -190,3 +268,6 @@ public sealed class SensorStore(NpgsqlDataSource db, SensorCheckpoint? checkpoin
 /// when its silence began by the database's account (last heartbeat or provisioning, + threshold).
 /// </summary>
 public sealed record OverdueSensor(long Id, string Name, DateTimeOffset? LastHeartbeatAt, DateTimeOffset SilentSince);
+
+/// <summary>A sensor to insert with <see cref="SensorStore.InsertManyAsync"/>: its public id, tags, threshold (null: the default) and token hash.</summary>
+public sealed record NewSensor(string Name, string[] Tags, int? SilenceThresholdSeconds, string TokenHash);

@@ -8,6 +8,7 @@ public static partial class AuditActions
     public const string LoginSucceeded = "login.succeeded";
     public const string LoginFailed = "login.failed";
     public const string SensorProvisioned = "sensor.provisioned";
+    public const string SensorsBulkProvisioned = "sensor.bulk_provisioned";
     public const string SensorRetired = "sensor.retired";
     public const string SensorTokenRotated = "sensor.token_rotated";
     public const string SensorPaused = "sensor.paused";

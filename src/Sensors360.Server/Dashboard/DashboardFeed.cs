@@ -113,7 +113,9 @@ public sealed partial class DashboardFeed(IGrainFactory grains, ServerDrain drai
                         Publish(await dashboard.GetSnapshot());
                     }
                 }
-                catch (Exception e) when (e is OrleansException or TimeoutException)
+                // A database failure comes through too when the dashboard grain could not activate (e.g. a restart
+                // that wakes thousands of sensor grains at once drains the pool): retried, never the end of the host.
+                catch (Exception e) when (e is OrleansException or TimeoutException or Npgsql.NpgsqlException)
                 {
                     LogSubscribeFailed(logger, e.Message);
                     wait = RetryEvery;

@@ -21,6 +21,7 @@ public static class SensorsApi
     {
         var sensors = app.MapGroup("/api/sensors");
         sensors.MapPost("", ProvisionAsync).RequireAuthorization(OperatorPolicies.Operator);
+        sensors.MapPost("/bulk", BulkProvisionApi.ProvisionManyAsync).RequireAuthorization(OperatorPolicies.Admin);
         sensors.MapGet("", ListAsync).RequireAuthorization(OperatorPolicies.Viewer);
         sensors.MapGet("/{id}", GetAsync).RequireAuthorization(OperatorPolicies.Viewer);
         sensors.MapPost("/{id}/retire", RetireAsync).RequireAuthorization(OperatorPolicies.Operator);
@@ -37,22 +38,12 @@ public static class SensorsApi
         [FromKeyedServices(MonitoringClock.Key)] TimeProvider clock,
         CancellationToken cancellationToken)
     {
-        if (!SensorIds.IsValid(request.Id))
+        if (Invalid(request) is { } invalid)
         {
-            return Problem(400, "Invalid sensor id", $"id must be {SensorIds.Rule}");
+            return Problem(400, invalid.Title, invalid.Detail);
         }
 
         var tags = request.Tags ?? [];
-        if (tags.Length > MaxTags || !tags.All(SensorIds.IsValid) || tags.Distinct(StringComparer.Ordinal).Count() != tags.Length)
-        {
-            return Problem(400, "Invalid tags", $"tags must be at most {MaxTags} distinct values of {SensorIds.Rule}");
-        }
-
-        if (request.SilenceThresholdSeconds is < 1 or > MaxSilenceThresholdSeconds)
-        {
-            return Problem(400, "Invalid silence threshold", $"silenceThresholdSeconds must be between 1 and {MaxSilenceThresholdSeconds}, or absent for the default");
-        }
-
         var token = SensorTokens.NewToken();
         var result = await grains.GetGrain<ISensorGrain>(request.Id!).Provision(new SensorRegistration(tags, request.SilenceThresholdSeconds, SensorTokens.Hash(token)));
         switch (result)
@@ -74,6 +65,29 @@ public static class SensorsApi
             ?? new SensorSnapshot(request.Id!, tags, SensorStatus.Pending, clock.GetUtcNow(), null, null, 0,
                 request.SilenceThresholdSeconds ?? (int)monitoring.Value.SilenceThreshold.TotalSeconds, null);
         return TypedResults.Created($"/api/sensors/{Uri.EscapeDataString(sensor.Id)}", new ProvisionedSensorResponse(SensorResponse.From(sensor), token));
+    }
+
+    /// <summary>What is wrong with a sensor to provision (the field, a title, what to fix), or null; one rule for the single and the bulk route.</summary>
+    internal static (string Field, string Title, string Detail)? Invalid(ProvisionRequest request)
+    {
+        if (!SensorIds.IsValid(request.Id))
+        {
+            return ("id", "Invalid sensor id", $"id must be {SensorIds.Rule}");
+        }
+
+        var tags = request.Tags ?? [];
+        if (tags.Length > MaxTags || !tags.All(SensorIds.IsValid) || tags.Distinct(StringComparer.Ordinal).Count() != tags.Length)
+        {
+            return ("tags", "Invalid tags", $"tags must be at most {MaxTags} distinct values of {SensorIds.Rule}");
+        }
+
+        if (request.SilenceThresholdSeconds is < 1 or > MaxSilenceThresholdSeconds)
+        {
+            return ("silenceThresholdSeconds", "Invalid silence threshold",
+                $"silenceThresholdSeconds must be between 1 and {MaxSilenceThresholdSeconds}, or absent for the default");
+        }
+
+        return null;
     }
 
     private static async Task<SensorSnapshot?> DescribeProvisionedAsync(ISensorGrain grain)

@@ -161,6 +161,7 @@ public sealed class OperatorRolesTests(RunningServer running, ThrowawayPostgres 
         yield return new("operator", HttpMethod.Post, "/api/maintenance", Json(new { end = future, tags = new[] { $"m-{role}-site" } }), Ok);
         yield return new("operator", HttpMethod.Post, $"/api/sensors/m-{role}-retire/retire", null, Ok);
         yield return new("operator", HttpMethod.Post, $"/api/alerts/{alertId}/acknowledge", null, Ok);
+        yield return new("admin", HttpMethod.Post, "/api/sensors/bulk", Json(new { sensors = new[] { new { id = $"m-{role}-bulk" } } }), Ok);
         yield return new("admin", HttpMethod.Post, "/api/import/heartbeats", Ndjson($$"""{"sensor":"m-{{role}}-rotate","at":"{{past}}"}"""), Ok);
         // Reached means answered by the handler: without a history it has no model to train yet (503).
         yield return new("admin", HttpMethod.Post, "/api/analytics/at-risk/train", null, status => Ok(status) || status == HttpStatusCode.ServiceUnavailable);
