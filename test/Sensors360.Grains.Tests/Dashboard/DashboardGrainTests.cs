@@ -116,6 +116,13 @@ public sealed class DashboardGrainTests(ThrowawayPostgres postgres)
             async () =>
             {
                 fleet.Advance(TimeSpan.FromSeconds(6)); // past the reconcile period of the dashboard's clock
+                // The fleet's totals come from the checkpointed sensor rows: right only once the checkpoint has
+                // written every heartbeat (within its period, on the same clock).
+                if (await fleet.ScalarAsync("SELECT coalesce(sum(heartbeat_count - 1), 0) FROM sensor WHERE heartbeat_count > 0") != 60)
+                {
+                    return false;
+                }
+
                 snapshot = await dashboard.GetFleet();
                 // Two reconciles in a row agree: a silo's tally that arrives after the reconcile which already read
                 // its heartbeats counts them twice until the next one.
