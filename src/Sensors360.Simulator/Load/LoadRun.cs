@@ -24,6 +24,9 @@ internal sealed class LoadRun(LoadOptions options, IReadOnlyList<LoadTarget> tar
     private readonly LongHistogram _serviceTime = LatencySummary.NewHistogram();
     // Only with --intervals: latencies since the last interval line, taken without stopping the workers.
     private readonly Recorder? _intervalLatency = options.IntervalsFile is null ? null : LatencySummary.NewRecorder();
+    // The recorder keeps reader and writers apart, not writers from each other: its LongHistogram loses counts when
+    // two workers record at once, so the workers take turns.
+    private readonly Lock _intervalGate = new();
     private RateSchedule _schedule;
     private long _start;
     private long _end;
@@ -135,7 +138,13 @@ internal sealed class LoadRun(LoadOptions options, IReadOnlyList<LoadTarget> tar
             {
                 latency.RecordValue(Microseconds(answeredAt - due));
                 serviceTime.RecordValue(Microseconds(answeredAt - sentAt));
-                _intervalLatency?.RecordValue(Microseconds(answeredAt - due));
+                if (_intervalLatency is not null)
+                {
+                    lock (_intervalGate)
+                    {
+                        _intervalLatency.RecordValue(Microseconds(answeredAt - due));
+                    }
+                }
             }
 
             InterlockedMax(ref _lastAnswer, answeredAt);
