@@ -53,6 +53,7 @@ internal sealed record BenchReport(
     IReadOnlyList<BenchRun> Runs,
     IReadOnlyDictionary<string, double> Ratios,
     double RateAt70PercentOfPeak,
+    double OpenLoopClientPeak,
     double P99At70PercentOfPeakMs,
     int ActiveSensors,
     double BytesPerActiveSensor,
@@ -105,7 +106,7 @@ internal sealed record BenchReport(
             .AppendLine(invariant, $"Ratios: sensors360/noop = {Ratios["sensors360/noop"]:0.00}, sensors360/naive = {Ratios["sensors360/naive"]:0.00}, noop/bare Kestrel = {Ratios["noop/bare-kestrel"]:0.00}.")
             .AppendLine(invariant, $"Reminder table writes during the sensors360 run: {Reminders.Writes} for {Reminders.Heartbeats} stored heartbeats.")
             .AppendLine(invariant, $"Live feed: sensors360 at {Feed.WithoutSocketsPerSecond:0}/s without sockets, {Feed.WithSocketsPerSecond:0}/s with {Feed.Sockets:N0} dashboard sockets open ({Feed.SnapshotsPerSocketPerSecond:0.00} snapshots a socket a second received, {Feed.BrokenSockets} sockets broken); the sockets' client runs on the same cores.")
-            .AppendLine(invariant, $"At 70% of the sensors360 peak ({RateAt70PercentOfPeak:0}/s, open loop): p99 = {P99At70PercentOfPeakMs:0.00} ms.")
+            .AppendLine(invariant, $"At 70% of the sensors360 peak ({RateAt70PercentOfPeak:0}/s, open loop, the simulator as client; 70% of the {OpenLoopClientPeak:0}/s that client reaches closed-loop): p99 = {P99At70PercentOfPeakMs:0.00} ms.")
             .AppendLine(invariant, $"Memory per active sensor grain ({ActiveSensors:N0} online sensors vs none, after a full GC): {BytesPerActiveSensor:0} bytes RSS, {ManagedBytesPerActiveSensor:0} bytes managed heap; a grain that only loaded its record (not online: no timer, no reminder) costs {BytesPerLoadedSensor:0} bytes RSS.")
             .AppendLine()
             .AppendLine("| goal | measured | target | result |")

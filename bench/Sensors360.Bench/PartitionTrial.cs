@@ -352,15 +352,7 @@ internal sealed class PartitionTrial(PartitionTrialSettings settings)
                 """,
                 _ => [], settings.FleetReads),
             ("fleet: recent tally", "FleetStore.ReadRecentAsync: per second, heartbeats and intervals over the last 5 minutes (lag() over the last hour)",
-                """
-                SELECT floor(extract(epoch FROM received_at))::bigint AS second, count(*), coalesce(sum(gap), 0)::float8, count(gap)
-                FROM (SELECT received_at,
-                             extract(epoch FROM received_at - lag(received_at) OVER (PARTITION BY sensor_id ORDER BY received_at)) AS gap
-                      FROM heartbeat
-                      WHERE received_at >= $1 - interval '1 hour' AND received_at < $2) AS h
-                WHERE received_at >= $1
-                GROUP BY 1
-                """,
+                Grains.Dashboard.FleetStore.RecentTallyStatement,
                 _ => [HistoryEnd.AddMinutes(-4), InsertStart.AddMinutes(1)], settings.FleetReads),
         };
 

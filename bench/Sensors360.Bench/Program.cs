@@ -70,10 +70,7 @@ if (part is "all" or "ingest")
         Wrk: options.GetValueOrDefault("wrk"),
         FeedSockets: Number("feed-sockets", quick ? 200 : 10_000));
     var report = await new IngestBenchmark(settings).RunAsync(stop.Token);
-    await report.WriteAsync(results, stop.Token);
-    Console.WriteLine();
-    Console.WriteLine(report.ToMarkdown());
-    Console.WriteLine($"Results written to {Path.GetFullPath(results)}/latest.md and latest.json.");
+    await PublishAsync(report.WriteAsync, report.ToMarkdown(), "latest.md and latest.json");
 }
 
 if (part is "all" or "analytics")
@@ -83,10 +80,7 @@ if (part is "all" or "analytics")
         HeartbeatsPerSensor: Number("heartbeats-per-sensor", 500),
         Requests: Number("requests", 30));
     var report = await new AnalyticsBenchmark(settings).RunAsync(stop.Token);
-    await report.WriteAsync(results, stop.Token);
-    Console.WriteLine();
-    Console.WriteLine(report.ToMarkdown());
-    Console.WriteLine($"Results written to {Path.GetFullPath(results)}/analytics.md and analytics.json.");
+    await PublishAsync(report.WriteAsync, report.ToMarkdown(), "analytics.md and analytics.json");
 }
 
 if (part is "pipeline")
@@ -113,19 +107,13 @@ if (part is "soak")
         PeakRun: TimeSpan.FromSeconds(20),
         PeakConcurrency: 64);
     var report = await new SoakBenchmark(settings).RunAsync(stop.Token);
-    await report.WriteAsync(results, stop.Token);
-    Console.WriteLine();
-    Console.WriteLine(report.ToMarkdown());
-    Console.WriteLine($"Results written to {Path.GetFullPath(results)}/soak.md and soak.json.");
+    await PublishAsync(report.WriteAsync, report.ToMarkdown(), "soak.md and soak.json");
 }
 
 if (part is "partition")
 {
     var report = await new PartitionTrial(quick ? PartitionTrialSettings.Quick : PartitionTrialSettings.Full).RunAsync(stop.Token);
-    await report.WriteAsync(results, stop.Token);
-    Console.WriteLine();
-    Console.WriteLine(report.ToMarkdown());
-    Console.WriteLine($"Results written to {Path.GetFullPath(results)}/partition.md and partition.json.");
+    await PublishAsync(report.WriteAsync, report.ToMarkdown(), "partition.md and partition.json");
 }
 
 if (part is "scale")
@@ -137,13 +125,19 @@ if (part is "scale")
         Concurrency: concurrency,
         Wrk: options.GetValueOrDefault("wrk") ?? "wrk");
     var report = await new ScaleBenchmark(settings).RunAsync(stop.Token);
-    await report.WriteAsync(results, stop.Token);
-    Console.WriteLine();
-    Console.WriteLine(report.ToMarkdown());
-    Console.WriteLine($"Results written to {Path.GetFullPath(results)}/scale.md and scale.json.");
+    await PublishAsync(report.WriteAsync, report.ToMarkdown(), "scale.md and scale.json");
 }
 
 return 0;
+
+// Writes a part's report to the results directory and prints it.
+async Task PublishAsync(Func<string, CancellationToken, Task> write, string markdown, string files)
+{
+    await write(results, stop.Token);
+    Console.WriteLine();
+    Console.WriteLine(markdown);
+    Console.WriteLine($"Results written to {Path.GetFullPath(results)}/{files}.");
+}
 
 int Number(string name, int fallback) =>
     options.TryGetValue(name, out var text) ? int.Parse(text, CultureInfo.InvariantCulture) : fallback;

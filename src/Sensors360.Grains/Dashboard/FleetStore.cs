@@ -45,19 +45,24 @@ public sealed class FleetStore(NpgsqlDataSource db)
             reader.IsDBNull(8) ? null : reader.GetDouble(8));
     }
 
+    /// <summary>
+    /// The statement of <see cref="ReadRecentAsync"/> ($1 from, $2 until), public so the partition trial times the
+    /// product's own. The previous heartbeat of a sensor may be older than the window: it looks back a while for it.
+    /// </summary>
+    public const string RecentTallyStatement = """
+        SELECT floor(extract(epoch FROM received_at))::bigint AS second, count(*), coalesce(sum(gap), 0)::float8, count(gap)
+        FROM (SELECT received_at,
+                     extract(epoch FROM received_at - lag(received_at) OVER (PARTITION BY sensor_id ORDER BY received_at)) AS gap
+              FROM heartbeat
+              WHERE received_at >= $1 - interval '1 hour' AND received_at < $2) AS h
+        WHERE received_at >= $1
+        GROUP BY 1
+        """;
+
     /// <summary>Per second since <paramref name="from"/>: heartbeats, and the intervals that ended in that second.</summary>
     public async Task<IReadOnlyList<HeartbeatTallySecond>> ReadRecentAsync(DateTimeOffset from, DateTimeOffset until, CancellationToken cancellationToken)
     {
-        // The previous heartbeat of a sensor may be older than the window: look back a while for it.
-        await using var command = db.CreateCommand("""
-            SELECT floor(extract(epoch FROM received_at))::bigint AS second, count(*), coalesce(sum(gap), 0)::float8, count(gap)
-            FROM (SELECT received_at,
-                         extract(epoch FROM received_at - lag(received_at) OVER (PARTITION BY sensor_id ORDER BY received_at)) AS gap
-                  FROM heartbeat
-                  WHERE received_at >= $1 - interval '1 hour' AND received_at < $2) AS h
-            WHERE received_at >= $1
-            GROUP BY 1
-            """);
+        await using var command = db.CreateCommand(RecentTallyStatement);
         command.Parameters.AddWithValue(from);
         command.Parameters.AddWithValue(until);
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
