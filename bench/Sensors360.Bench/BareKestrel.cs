@@ -3,7 +3,10 @@ using Sensors360.Testing;
 
 namespace Sensors360.Bench;
 
-/// <summary>The bare-Kestrel reference (bench/Sensors360.BareKestrel) as its own process on a free port.</summary>
+/// <summary>
+/// A bare reference as its own process on a free port: the bare Kestrel (bench/Sensors360.BareKestrel), or with
+/// <see cref="StartIngest"/> the bare durable ingest (bench/Sensors360.BareIngest).
+/// </summary>
 internal sealed class BareKestrel : IAsyncDisposable
 {
     private readonly Process _process;
@@ -19,15 +22,21 @@ internal sealed class BareKestrel : IAsyncDisposable
     public int ProcessId => _process.Id;
 
     /// <summary><paramref name="option"/>: e.g. <c>--security-headers</c> (see its Program.cs); <paramref name="environment"/>: e.g. runtime settings.</summary>
-    public static BareKestrel Start(string? option = null, IReadOnlyDictionary<string, string>? environment = null)
+    public static BareKestrel Start(string? option = null, IReadOnlyDictionary<string, string>? environment = null) =>
+        Start("Sensors360.BareKestrel.dll", option, environment);
+
+    /// <summary>The bare durable ingest, writing into its own table of the heartbeat table's shape in <paramref name="database"/>.</summary>
+    public static BareKestrel StartIngest(string database) => Start("Sensors360.BareIngest.dll", database, environment: null);
+
+    private static BareKestrel Start(string program, string? argument, IReadOnlyDictionary<string, string>? environment)
     {
         var port = FreePort.Next();
         var start = new ProcessStartInfo("dotnet") { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
-        start.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "Sensors360.BareKestrel.dll"));
+        start.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, program));
         start.ArgumentList.Add(port.ToString(System.Globalization.CultureInfo.InvariantCulture));
-        if (option is not null)
+        if (argument is not null)
         {
-            start.ArgumentList.Add(option);
+            start.ArgumentList.Add(argument);
         }
 
         foreach (var (name, value) in environment ?? new Dictionary<string, string>())
@@ -59,7 +68,7 @@ internal sealed class BareKestrel : IAsyncDisposable
             }
         },
         TimeSpan.FromSeconds(30),
-        "the bare Kestrel answering");
+        "the bare reference answering");
 
     public async ValueTask DisposeAsync()
     {

@@ -104,6 +104,7 @@ internal sealed record BenchReport(
 
         text.AppendLine()
             .AppendLine(invariant, $"Ratios: sensors360/noop = {Ratios["sensors360/noop"]:0.00}, sensors360/naive = {Ratios["sensors360/naive"]:0.00}, noop/bare Kestrel = {Ratios["noop/bare-kestrel"]:0.00}.")
+            .AppendLine(invariant, $"The same durable work bare (bench/Sensors360.BareIngest: Kestrel, a grain call, a group-committed insert): sensors360/bare-ingest = {Ratios["sensors360/bare-ingest"]:0.00}, bare-ingest/bare Kestrel = {Ratios["bare-ingest/bare-kestrel"]:0.00}.")
             .AppendLine(invariant, $"Reminder table writes during the sensors360 run: {Reminders.Writes} for {Reminders.Heartbeats} stored heartbeats.")
             .AppendLine(invariant, $"Live feed: sensors360 at {Feed.WithoutSocketsPerSecond:0}/s without sockets, {Feed.WithSocketsPerSecond:0}/s with {Feed.Sockets:N0} dashboard sockets open ({Feed.SnapshotsPerSocketPerSecond:0.00} snapshots a socket a second received, {Feed.BrokenSockets} sockets broken); the sockets' client runs on the same cores.")
             .AppendLine(invariant, $"At 70% of the sensors360 peak ({RateAt70PercentOfPeak:0}/s, open loop, the simulator as client; 70% of the {OpenLoopClientPeak:0}/s that client reaches closed-loop): p99 = {P99At70PercentOfPeakMs:0.00} ms.")

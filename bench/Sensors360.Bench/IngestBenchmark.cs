@@ -114,6 +114,20 @@ internal sealed class IngestBenchmark(BenchSettings settings)
                 Console.WriteLine($"  {numbers.SucceededRate:0}/s, p99 {numbers.P99Ms:0.00} ms, {numbers.Errors} errors");
             }
 
+            Console.WriteLine("Measuring a bare durable ingest (Sensors360.BareIngest: a grain call and a group-committed insert)...");
+            await using (var bare = BareKestrel.StartIngest(database))
+            {
+                await bare.WaitUntilReadyAsync(cancellationToken);
+                var bareMeter = new ProcessMeter(bare.ProcessId);
+                await PeakAsync(bare.BaseAddress, "/bare/{id}", false, settings.WarmUp);
+                bareMeter.ResetPeak();
+                var cpuBefore = bareMeter.CpuSeconds();
+                var numbers = await PeakAsync(bare.BaseAddress, "/bare/{id}", false, settings.RunLength);
+                runs.Add(new BenchRun("bare-ingest", "(separate process)", numbers.SucceededRate, numbers.P50Ms, numbers.P99Ms, numbers.P999Ms, numbers.Errors,
+                    Math.Round((bareMeter.CpuSeconds() - cpuBefore) / numbers.ElapsedSeconds, 2), bareMeter.PeakResidentBytes(), null));
+                Console.WriteLine($"  {numbers.SucceededRate:0}/s, p99 {numbers.P99Ms:0.00} ms, {numbers.Errors} errors");
+            }
+
             await PrintTopStatementsAsync(database, cancellationToken);
             var peak = runs.Single(run => run.Name == "sensors360").HeartbeatsPerSecond;
 
@@ -167,6 +181,8 @@ internal sealed class IngestBenchmark(BenchSettings settings)
                     ["sensors360/noop"] = Math.Round(peak / runs.Single(run => run.Name == "noop").HeartbeatsPerSecond, 3),
                     ["sensors360/naive"] = Math.Round(peak / runs.Single(run => run.Name == "naive").HeartbeatsPerSecond, 3),
                     ["noop/bare-kestrel"] = Math.Round(runs.Single(run => run.Name == "noop").HeartbeatsPerSecond / runs.Single(run => run.Name == "bare-kestrel").HeartbeatsPerSecond, 3),
+                    ["sensors360/bare-ingest"] = Math.Round(peak / runs.Single(run => run.Name == "bare-ingest").HeartbeatsPerSecond, 3),
+                    ["bare-ingest/bare-kestrel"] = Math.Round(runs.Single(run => run.Name == "bare-ingest").HeartbeatsPerSecond / runs.Single(run => run.Name == "bare-kestrel").HeartbeatsPerSecond, 3),
                 },
                 rate,
                 clientPeak,
