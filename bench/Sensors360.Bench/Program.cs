@@ -7,7 +7,7 @@ using Sensors360.Bench;
 // --quick true: short runs and small counts, to see that the machinery works (its numbers mean little).
 // dotnet Sensors360.Bench.dll [results-directory] --part pipeline --wrk PATH [--rounds 5] [--quick true]   (not in all)
 // dotnet Sensors360.Bench.dll [results-directory] --part soak [--minutes 30] [--soak-sensors 5000]   (build.ps1 soak; not in all)
-// dotnet Sensors360.Bench.dll [results-directory] --part scale --wrk PATH [--provisioned 1000000] [--online 250000]   (build.ps1 bench -Part scale; not in all)
+// dotnet Sensors360.Bench.dll [results-directory] --part scale --wrk PATH [--provisioned 1000000] [--online 250000] [--online-concurrency 256]   (build.ps1 bench -Part scale; not in all)
 // dotnet Sensors360.Bench.dll import [lines]   (the heartbeat import alone; prints its numbers)
 // dotnet Sensors360.Bench.dll [results-directory] --part partition [--quick true]   (build.ps1 bench -Partition; not in all)
 if (args is ["import", ..])
@@ -123,6 +123,7 @@ if (part is "scale")
         Online: Number("online", quick ? 5_000 : 250_000),
         RunLength: TimeSpan.FromSeconds(seconds),
         Concurrency: concurrency,
+        OnlineConcurrency: Number("online-concurrency", 256),
         Wrk: options.GetValueOrDefault("wrk") ?? "wrk");
     var report = await new ScaleBenchmark(settings).RunAsync(stop.Token);
     await PublishAsync(report.WriteAsync, report.ToMarkdown(), "scale.md and scale.json");

@@ -10,7 +10,7 @@ using Sensors360.Testing;
 namespace Sensors360.Bench;
 
 /// <summary>Settings of the scale step: how many sensors to provision, how many of them to bring online, the wrk runs.</summary>
-internal sealed record ScaleSettings(int Provisioned, int Online, TimeSpan RunLength, int Concurrency, string Wrk);
+internal sealed record ScaleSettings(int Provisioned, int Online, TimeSpan RunLength, int Concurrency, int OnlineConcurrency, string Wrk);
 
 /// <summary>
 /// The scale of one silo: <see cref="ScaleSettings.Provisioned"/> sensors provisioned through <c>POST /api/sensors/bulk</c>
@@ -73,11 +73,14 @@ internal sealed class ScaleBenchmark(ScaleSettings settings)
             Console.WriteLine($"  {settings.Provisioned / provisionSeconds:0} sensors/s, median request {requestSeconds[requestSeconds.Count / 2]:0.00} s");
             var provisioned = await HeapAsync(server, cancellationToken);
 
-            Console.WriteLine($"Bringing {online.Count:N0} sensors online, one heartbeat each ({settings.Concurrency} at a time)...");
+            Console.WriteLine($"Bringing {online.Count:N0} sensors online, one heartbeat each ({settings.OnlineConcurrency} at a time)...");
+            var activityBefore = await FirstHeartbeatCost.StartAsync(database, cancellationToken);
             var activating = Stopwatch.StartNew();
             await FirstHeartbeatsAsync(server, online, cancellationToken);
             var activationSeconds = activating.Elapsed.TotalSeconds;
             Console.WriteLine($"  {online.Count / activationSeconds:0} sensors/s");
+            var firstHeartbeatCost = await activityBefore.FinishAsync(database, online.Count, cancellationToken);
+            Console.WriteLine($"  per sensor: {firstHeartbeatCost.Describe()}");
 
             var wrk = new WrkDriver(settings.Wrk, work.FullName, threads: 2, settings.Concurrency);
             var small = online.Take(SmallFleet).ToList();
@@ -119,6 +122,8 @@ internal sealed class ScaleBenchmark(ScaleSettings settings)
                 Math.Round(requestSeconds[^1], 3),
                 Math.Round(activationSeconds, 1),
                 Math.Round(online.Count / activationSeconds),
+                settings.OnlineConcurrency,
+                firstHeartbeatCost,
                 runs,
                 Math.Round(runs[2].HeartbeatsPerSecond / runs[0].HeartbeatsPerSecond, 3),
                 Math.Round(runs[2].HeartbeatsPerSecond / runs[1].HeartbeatsPerSecond, 3),
@@ -181,10 +186,10 @@ internal sealed class ScaleBenchmark(ScaleSettings settings)
 
     private async Task FirstHeartbeatsAsync(ServerProcess server, List<LoadSensor> sensors, CancellationToken cancellationToken)
     {
-        using var client = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = settings.Concurrency }) { BaseAddress = server.BaseAddress };
+        using var client = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = settings.OnlineConcurrency }) { BaseAddress = server.BaseAddress };
         var next = -1;
         var failures = 0;
-        await Task.WhenAll(Enumerable.Range(0, settings.Concurrency).Select(async _ =>
+        await Task.WhenAll(Enumerable.Range(0, settings.OnlineConcurrency).Select(async _ =>
         {
             int index;
             while ((index = Interlocked.Increment(ref next)) < sensors.Count)
@@ -280,6 +285,8 @@ internal sealed record ScaleReport(
     double SlowestBulkRequestSeconds,
     double OnlineSeconds,
     double OnlinePerSecond,
+    int OnlineConcurrency,
+    FirstHeartbeatCost FirstHeartbeatCost,
     IReadOnlyList<ScaleRun> Runs,
     double HeartbeatOverNoop,
     double ManyOverFewSensors,
@@ -310,7 +317,8 @@ internal sealed record ScaleReport(
             .AppendLine(invariant, $"{Machine.Describe()} Load average at the end: {LoadAverageAtEnd}. Client: {Client}.")
             .AppendLine()
             .AppendLine(invariant, $"- Provisioned {Provisioned:N0} sensors through `POST /api/sensors/bulk` in {ProvisionSeconds:0.0} s: {ProvisionedPerSecond:N0} sensors/s (median request of 10,000: {MedianBulkRequestSeconds:0.00} s, slowest {SlowestBulkRequestSeconds:0.00} s).")
-            .AppendLine(invariant, $"- Brought {Online:N0} online (one heartbeat each, every one activating its grain) in {OnlineSeconds:0.0} s: {OnlinePerSecond:N0} sensors/s; {OnlineInDatabase:N0} online by the database.")
+            .AppendLine(invariant, $"- Brought {Online:N0} online (one heartbeat each, every one activating its grain, {OnlineConcurrency} at a time) in {OnlineSeconds:0.0} s: {OnlinePerSecond:N0} sensors/s; {OnlineInDatabase:N0} online by the database.")
+            .AppendLine(invariant, $"- What bringing them online cost the database, per sensor: {FirstHeartbeatCost.Describe()}.")
             .AppendLine(invariant, $"- Heartbeat peak with all {Online:N0} online tokens round-robin: {HeartbeatOverNoop:0.00}× the no-op route, {ManyOverFewSensors:0.00}× the same route over 1,000 of them.")
             .AppendLine()
             .AppendLine("| run | sensors | req/s | p99 ms | errors | server CPU (cores) |")
@@ -347,5 +355,96 @@ internal sealed record ScaleReport(
         return text.AppendLine()
             .AppendLine(invariant, $"Server start to ready: {EmptyStartSeconds:0.0} s on the empty database. Restarted on the full one: {Restart}.")
             .ToString();
+    }
+}
+
+/// <summary>
+/// What bringing sensors online cost the database, per sensor: commits, <c>sensor</c> row updates, reminder writes, WAL
+/// flushes (pg_stat views), and the calls and database time of the statements that took the most (pg_stat_statements),
+/// over the whole phase.
+/// </summary>
+internal sealed record FirstHeartbeatCost(
+    double Commits,
+    double SensorUpdates,
+    double ReminderWrites,
+    double WalSyncs,
+    IReadOnlyDictionary<string, double> StatementCalls,
+    IReadOnlyDictionary<string, double> StatementMilliseconds)
+{
+    internal sealed record Counters(long Commits, long SensorUpdates, long ReminderWrites, long WalSyncs);
+
+    /// <summary>The counters before the phase; pg_stat_statements starts from zero.</summary>
+    public sealed class Start
+    {
+        private readonly Counters _before;
+
+        internal Start(Counters before) => _before = before;
+
+        public async Task<FirstHeartbeatCost> FinishAsync(string database, int sensors, CancellationToken cancellationToken)
+        {
+            // Other backends flush their statistics when idle, at the latest ten seconds later (PostgreSQL 15).
+            await Task.Delay(TimeSpan.FromSeconds(11), cancellationToken);
+            await using var connection = new NpgsqlConnection(database);
+            await connection.OpenAsync(cancellationToken);
+            var after = await ReadAsync(connection, cancellationToken);
+            var calls = new Dictionary<string, double>(StringComparer.Ordinal);
+            var milliseconds = new Dictionary<string, double>(StringComparer.Ordinal);
+            await using (var top = new NpgsqlCommand("""
+                SELECT calls, total_exec_time, left(regexp_replace(query, '\s+', ' ', 'g'), 90)
+                FROM pg_stat_statements WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
+                ORDER BY total_exec_time DESC LIMIT 6
+                """, connection))
+            {
+                await using var reader = await top.ExecuteReaderAsync(cancellationToken);
+                while (await reader.ReadAsync(cancellationToken))
+                {
+                    calls[reader.GetString(2)] = Math.Round(reader.GetInt64(0) / (double)sensors, 3);
+                    milliseconds[reader.GetString(2)] = Math.Round(reader.GetDouble(1) / sensors, 3);
+                }
+            }
+
+            return new FirstHeartbeatCost(
+                Math.Round((after.Commits - _before.Commits) / (double)sensors, 3),
+                Math.Round((after.SensorUpdates - _before.SensorUpdates) / (double)sensors, 3),
+                Math.Round((after.ReminderWrites - _before.ReminderWrites) / (double)sensors, 3),
+                Math.Round((after.WalSyncs - _before.WalSyncs) / (double)sensors, 3),
+                calls,
+                milliseconds);
+        }
+    }
+
+    public static async Task<Start> StartAsync(string database, CancellationToken cancellationToken)
+    {
+        await using var connection = new NpgsqlConnection(database);
+        await connection.OpenAsync(cancellationToken);
+        await using (var reset = new NpgsqlCommand("CREATE EXTENSION IF NOT EXISTS pg_stat_statements; SELECT pg_stat_statements_reset()", connection))
+        {
+            await reset.ExecuteNonQueryAsync(cancellationToken);
+        }
+
+        return new Start(await ReadAsync(connection, cancellationToken));
+    }
+
+    private static async Task<Counters> ReadAsync(NpgsqlConnection connection, CancellationToken cancellationToken)
+    {
+        await using var command = new NpgsqlCommand("""
+            SELECT pg_stat_force_next_flush(),
+                   (SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()),
+                   (SELECT n_tup_upd FROM pg_stat_user_tables WHERE relname = 'sensor'),
+                   (SELECT coalesce(sum(n_tup_ins + n_tup_upd + n_tup_del), 0)::bigint FROM pg_stat_user_tables WHERE relname = 'orleans_reminder'),
+                   (SELECT wal_sync FROM pg_stat_wal)
+            """, connection);
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        await reader.ReadAsync(cancellationToken);
+        return new Counters(reader.GetInt64(1), reader.GetInt64(2), reader.GetInt64(3), reader.GetInt64(4));
+    }
+
+    public string Describe()
+    {
+        var invariant = CultureInfo.InvariantCulture;
+        var statements = string.Join("; ", StatementCalls.Select(call =>
+            string.Create(invariant, $"{call.Value:0.###} × `{call.Key}` ({StatementMilliseconds[call.Key]:0.###} ms)")));
+        return string.Create(invariant,
+            $"{Commits:0.###} commits, {SensorUpdates:0.###} `sensor` row updates, {ReminderWrites:0.###} reminder writes, {WalSyncs:0.###} WAL flushes; statements by database time (calls, ms): {statements}");
     }
 }

@@ -12,7 +12,8 @@ namespace Sensors360.Grains.Dashboard;
 /// <summary>
 /// Holds the fleet aggregate and the newest open alerts, and pushes both to every silo's feed. Counts,
 /// lifespans, the all-time interval and the open alerts come from the database (read when the grain
-/// activates, within a second of any sensor or alert change, and every few seconds regardless); between
+/// activates, within a second of any sensor or alert change, and every few seconds regardless; at a fleet so large
+/// that one read takes long, the next waits three times as long as it took); between
 /// reads, every alert change the sensor grains report updates the list at once and goes out to the feeds
 /// as it is. Heartbeat rates and recent intervals come from the silos' per-second tallies, so no single
 /// grain ever sits on the per-heartbeat path.
@@ -21,8 +22,16 @@ public sealed partial class DashboardGrain(
     FleetStore store,
     AlertStore alerts,
     [FromKeyedServices(MonitoringClock.Key)] TimeProvider clock,
+    TimeProvider silo,
     ILogger<DashboardGrain> logger) : Grain, IDashboardGrain
 {
+    // After a reconcile, the next one waits at least this many times as long as its count took: at a small fleet (milliseconds)
+    // nothing changes, at a large one (a whole-fleet count of seconds) it takes at most a quarter of a database core,
+    // however fast sensors come online.
+    private const int ReconcileRest = 3;
+    // Bounds that wait when a read hung on a failing database before it gave up.
+    private static readonly TimeSpan MaxReconcileRest = TimeSpan.FromSeconds(10);
+
     private static readonly TimeSpan Tick = TimeSpan.FromMilliseconds(250);
     private static readonly TimeSpan ReconcileEvery = TimeSpan.FromSeconds(5);
     private static readonly TimeSpan PushAtLeastEvery = TimeSpan.FromSeconds(4);
@@ -51,6 +60,9 @@ public sealed partial class DashboardGrain(
     private long _seededUntilSecond;
     private bool _dirty;
     private DateTimeOffset _reconciledAt;
+    // The last whole-fleet count's duration and end, on the silo's clock (the monitoring clock may be a test's).
+    private TimeSpan _reconcileTook;
+    private long _reconcileEnded;
     private DateTimeOffset _pushedAt;
     private FleetSnapshot? _pushed;
     private bool _alertsChanged;
@@ -171,7 +183,7 @@ public sealed partial class DashboardGrain(
     private async Task OnTickAsync(CancellationToken cancellationToken)
     {
         var now = clock.GetUtcNow();
-        if (_dirty || now - _reconciledAt >= ReconcileEvery)
+        if ((_dirty || now - _reconciledAt >= ReconcileEvery) && Rested())
         {
             try
             {
@@ -201,10 +213,27 @@ public sealed partial class DashboardGrain(
         }
     }
 
+    private bool Rested()
+    {
+        var rest = _reconcileTook * ReconcileRest;
+        return silo.GetElapsedTime(_reconcileEnded) >= (rest < MaxReconcileRest ? rest : MaxReconcileRest);
+    }
+
     private async Task ReconcileAsync(DateTimeOffset now)
     {
         _dirty = false;
-        _record = await store.ReadAsync(CancellationToken.None);
+        var started = silo.GetTimestamp();
+        try
+        {
+            _record = await store.ReadAsync(CancellationToken.None);
+        }
+        finally
+        {
+            // Only the whole-fleet count is timed: it is what grows with the fleet.
+            _reconcileTook = silo.GetElapsedTime(started);
+            _reconcileEnded = silo.GetTimestamp();
+        }
+
         // The whole fleet's estimate, as its own grain keeps it (refreshed every 30 s there).
         _lifespan = await GrainFactory.GetGrain<ILifespanGrain>(ILifespanGrain.WholeFleet).GetLifespan();
 

@@ -295,11 +295,10 @@ public sealed partial class HeartbeatLog : BackgroundService, IHeartbeatWriter
 
         _batchSizes.Record(rows.Count);
         _stored.Add(rows.Count);
+        // Committed: the sensors' counters move with the silo's next checkpoint, noted for the batch at once.
+        _checkpoint.NoteStored([.. rows.Select(pending => pending.Record)]);
         foreach (var pending in rows)
         {
-            // Committed: the sensor's counters move with the silo's next checkpoint, counted from its previous heartbeat.
-            var record = pending.Record;
-            _checkpoint.Note(record.SensorId, record.ReceivedAt - record.Interval, record.ReceivedAt, 1);
             pending.Done.TrySetResult();
         }
     }

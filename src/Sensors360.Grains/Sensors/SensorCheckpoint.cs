@@ -22,11 +22,18 @@ public sealed partial class SensorCheckpoint(
     IMeterFactory meters,
     ILogger<SensorCheckpoint> logger) : BackgroundService
 {
-    /// <summary>Counter of <see cref="HeartbeatLog.MeterName"/>: checkpoint statements committed (one per period with anything to write).</summary>
+    /// <summary>
+    /// Counter of <see cref="HeartbeatLog.MeterName"/>: checkpoint statements committed (one per period with anything to
+    /// write, plus one per group of first heartbeats).
+    /// </summary>
     public const string WritesInstrument = "sensors360.checkpoint.writes";
 
     private readonly Lock _gate = new();
     private Dictionary<long, Dirty> _dirty = [];
+    // First heartbeats waiting for the next early statement (WriteSoonAsync), and what completes when it commits.
+    private readonly HashSet<long> _soon = [];
+    private TaskCompletionSource? _soonWritten;
+    private bool _soonWriting;
     private readonly Counter<long> _writes = meters.Create(HeartbeatLog.MeterName)
         .CreateCounter<long>(WritesInstrument, "{statement}", "Checkpoint statements committed");
 
@@ -38,20 +45,38 @@ public sealed partial class SensorCheckpoint(
     {
         lock (_gate)
         {
-            if (!_dirty.TryGetValue(sensorId, out var known))
+            NoteHeld(sensorId, after, last, count);
+        }
+    }
+
+    /// <summary>Notes a committed batch of heartbeats, one each (as <see cref="Note"/>), under one take of the lock.</summary>
+    public void NoteStored(IReadOnlyList<HeartbeatRecord> stored)
+    {
+        lock (_gate)
+        {
+            foreach (var record in stored)
             {
-                _dirty[sensorId] = new Dirty(after, count, last);
+                // Counted from the sensor's previous heartbeat (none: its first).
+                NoteHeld(record.SensorId, record.ReceivedAt - record.Interval, record.ReceivedAt, 1);
             }
-            else if (known.Last == after && known.Count >= 0)
-            {
-                // Contiguous with what is noted: the counts add up.
-                _dirty[sensorId] = known with { Count = known.Count + count, Last = last };
-            }
-            else if (last > known.Last)
-            {
-                // Not contiguous (the grain reloaded meanwhile): the checkpoint counts the rows instead.
-                _dirty[sensorId] = known with { Count = Recount, Last = last };
-            }
+        }
+    }
+
+    private void NoteHeld(long sensorId, DateTimeOffset? after, DateTimeOffset last, long count)
+    {
+        if (!_dirty.TryGetValue(sensorId, out var known))
+        {
+            _dirty[sensorId] = new Dirty(after, count, last);
+        }
+        else if (known.Last == after && known.Count >= 0)
+        {
+            // Contiguous with what is noted: the counts add up.
+            _dirty[sensorId] = known with { Count = known.Count + count, Last = last };
+        }
+        else if (last > known.Last)
+        {
+            // Not contiguous (the grain reloaded meanwhile): the checkpoint counts the rows instead.
+            _dirty[sensorId] = known with { Count = Recount, Last = last };
         }
     }
 
@@ -142,31 +167,88 @@ public sealed partial class SensorCheckpoint(
     }
 
     /// <summary>
-    /// Writes one sensor's noted counters now, not at the period: for its first heartbeat, so whole-fleet readers
-    /// (the fleet aggregate) count it online at once; once in a sensor's life, never per heartbeat. A failure keeps
-    /// the note for the next period.
+    /// Writes a sensor's noted counters soon, not at the period: for its first heartbeat, so whole-fleet readers (the
+    /// fleet aggregate) count it online as soon as the heartbeat is answered; once in a sensor's life, never per
+    /// heartbeat. First heartbeats arriving together share one statement: the first waits
+    /// <see cref="FirstHeartbeatGathering"/> for others, and those arriving while a statement runs go in the next,
+    /// written as soon as it commits. Completes once the statement holding the sensor has committed; a failure keeps
+    /// the note for the next period (the task completes all the same, as the heartbeat itself is stored).
     /// </summary>
-    public async Task WriteNowAsync(long sensorId)
+    public Task WriteSoonAsync(long sensorId)
     {
-        Dictionary<long, Dirty> taken;
+        Task written;
         lock (_gate)
         {
-            if (!_dirty.Remove(sensorId, out var dirty))
+            if (!_dirty.ContainsKey(sensorId))
             {
-                return;
+                return Task.CompletedTask;
             }
 
-            taken = new Dictionary<long, Dirty> { [sensorId] = dirty };
+            _soon.Add(sensorId);
+            _soonWritten ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            written = _soonWritten.Task;
+            if (_soonWriting)
+            {
+                return written;
+            }
+
+            _soonWriting = true;
         }
 
-        try
+        // Started by the first caller and ended when nothing is left, so it needs no hosted loop to be running.
+        _ = Task.Run(WriteSoonLoopAsync);
+        return written;
+    }
+
+    /// <summary>How long the first of a group of first heartbeats waits for the others to share its statement.</summary>
+    public static readonly TimeSpan FirstHeartbeatGathering = TimeSpan.FromMilliseconds(10);
+
+    private async Task WriteSoonLoopAsync()
+    {
+        await Task.Delay(FirstHeartbeatGathering, clock);
+        while (true)
         {
-            await WriteIsolatingAsync([sensorId], taken, CancellationToken.None);
-        }
-        catch (Exception e) when (e is not OutOfMemoryException)
-        {
-            KeepForNextPeriod([sensorId], taken);
-            LogWriteFailed(logger, e.Message.ReplaceLineEndings(" "));
+            Dictionary<long, Dirty> taken = [];
+            TaskCompletionSource written;
+            lock (_gate)
+            {
+                if (_soonWritten is null)
+                {
+                    _soonWriting = false;
+                    return;
+                }
+
+                foreach (var sensorId in _soon)
+                {
+                    // Gone already when the periodic checkpoint took it meanwhile: then it is written (or kept) there.
+                    if (_dirty.Remove(sensorId, out var dirty))
+                    {
+                        taken[sensorId] = dirty;
+                    }
+                }
+
+                _soon.Clear();
+                written = _soonWritten;
+                _soonWritten = null;
+            }
+
+            long[] ids = [.. taken.Keys.Order()];
+            try
+            {
+                if (ids.Length > 0)
+                {
+                    await WriteIsolatingAsync(ids, taken, CancellationToken.None);
+                }
+            }
+            catch (Exception e) when (e is not OutOfMemoryException)
+            {
+                KeepForNextPeriod(ids, taken);
+                LogWriteFailed(logger, e.Message.ReplaceLineEndings(" "));
+            }
+            finally
+            {
+                written.TrySetResult();
+            }
         }
     }
 

@@ -174,8 +174,9 @@ public sealed partial class SensorGrain(
         {
             if (sensor.FirstHeartbeatAt is null)
             {
-                // Pending until its row says otherwise: the fleet aggregate, told below, counts it online at once.
-                await checkpoint.WriteNowAsync(sensor.Id);
+                // Pending until its row says otherwise: written with the other first heartbeats of the moment, in one
+                // statement, before the fleet aggregate is told below, so it counts the sensor online at its next read.
+                await checkpoint.WriteSoonAsync(sensor.Id);
             }
 
             if (sensor.OpenAlert is { } resolved)

@@ -1,5 +1,7 @@
 using System.Net;
+using System.Net.Http.Json;
 using System.Text.Json;
+using Sensors360.Server.Tests.Metrics;
 using Sensors360.Testing;
 using static Sensors360.Server.Tests.Sensors.SensorClient;
 
@@ -136,6 +138,60 @@ public sealed class HeartbeatCheckpointTests(ThrowawayPostgres postgres)
         }
 
         Assert.Equal(31, await Sql.ScalarAsync(database, "SELECT heartbeat_count FROM sensor_status_rebuilt WHERE name = 'steady-1'"));
+    }
+
+    [Fact]
+    public async Task Sensors_coming_online_together_are_checkpointed_before_their_answer_in_fewer_statements_than_sensors_and_counted_online()
+    {
+        const int Sensors = 64;
+        var database = await PreparedDatabase.CreateAsync(postgres, nameof(Sensors_coming_online_together_are_checkpointed_before_their_answer_in_fewer_statements_than_sensors_and_counted_online));
+        await using var server = ServerProcess.Start(database, "checkpoint-first", new Dictionary<string, string?>
+        {
+            // The periodic checkpoint never runs during the test: whatever is written is the first heartbeats' own.
+            ["Sensors360__Monitoring__CheckpointPeriod"] = RareCheckpoints,
+        });
+        await server.WaitUntilReadyAsync();
+        using var admin = await server.LoginAsync();
+        var body = new { sensors = Enumerable.Range(0, Sensors).Select(index => new { id = $"first-{index}" }) };
+        string[] tokens;
+        using (var created = await admin.PostAsJsonAsync(new Uri("/api/sensors/bulk", UriKind.Relative), body, TestContext.Current.CancellationToken))
+        {
+            Assert.Equal(HttpStatusCode.Created, created.StatusCode);
+            var sensors = JsonDocument.Parse(await created.Content.ReadAsStringAsync(TestContext.Current.CancellationToken)).RootElement.GetProperty("sensors");
+            tokens = [.. sensors.EnumerateArray().Select(sensor => sensor.GetProperty("token").GetString()!)];
+        }
+
+        // Every statement that updates sensor rows is counted from here, whoever runs it.
+        await Sql.ScalarAsync(database, """
+            CREATE TABLE sensor_update_statements (n bigint NOT NULL);
+            INSERT INTO sensor_update_statements VALUES (0);
+            CREATE FUNCTION count_sensor_update_statement() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN UPDATE sensor_update_statements SET n = n + 1; RETURN NULL; END $$;
+            CREATE TRIGGER count_sensor_update_statement AFTER UPDATE ON sensor FOR EACH STATEMENT EXECUTE FUNCTION count_sensor_update_statement();
+            """);
+        var writesBefore = (await Scrape.ReadAsync(server.Http, TestContext.Current.CancellationToken)).Sum("sensors360_checkpoint_writes_total");
+
+        await Task.WhenAll(Enumerable.Range(0, Sensors).Select(index => BeatAsync(server, $"first-{index}", tokens[index])));
+
+        // Answered means checkpointed: each row holds its one heartbeat, as the heartbeat rows say.
+        Assert.Equal(Sensors, await Sql.ScalarAsync(database, """
+            SELECT count(*) FROM sensor s
+            WHERE s.name LIKE 'first-%' AND s.heartbeat_count = 1
+              AND s.first_heartbeat_at = s.last_heartbeat_at
+              AND s.last_heartbeat_at = (SELECT max(h.received_at) FROM heartbeat h WHERE h.sensor_id = s.id)
+              AND (SELECT count(*) FROM heartbeat h WHERE h.sensor_id = s.id) = 1
+            """));
+        var statements = await Sql.ScalarAsync(database, "SELECT n FROM sensor_update_statements");
+        Assert.InRange(statements, 1, Sensors - 1);
+        var writes = (await Scrape.ReadAsync(server.Http, TestContext.Current.CancellationToken)).Sum("sensors360_checkpoint_writes_total") - writesBefore;
+        Assert.Equal(statements, writes);
+
+        // The fleet aggregate, told after each checkpoint, counts them all online (it reads within a second of a change).
+        await Eventually.TrueAsync(async () =>
+        {
+            var fleet = JsonDocument.Parse(await admin.GetStringAsync(new Uri("/api/fleet", UriKind.Relative))).RootElement.GetProperty("sensors");
+            return fleet.GetProperty("online").GetInt32() == Sensors && fleet.GetProperty("pending").GetInt32() == 0;
+        }, TimeSpan.FromSeconds(10), $"the fleet counts all {Sensors} sensors online");
     }
 
     private static async Task BeatAsync(ServerProcess server, string id, string token)
