@@ -20,40 +20,18 @@ public sealed partial class DashboardFeed(IGrainFactory grains, ServerDrain drai
     private static readonly TimeSpan RenewEvery = TimeSpan.FromSeconds(60);
     private static readonly TimeSpan RetryEvery = TimeSpan.FromSeconds(2);
 
-    private readonly LatestFanOut<DashboardSnapshot, DashboardSocket> _snapshots = new(socket => socket.SnapshotDue());
+    private readonly LatestFanOut<FeedFrames, DashboardSocket> _snapshots = new(socket => socket.SnapshotDue());
     // Observer calls may arrive concurrently; alerts reach every socket in one order.
     private readonly Lock _alertGate = new();
-    private SerializedSnapshot? _lastSerialized;
-
-    /// <summary>Sockets joined to this silo's feed.</summary>
-    internal int Sockets => _snapshots.Count;
 
     /// <summary>
-    /// Joins a socket: it may take the latest snapshot at once and one a second after, and from now on is handed
+    /// Joins a socket: it may take the latest frames at once and one a second after, and from now on is handed
     /// every alert change (<see cref="DashboardSocket.Deliver"/>). Dispose to leave.
     /// </summary>
-    internal LatestFanOut<DashboardSnapshot, DashboardSocket>.Subscription Join(DashboardSocket socket) => _snapshots.Join(socket);
-
-    /// <summary>
-    /// The snapshot message as UTF-8 JSON, serialized once per snapshot for all of this silo's sockets (with
-    /// thousands of sockets, serializing it per socket cost more than sending it).
-    /// </summary>
-    public byte[] SnapshotJson(DashboardSnapshot snapshot)
-    {
-        var last = Volatile.Read(ref _lastSerialized);
-        if (last is not null && ReferenceEquals(last.Snapshot, snapshot))
-        {
-            return last.Json;
-        }
-
-        // Two sockets may serialize the same new snapshot at once; both results are equal, either may stay.
-        var json = SnapshotMessage.From(snapshot).ToUtf8Json();
-        Volatile.Write(ref _lastSerialized, new SerializedSnapshot(snapshot, json));
-        return json;
-    }
+    internal LatestFanOut<FeedFrames, DashboardSocket>.Subscription Join(DashboardSocket socket) => _snapshots.Join(socket);
 
     /// <summary>The fleet's open alerts as of the latest snapshot; null before the first one arrived.</summary>
-    public int? OpenAlerts => _snapshots.Latest?.Fleet.OpenAlerts;
+    public int? OpenAlerts => _snapshots.Latest?.Snapshot.Fleet.OpenAlerts;
 
     Task IDashboardObserver.SnapshotChanged(DashboardSnapshot snapshot)
     {
@@ -73,7 +51,16 @@ public sealed partial class DashboardFeed(IGrainFactory grains, ServerDrain drai
         return Task.CompletedTask;
     }
 
-    private void Publish(DashboardSnapshot snapshot) => _snapshots.Publish(snapshot);
+    /// <summary>
+    /// Serializes the snapshot once for all of this silo's sockets (per socket, with thousands of sockets, it cost more
+    /// than sending it), and the alert list only when it changed: unchanged, the sockets that sent it skip it.
+    /// </summary>
+    private void Publish(DashboardSnapshot snapshot)
+    {
+        var previous = _snapshots.Latest?.Alerts;
+        var alerts = previous is not null && previous.Lists(snapshot) ? previous : AlertListFrame.Of(snapshot);
+        _snapshots.Publish(new FeedFrames(snapshot, SnapshotMessage.From(snapshot).ToUtf8Json(), alerts));
+    }
 
     protected override Task ExecuteAsync(CancellationToken stoppingToken) =>
         Task.WhenAll(KeepSubscribedAsync(stoppingToken), PaceAsync(stoppingToken));
@@ -135,6 +122,31 @@ public sealed partial class DashboardFeed(IGrainFactory grains, ServerDrain drai
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Could not subscribe to the dashboard grain, retrying: {Reason}")]
     private static partial void LogSubscribeFailed(ILogger logger, string reason);
-
-    private sealed record SerializedSnapshot(DashboardSnapshot Snapshot, byte[] Json);
 }
+
+/// <summary>The open alerts' frame; a socket sends it when it holds another one than it sent last (compared by reference).</summary>
+internal sealed class AlertListFrame
+{
+    private AlertListFrame(int openAlerts, Alert[] alerts, byte[] json)
+    {
+        OpenAlerts = openAlerts;
+        Alerts = alerts;
+        Json = json;
+    }
+
+    public int OpenAlerts { get; }
+
+    public Alert[] Alerts { get; }
+
+    /// <summary>The <c>alerts</c> frame as UTF-8 JSON.</summary>
+    public byte[] Json { get; }
+
+    public static AlertListFrame Of(DashboardSnapshot snapshot) =>
+        new(snapshot.Fleet.OpenAlerts, snapshot.Alerts, AlertListMessage.From(snapshot).ToUtf8Json());
+
+    /// <summary>Whether this frame says what <paramref name="snapshot"/> says about the open alerts.</summary>
+    public bool Lists(DashboardSnapshot snapshot) => OpenAlerts == snapshot.Fleet.OpenAlerts && Alerts.AsSpan().SequenceEqual(snapshot.Alerts);
+}
+
+/// <summary>One fleet snapshot as this silo's sockets send it: the <c>snapshot</c> frame and the alert list's frame, each serialized once.</summary>
+internal sealed record FeedFrames(DashboardSnapshot Snapshot, byte[] SnapshotJson, AlertListFrame Alerts);

@@ -2,20 +2,21 @@ using System.Collections.Concurrent;
 using System.Net.WebSockets;
 using System.Text.Json;
 using Npgsql;
-using Sensors360.Abstractions.Dashboard;
 using Sensors360.Grains.Sensors;
 
 namespace Sensors360.Server.Dashboard;
 
 /// <summary>
 /// One browser's connection (protocol: docs/websocket.md). Sending and receiving run side by side.
-/// Outgoing messages wait in a queue, except snapshots, which the send loop takes from the silo's feed
-/// when told one is due (the latest, at most one a second): a slow client gets fewer snapshots, never a
-/// growing backlog. A client that does not drain for 30 s, or
-/// lets its queue grow past a bound, is closed with 1008 (or, when not even a close frame can pass
-/// the stalled connection, dropped). So is a socket whose operator session ended (<see cref="FeedSessions"/>).
+/// Snapshots are sent by the feed's tick itself, on its own thread, when this socket is behind and idle (the
+/// latest, at most one a second; the same bytes for every socket): with thousands of sockets, waking a loop per
+/// socket every second cost more than the send. Other messages (alerts, watched sensors, answers) wait in a queue
+/// for this socket's send loop; a snapshot due while the loop sends is taken by the loop when it is done. A slow
+/// client gets fewer snapshots, never a growing backlog. A client that does not drain for 30 s, or lets its queue
+/// grow past a bound, is dropped (a close frame cannot pass the stalled connection). A socket whose operator
+/// session ended (<see cref="FeedSessions"/>) is closed with 1008.
 /// </summary>
-internal sealed partial class DashboardSocket(WebSocket socket, DashboardFeed feed, SensorWatch watch, ILogger logger) : IDisposable
+internal sealed partial class DashboardSocket(WebSocket socket, DashboardFeed feed, SensorWatch watch, TimeProvider time, ILogger logger) : IDisposable
 {
     public const int MaxMessageBytes = 16 * 1024;
     /// <summary>Sensors one socket may watch at once (tighter than issue 11's bound of 200; the page watches at most 91).</summary>
@@ -28,7 +29,12 @@ internal sealed partial class DashboardSocket(WebSocket socket, DashboardFeed fe
     private readonly SemaphoreSlim _signal = new(0);
     private readonly HashSet<string> _subscribed = new(StringComparer.Ordinal);
     private readonly Lock _gate = new();
-    private CancellationTokenSource? _done;
+    private LatestFanOut<FeedFrames, DashboardSocket>.Subscription? _snapshots;
+    private AlertListFrame? _alertsSent;
+    // 1 while a frame is being sent, by the feed's tick or by the send loop: a WebSocket takes one send at a time.
+    private int _sending;
+    // When the frame being sent was handed over (a TimeProvider timestamp): one still pending after DrainTimeout is too slow.
+    private long _sendingSince;
     private volatile bool _tooSlow;
     private volatile bool _sessionEnded;
 
@@ -37,17 +43,25 @@ internal sealed partial class DashboardSocket(WebSocket socket, DashboardFeed fe
     {
         using var endedRegistration = sessionEnded.Register(EndSession);
         using var done = CancellationTokenSource.CreateLinkedTokenSource(stopping);
-        _done = done;
         using var snapshots = feed.Join(this);
+        _snapshots = snapshots;
         try
         {
-            var sending = SendAsync(snapshots, done.Token);
+            var sending = SendAsync(done.Token);
+            // The first snapshot at once, not at the next tick.
+            SnapshotDue();
             // Never cancelled: cancelling a WebSocket receive aborts the socket, and then no close frame can
             // be sent. It ends with the client's close frame, or when the socket is aborted below.
             var receiving = ReceiveAsync(CancellationToken.None);
             await Task.WhenAny(sending, receiving);
             await done.CancelAsync();
-            _done = null;
+            // Sends are not cancellable (a cancellable send costs an allocation and a registration each); one the
+            // client does not take is ended by aborting the connection.
+            if (await Task.WhenAny(sending, Task.Delay(CloseTimeout, CancellationToken.None)) != sending)
+            {
+                socket.Abort();
+            }
+
             await Quietly(sending);
             if (stopping.IsCancellationRequested)
             {
@@ -83,8 +97,55 @@ internal sealed partial class DashboardSocket(WebSocket socket, DashboardFeed fe
 
     public void Dispose() => _signal.Dispose();
 
-    /// <summary>The feed's tick: a newer snapshot may be sent now.</summary>
-    internal void SnapshotDue() => Wake();
+    /// <summary>
+    /// The feed's tick (on the tick's thread, so it must not block): a newer snapshot may be sent now. Sent from here
+    /// when no other frame is being sent, which mostly completes at once (the connection's buffer takes it); else the
+    /// send loop takes it when done, and a send pending for longer than the drain timeout drops the connection.
+    /// </summary>
+    internal void SnapshotDue()
+    {
+        if (!TryBeginSend())
+        {
+            if (time.GetElapsedTime(Volatile.Read(ref _sendingSince)) > DrainTimeout)
+            {
+                Drop();
+            }
+            else
+            {
+                Wake();
+            }
+
+            return;
+        }
+
+        ValueTask sent;
+        try
+        {
+            if (_snapshots is not { } snapshots || !snapshots.TryTake(out var frames))
+            {
+                EndSend();
+                return;
+            }
+
+            sent = SendFramesAsync(frames);
+        }
+        catch (Exception e) when (IsConnectionEnding(e))
+        {
+            // The connection is ending; the send loop sees it and ends too.
+            EndSend();
+            Wake();
+            return;
+        }
+
+        if (sent.IsCompleted)
+        {
+            EndSnapshotSend(sent);
+        }
+        else
+        {
+            _ = EndSnapshotSendAsync(sent);
+        }
+    }
 
     /// <summary>A frame for this socket (an alert or a watched sensor's change), serialized once for all its sockets; sent in the order handed in.</summary>
     internal void Deliver(byte[] json) => Enqueue(json);
@@ -115,18 +176,8 @@ internal sealed partial class DashboardSocket(WebSocket socket, DashboardFeed fe
     {
         if (_queue.Count >= MaxQueued)
         {
-            // The client has stopped reading. A close frame cannot pass a full connection, so the
-            // stalled send is cancelled, which drops the connection; nothing more is kept for it.
-            _tooSlow = true;
-            try
-            {
-                _done?.Cancel();
-            }
-            catch (ObjectDisposedException)
-            {
-                // The socket ended meanwhile; the feed that called must go on to the other sockets.
-            }
-
+            // The client has stopped reading; nothing more is kept for it.
+            Drop();
             return;
         }
 
@@ -134,7 +185,86 @@ internal sealed partial class DashboardSocket(WebSocket socket, DashboardFeed fe
         Wake();
     }
 
-    private async Task SendAsync(LatestFanOut<DashboardSnapshot, DashboardSocket>.Subscription snapshots, CancellationToken cancellationToken)
+    /// <summary>
+    /// Drops a client that stopped reading: a close frame cannot pass a full connection, so the connection is
+    /// aborted, which ends the stalled send (and the loops).
+    /// </summary>
+    private void Drop()
+    {
+        _tooSlow = true;
+        socket.Abort();
+        Wake();
+    }
+
+    private bool TryBeginSend() => Interlocked.CompareExchange(ref _sending, 1, 0) == 0;
+
+    /// <summary>Lets the next sender in; frames queued meanwhile wake the send loop (their own wake may have found the send taken).</summary>
+    private void EndSend()
+    {
+        Volatile.Write(ref _sending, 0);
+        if (!_queue.IsEmpty)
+        {
+            Wake();
+        }
+    }
+
+    private void EndSnapshotSend(ValueTask sent)
+    {
+        try
+        {
+            sent.GetAwaiter().GetResult();
+        }
+        catch (Exception e) when (IsConnectionEnding(e))
+        {
+            Wake();
+        }
+        finally
+        {
+            EndSend();
+        }
+    }
+
+    private async Task EndSnapshotSendAsync(ValueTask sent)
+    {
+        try
+        {
+            await sent;
+        }
+        catch (Exception e) when (IsConnectionEnding(e))
+        {
+            Wake();
+        }
+        finally
+        {
+            EndSend();
+        }
+    }
+
+    /// <summary>The snapshot, after the alert list's frame when that changed since this socket sent it last.</summary>
+    private ValueTask SendFramesAsync(FeedFrames frames) =>
+        ReferenceEquals(frames.Alerts, _alertsSent) ? SendFrameAsync(frames.SnapshotJson) : SendWithAlertListAsync(frames);
+
+    private async ValueTask SendWithAlertListAsync(FeedFrames frames)
+    {
+        await SendFrameAsync(frames.Alerts.Json);
+        _alertsSent = frames.Alerts;
+        await SendFrameAsync(frames.SnapshotJson);
+    }
+
+    /// <summary>
+    /// One frame, by whoever holds the send. Not cancellable: then the WebSocket writes the frame without an
+    /// allocation and completes at once when the connection's buffer has room.
+    /// </summary>
+    private ValueTask SendFrameAsync(byte[] json)
+    {
+        Volatile.Write(ref _sendingSince, time.GetTimestamp());
+        return socket.SendAsync(new ReadOnlyMemory<byte>(json), WebSocketMessageType.Text, endOfMessage: true, CancellationToken.None);
+    }
+
+    private static bool IsConnectionEnding(Exception e) =>
+        e is WebSocketException or ObjectDisposedException or OperationCanceledException or IOException;
+
+    private async Task SendAsync(CancellationToken cancellationToken)
     {
         while (socket.State == WebSocketState.Open)
         {
@@ -148,41 +278,31 @@ internal sealed partial class DashboardSocket(WebSocket socket, DashboardFeed fe
 
             if (_tooSlow)
             {
-                await CloseAsync(WebSocketCloseStatus.PolicyViolation, "client too slow");
                 return;
             }
 
-            while (_queue.TryDequeue(out var message))
+            if (!TryBeginSend())
             {
-                if (!await SendOneAsync(message, cancellationToken))
+                // The tick is sending a snapshot; when it is done it wakes this loop if frames wait.
+                continue;
+            }
+
+            try
+            {
+                while (_queue.TryDequeue(out var message))
                 {
-                    return;
+                    await SendFrameAsync(message);
+                }
+
+                if (_snapshots!.TryTake(out var frames))
+                {
+                    await SendFramesAsync(frames);
                 }
             }
-
-            if (snapshots.TryTake(out var snapshot)
-                && !await SendOneAsync(feed.SnapshotJson(snapshot), cancellationToken))
+            finally
             {
-                return;
+                EndSend();
             }
-        }
-    }
-
-    /// <summary>Sends one frame; false when the client did not take it within the drain timeout (then closed with 1008).</summary>
-    private async Task<bool> SendOneAsync(byte[] bytes, CancellationToken cancellationToken)
-    {
-        using var drain = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        drain.CancelAfter(DrainTimeout);
-        try
-        {
-            await socket.SendAsync(bytes, WebSocketMessageType.Text, endOfMessage: true, drain.Token);
-            return true;
-        }
-        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
-        {
-            LogTooSlow(logger);
-            await CloseAsync(WebSocketCloseStatus.PolicyViolation, "client did not drain for 30 s");
-            return false;
         }
     }
 
