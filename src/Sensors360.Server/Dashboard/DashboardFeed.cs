@@ -65,6 +65,9 @@ public sealed partial class DashboardFeed(IGrainFactory grains, ServerDrain drai
     protected override Task ExecuteAsync(CancellationToken stoppingToken) =>
         Task.WhenAll(KeepSubscribedAsync(stoppingToken), PaceAsync(stoppingToken));
 
+    /// <summary>Lets every socket behind the latest snapshot take it now (called once a second).</summary>
+    internal void Tick() => _snapshots.Tick();
+
     /// <summary>Once a second, lets every socket behind the latest snapshot take it.</summary>
     private async Task PaceAsync(CancellationToken stoppingToken)
     {
@@ -73,7 +76,7 @@ public sealed partial class DashboardFeed(IGrainFactory grains, ServerDrain drai
         {
             while (await timer.WaitForNextTickAsync(stoppingToken))
             {
-                _snapshots.Tick();
+                Tick();
             }
         }
         catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)

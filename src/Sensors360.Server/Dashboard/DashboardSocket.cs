@@ -31,9 +31,9 @@ internal sealed partial class DashboardSocket(WebSocket socket, DashboardFeed fe
     private readonly Lock _gate = new();
     private LatestFanOut<FeedFrames, DashboardSocket>.Subscription? _snapshots;
     private AlertListFrame? _alertsSent;
-    // 1 while a frame is being sent, by the feed's tick or by the send loop: a WebSocket takes one send at a time.
-    private int _sending;
-    // When the frame being sent was handed over (a TimeProvider timestamp): one still pending after DrainTimeout is too slow.
+    // Who sends holds this (the feed's tick or the send loop; a WebSocket takes one send at a time): 0 while nobody does,
+    // else when the send was taken or its latest frame handed over (a TimeProvider timestamp). Held for longer than
+    // DrainTimeout, the client is too slow.
     private long _sendingSince;
     private volatile bool _tooSlow;
     private volatile bool _sessionEnded;
@@ -106,7 +106,7 @@ internal sealed partial class DashboardSocket(WebSocket socket, DashboardFeed fe
     {
         if (!TryBeginSend())
         {
-            if (time.GetElapsedTime(Volatile.Read(ref _sendingSince)) > DrainTimeout)
+            if (Volatile.Read(ref _sendingSince) is var since and not 0 && time.GetElapsedTime(since) > DrainTimeout)
             {
                 Drop();
             }
@@ -196,12 +196,12 @@ internal sealed partial class DashboardSocket(WebSocket socket, DashboardFeed fe
         Wake();
     }
 
-    private bool TryBeginSend() => Interlocked.CompareExchange(ref _sending, 1, 0) == 0;
+    private bool TryBeginSend() => Interlocked.CompareExchange(ref _sendingSince, Math.Max(1, time.GetTimestamp()), 0) == 0;
 
     /// <summary>Lets the next sender in; frames queued meanwhile wake the send loop (their own wake may have found the send taken).</summary>
     private void EndSend()
     {
-        Volatile.Write(ref _sending, 0);
+        Volatile.Write(ref _sendingSince, 0);
         if (!_queue.IsEmpty)
         {
             Wake();
