@@ -20,15 +20,29 @@ public sealed partial class DashboardFeed(IGrainFactory grains, ServerDrain drai
     private static readonly TimeSpan RenewEvery = TimeSpan.FromSeconds(60);
     private static readonly TimeSpan RetryEvery = TimeSpan.FromSeconds(2);
 
-    private readonly LatestFanOut<FeedFrames, DashboardSocket> _snapshots = new(socket => socket.SnapshotDue());
-    // Observer calls may arrive concurrently; alerts reach every socket in one order.
+    private readonly LatestFanOut<FeedFrames, DashboardSocket> _snapshots = new(socket => socket.Pump());
+    // Observer calls may arrive concurrently; alert frames are linked in one order, which every socket follows.
     private readonly Lock _alertGate = new();
+    private AlertFrame _lastAlert = new(0, []);
+    // Walks asked for since the running one began; 0 while none runs.
+    private int _walkRequests;
 
     /// <summary>
-    /// Joins a socket: it may take the latest frames at once and one a second after, and from now on is handed
-    /// every alert change (<see cref="DashboardSocket.Deliver"/>). Dispose to leave.
+    /// Joins a socket: it may take the latest frames at once and one a second after, and every alert frame linked
+    /// after <paramref name="lastAlert"/> (<see cref="AlertFrame.Next"/>). Dispose to leave.
     /// </summary>
-    internal LatestFanOut<FeedFrames, DashboardSocket>.Subscription Join(DashboardSocket socket) => _snapshots.Join(socket);
+    internal LatestFanOut<FeedFrames, DashboardSocket>.Subscription Join(DashboardSocket socket, out AlertFrame lastAlert)
+    {
+        // Under the gate, so no alert falls between the place the socket starts from and its joining the walks.
+        lock (_alertGate)
+        {
+            lastAlert = _lastAlert;
+            return _snapshots.Join(socket);
+        }
+    }
+
+    /// <summary>The sequence number of the newest alert frame: how far behind a socket is.</summary>
+    internal long AlertFrames => Volatile.Read(ref _lastAlert).Sequence;
 
     /// <summary>The fleet's open alerts as of the latest snapshot; null before the first one arrived.</summary>
     public int? OpenAlerts => _snapshots.Latest?.Snapshot.Fleet.OpenAlerts;
@@ -41,14 +55,38 @@ public sealed partial class DashboardFeed(IGrainFactory grains, ServerDrain drai
 
     Task IDashboardObserver.AlertChanged(Alert alert)
     {
-        // Serialized once for all sockets; alerts are few, so walking the sockets under the lock keeps their order cheaply.
+        // Serialized once, linked after the last one; the sockets send it from one walk (see Walk).
         var json = new AlertMessage(alert).ToUtf8Json();
         lock (_alertGate)
         {
-            _snapshots.ForEachReceiver(socket => socket.Deliver(json));
+            var frame = new AlertFrame(_lastAlert.Sequence + 1, json);
+            _lastAlert.Link(frame);
+            Volatile.Write(ref _lastAlert, frame);
+        }
+
+        if (Interlocked.Increment(ref _walkRequests) == 1)
+        {
+            ThreadPool.UnsafeQueueUserWorkItem(static feed => feed.Walk(), this, preferLocal: false);
         }
 
         return Task.CompletedTask;
+    }
+
+    /// <summary>
+    /// Lets every idle socket send the alert frames it has not sent, on this one thread. Alerts that change while a
+    /// walk runs are sent by the next walk, however many they are: a storm of alert changes (a mass silence and
+    /// recovery) costs one walk after another, not a work item per socket and alert flooding the thread pool that the
+    /// heartbeats need (docs/performance.md "Live feed cost").
+    /// </summary>
+    private void Walk()
+    {
+        int requests;
+        do
+        {
+            requests = Volatile.Read(ref _walkRequests);
+            _snapshots.ForEachReceiver(static socket => socket.Pump());
+        }
+        while (Interlocked.Add(ref _walkRequests, -requests) > 0);
     }
 
     /// <summary>
@@ -125,6 +163,25 @@ public sealed partial class DashboardFeed(IGrainFactory grains, ServerDrain drai
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Could not subscribe to the dashboard grain, retrying: {Reason}")]
     private static partial void LogSubscribeFailed(ILogger logger, string reason);
+}
+
+/// <summary>
+/// One alert frame in the order this silo's feed received them, linked to the next: each socket keeps the last one it
+/// sent and follows the links, so an alert is held once for all sockets, as long as the slowest still needs it.
+/// </summary>
+internal sealed class AlertFrame(long sequence, byte[] json)
+{
+    private AlertFrame? _next;
+
+    public long Sequence => sequence;
+
+    /// <summary>The <c>alert</c> frame as UTF-8 JSON.</summary>
+    public byte[] Json => json;
+
+    /// <summary>The alert frame after this one; null while this is the newest.</summary>
+    public AlertFrame? Next => Volatile.Read(ref _next);
+
+    public void Link(AlertFrame next) => Volatile.Write(ref _next, next);
 }
 
 /// <summary>The open alerts' frame; a socket sends it when it holds another one than it sent last (compared by reference).</summary>

@@ -8,13 +8,14 @@ namespace Sensors360.Server.Dashboard;
 
 /// <summary>
 /// One browser's connection (protocol: docs/websocket.md). Sending and receiving run side by side.
-/// Snapshots are sent by the feed's tick itself, on its own thread, when this socket is behind and idle (the
-/// latest, at most one a second; the same bytes for every socket): with thousands of sockets, waking a loop per
-/// socket every second cost more than the send. Other messages (alerts, watched sensors, answers) wait in a queue
-/// for this socket's send loop; a snapshot due while the loop sends is taken by the loop when it is done. A slow
-/// client gets fewer snapshots, never a growing backlog. A client that does not drain for 30 s, or lets its queue
-/// grow past a bound, is dropped (a close frame cannot pass the stalled connection). A socket whose operator
-/// session ended (<see cref="FeedSessions"/>) is closed with 1008.
+/// Snapshots and alert frames, which every socket gets, are sent by the feed's own walks over its sockets (once a
+/// second for snapshots, after each batch of alert changes), on the walk's thread, to each socket that is idle: the
+/// same bytes for every socket, mostly taken at once by the connection's buffer. With thousands of sockets, waking a
+/// loop per socket for each of them cost more than the send. What only this socket gets (watched sensors, answers)
+/// waits in a queue for its send loop, which also sends whatever came due while a send was under way. A slow client
+/// gets fewer snapshots, never a growing backlog. A client that does not drain for 30 s, or falls too far behind,
+/// is dropped (a close frame cannot pass the stalled connection). A socket whose operator session ended
+/// (<see cref="FeedSessions"/>) is closed with 1008.
 /// </summary>
 internal sealed partial class DashboardSocket(WebSocket socket, DashboardFeed feed, SensorWatch watch, TimeProvider time, ILogger logger) : IDisposable
 {
@@ -30,7 +31,9 @@ internal sealed partial class DashboardSocket(WebSocket socket, DashboardFeed fe
     private readonly HashSet<string> _subscribed = new(StringComparer.Ordinal);
     private readonly Lock _gate = new();
     private LatestFanOut<FeedFrames, DashboardSocket>.Subscription? _snapshots;
-    private AlertListFrame? _alertsSent;
+    private AlertListFrame? _alertListSent;
+    // The last alert frame sent; the feed links the ones after it.
+    private AlertFrame? _alertSent;
     // Who sends holds this (the feed's tick or the send loop; a WebSocket takes one send at a time): 0 while nobody does,
     // else when the send was taken or its latest frame handed over (a TimeProvider timestamp). Held for longer than
     // DrainTimeout, the client is too slow.
@@ -43,13 +46,14 @@ internal sealed partial class DashboardSocket(WebSocket socket, DashboardFeed fe
     {
         using var endedRegistration = sessionEnded.Register(EndSession);
         using var done = CancellationTokenSource.CreateLinkedTokenSource(stopping);
-        using var snapshots = feed.Join(this);
+        using var snapshots = feed.Join(this, out var lastAlert);
+        _alertSent = lastAlert;
         _snapshots = snapshots;
         try
         {
             var sending = SendAsync(done.Token);
             // The first snapshot at once, not at the next tick.
-            SnapshotDue();
+            Pump();
             // Never cancelled: cancelling a WebSocket receive aborts the socket, and then no close frame can
             // be sent. It ends with the client's close frame, or when the socket is aborted below.
             var receiving = ReceiveAsync(CancellationToken.None);
@@ -98,11 +102,11 @@ internal sealed partial class DashboardSocket(WebSocket socket, DashboardFeed fe
     public void Dispose() => _signal.Dispose();
 
     /// <summary>
-    /// The feed's tick (on the tick's thread, so it must not block): a newer snapshot may be sent now. Sent from here
-    /// when no other frame is being sent, which mostly completes at once (the connection's buffer takes it); else the
-    /// send loop takes it when done, and a send pending for longer than the drain timeout drops the connection.
+    /// The feed's tick or alert walk (on its thread, so it must not block): sends what is due, unless a send is under
+    /// way (then its sender sends it before letting go). Mostly completes at once: the connection's buffer takes the
+    /// frames. A send held for longer than the drain timeout drops the connection.
     /// </summary>
-    internal void SnapshotDue()
+    internal void Pump()
     {
         if (!TryBeginSend())
         {
@@ -110,44 +114,22 @@ internal sealed partial class DashboardSocket(WebSocket socket, DashboardFeed fe
             {
                 Drop();
             }
-            else
-            {
-                Wake();
-            }
 
             return;
         }
 
-        ValueTask sent;
-        try
+        var sending = SendDueHeldAsync();
+        if (sending.IsCompleted)
         {
-            if (_snapshots is not { } snapshots || !snapshots.TryTake(out var frames))
-            {
-                EndSend();
-                return;
-            }
-
-            sent = SendFramesAsync(frames);
-        }
-        catch (Exception e) when (IsConnectionEnding(e))
-        {
-            // The connection is ending; the send loop sees it and ends too.
-            EndSend();
-            Wake();
-            return;
-        }
-
-        if (sent.IsCompleted)
-        {
-            EndSnapshotSend(sent);
+            Observe(sending);
         }
         else
         {
-            _ = EndSnapshotSendAsync(sent);
+            _ = ObserveAsync(sending);
         }
     }
 
-    /// <summary>A frame for this socket (an alert or a watched sensor's change), serialized once for all its sockets; sent in the order handed in.</summary>
+    /// <summary>A frame for this socket (a watched sensor's change), serialized once for all its sockets; sent in the order handed in.</summary>
     internal void Deliver(byte[] json) => Enqueue(json);
 
     // Not by cancelling the send loop: a cancelled WebSocket send aborts the connection, and the close code
@@ -198,25 +180,54 @@ internal sealed partial class DashboardSocket(WebSocket socket, DashboardFeed fe
 
     private bool TryBeginSend() => Interlocked.CompareExchange(ref _sendingSince, Math.Max(1, time.GetTimestamp()), 0) == 0;
 
-    /// <summary>Lets the next sender in; frames queued meanwhile wake the send loop (their own wake may have found the send taken).</summary>
+    /// <summary>
+    /// Lets the next sender in, then wakes the send loop if something became due meanwhile: whoever made it due may
+    /// have found the send taken and left it to the holder.
+    /// </summary>
     private void EndSend()
     {
         Volatile.Write(ref _sendingSince, 0);
-        if (!_queue.IsEmpty)
+        if (!_queue.IsEmpty || _alertSent?.Next is not null || _snapshots?.IsDue == true)
         {
             Wake();
         }
     }
 
-    private void EndSnapshotSend(ValueTask sent)
+    /// <summary>
+    /// Sends everything due while holding the send, then lets go: queued frames (answers, watched sensors), the alert
+    /// frames this socket has not sent yet, in the order they happened, and the newest snapshot if this tick has one for it.
+    /// </summary>
+    private async ValueTask SendDueHeldAsync()
     {
         try
         {
-            sent.GetAwaiter().GetResult();
-        }
-        catch (Exception e) when (IsConnectionEnding(e))
-        {
-            Wake();
+            while (true)
+            {
+                if (_queue.TryDequeue(out var message))
+                {
+                    await SendFrameAsync(message);
+                }
+                else if (_alertSent?.Next is { } alert)
+                {
+                    if (feed.AlertFrames - _alertSent.Sequence > MaxQueued)
+                    {
+                        // The client has stopped reading; the alerts it has not taken are not kept for it.
+                        Drop();
+                        return;
+                    }
+
+                    await SendFrameAsync(alert.Json);
+                    _alertSent = alert;
+                }
+                else if (_snapshots?.TryTake(out var frames) == true)
+                {
+                    await SendFramesAsync(frames);
+                }
+                else
+                {
+                    return;
+                }
+            }
         }
         finally
         {
@@ -224,30 +235,39 @@ internal sealed partial class DashboardSocket(WebSocket socket, DashboardFeed fe
         }
     }
 
-    private async Task EndSnapshotSendAsync(ValueTask sent)
+    private void Observe(ValueTask sending)
     {
         try
         {
-            await sent;
+            sending.GetAwaiter().GetResult();
+        }
+        catch (Exception e) when (IsConnectionEnding(e))
+        {
+            // The connection is ending; the send loop sees it and ends too.
+            Wake();
+        }
+    }
+
+    private async Task ObserveAsync(ValueTask sending)
+    {
+        try
+        {
+            await sending;
         }
         catch (Exception e) when (IsConnectionEnding(e))
         {
             Wake();
-        }
-        finally
-        {
-            EndSend();
         }
     }
 
     /// <summary>The snapshot, after the alert list's frame when that changed since this socket sent it last.</summary>
     private ValueTask SendFramesAsync(FeedFrames frames) =>
-        ReferenceEquals(frames.Alerts, _alertsSent) ? SendFrameAsync(frames.SnapshotJson) : SendWithAlertListAsync(frames);
+        ReferenceEquals(frames.Alerts, _alertListSent) ? SendFrameAsync(frames.SnapshotJson) : SendWithAlertListAsync(frames);
 
     private async ValueTask SendWithAlertListAsync(FeedFrames frames)
     {
         await SendFrameAsync(frames.Alerts.Json);
-        _alertsSent = frames.Alerts;
+        _alertListSent = frames.Alerts;
         await SendFrameAsync(frames.SnapshotJson);
     }
 
@@ -264,6 +284,7 @@ internal sealed partial class DashboardSocket(WebSocket socket, DashboardFeed fe
     private static bool IsConnectionEnding(Exception e) =>
         e is WebSocketException or ObjectDisposedException or OperationCanceledException or IOException;
 
+    /// <summary>Sends what the tick and the alert walks could not (the send was taken) and what only this socket gets.</summary>
     private async Task SendAsync(CancellationToken cancellationToken)
     {
         while (socket.State == WebSocketState.Open)
@@ -281,27 +302,10 @@ internal sealed partial class DashboardSocket(WebSocket socket, DashboardFeed fe
                 return;
             }
 
-            if (!TryBeginSend())
+            // Taken: its holder looks again before letting go and wakes this loop if anything is left.
+            if (TryBeginSend())
             {
-                // The tick is sending a snapshot; when it is done it wakes this loop if frames wait.
-                continue;
-            }
-
-            try
-            {
-                while (_queue.TryDequeue(out var message))
-                {
-                    await SendFrameAsync(message);
-                }
-
-                if (_snapshots!.TryTake(out var frames))
-                {
-                    await SendFramesAsync(frames);
-                }
-            }
-            finally
-            {
-                EndSend();
+                await SendDueHeldAsync();
             }
         }
     }

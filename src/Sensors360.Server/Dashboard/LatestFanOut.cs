@@ -111,6 +111,11 @@ internal sealed class LatestFanOut<TValue, TReceiver>(Action<TReceiver> due)
         /// <summary>The version this receiver took last (0: none yet).</summary>
         internal long Seen => Volatile.Read(ref _seen);
 
+        /// <summary>Whether <see cref="TryTake"/> would take a value now (a hint when read by another than the taker).</summary>
+        public bool IsDue =>
+            Volatile.Read(ref _owner._latest) is { } latest && latest.Version > Volatile.Read(ref _seen)
+            && Volatile.Read(ref _takenOnTick) < Volatile.Read(ref _owner._tick);
+
         /// <summary>The latest value, when it is newer than the one taken last and nothing was taken yet in this tick.</summary>
         public bool TryTake([NotNullWhen(true)] out TValue? value)
         {
@@ -122,7 +127,7 @@ internal sealed class LatestFanOut<TValue, TReceiver>(Action<TReceiver> due)
                 return false;
             }
 
-            _takenOnTick = tick;
+            Volatile.Write(ref _takenOnTick, tick);
             Volatile.Write(ref _seen, latest.Version);
             value = latest.Value;
             return true;
