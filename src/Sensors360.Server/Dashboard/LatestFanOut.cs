@@ -7,8 +7,9 @@ namespace Sensors360.Server.Dashboard;
 /// The latest value of one stream, fanned out to thousands of receivers on one silo (the dashboard sockets). A
 /// publish only swaps in the value with the next version: no lock, no walk over the receivers. Once a tick
 /// (<see cref="Tick"/>, a second), every receiver that has not taken the newest version is told it may, and takes
-/// it on its own loop: so a receiver takes at most one value per tick, always the newest, and a slow one skips
-/// values instead of queueing them. Joining and leaving are one concurrent-dictionary add and remove, O(1).
+/// it then or later (the feed's sockets send it on the tick's thread when idle): so a receiver takes at most one
+/// value per tick, always the newest, and a slow one skips values instead of queueing them. Joining and leaving
+/// are one concurrent-dictionary add and remove, O(1).
 /// </summary>
 /// <remarks>
 /// Not an Rx subject on purpose: nothing is combined here, and a subject copies its observer array on every
