@@ -23,10 +23,26 @@ internal sealed class FeedSockets : IAsyncDisposable
     private readonly List<ClientWebSocket> _sockets = [];
     private readonly List<Task> _readers = [];
     private long _snapshots;
+    private long _snapshotBytes;
+    private long _bytes;
+    private long _messages;
     private long _broken;
+    private string? _sample;
 
     /// <summary>Snapshot messages received so far, over all sockets.</summary>
     public long Snapshots => Interlocked.Read(ref _snapshots);
+
+    /// <summary>Bytes of the snapshot messages received so far (payload only, not the WebSocket framing).</summary>
+    public long SnapshotBytes => Interlocked.Read(ref _snapshotBytes);
+
+    /// <summary>Bytes of every message received so far.</summary>
+    public long Bytes => Interlocked.Read(ref _bytes);
+
+    /// <summary>Messages of every type received so far.</summary>
+    public long Messages => Interlocked.Read(ref _messages);
+
+    /// <summary>The text of one snapshot message received, to show what a snapshot holds; null before the first.</summary>
+    public string? SampleSnapshot => Volatile.Read(ref _sample);
 
     /// <summary>Sockets that ended while they should have stayed open.</summary>
     public long Broken => Interlocked.Read(ref _broken);
@@ -59,6 +75,23 @@ internal sealed class FeedSockets : IAsyncDisposable
         {
             await Task.Delay(TimeSpan.FromMilliseconds(200), deadline.Token);
         }
+    }
+
+    /// <summary>
+    /// Waits until a whole second passes in which the sockets received nothing but snapshots: alert frames queued
+    /// for them (every alert raised or resolved goes to every socket) have all arrived.
+    /// </summary>
+    public async Task WaitUntilOnlySnapshotsArriveAsync(TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        deadline.CancelAfter(timeout);
+        long others;
+        do
+        {
+            others = Messages - Snapshots;
+            await Task.Delay(TimeSpan.FromSeconds(1), deadline.Token);
+        }
+        while (Messages - Snapshots != others);
     }
 
     public async ValueTask DisposeAsync()
@@ -108,6 +141,8 @@ internal sealed class FeedSockets : IAsyncDisposable
     {
         var buffer = new byte[4096];
         var first = true;
+        var snapshot = false;
+        var length = 0L;
         try
         {
             while (!_stop.IsCancellationRequested)
@@ -119,10 +154,27 @@ internal sealed class FeedSockets : IAsyncDisposable
                     return;
                 }
 
-                // Counted by the start of each message: {"type":"snapshot",...
-                if (first && buffer.AsSpan(0, received.Count).IndexOf("\"snapshot\""u8) >= 0)
+                // Told by the start of each message: {"type":"snapshot",...
+                if (first)
                 {
-                    Interlocked.Increment(ref _snapshots);
+                    snapshot = buffer.AsSpan(0, received.Count).IndexOf("\"snapshot\""u8) >= 0;
+                    length = 0;
+                    if (snapshot && received.EndOfMessage && Volatile.Read(ref _sample) is null)
+                    {
+                        Volatile.Write(ref _sample, System.Text.Encoding.UTF8.GetString(buffer, 0, received.Count));
+                    }
+                }
+
+                length += received.Count;
+                if (received.EndOfMessage)
+                {
+                    Interlocked.Add(ref _bytes, length);
+                    Interlocked.Increment(ref _messages);
+                    if (snapshot)
+                    {
+                        Interlocked.Increment(ref _snapshots);
+                        Interlocked.Add(ref _snapshotBytes, length);
+                    }
                 }
 
                 first = received.EndOfMessage;

@@ -3,13 +3,13 @@ using static Microsoft.Playwright.Assertions;
 namespace Sensors360.Dashboard.Tests;
 
 /// <summary>
-/// The open alerts (wwwroot/js/alerts.js) take who acknowledged an alert from the feed alone: from a snapshot's
+/// The open alerts (wwwroot/js/alerts.js) take who acknowledged an alert from the feed alone: from an alerts frame's
 /// alerts and from alert frames. In the browser without a server, the page's markup without its own script.
 /// </summary>
 public sealed class AlertsPanelTests
 {
     [Fact]
-    public async Task Acknowledgements_come_from_snapshots_and_alert_frames()
+    public async Task Acknowledgements_come_from_alert_lists_and_alert_frames()
     {
         await using var browser = await Browser.LaunchAsync();
         var page = await browser.NewPageAsync();
@@ -34,7 +34,7 @@ public sealed class AlertsPanelTests
         var acknowledged = (string sensorId) => page.Locator($"#alerts li[data-sensor-id='{sensorId}'] .acknowledged");
         var button = (string sensorId) => page.Locator($"#alerts li[data-sensor-id='{sensorId}'] button");
 
-        // From the snapshot: bob acknowledged boiler-8; boiler-7 still offers the button.
+        // From the alert list: bob acknowledged boiler-8; boiler-7 still offers the button.
         await Expect(acknowledged("boiler-8")).ToHaveAttributeAsync("data-acknowledged-by", "bob");
         await Expect(button("boiler-7")).ToHaveTextAsync("Acknowledge");
 
@@ -43,13 +43,13 @@ public sealed class AlertsPanelTests
         await Expect(acknowledged("boiler-7")).ToHaveAttributeAsync("data-acknowledged-by", "carol");
         await Expect(acknowledged("boiler-7")).ToHaveTextAsync("Acknowledged by carol at 19:41:00");
 
-        // A later snapshot keeps both; a resolved frame removes the alert.
+        // A later alert list keeps both; a resolved frame removes the alert.
         await page.EvaluateAsync("() => panel.replace([makeAlert(2, 'boiler-8', 'bob'), makeAlert(1, 'boiler-7', 'carol')], 2)");
         await Expect(page.Locator("#alerts .acknowledged")).ToHaveCountAsync(2);
         await page.EvaluateAsync("() => panel.apply(makeAlert(2, 'boiler-8', 'bob', '2026-11-27T19:42:00Z'))");
         await Expect(page.Locator("#alerts li")).ToHaveCountAsync(1);
 
-        // Frames and snapshots sent before the resolution may arrive after it: the alert stays gone.
+        // Frames and alert lists sent before the resolution may arrive after it: the alert stays gone.
         await page.EvaluateAsync("() => panel.apply(makeAlert(2, 'boiler-8', 'bob'))");
         await page.EvaluateAsync("() => panel.replace([makeAlert(2, 'boiler-8', 'bob'), makeAlert(1, 'boiler-7', 'carol')], 2)");
         await Expect(page.Locator("#alerts li")).ToHaveCountAsync(1);

@@ -20,40 +20,32 @@ public sealed partial class DashboardFeed(IGrainFactory grains, ServerDrain drai
     private static readonly TimeSpan RenewEvery = TimeSpan.FromSeconds(60);
     private static readonly TimeSpan RetryEvery = TimeSpan.FromSeconds(2);
 
-    private readonly LatestFanOut<DashboardSnapshot, DashboardSocket> _snapshots = new(socket => socket.SnapshotDue());
-    // Observer calls may arrive concurrently; alerts reach every socket in one order.
+    private readonly LatestFanOut<FeedFrames, DashboardSocket> _snapshots = new(socket => socket.Pump());
+    // Observer calls may arrive concurrently; alert frames are linked in one order, which every socket follows.
     private readonly Lock _alertGate = new();
-    private SerializedSnapshot? _lastSerialized;
-
-    /// <summary>Sockets joined to this silo's feed.</summary>
-    internal int Sockets => _snapshots.Count;
-
-    /// <summary>
-    /// Joins a socket: it may take the latest snapshot at once and one a second after, and from now on is handed
-    /// every alert change (<see cref="DashboardSocket.Deliver"/>). Dispose to leave.
-    /// </summary>
-    internal LatestFanOut<DashboardSnapshot, DashboardSocket>.Subscription Join(DashboardSocket socket) => _snapshots.Join(socket);
+    private AlertFrame _lastAlert = new(0, []);
+    // Walks asked for since the running one began; 0 while none runs.
+    private int _walkRequests;
 
     /// <summary>
-    /// The snapshot message as UTF-8 JSON, serialized once per snapshot for all of this silo's sockets (with
-    /// thousands of sockets, serializing it per socket cost more than sending it).
+    /// Joins a socket: it may take the latest frames at once and one a second after, and every alert frame linked
+    /// after <paramref name="lastAlert"/> (<see cref="AlertFrame.Next"/>). Dispose to leave.
     /// </summary>
-    public byte[] SnapshotJson(DashboardSnapshot snapshot)
+    internal LatestFanOut<FeedFrames, DashboardSocket>.Subscription Join(DashboardSocket socket, out AlertFrame lastAlert)
     {
-        var last = Volatile.Read(ref _lastSerialized);
-        if (last is not null && ReferenceEquals(last.Snapshot, snapshot))
+        // Under the gate, so no alert falls between the place the socket starts from and its joining the walks.
+        lock (_alertGate)
         {
-            return last.Json;
+            lastAlert = _lastAlert;
+            return _snapshots.Join(socket);
         }
-
-        // Two sockets may serialize the same new snapshot at once; both results are equal, either may stay.
-        var json = SnapshotMessage.From(snapshot).ToUtf8Json();
-        Volatile.Write(ref _lastSerialized, new SerializedSnapshot(snapshot, json));
-        return json;
     }
 
+    /// <summary>The sequence number of the newest alert frame: how far behind a socket is.</summary>
+    internal long AlertFrames => Volatile.Read(ref _lastAlert).Sequence;
+
     /// <summary>The fleet's open alerts as of the latest snapshot; null before the first one arrived.</summary>
-    public int? OpenAlerts => _snapshots.Latest?.Fleet.OpenAlerts;
+    public int? OpenAlerts => _snapshots.Latest?.Snapshot.Fleet.OpenAlerts;
 
     Task IDashboardObserver.SnapshotChanged(DashboardSnapshot snapshot)
     {
@@ -63,20 +55,56 @@ public sealed partial class DashboardFeed(IGrainFactory grains, ServerDrain drai
 
     Task IDashboardObserver.AlertChanged(Alert alert)
     {
-        // Serialized once for all sockets; alerts are few, so walking the sockets under the lock keeps their order cheaply.
+        // Serialized once, linked after the last one; the sockets send it from one walk (see Walk).
         var json = new AlertMessage(alert).ToUtf8Json();
         lock (_alertGate)
         {
-            _snapshots.ForEachReceiver(socket => socket.Deliver(json));
+            var frame = new AlertFrame(_lastAlert.Sequence + 1, json);
+            _lastAlert.Link(frame);
+            Volatile.Write(ref _lastAlert, frame);
+        }
+
+        if (Interlocked.Increment(ref _walkRequests) == 1)
+        {
+            ThreadPool.UnsafeQueueUserWorkItem(static feed => feed.Walk(), this, preferLocal: false);
         }
 
         return Task.CompletedTask;
     }
 
-    private void Publish(DashboardSnapshot snapshot) => _snapshots.Publish(snapshot);
+    /// <summary>
+    /// Lets every idle socket send the alert frames it has not sent, on this one thread. Alerts that change while a
+    /// walk runs are sent by the next walk, however many they are: a storm of alert changes (a mass silence and
+    /// recovery) costs one walk after another, not a work item per socket and alert flooding the thread pool that the
+    /// heartbeats need (docs/performance.md "Live feed cost").
+    /// </summary>
+    private void Walk()
+    {
+        int requests;
+        do
+        {
+            requests = Volatile.Read(ref _walkRequests);
+            _snapshots.ForEachReceiver(static socket => socket.Pump());
+        }
+        while (Interlocked.Add(ref _walkRequests, -requests) > 0);
+    }
+
+    /// <summary>
+    /// Serializes the snapshot once for all of this silo's sockets (per socket, with thousands of sockets, it cost more
+    /// than sending it), and the alert list only when it changed: unchanged, the sockets that sent it skip it.
+    /// </summary>
+    private void Publish(DashboardSnapshot snapshot)
+    {
+        var previous = _snapshots.Latest?.Alerts;
+        var alerts = previous is not null && previous.Lists(snapshot) ? previous : AlertListFrame.Of(snapshot);
+        _snapshots.Publish(new FeedFrames(snapshot, SnapshotMessage.From(snapshot).ToUtf8Json(), alerts));
+    }
 
     protected override Task ExecuteAsync(CancellationToken stoppingToken) =>
         Task.WhenAll(KeepSubscribedAsync(stoppingToken), PaceAsync(stoppingToken));
+
+    /// <summary>Lets every socket behind the latest snapshot take it now (called once a second).</summary>
+    internal void Tick() => _snapshots.Tick();
 
     /// <summary>Once a second, lets every socket behind the latest snapshot take it.</summary>
     private async Task PaceAsync(CancellationToken stoppingToken)
@@ -86,7 +114,7 @@ public sealed partial class DashboardFeed(IGrainFactory grains, ServerDrain drai
         {
             while (await timer.WaitForNextTickAsync(stoppingToken))
             {
-                _snapshots.Tick();
+                Tick();
             }
         }
         catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
@@ -135,6 +163,50 @@ public sealed partial class DashboardFeed(IGrainFactory grains, ServerDrain drai
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Could not subscribe to the dashboard grain, retrying: {Reason}")]
     private static partial void LogSubscribeFailed(ILogger logger, string reason);
-
-    private sealed record SerializedSnapshot(DashboardSnapshot Snapshot, byte[] Json);
 }
+
+/// <summary>
+/// One alert frame in the order this silo's feed received them, linked to the next: each socket keeps the last one it
+/// sent and follows the links, so an alert is held once for all sockets, as long as the slowest still needs it.
+/// </summary>
+internal sealed class AlertFrame(long sequence, byte[] json)
+{
+    private AlertFrame? _next;
+
+    public long Sequence => sequence;
+
+    /// <summary>The <c>alert</c> frame as UTF-8 JSON.</summary>
+    public byte[] Json => json;
+
+    /// <summary>The alert frame after this one; null while this is the newest.</summary>
+    public AlertFrame? Next => Volatile.Read(ref _next);
+
+    public void Link(AlertFrame next) => Volatile.Write(ref _next, next);
+}
+
+/// <summary>The open alerts' frame; a socket sends it when it holds another one than it sent last (compared by reference).</summary>
+internal sealed class AlertListFrame
+{
+    private AlertListFrame(int openAlerts, Alert[] alerts, byte[] json)
+    {
+        OpenAlerts = openAlerts;
+        Alerts = alerts;
+        Json = json;
+    }
+
+    public int OpenAlerts { get; }
+
+    public Alert[] Alerts { get; }
+
+    /// <summary>The <c>alerts</c> frame as UTF-8 JSON.</summary>
+    public byte[] Json { get; }
+
+    public static AlertListFrame Of(DashboardSnapshot snapshot) =>
+        new(snapshot.Fleet.OpenAlerts, snapshot.Alerts, AlertListMessage.From(snapshot).ToUtf8Json());
+
+    /// <summary>Whether this frame says what <paramref name="snapshot"/> says about the open alerts.</summary>
+    public bool Lists(DashboardSnapshot snapshot) => OpenAlerts == snapshot.Fleet.OpenAlerts && Alerts.AsSpan().SequenceEqual(snapshot.Alerts);
+}
+
+/// <summary>One fleet snapshot as this silo's sockets send it: the <c>snapshot</c> frame and the alert list's frame, each serialized once.</summary>
+internal sealed record FeedFrames(DashboardSnapshot Snapshot, byte[] SnapshotJson, AlertListFrame Alerts);

@@ -64,7 +64,7 @@ public static partial class DashboardHosting
     /// <summary>Who may connect: any signed-in operator whom the endpoint's authorization policy admits, re-checked while connected.</summary>
     private static async Task<IResult> AcceptAsync(
         HttpContext http, DashboardFeed feed, SensorWatch watch, FeedSessions sessions, IOptions<DashboardOptions> options,
-        IAuthorizationPolicyProvider policies, ServerDrain drain, ILoggerFactory loggers)
+        IAuthorizationPolicyProvider policies, ServerDrain drain, TimeProvider time, ILoggerFactory loggers)
     {
         if (!http.WebSockets.IsWebSocketRequest)
         {
@@ -91,7 +91,7 @@ public static partial class DashboardHosting
         }
 
         using var socket = await http.WebSockets.AcceptWebSocketAsync();
-        using var connection = new DashboardSocket(socket, feed, watch, loggers.CreateLogger<DashboardSocket>());
+        using var connection = new DashboardSocket(socket, feed, watch, time, loggers.CreateLogger<DashboardSocket>());
         // Closed (1001) when the drain delay is over, not at SIGTERM: by then the balancer sends reconnects elsewhere.
         await connection.RunAsync(lease.Ended, drain.Closing);
         return Results.Empty;

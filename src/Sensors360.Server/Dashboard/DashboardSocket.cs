@@ -2,20 +2,22 @@ using System.Collections.Concurrent;
 using System.Net.WebSockets;
 using System.Text.Json;
 using Npgsql;
-using Sensors360.Abstractions.Dashboard;
 using Sensors360.Grains.Sensors;
 
 namespace Sensors360.Server.Dashboard;
 
 /// <summary>
 /// One browser's connection (protocol: docs/websocket.md). Sending and receiving run side by side.
-/// Outgoing messages wait in a queue, except snapshots, which the send loop takes from the silo's feed
-/// when told one is due (the latest, at most one a second): a slow client gets fewer snapshots, never a
-/// growing backlog. A client that does not drain for 30 s, or
-/// lets its queue grow past a bound, is closed with 1008 (or, when not even a close frame can pass
-/// the stalled connection, dropped). So is a socket whose operator session ended (<see cref="FeedSessions"/>).
+/// Snapshots and alert frames, which every socket gets, are sent by the feed's own walks over its sockets (once a
+/// second for snapshots, after each batch of alert changes), on the walk's thread, to each socket that is idle: the
+/// same bytes for every socket, mostly taken at once by the connection's buffer. With thousands of sockets, waking a
+/// loop per socket for each of them cost more than the send. What only this socket gets (watched sensors, answers)
+/// waits in a queue for its send loop, which also sends whatever came due while a send was under way. A slow client
+/// gets fewer snapshots, never a growing backlog. A client that does not drain for 30 s, or falls too far behind,
+/// is dropped (a close frame cannot pass the stalled connection). A socket whose operator session ended
+/// (<see cref="FeedSessions"/>) is closed with 1008.
 /// </summary>
-internal sealed partial class DashboardSocket(WebSocket socket, DashboardFeed feed, SensorWatch watch, ILogger logger) : IDisposable
+internal sealed partial class DashboardSocket(WebSocket socket, DashboardFeed feed, SensorWatch watch, TimeProvider time, ILogger logger) : IDisposable
 {
     public const int MaxMessageBytes = 16 * 1024;
     /// <summary>Sensors one socket may watch at once (tighter than issue 11's bound of 200; the page watches at most 91).</summary>
@@ -28,7 +30,14 @@ internal sealed partial class DashboardSocket(WebSocket socket, DashboardFeed fe
     private readonly SemaphoreSlim _signal = new(0);
     private readonly HashSet<string> _subscribed = new(StringComparer.Ordinal);
     private readonly Lock _gate = new();
-    private CancellationTokenSource? _done;
+    private LatestFanOut<FeedFrames, DashboardSocket>.Subscription? _snapshots;
+    private AlertListFrame? _alertListSent;
+    // The last alert frame sent; the feed links the ones after it.
+    private AlertFrame? _alertSent;
+    // Who sends holds this (the feed's tick or the send loop; a WebSocket takes one send at a time): 0 while nobody does,
+    // else when the send was taken or its latest frame handed over (a TimeProvider timestamp). Held for longer than
+    // DrainTimeout, the client is too slow.
+    private long _sendingSince;
     private volatile bool _tooSlow;
     private volatile bool _sessionEnded;
 
@@ -37,17 +46,26 @@ internal sealed partial class DashboardSocket(WebSocket socket, DashboardFeed fe
     {
         using var endedRegistration = sessionEnded.Register(EndSession);
         using var done = CancellationTokenSource.CreateLinkedTokenSource(stopping);
-        _done = done;
-        using var snapshots = feed.Join(this);
+        using var snapshots = feed.Join(this, out var lastAlert);
+        _alertSent = lastAlert;
+        _snapshots = snapshots;
         try
         {
-            var sending = SendAsync(snapshots, done.Token);
+            var sending = SendAsync(done.Token);
+            // The first snapshot at once, not at the next tick.
+            Pump();
             // Never cancelled: cancelling a WebSocket receive aborts the socket, and then no close frame can
             // be sent. It ends with the client's close frame, or when the socket is aborted below.
             var receiving = ReceiveAsync(CancellationToken.None);
             await Task.WhenAny(sending, receiving);
             await done.CancelAsync();
-            _done = null;
+            // Sends are not cancellable (a cancellable send costs an allocation and a registration each); one the
+            // client does not take is ended by aborting the connection.
+            if (await Task.WhenAny(sending, Task.Delay(CloseTimeout, CancellationToken.None)) != sending)
+            {
+                socket.Abort();
+            }
+
             await Quietly(sending);
             if (stopping.IsCancellationRequested)
             {
@@ -83,10 +101,35 @@ internal sealed partial class DashboardSocket(WebSocket socket, DashboardFeed fe
 
     public void Dispose() => _signal.Dispose();
 
-    /// <summary>The feed's tick: a newer snapshot may be sent now.</summary>
-    internal void SnapshotDue() => Wake();
+    /// <summary>
+    /// The feed's tick or alert walk (on its thread, so it must not block): sends what is due, unless a send is under
+    /// way (then its sender sends it before letting go). Mostly completes at once: the connection's buffer takes the
+    /// frames. A send held for longer than the drain timeout drops the connection.
+    /// </summary>
+    internal void Pump()
+    {
+        if (!TryBeginSend())
+        {
+            if (Volatile.Read(ref _sendingSince) is var since and not 0 && time.GetElapsedTime(since) > DrainTimeout)
+            {
+                Drop();
+            }
 
-    /// <summary>A frame for this socket (an alert or a watched sensor's change), serialized once for all its sockets; sent in the order handed in.</summary>
+            return;
+        }
+
+        var sending = SendDueHeldAsync();
+        if (sending.IsCompleted)
+        {
+            Observe(sending);
+        }
+        else
+        {
+            _ = ObserveAsync(sending);
+        }
+    }
+
+    /// <summary>A frame for this socket (a watched sensor's change), serialized once for all its sockets; sent in the order handed in.</summary>
     internal void Deliver(byte[] json) => Enqueue(json);
 
     // Not by cancelling the send loop: a cancelled WebSocket send aborts the connection, and the close code
@@ -115,18 +158,8 @@ internal sealed partial class DashboardSocket(WebSocket socket, DashboardFeed fe
     {
         if (_queue.Count >= MaxQueued)
         {
-            // The client has stopped reading. A close frame cannot pass a full connection, so the
-            // stalled send is cancelled, which drops the connection; nothing more is kept for it.
-            _tooSlow = true;
-            try
-            {
-                _done?.Cancel();
-            }
-            catch (ObjectDisposedException)
-            {
-                // The socket ended meanwhile; the feed that called must go on to the other sockets.
-            }
-
+            // The client has stopped reading; nothing more is kept for it.
+            Drop();
             return;
         }
 
@@ -134,7 +167,125 @@ internal sealed partial class DashboardSocket(WebSocket socket, DashboardFeed fe
         Wake();
     }
 
-    private async Task SendAsync(LatestFanOut<DashboardSnapshot, DashboardSocket>.Subscription snapshots, CancellationToken cancellationToken)
+    /// <summary>
+    /// Drops a client that stopped reading: a close frame cannot pass a full connection, so the connection is
+    /// aborted, which ends the stalled send (and the loops).
+    /// </summary>
+    private void Drop()
+    {
+        _tooSlow = true;
+        socket.Abort();
+        Wake();
+    }
+
+    private bool TryBeginSend() => Interlocked.CompareExchange(ref _sendingSince, Math.Max(1, time.GetTimestamp()), 0) == 0;
+
+    /// <summary>
+    /// Lets the next sender in, then wakes the send loop if something became due meanwhile: whoever made it due may
+    /// have found the send taken and left it to the holder.
+    /// </summary>
+    private void EndSend()
+    {
+        Volatile.Write(ref _sendingSince, 0);
+        if (!_queue.IsEmpty || _alertSent?.Next is not null || _snapshots?.IsDue == true)
+        {
+            Wake();
+        }
+    }
+
+    /// <summary>
+    /// Sends everything due while holding the send, then lets go: queued frames (answers, watched sensors), the alert
+    /// frames this socket has not sent yet, in the order they happened, and the newest snapshot if this tick has one for it.
+    /// </summary>
+    private async ValueTask SendDueHeldAsync()
+    {
+        try
+        {
+            while (true)
+            {
+                if (_queue.TryDequeue(out var message))
+                {
+                    await SendFrameAsync(message);
+                }
+                else if (_alertSent?.Next is { } alert)
+                {
+                    if (feed.AlertFrames - _alertSent.Sequence > MaxQueued)
+                    {
+                        // The client has stopped reading; the alerts it has not taken are not kept for it.
+                        Drop();
+                        return;
+                    }
+
+                    await SendFrameAsync(alert.Json);
+                    _alertSent = alert;
+                }
+                else if (_snapshots?.TryTake(out var frames) == true)
+                {
+                    await SendFramesAsync(frames);
+                }
+                else
+                {
+                    return;
+                }
+            }
+        }
+        finally
+        {
+            EndSend();
+        }
+    }
+
+    private void Observe(ValueTask sending)
+    {
+        try
+        {
+            sending.GetAwaiter().GetResult();
+        }
+        catch (Exception e) when (IsConnectionEnding(e))
+        {
+            // The connection is ending; the send loop sees it and ends too.
+            Wake();
+        }
+    }
+
+    private async Task ObserveAsync(ValueTask sending)
+    {
+        try
+        {
+            await sending;
+        }
+        catch (Exception e) when (IsConnectionEnding(e))
+        {
+            Wake();
+        }
+    }
+
+    /// <summary>The snapshot, after the alert list's frame when that changed since this socket sent it last.</summary>
+    private ValueTask SendFramesAsync(FeedFrames frames) =>
+        ReferenceEquals(frames.Alerts, _alertListSent) ? SendFrameAsync(frames.SnapshotJson) : SendWithAlertListAsync(frames);
+
+    private async ValueTask SendWithAlertListAsync(FeedFrames frames)
+    {
+        await SendFrameAsync(frames.Alerts.Json);
+        _alertListSent = frames.Alerts;
+        await SendFrameAsync(frames.SnapshotJson);
+    }
+
+    /// <summary>
+    /// One frame, by whoever holds the send. Not cancellable: then the WebSocket writes the frame without an
+    /// allocation and completes at once when the connection's buffer has room.
+    /// </summary>
+    private ValueTask SendFrameAsync(byte[] json)
+    {
+        Volatile.Write(ref _sendingSince, time.GetTimestamp());
+        return socket.SendAsync(new ReadOnlyMemory<byte>(json), WebSocketMessageType.Text, endOfMessage: true, CancellationToken.None);
+    }
+
+    private static bool IsConnectionEnding(Exception e) =>
+        e is WebSocketException or ObjectDisposedException or OperationCanceledException or IOException;
+
+    /// <summary>Sends what the tick and the alert walks could not (the send was taken) and what only this socket gets.</summary>
+    private async Task SendAsync(CancellationToken cancellationToken)
     {
         while (socket.State == WebSocketState.Open)
         {
@@ -148,41 +299,14 @@ internal sealed partial class DashboardSocket(WebSocket socket, DashboardFeed fe
 
             if (_tooSlow)
             {
-                await CloseAsync(WebSocketCloseStatus.PolicyViolation, "client too slow");
                 return;
             }
 
-            while (_queue.TryDequeue(out var message))
+            // Taken: its holder looks again before letting go and wakes this loop if anything is left.
+            if (TryBeginSend())
             {
-                if (!await SendOneAsync(message, cancellationToken))
-                {
-                    return;
-                }
+                await SendDueHeldAsync();
             }
-
-            if (snapshots.TryTake(out var snapshot)
-                && !await SendOneAsync(feed.SnapshotJson(snapshot), cancellationToken))
-            {
-                return;
-            }
-        }
-    }
-
-    /// <summary>Sends one frame; false when the client did not take it within the drain timeout (then closed with 1008).</summary>
-    private async Task<bool> SendOneAsync(byte[] bytes, CancellationToken cancellationToken)
-    {
-        using var drain = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        drain.CancelAfter(DrainTimeout);
-        try
-        {
-            await socket.SendAsync(bytes, WebSocketMessageType.Text, endOfMessage: true, drain.Token);
-            return true;
-        }
-        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
-        {
-            LogTooSlow(logger);
-            await CloseAsync(WebSocketCloseStatus.PolicyViolation, "client did not drain for 30 s");
-            return false;
         }
     }
 

@@ -13,6 +13,7 @@ namespace Sensors360.Server.Dashboard;
 /// </summary>
 [JsonPolymorphic(TypeDiscriminatorPropertyName = "type")]
 [JsonDerivedType(typeof(SnapshotMessage), "snapshot")]
+[JsonDerivedType(typeof(AlertListMessage), "alerts")]
 [JsonDerivedType(typeof(AlertMessage), "alert")]
 [JsonDerivedType(typeof(SensorMessage), "sensor")]
 [JsonDerivedType(typeof(ErrorMessage), "error")]
@@ -25,10 +26,19 @@ internal abstract record FeedMessage
     public byte[] ToUtf8Json() => JsonSerializer.SerializeToUtf8Bytes(this, Json);
 }
 
-/// <summary>The fleet aggregate and the open alerts; <paramref name="At"/> repeats the fleet's own time.</summary>
-internal sealed record SnapshotMessage(DateTimeOffset At, FleetSnapshot Fleet, IReadOnlyList<Alert> Alerts) : FeedMessage
+/// <summary>The fleet aggregate; <paramref name="At"/> repeats the fleet's own time.</summary>
+internal sealed record SnapshotMessage(DateTimeOffset At, FleetSnapshot Fleet) : FeedMessage
 {
-    public static SnapshotMessage From(DashboardSnapshot snapshot) => new(snapshot.Fleet.At, snapshot.Fleet, snapshot.Alerts);
+    public static SnapshotMessage From(DashboardSnapshot snapshot) => new(snapshot.Fleet.At, snapshot.Fleet);
+}
+
+/// <summary>
+/// The newest open alerts (newest first, at most 100) and how many are open in all: sent apart from the snapshot,
+/// and only when they changed, since with many open alerts the list is forty times the size of the fleet.
+/// </summary>
+internal sealed record AlertListMessage(int OpenAlerts, IReadOnlyList<Alert> Alerts) : FeedMessage
+{
+    public static AlertListMessage From(DashboardSnapshot snapshot) => new(snapshot.Fleet.OpenAlerts, snapshot.Alerts);
 }
 
 /// <summary>An alert raised, resolved or acknowledged, as it now stands.</summary>

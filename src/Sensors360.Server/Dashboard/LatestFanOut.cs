@@ -7,8 +7,9 @@ namespace Sensors360.Server.Dashboard;
 /// The latest value of one stream, fanned out to thousands of receivers on one silo (the dashboard sockets). A
 /// publish only swaps in the value with the next version: no lock, no walk over the receivers. Once a tick
 /// (<see cref="Tick"/>, a second), every receiver that has not taken the newest version is told it may, and takes
-/// it on its own loop: so a receiver takes at most one value per tick, always the newest, and a slow one skips
-/// values instead of queueing them. Joining and leaving are one concurrent-dictionary add and remove, O(1).
+/// it then or later (the feed's sockets send it on the tick's thread when idle): so a receiver takes at most one
+/// value per tick, always the newest, and a slow one skips values instead of queueing them. Joining and leaving
+/// are one concurrent-dictionary add and remove, O(1).
 /// </summary>
 /// <remarks>
 /// Not an Rx subject on purpose: nothing is combined here, and a subject copies its observer array on every
@@ -111,6 +112,11 @@ internal sealed class LatestFanOut<TValue, TReceiver>(Action<TReceiver> due)
         /// <summary>The version this receiver took last (0: none yet).</summary>
         internal long Seen => Volatile.Read(ref _seen);
 
+        /// <summary>Whether <see cref="TryTake"/> would take a value now (a hint when read by another than the taker).</summary>
+        public bool IsDue =>
+            Volatile.Read(ref _owner._latest) is { } latest && latest.Version > Volatile.Read(ref _seen)
+            && Volatile.Read(ref _takenOnTick) < Volatile.Read(ref _owner._tick);
+
         /// <summary>The latest value, when it is newer than the one taken last and nothing was taken yet in this tick.</summary>
         public bool TryTake([NotNullWhen(true)] out TValue? value)
         {
@@ -122,7 +128,7 @@ internal sealed class LatestFanOut<TValue, TReceiver>(Action<TReceiver> due)
                 return false;
             }
 
-            _takenOnTick = tick;
+            Volatile.Write(ref _takenOnTick, tick);
             Volatile.Write(ref _seen, latest.Version);
             value = latest.Value;
             return true;

@@ -15,7 +15,7 @@ public sealed partial class SensorWatch(IGrainFactory grains, SensorDirectory di
 {
     private static readonly TimeSpan RenewEvery = TimeSpan.FromSeconds(60);
 
-    private readonly Dictionary<string, HashSet<DashboardSocket>> _watchers = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, Watched> _watched = new(StringComparer.Ordinal);
     private readonly Lock _gate = new();
     private ISensorObserver? _self;
 
@@ -25,12 +25,12 @@ public sealed partial class SensorWatch(IGrainFactory grains, SensorDirectory di
         DashboardSocket[] sockets;
         lock (_gate)
         {
-            if (!_watchers.TryGetValue(sensor.Id, out var watching))
+            if (!_watched.TryGetValue(sensor.Id, out var watched) || watched.Sockets.Count == 0)
             {
                 return Task.CompletedTask;
             }
 
-            sockets = [.. watching];
+            sockets = [.. watched.Sockets];
         }
 
         var json = new SensorMessage(SensorResponse.From(sensor)).ToUtf8Json();
@@ -51,7 +51,7 @@ public sealed partial class SensorWatch(IGrainFactory grains, SensorDirectory di
         List<string> unwatched;
         lock (_gate)
         {
-            unwatched = [.. sensorIds.Where(id => !_watchers.ContainsKey(id))];
+            unwatched = [.. sensorIds.Where(id => !_watched.ContainsKey(id))];
         }
 
         if (unwatched.Count == 0)
@@ -63,47 +63,100 @@ public sealed partial class SensorWatch(IGrainFactory grains, SensorDirectory di
         return [.. unwatched.Where(id => !existing.Contains(id))];
     }
 
-    internal async Task WatchAsync(string sensorId, DashboardSocket socket)
+    /// <summary>Adds <paramref name="socket"/> to the sensor's watchers; done once the sensor's grain was told this silo watches it.</summary>
+    internal Task WatchAsync(string sensorId, DashboardSocket socket) => ChangeAsync(sensorId, watched => watched.Sockets.Add(socket));
+
+    /// <summary>Removes <paramref name="socket"/>; the last one to go has the grain told this silo no longer watches.</summary>
+    internal Task UnwatchAsync(string sensorId, DashboardSocket socket) => ChangeAsync(sensorId, watched => watched.Sockets.Remove(socket));
+
+    /// <summary>
+    /// Changes a sensor's watchers, then tells its grain whether this silo watches it, one call at a time per sensor
+    /// and again until the grain was last told what the watchers now want. Two calls at once (an unwatch and a watch
+    /// of the same sensor from two sockets) could reach the grain in either order and leave a watched sensor
+    /// unwatched until the minute's renewal.
+    /// </summary>
+    private async Task ChangeAsync(string sensorId, Action<Watched> change)
     {
-        bool first;
+        Watched watched;
+        Task telling;
+        var tell = false;
         lock (_gate)
         {
-            first = !_watchers.TryGetValue(sensorId, out var watching);
-            if (first)
+            if (!_watched.TryGetValue(sensorId, out watched!))
             {
-                watching = [];
-                _watchers.Add(sensorId, watching);
+                watched = new Watched();
+                _watched.Add(sensorId, watched);
             }
 
-            watching!.Add(socket);
+            change(watched);
+            if (watched.Telling is null)
+            {
+                watched.Telling = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+                tell = true;
+            }
+
+            telling = watched.Telling.Task;
         }
 
-        if (first)
+        if (tell)
         {
-            await grains.GetGrain<ISensorGrain>(sensorId).Watch(Self);
+            try
+            {
+                await TellUntilSettledAsync(sensorId, watched);
+            }
+            catch (Exception e)
+            {
+                // Whoever waits must not wait forever, and the next change tells the grain afresh.
+                lock (_gate)
+                {
+                    watched.Telling?.TrySetException(e);
+                    watched.Telling = null;
+                }
+
+                throw;
+            }
         }
+
+        await telling;
     }
 
-    internal async Task UnwatchAsync(string sensorId, DashboardSocket socket)
+    private async Task TellUntilSettledAsync(string sensorId, Watched watched)
     {
-        bool last;
-        lock (_gate)
+        while (true)
         {
-            if (!_watchers.TryGetValue(sensorId, out var watching) || !watching.Remove(socket))
+            bool wanted;
+            lock (_gate)
             {
-                return;
+                wanted = watched.Sockets.Count > 0;
+                if (wanted == watched.Told)
+                {
+                    if (!wanted)
+                    {
+                        _watched.Remove(sensorId);
+                    }
+
+                    var telling = watched.Telling!;
+                    watched.Telling = null;
+                    telling.SetResult();
+                    return;
+                }
             }
 
-            last = watching.Count == 0;
-            if (last)
+            var grain = grains.GetGrain<ISensorGrain>(sensorId);
+            try
             {
-                _watchers.Remove(sensorId);
+                await (wanted ? grain.Watch(Self) : grain.Unwatch(Self));
             }
-        }
+            catch (Exception e) when (e is OrleansException or TimeoutException)
+            {
+                // Taken as told: a watch that failed is made again by the minute's renewal, and one left behind expires.
+                LogTellFailed(logger, sensorId, e.Message);
+            }
 
-        if (last)
-        {
-            await grains.GetGrain<ISensorGrain>(sensorId).Unwatch(Self);
+            lock (_gate)
+            {
+                watched.Told = wanted;
+            }
         }
     }
 
@@ -119,7 +172,7 @@ public sealed partial class SensorWatch(IGrainFactory grains, SensorDirectory di
                 string[] watched;
                 lock (_gate)
                 {
-                    watched = [.. _watchers.Keys];
+                    watched = [.. _watched.Where(pair => pair.Value.Sockets.Count > 0).Select(pair => pair.Key)];
                 }
 
                 foreach (var sensorId in watched)
@@ -142,4 +195,19 @@ public sealed partial class SensorWatch(IGrainFactory grains, SensorDirectory di
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Could not renew the watch on sensor {Sensor}: {Reason}")]
     private static partial void LogRenewFailed(ILogger logger, string sensor, string reason);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Could not tell sensor {Sensor} whether this silo watches it: {Reason}")]
+    private static partial void LogTellFailed(ILogger logger, string sensor, string reason);
+
+    /// <summary>One sensor's watchers on this silo, and what its grain was last told.</summary>
+    private sealed class Watched
+    {
+        public HashSet<DashboardSocket> Sockets { get; } = [];
+
+        /// <summary>Whether the grain was last told this silo watches the sensor.</summary>
+        public bool Told { get; set; }
+
+        /// <summary>Completes when the grain was told what the watchers want; null while nobody is telling it.</summary>
+        public TaskCompletionSource? Telling { get; set; }
+    }
 }

@@ -35,7 +35,7 @@ public sealed class DashboardFeedTests(RunningServer running) : IClassFixture<Ru
             Assert.True(fleet.TryGetProperty(field, out _), $"fleet.{field} missing in {fleet}");
         }
 
-        Assert.Equal(JsonValueKind.Array, snapshot.GetProperty("alerts").ValueKind);
+        Assert.False(snapshot.TryGetProperty("alerts", out _), "the open alerts come in their own frame");
         var total = await Sql.ScalarAsync(running.ConnectionString, "SELECT count(*) FROM sensor");
         await Eventually.TrueAsync(
             async () => (await running.Operator.GetFromJsonAsync<JsonElement>(new Uri("/api/fleet", UriKind.Relative)))

@@ -17,14 +17,27 @@ public sealed class FeedMessagesTests
         """{"id":42,"sensorId":"boiler-7","kind":"silent","silentSince":"2026-11-27T19:35:00.123+00:00","raisedAt":"2026-11-27T19:36:00.123+00:00","resolvedAt":null,"acknowledgedAt":null,"acknowledgedBy":null}""";
 
     [Fact]
-    public void A_snapshot_frame_carries_the_fleet_and_the_open_alerts()
+    public void A_snapshot_frame_carries_the_fleet_and_no_alerts()
     {
         var fleet = new FleetSnapshot(new SensorCounts(4, 1, 2, 1, 0), 33.33, 5.02, null, 4.901, 7.337, 512.4, [400.1, 690.2], 38.5, 1, At);
 
         var json = Text(SnapshotMessage.From(new DashboardSnapshot(fleet, [Raised])));
 
         Assert.Equal(
-            """{"type":"snapshot","at":"2026-11-27T19:45:00.123+00:00","fleet":{"sensors":{"total":4,"pending":1,"online":2,"silent":1,"retired":0,"paused":0},"silentPercent":33.33,"meanHeartbeatIntervalSeconds":5.02,"recentMeanHeartbeatIntervalSeconds":null,"medianHeartbeatIntervalSeconds":4.901,"p95HeartbeatIntervalSeconds":7.337,"meanLifespanSeconds":512.4,"meanLifespanCi95":[400.1,690.2],"heartbeatsPerSecond":38.5,"openAlerts":1,"at":"2026-11-27T19:45:00.123+00:00"},"alerts":[""" + RaisedJson + "]}",
+            """{"type":"snapshot","at":"2026-11-27T19:45:00.123+00:00","fleet":{"sensors":{"total":4,"pending":1,"online":2,"silent":1,"retired":0,"paused":0},"silentPercent":33.33,"meanHeartbeatIntervalSeconds":5.02,"recentMeanHeartbeatIntervalSeconds":null,"medianHeartbeatIntervalSeconds":4.901,"p95HeartbeatIntervalSeconds":7.337,"meanLifespanSeconds":512.4,"meanLifespanCi95":[400.1,690.2],"heartbeatsPerSecond":38.5,"openAlerts":1,"at":"2026-11-27T19:45:00.123+00:00"}}""",
+            json);
+    }
+
+    [Fact]
+    public void An_alerts_frame_carries_the_open_alerts_newest_first_and_how_many_are_open()
+    {
+        var fleet = new FleetSnapshot(new SensorCounts(4, 1, 2, 1, 0), 33.33, 5.02, null, 4.901, 7.337, 512.4, [400.1, 690.2], 38.5, 150, At);
+        var older = Raised with { Id = 41, SensorId = "boiler-6" };
+
+        var json = Text(AlertListMessage.From(new DashboardSnapshot(fleet, [Raised, older])));
+
+        Assert.Equal(
+            """{"type":"alerts","openAlerts":150,"alerts":[""" + RaisedJson + "," + RaisedJson.Replace("\"id\":42,\"sensorId\":\"boiler-7\"", "\"id\":41,\"sensorId\":\"boiler-6\"", StringComparison.Ordinal) + "]}",
             json);
     }
 

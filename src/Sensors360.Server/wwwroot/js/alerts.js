@@ -1,4 +1,4 @@
-// Open alerts, all from the feed: the list from snapshot.alerts and alert frames, and who acknowledged
+// Open alerts, all from the feed: the list from alerts frames and alert frames, and who acknowledged
 // an alert from the same (an acknowledgement anywhere arrives as an alert frame) and from the answer to
 // this page's own acknowledge. An acknowledgement, once seen, is kept while the alert is open: the first
 // one stands, so nothing later can undo it.
@@ -7,7 +7,7 @@ import { ApiError, api } from "./api.js";
 import { el } from "./dom.js";
 import { clock, dateTime } from "./format.js";
 
-/** Alerts listed at most (the feed's snapshot carries the newest 100). */
+/** Alerts listed at most (the feed's alerts frame carries the newest 100). */
 export const MaxListed = 100;
 /** Resolved alert ids kept to recognise frames that arrive after the resolution. */
 const MaxRememberedResolutions = 10_000;
@@ -54,13 +54,13 @@ export class AlertsPanel {
     this.#render();
   }
 
-  /** The open alerts of a snapshot replace the list; `total` is the fleet's count of open alerts. */
+  /** The open alerts of an alerts frame replace the list; `total` is the fleet's count of open alerts. */
   replace(alerts, total) {
     if (total !== this.#total) {
       this.#total = total;
       this.#renderCount();
     }
-    // A snapshot sent before a resolution can arrive after its frame; a resolved alert never reopens.
+    // An alerts frame sent before a resolution can arrive after its alert frame; a resolved alert never reopens.
     const next = new Map(alerts.filter((alert) => !this.#resolved.has(alert.id)).map((alert) => [alert.id, alert]));
     let changed = next.size !== this.#alerts.size || [...next.keys()].some((id) => !this.#alerts.has(id));
     this.#alerts = next;

@@ -2,7 +2,8 @@
 //
 // The dashboard keeps itself current from the feed, with no periodic polling but the At risk panel's (every
 // 5 minutes: its ranking changes only when the server rescores it): snapshots drive the KPI
-// tiles, the chart and the open alerts, and pace the Lifespan panel's reads (at most one a minute); alert frames update the alert list and that sensor's status;
+// tiles and the chart, and pace the Lifespan panel's reads (at most one a minute); alerts frames (on connect and
+// when they change) list the open alerts; alert frames update the alert list and that sensor's status;
 // sensor frames update the table's rows (sensors.js). The whole sensor list is read again when the
 // fleet's composition changes (total, pending or retired sensors), at the start of each connection, since
 // frames sent while the page was not connected are lost, and now and then while the table shows more
@@ -103,7 +104,7 @@ feed.addEventListener("unauthorized", () => sessionEnded());
 // ---- feed frames ----
 
 feed.addEventListener("snapshot", (event) => {
-  const { fleet, alerts: open } = event.detail;
+  const { fleet } = event.detail;
   if (fleet) {
     renderKpis(fleet);
     chart.add(fleet);
@@ -117,8 +118,13 @@ feed.addEventListener("snapshot", (event) => {
     table.keepShownCurrent();
     lifespan.refreshIfDue();
   }
+});
+
+// The open alerts come apart from the snapshot, on connect and whenever they changed.
+feed.addEventListener("alerts", (event) => {
+  const { alerts: open, openAlerts } = event.detail;
   if (Array.isArray(open)) {
-    alerts.replace(open, fleet?.openAlerts);
+    alerts.replace(open, openAlerts);
   }
 });
 
