@@ -52,6 +52,10 @@ public sealed partial class SensorGrain(
     // Heartbeats that arrived before the sensor could ever be loaded, checked against its token once it is.
     private Dictionary<string, DateTimeOffset>? _unverified;
     private SilenceWatch? _silence;
+    // Until a heartbeat is stored: this activation may have read its sensor just before the silence sweep's bulk
+    // raise committed an alert (the sweep raises in bulk for grains it found active nowhere), so that heartbeat
+    // resolves whatever alert is open, not only the one it knows of.
+    private bool _openAlertMayBeUnseen = true;
     // Only watched sensors pay for an observer list; most never are.
     private ObserverManager<ISensorObserver>? _watchers;
 
@@ -150,7 +154,8 @@ public sealed partial class SensorGrain(
         var receivedAt = NextReceiveTime(report.ReceivedAt, sensor.LastHeartbeatAt);
         try
         {
-            await heartbeats.AppendAsync(new HeartbeatRecord(sensor.Id, receivedAt, receivedAt - sensor.LastHeartbeatAt, report.MetricsJson, sensor.OpenAlert?.Id));
+            await heartbeats.AppendAsync(new HeartbeatRecord(
+                sensor.Id, receivedAt, receivedAt - sensor.LastHeartbeatAt, report.MetricsJson, sensor.OpenAlert?.Id, _openAlertMayBeUnseen));
         }
         catch (HeartbeatLogUnavailableException)
         {
@@ -160,6 +165,7 @@ public sealed partial class SensorGrain(
             return HeartbeatResult.Unavailable;
         }
 
+        _openAlertMayBeUnseen = false;
         _sensor = sensor with
         {
             Status = SensorStatus.Online,
