@@ -140,7 +140,7 @@ public sealed partial class SilenceSweep(
 
             overdue += page.Count;
             // Asked once a sweep, and only when something is overdue (normally never).
-            active ??= await ReadActiveSensorGrainsAsync();
+            active ??= await ReadActiveSensorGrainsAsync(page[0].Name);
             var unwatched = active.Known ? page.Where(sensor => !active.Contains(sensor.Name)).ToList() : [];
             raisedInBulk += await RaiseInBulkAsync(unwatched, stopping);
             raisedByGrains += await ConfirmEachAsync(unwatched.Count == 0 ? page : [.. page.Except(unwatched)], stopping);
@@ -170,11 +170,11 @@ public sealed partial class SilenceSweep(
     /// lists its activations of the type, including those still activating). Unknown when a silo does not answer
     /// (one that died, not yet declared dead): then every overdue sensor is confirmed through its grain, as before.
     /// </summary>
-    private async Task<ActiveSensorGrains> ReadActiveSensorGrainsAsync()
+    private async Task<ActiveSensorGrains> ReadActiveSensorGrainsAsync(string anySensor)
     {
-        var sensorGrainType = grains.GetGrain<ISensorGrain>(string.Empty).GetGrainId().Type;
         try
         {
+            var sensorGrainType = grains.GetGrain<ISensorGrain>(anySensor).GetGrainId().Type;
             var ids = await grains.GetGrain<IManagementGrain>(0).GetActiveGrains(sensorGrainType).AsTask().WaitAsync(CallTimeout);
             return new ActiveSensorGrains([.. ids.Select(id => id.Key.ToString())]);
         }
