@@ -17,7 +17,10 @@ namespace Sensors360.Grains.Sensors;
 /// (<see cref="ISensorGrain.ConfirmSilence"/>): the grain reloads if it holds something else, counts the signs of
 /// life only it knows (heartbeats answered 503), and raises the alert, with the one-open rule, if it is due. So
 /// whatever lost a sensor's timer and reminder (a silo crash right after a first heartbeat, lost reminder rows, a
-/// commit whose outcome was unknown), the alert comes at most one sweep period after the silence began.
+/// commit whose outcome was unknown), the alert comes at most one sweep period after the silence began. Overdue
+/// sensors whose grains are active nowhere (after a full restart, all of them) need no grain: their alerts are
+/// raised in bulk, by the same rules, in one statement per page. A silo sweeps once as it becomes active, then
+/// every period.
 /// </summary>
 /// <remarks>
 /// One silo at a time: each sweep runs in a transaction that first takes <see cref="LockKey"/> with
@@ -91,22 +94,31 @@ public sealed partial class SilenceSweep(
         {
             try
             {
+                // Off the silo's start, then a first sweep at once: after a full restart the silences that came due
+                // while nothing ran are raised now, not a period later.
+                await Task.Yield();
+                await SweepOrLogAsync(stopping);
                 while (await timer.WaitForNextTickAsync(stopping))
                 {
-                    try
-                    {
-                        await SweepAsync(stopping);
-                    }
-                    catch (Exception e) when (e is not OperationCanceledException)
-                    {
-                        // Whatever went wrong, the sweep must outlive it: the next period tries again.
-                        LogFailed(logger, e.Message.ReplaceLineEndings(" "));
-                    }
+                    await SweepOrLogAsync(stopping);
                 }
             }
             catch (OperationCanceledException) when (stopping.IsCancellationRequested)
             {
             }
+        }
+    }
+
+    private async Task SweepOrLogAsync(CancellationToken stopping)
+    {
+        try
+        {
+            await SweepAsync(stopping);
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            // Whatever went wrong, the sweep must outlive it: the next period tries again.
+            LogFailed(logger, e.Message.ReplaceLineEndings(" "));
         }
     }
 
