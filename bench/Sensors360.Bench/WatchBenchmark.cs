@@ -156,6 +156,11 @@ internal static class WatchBenchmark
               ready to half raised: {Mark(marks, "half")}; to 90%: {Mark(marks, "90%")}; to all: {Mark(marks, "all")}
               raised: {raised:N0} of {sensors:N0}
             """));
+        // What raised them: the sweep's lines (in bulk, through grains) beside the reminders' work.
+        foreach (var line in second.Output.Where(line => line.Contains("Silence sweep", StringComparison.Ordinal)))
+        {
+            Console.WriteLine($"  server: {line}");
+        }
     }
 
     private static string Mark(Dictionary<string, TimeSpan> marks, string name) =>
@@ -168,6 +173,8 @@ internal static class WatchBenchmark
             ["Sensors360__Bench__Enabled"] = "true",
             ["Sensors360__Ingest__MaxHeartbeatsPerSecond"] = "1000000",
             ["Logging__LogLevel__Default"] = "Warning",
+            // The sweep's line per bulk raise, printed after the restart step.
+            ["Logging__LogLevel__Sensors360.Grains.Sensors.SilenceSweep"] = "Information",
         };
         if (threshold is { } seconds)
         {

@@ -137,22 +137,35 @@ public sealed class AlertStore(NpgsqlDataSource db)
 
     /// <summary>
     /// The statements of the bulk raise, in the caller's transaction (committed by the caller). First the sensors'
-    /// rows are locked (<c>FOR UPDATE</c>, in id order); a heartbeat written by a grain that may not know of this
-    /// raise takes <c>FOR KEY SHARE</c> on its sensor's row first (<see cref="LockSensorsCommand"/>). So either that
-    /// heartbeat committed before this insert began, which then sees it and raises nothing, or it waits for this
-    /// commit and then resolves the alert it never saw (<see cref="ResolveOpenOfSensorsCommand"/>). The insert is a
-    /// second statement on purpose: in READ COMMITTED it takes its snapshot after the locks were granted.
+    /// rows are locked (<c>FOR NO KEY UPDATE SKIP LOCKED</c>); a heartbeat written by a grain that may not know of
+    /// this raise takes <c>FOR SHARE</c> on its sensor's row first (<see cref="LockSensorsCommand"/>). So either that
+    /// heartbeat holds the row, and this raise leaves the sensor to the next sweep, or it waits for this commit and
+    /// then resolves the alert it never saw (<see cref="ResolveOpenOfSensorsCommand"/>). A row held by anything else
+    /// (the checkpoint, a retirement) is left to the next sweep too: this raise never waits for a row, so it cannot
+    /// deadlock; and a grain's own raise (its foreign key check takes <c>FOR KEY SHARE</c>) is never held up by it.
+    /// The insert is a second statement on purpose: in READ COMMITTED it takes its snapshot after the locks.
     /// </summary>
     public static async Task<IReadOnlyList<Alert>> RaiseSilencesIfUnchangedAsync(
         NpgsqlConnection connection, NpgsqlTransaction transaction, IReadOnlyList<OverdueSensor> sensors, DateTimeOffset raisedAt,
         CancellationToken cancellationToken)
     {
-        var ids = sensors.Select(sensor => sensor.Id).ToArray();
+        var locked = new HashSet<long>();
         await using (var lockRows = new NpgsqlCommand(
-            "SELECT count(*) FROM (SELECT 1 FROM sensor WHERE id = ANY ($1) ORDER BY id FOR UPDATE) AS locked", connection, transaction))
+            "SELECT id FROM sensor WHERE id = ANY ($1) ORDER BY id FOR NO KEY UPDATE SKIP LOCKED", connection, transaction))
         {
-            lockRows.Parameters.AddWithValue(ids);
-            await lockRows.ExecuteScalarAsync(cancellationToken);
+            lockRows.Parameters.AddWithValue(sensors.Select(sensor => sensor.Id).ToArray());
+            await using var rows = await lockRows.ExecuteReaderAsync(cancellationToken);
+            while (await rows.ReadAsync(cancellationToken))
+            {
+                locked.Add(rows.GetInt64(0));
+            }
+        }
+
+        // Rows held by others are left to the next sweep.
+        var raisable = sensors.Where(sensor => locked.Contains(sensor.Id)).ToList();
+        if (raisable.Count == 0)
+        {
+            return [];
         }
 
         await using var insert = new NpgsqlCommand($"""
@@ -168,16 +181,16 @@ public sealed class AlertStore(NpgsqlDataSource db)
             ON CONFLICT (sensor_id) WHERE resolved_at IS NULL DO NOTHING
             RETURNING id, sensor_id, kind, silent_since, raised_at
             """, connection, transaction);
-        insert.Parameters.AddWithValue(ids);
-        insert.Parameters.AddWithValue(sensors.Select(sensor => sensor.LastHeartbeatAt is null ? Alert.NeverReported : Alert.Silent).ToArray());
-        insert.Parameters.AddWithValue(sensors.Select(sensor => sensor.SilentSince).ToArray());
+        insert.Parameters.AddWithValue(raisable.Select(sensor => sensor.Id).ToArray());
+        insert.Parameters.AddWithValue(raisable.Select(sensor => sensor.LastHeartbeatAt is null ? Alert.NeverReported : Alert.Silent).ToArray());
+        insert.Parameters.AddWithValue(raisable.Select(sensor => sensor.SilentSince).ToArray());
         insert.Parameters.Add(new NpgsqlParameter
         {
             NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Array | NpgsqlTypes.NpgsqlDbType.TimestampTz,
-            Value = sensors.Select(sensor => sensor.LastHeartbeatAt).ToArray(),
+            Value = raisable.Select(sensor => sensor.LastHeartbeatAt).ToArray(),
         });
         insert.Parameters.AddWithValue(raisedAt);
-        var names = sensors.ToDictionary(sensor => sensor.Id, sensor => sensor.Name);
+        var names = raisable.ToDictionary(sensor => sensor.Id, sensor => sensor.Name);
         var raised = new List<Alert>();
         await using var reader = await insert.ExecuteReaderAsync(cancellationToken);
         while (await reader.ReadAsync(cancellationToken))
@@ -190,12 +203,12 @@ public sealed class AlertStore(NpgsqlDataSource db)
     }
 
     /// <summary>
-    /// For the heartbeat writer's batch, before its other statements: takes <c>FOR KEY SHARE</c> on the rows of
+    /// For the heartbeat writer's batch, before its other statements: takes <c>FOR SHARE</c> on the rows of
     /// sensors whose grains may not know of every open alert (see <see cref="RaiseSilencesIfUnchangedAsync(NpgsqlConnection, NpgsqlTransaction, IReadOnlyList{OverdueSensor}, DateTimeOffset, CancellationToken)"/>).
-    /// The weakest lock that waits for the bulk raise: the checkpoint's updates (<c>FOR NO KEY UPDATE</c>) never wait for it.
+    /// The weakest lock that waits for the bulk raise's <c>FOR NO KEY UPDATE</c>; the checkpoint skips rows it finds held.
     /// </summary>
     public static NpgsqlBatchCommand LockSensorsCommand(long[] sensorIds) => Command(
-        "SELECT count(*) FROM (SELECT 1 FROM sensor WHERE id = ANY ($1) ORDER BY id FOR KEY SHARE) AS locked", sensorIds);
+        "SELECT count(*) FROM (SELECT 1 FROM sensor WHERE id = ANY ($1) ORDER BY id FOR SHARE) AS locked", sensorIds);
 
     /// <summary>
     /// Resolves whatever alert of each sensor is open, at its heartbeat's time (never before it was raised); for the
