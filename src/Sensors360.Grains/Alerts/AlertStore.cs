@@ -17,7 +17,7 @@ public sealed record OpenAlerts(int Count, IReadOnlyList<Alert> Newest);
 
 /// <summary>
 /// Every statement on the <c>alert</c> table: raise, resolve (also after imported history), acknowledge, list and count. Sensor grains
-/// are its writers, each for its own sensor (and the silence sweep, for a sensor whose grain's silo is gone); the
+/// are its writers, each for its own sensor (and the silence sweep, for sensors whose grains are active nowhere or whose silo is gone); the
 /// heartbeat writer and a retirement put its resolve commands into their own transactions.
 /// </summary>
 public sealed class AlertStore(NpgsqlDataSource db)

@@ -17,8 +17,8 @@ namespace Sensors360.Grains.Sensors;
 /// Orleans grain state: heartbeats are appended through the silo's <see cref="IHeartbeatWriter"/>, their counters
 /// kept here and written in bulk by the silo's <see cref="SensorCheckpoint"/>, and the grain rebuilds itself from
 /// the <c>sensor_status_rebuilt</c> view (the checkpoint plus the heartbeats after it) whenever it activates. It writes its sensor's
-/// alerts (raise, resolve, acknowledge; the <see cref="SilenceSweep"/> raises one only when this grain's silo is
-/// unreachable) and tells the dashboard grain of each change. Silence is detected by its
+/// alerts (raise, resolve, acknowledge; the <see cref="SilenceSweep"/> raises one only when this grain is active
+/// nowhere, in bulk, or its silo is unreachable) and tells the dashboard grain of each change. Silence is detected by its
 /// <see cref="SilenceWatch"/>, confirmed by the sweep. A heartbeat the database could not take (answered 503)
 /// still counts as a sign of life for silence, never for storage. While paused (its own pause, or a maintenance
 /// window of one of its tags, from the silo's <see cref="MaintenanceCalendar"/>) a silence that comes due is not

@@ -19,7 +19,7 @@ namespace Sensors360.Grains.Sensors;
 /// whatever lost a sensor's timer and reminder (a silo crash right after a first heartbeat, lost reminder rows, a
 /// commit whose outcome was unknown), the alert comes at most one sweep period after the silence began. Overdue
 /// sensors whose grains are active nowhere (after a full restart, all of them) need no grain: their alerts are
-/// raised in bulk, by the same rules, in one statement per page. A silo sweeps once as it becomes active, then
+/// raised in bulk, by the same rules, one statement per 1,000 sensors. A silo sweeps once as it becomes active, then
 /// every period.
 /// </summary>
 /// <remarks>
@@ -50,6 +50,10 @@ public sealed partial class SilenceSweep(
     // Grain calls at once, for overdue sensors whose grains are active: such a grain holds its sensor already, so a
     // call is at most one alert insert. Eight stays under the 9 connections the default budget leaves for such work.
     private const int Concurrency = 8;
+
+    // Sensors raised in bulk per transaction: it holds their rows, and a first heartbeat of one of them waits for it
+    // (past the heartbeat writer's 2 s lock timeout it is answered 503), so each is kept to a short one.
+    private const int BulkRaiseChunk = 1_000;
 
     // A grain that does not answer in this time is asked again by the next sweep.
     private static readonly TimeSpan CallTimeout = TimeSpan.FromSeconds(5);
@@ -198,7 +202,7 @@ public sealed partial class SilenceSweep(
     }
 
     /// <summary>
-    /// Raises the alerts of overdue sensors whose grains were active nowhere, in one transaction, by the rules a
+    /// Raises the alerts of overdue sensors whose grains were active nowhere, 1,000 to a transaction, by the rules a
     /// grain keeps (<see cref="AlertStore.RaiseSilencesIfUnchangedAsync(IReadOnlyList{OverdueSensor}, DateTimeOffset, CancellationToken)"/>),
     /// then tells the dashboard grain once: it reads the open alerts from the database within a second. A grain
     /// that activates meanwhile loads the alert, or resolves it with its first heartbeat if it read its sensor first.
@@ -210,20 +214,22 @@ public sealed partial class SilenceSweep(
             return 0;
         }
 
-        IReadOnlyList<Alert> raised;
-        try
+        var raised = 0;
+        foreach (var chunk in sensors.Chunk(BulkRaiseChunk))
         {
-            raised = await alerts.RaiseSilencesIfUnchangedAsync(sensors, clock.GetUtcNow(), stopping);
-        }
-        catch (Exception e) when (e is NpgsqlException or TimeoutException)
-        {
-            LogBulkRaiseFailed(logger, sensors.Count, e.Message.ReplaceLineEndings(" "));
-            return 0;
+            try
+            {
+                raised += (await alerts.RaiseSilencesIfUnchangedAsync(chunk, clock.GetUtcNow(), stopping)).Count;
+            }
+            catch (Exception e) when (e is NpgsqlException or TimeoutException)
+            {
+                LogBulkRaiseFailed(logger, chunk.Length, e.Message.ReplaceLineEndings(" "));
+            }
         }
 
-        if (raised.Count > 0)
+        if (raised > 0)
         {
-            LogRaisedInBulk(logger, raised.Count, sensors.Count);
+            LogRaisedInBulk(logger, raised, sensors.Count);
             try
             {
                 await grains.GetGrain<IDashboardGrain>(0).SensorChanged();
@@ -234,7 +240,7 @@ public sealed partial class SilenceSweep(
             }
         }
 
-        return raised.Count;
+        return raised;
     }
 
     /// <summary>Has each sensor's grain confirm its silence, a few at a time; the number of alerts raised.</summary>
