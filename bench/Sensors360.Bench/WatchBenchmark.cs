@@ -204,6 +204,7 @@ internal static class WatchBenchmark
         using var client = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = Concurrency }) { BaseAddress = server.BaseAddress };
         var next = 0;
         var failures = 0;
+        var statuses = new System.Collections.Concurrent.ConcurrentDictionary<int, int>();
         await Task.WhenAll(Enumerable.Range(0, Concurrency).Select(async _ =>
         {
             int index;
@@ -215,12 +216,20 @@ internal static class WatchBenchmark
                 if (!response.IsSuccessStatusCode)
                 {
                     Interlocked.Increment(ref failures);
+                    statuses.AddOrUpdate((int)response.StatusCode, 1, (_, n) => n + 1);
                 }
             }
         }));
         if (failures > 0)
         {
-            throw new InvalidOperationException($"{failures} of the {count} heartbeats were not stored.");
+            // What the server said about them: its warnings, beside the answers' status codes.
+            foreach (var line in server.Output.Where(line => line.Contains("warn", StringComparison.Ordinal)).TakeLast(20))
+            {
+                Console.WriteLine($"  server: {line}");
+            }
+
+            throw new InvalidOperationException(
+                $"{failures} of the {count} heartbeats were not stored ({string.Join(", ", statuses.Select(status => $"{status.Value} × {status.Key}"))}).");
         }
     }
 
