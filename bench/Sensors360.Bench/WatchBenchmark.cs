@@ -156,6 +156,11 @@ internal static class WatchBenchmark
               ready to half raised: {Mark(marks, "half")}; to 90%: {Mark(marks, "90%")}; to all: {Mark(marks, "all")}
               raised: {raised:N0} of {sensors:N0}
             """));
+        // What raised them: the sweep's lines (in bulk, through grains) beside the reminders' work.
+        foreach (var line in second.Output.Where(line => line.Contains("Silence sweep", StringComparison.Ordinal)))
+        {
+            Console.WriteLine($"  server: {line}");
+        }
     }
 
     private static string Mark(Dictionary<string, TimeSpan> marks, string name) =>
@@ -168,6 +173,8 @@ internal static class WatchBenchmark
             ["Sensors360__Bench__Enabled"] = "true",
             ["Sensors360__Ingest__MaxHeartbeatsPerSecond"] = "1000000",
             ["Logging__LogLevel__Default"] = "Warning",
+            // The sweep's line per bulk raise, printed after the restart step.
+            ["Logging__LogLevel__Sensors360.Grains.Sensors.SilenceSweep"] = "Information",
         };
         if (threshold is { } seconds)
         {
@@ -197,6 +204,7 @@ internal static class WatchBenchmark
         using var client = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = Concurrency }) { BaseAddress = server.BaseAddress };
         var next = 0;
         var failures = 0;
+        var statuses = new System.Collections.Concurrent.ConcurrentDictionary<int, int>();
         await Task.WhenAll(Enumerable.Range(0, Concurrency).Select(async _ =>
         {
             int index;
@@ -208,12 +216,20 @@ internal static class WatchBenchmark
                 if (!response.IsSuccessStatusCode)
                 {
                     Interlocked.Increment(ref failures);
+                    statuses.AddOrUpdate((int)response.StatusCode, 1, (_, n) => n + 1);
                 }
             }
         }));
         if (failures > 0)
         {
-            throw new InvalidOperationException($"{failures} of the {count} heartbeats were not stored.");
+            // What the server said about them: its warnings, beside the answers' status codes.
+            foreach (var line in server.Output.Where(line => line.Contains("warn", StringComparison.Ordinal)).TakeLast(20))
+            {
+                Console.WriteLine($"  server: {line}");
+            }
+
+            throw new InvalidOperationException(
+                $"{failures} of the {count} heartbeats were not stored ({string.Join(", ", statuses.Select(status => $"{status.Value} × {status.Key}"))}).");
         }
     }
 

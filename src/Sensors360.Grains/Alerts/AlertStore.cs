@@ -17,7 +17,7 @@ public sealed record OpenAlerts(int Count, IReadOnlyList<Alert> Newest);
 
 /// <summary>
 /// Every statement on the <c>alert</c> table: raise, resolve (also after imported history), acknowledge, list and count. Sensor grains
-/// are its writers, each for its own sensor (and the silence sweep, for a sensor whose grain's silo is gone); the
+/// are its writers, each for its own sensor (and the silence sweep, for sensors whose grains are active nowhere or whose silo is gone); the
 /// heartbeat writer and a retirement put its resolve commands into their own transactions.
 /// </summary>
 public sealed class AlertStore(NpgsqlDataSource db)
@@ -110,6 +110,115 @@ public sealed class AlertStore(NpgsqlDataSource db)
                 reader.GetFieldValue<DateTimeOffset>(3), ResolvedAt: null, AcknowledgedAt: null, AcknowledgedBy: null)
             : null;
     }
+
+    /// <summary>
+    /// For the silence sweep's backlog: opens the silence alerts of <paramref name="sensors"/> (overdue by the
+    /// database, their grains active nowhere) in one transaction, each only if its sensor still stands as the sweep
+    /// read it, by the rules of <see cref="RaiseSilenceIfUnchangedAsync"/>: not retired, not paused nor in a
+    /// maintenance window at <paramref name="raisedAt"/>, no heartbeat row after the last one the sweep saw, no open
+    /// alert (the index). Kind and silent-since as the grain would give them: never reported without a heartbeat,
+    /// silent since last heartbeat (or provisioning) + threshold. The alerts raised; the trigger on <c>alert</c>
+    /// queues one notification event for each, as for any raise.
+    /// </summary>
+    public async Task<IReadOnlyList<Alert>> RaiseSilencesIfUnchangedAsync(
+        IReadOnlyList<OverdueSensor> sensors, DateTimeOffset raisedAt, CancellationToken cancellationToken)
+    {
+        if (sensors.Count == 0)
+        {
+            return [];
+        }
+
+        await using var connection = await db.OpenConnectionAsync(cancellationToken);
+        await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
+        var raised = await RaiseSilencesIfUnchangedAsync(connection, transaction, sensors, raisedAt, cancellationToken);
+        await transaction.CommitAsync(cancellationToken);
+        return raised;
+    }
+
+    /// <summary>
+    /// The statements of the bulk raise, in the caller's transaction (committed by the caller). First the sensors'
+    /// rows are locked (<c>FOR NO KEY UPDATE SKIP LOCKED</c>); a heartbeat written by a grain that may not know of
+    /// this raise takes <c>FOR SHARE</c> on its sensor's row first (<see cref="LockSensorsCommand"/>). So either that
+    /// heartbeat holds the row, and this raise leaves the sensor to the next sweep, or it waits for this commit and
+    /// then resolves the alert it never saw (<see cref="ResolveOpenOfSensorsCommand"/>). A row held by anything else
+    /// (the checkpoint, a retirement) is left to the next sweep too: this raise never waits for a row, so it cannot
+    /// deadlock; and a grain's own raise (its foreign key check takes <c>FOR KEY SHARE</c>) is never held up by it.
+    /// The insert is a second statement on purpose: in READ COMMITTED it takes its snapshot after the locks.
+    /// </summary>
+    public static async Task<IReadOnlyList<Alert>> RaiseSilencesIfUnchangedAsync(
+        NpgsqlConnection connection, NpgsqlTransaction transaction, IReadOnlyList<OverdueSensor> sensors, DateTimeOffset raisedAt,
+        CancellationToken cancellationToken)
+    {
+        var locked = new HashSet<long>();
+        await using (var lockRows = new NpgsqlCommand(
+            "SELECT id FROM sensor WHERE id = ANY ($1) ORDER BY id FOR NO KEY UPDATE SKIP LOCKED", connection, transaction))
+        {
+            lockRows.Parameters.AddWithValue(sensors.Select(sensor => sensor.Id).ToArray());
+            await using var rows = await lockRows.ExecuteReaderAsync(cancellationToken);
+            while (await rows.ReadAsync(cancellationToken))
+            {
+                locked.Add(rows.GetInt64(0));
+            }
+        }
+
+        // Rows held by others are left to the next sweep.
+        var raisable = sensors.Where(sensor => locked.Contains(sensor.Id)).ToList();
+        if (raisable.Count == 0)
+        {
+            return [];
+        }
+
+        await using var insert = new NpgsqlCommand($"""
+            INSERT INTO alert (sensor_id, kind, silent_since, raised_at)
+            SELECT s.id, c.kind, c.silent_since, $5
+            FROM unnest($1::bigint[], $2::text[], $3::timestamptz[], $4::timestamptz[]) AS c (sensor_id, kind, silent_since, last_heartbeat_at)
+            JOIN sensor s ON s.id = c.sensor_id
+            WHERE s.retired_at IS NULL
+              -- The heartbeat rows, not the checkpoint (which may lag them): none stored after the one the sweep saw.
+              AND NOT EXISTS (SELECT 1 FROM heartbeat h WHERE h.sensor_id = s.id AND h.received_at > coalesce(c.last_heartbeat_at, '-infinity'))
+              AND {SensorStore.NotPaused.Replace("$1", "$5", StringComparison.Ordinal)}
+            ORDER BY s.id
+            ON CONFLICT (sensor_id) WHERE resolved_at IS NULL DO NOTHING
+            RETURNING id, sensor_id, kind, silent_since, raised_at
+            """, connection, transaction);
+        insert.Parameters.AddWithValue(raisable.Select(sensor => sensor.Id).ToArray());
+        insert.Parameters.AddWithValue(raisable.Select(sensor => sensor.LastHeartbeatAt is null ? Alert.NeverReported : Alert.Silent).ToArray());
+        insert.Parameters.AddWithValue(raisable.Select(sensor => sensor.SilentSince).ToArray());
+        insert.Parameters.Add(new NpgsqlParameter
+        {
+            NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Array | NpgsqlTypes.NpgsqlDbType.TimestampTz,
+            Value = raisable.Select(sensor => sensor.LastHeartbeatAt).ToArray(),
+        });
+        insert.Parameters.AddWithValue(raisedAt);
+        var names = raisable.ToDictionary(sensor => sensor.Id, sensor => sensor.Name);
+        var raised = new List<Alert>();
+        await using var reader = await insert.ExecuteReaderAsync(cancellationToken);
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            raised.Add(new Alert(reader.GetInt64(0), names[reader.GetInt64(1)], reader.GetString(2), reader.GetFieldValue<DateTimeOffset>(3),
+                reader.GetFieldValue<DateTimeOffset>(4), ResolvedAt: null, AcknowledgedAt: null, AcknowledgedBy: null));
+        }
+
+        return raised;
+    }
+
+    /// <summary>
+    /// For the heartbeat writer's batch, before its other statements: takes <c>FOR SHARE</c> on the rows of
+    /// sensors whose grains may not know of every open alert (see <see cref="RaiseSilencesIfUnchangedAsync(NpgsqlConnection, NpgsqlTransaction, IReadOnlyList{OverdueSensor}, DateTimeOffset, CancellationToken)"/>).
+    /// The weakest lock that waits for the bulk raise's <c>FOR NO KEY UPDATE</c>; the checkpoint skips rows it finds held.
+    /// </summary>
+    public static NpgsqlBatchCommand LockSensorsCommand(long[] sensorIds) => Command(
+        "SELECT count(*) FROM (SELECT 1 FROM sensor WHERE id = ANY ($1) ORDER BY id FOR SHARE) AS locked", sensorIds);
+
+    /// <summary>
+    /// Resolves whatever alert of each sensor is open, at its heartbeat's time (never before it was raised); for the
+    /// heartbeat writer's batch, after <see cref="LockSensorsCommand"/>, for heartbeats whose grains may not know of it.
+    /// </summary>
+    public static NpgsqlBatchCommand ResolveOpenOfSensorsCommand(long[] sensorIds, DateTimeOffset[] resolvedAt) => Command("""
+        UPDATE alert AS a SET resolved_at = greatest(b.at, a.raised_at)
+        FROM unnest($1::bigint[], $2::timestamptz[]) AS b (sensor_id, at)
+        WHERE a.sensor_id = b.sensor_id AND a.resolved_at IS NULL
+        """, sensorIds, resolvedAt);
 
     /// <summary>Resolves the given alerts, each at its time (never before it was raised); for the heartbeat writer's batch.</summary>
     public static NpgsqlBatchCommand ResolveCommand(long[] alertIds, DateTimeOffset[] resolvedAt) => Command("""

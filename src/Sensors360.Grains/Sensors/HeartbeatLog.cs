@@ -11,8 +11,12 @@ namespace Sensors360.Grains.Sensors;
 /// <summary>
 /// One heartbeat to store; <paramref name="Interval"/> is the time since the sensor's previous one (null for
 /// its first), <paramref name="ResolveAlertId"/> closes the sensor's silence alert in the same transaction.
+/// <paramref name="ResolveAnyOpenAlert"/>: the grain may not know of every open alert of its sensor (its first
+/// heartbeat since it activated, which may have read the sensor just before the silence sweep's bulk raise
+/// committed); the write then waits for such a raise and resolves whatever alert is open.
 /// </summary>
-public sealed record HeartbeatRecord(long SensorId, DateTimeOffset ReceivedAt, TimeSpan? Interval, string? MetricsJson, long? ResolveAlertId);
+public sealed record HeartbeatRecord(
+    long SensorId, DateTimeOffset ReceivedAt, TimeSpan? Interval, string? MetricsJson, long? ResolveAlertId, bool ResolveAnyOpenAlert = false);
 
 /// <summary>The database could not take the write; nothing from the batch was stored.</summary>
 public sealed class HeartbeatLogUnavailableException(string message, Exception? inner = null) : Exception(message, inner);
@@ -320,6 +324,13 @@ public sealed partial class HeartbeatLog : BackgroundService, IHeartbeatWriter
     /// <summary>The statements that store <paramref name="batch"/>: heartbeats, alert resolutions, intervals.</summary>
     private static void AddWriteCommands(NpgsqlBatch write, List<Pending> batch, int shard)
     {
+        // First, so the statements after it see an alert the sweep's bulk raise committed while this batch waited.
+        var unseen = batch.Where(pending => pending.Record.ResolveAnyOpenAlert).Select(pending => pending.Record).ToList();
+        if (unseen.Count > 0)
+        {
+            write.BatchCommands.Add(AlertStore.LockSensorsCommand([.. unseen.Select(record => record.SensorId)]));
+        }
+
         var sensorIds = new long[batch.Count];
         var receivedAt = new DateTimeOffset[batch.Count];
         var metrics = new string?[batch.Count];
@@ -346,6 +357,12 @@ public sealed partial class HeartbeatLog : BackgroundService, IHeartbeatWriter
             write.BatchCommands.Add(AlertStore.ResolveCommand(
                 [.. resolutions.Select(pending => pending.Record.ResolveAlertId!.Value)],
                 [.. resolutions.Select(pending => pending.Record.ReceivedAt)]));
+        }
+
+        if (unseen.Count > 0)
+        {
+            write.BatchCommands.Add(AlertStore.ResolveOpenOfSensorsCommand(
+                [.. unseen.Select(record => record.SensorId)], [.. unseen.Select(record => record.ReceivedAt)]));
         }
 
         var intervals = batch.Where(pending => pending.Record.Interval is not null).Select(pending => pending.Record.Interval!.Value.TotalSeconds).ToArray();

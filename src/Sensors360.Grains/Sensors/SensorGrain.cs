@@ -17,8 +17,8 @@ namespace Sensors360.Grains.Sensors;
 /// Orleans grain state: heartbeats are appended through the silo's <see cref="IHeartbeatWriter"/>, their counters
 /// kept here and written in bulk by the silo's <see cref="SensorCheckpoint"/>, and the grain rebuilds itself from
 /// the <c>sensor_status_rebuilt</c> view (the checkpoint plus the heartbeats after it) whenever it activates. It writes its sensor's
-/// alerts (raise, resolve, acknowledge; the <see cref="SilenceSweep"/> raises one only when this grain's silo is
-/// unreachable) and tells the dashboard grain of each change. Silence is detected by its
+/// alerts (raise, resolve, acknowledge; the <see cref="SilenceSweep"/> raises one only when this grain is active
+/// nowhere, in bulk, or its silo is unreachable) and tells the dashboard grain of each change. Silence is detected by its
 /// <see cref="SilenceWatch"/>, confirmed by the sweep. A heartbeat the database could not take (answered 503)
 /// still counts as a sign of life for silence, never for storage. While paused (its own pause, or a maintenance
 /// window of one of its tags, from the silo's <see cref="MaintenanceCalendar"/>) a silence that comes due is not
@@ -52,6 +52,10 @@ public sealed partial class SensorGrain(
     // Heartbeats that arrived before the sensor could ever be loaded, checked against its token once it is.
     private Dictionary<string, DateTimeOffset>? _unverified;
     private SilenceWatch? _silence;
+    // Until a heartbeat is stored: this activation may have read its sensor just before the silence sweep's bulk
+    // raise committed an alert (the sweep raises in bulk for grains it found active nowhere), so that heartbeat
+    // resolves whatever alert is open, not only the one it knows of.
+    private bool _openAlertMayBeUnseen = true;
     // Only watched sensors pay for an observer list; most never are.
     private ObserverManager<ISensorObserver>? _watchers;
 
@@ -150,7 +154,8 @@ public sealed partial class SensorGrain(
         var receivedAt = NextReceiveTime(report.ReceivedAt, sensor.LastHeartbeatAt);
         try
         {
-            await heartbeats.AppendAsync(new HeartbeatRecord(sensor.Id, receivedAt, receivedAt - sensor.LastHeartbeatAt, report.MetricsJson, sensor.OpenAlert?.Id));
+            await heartbeats.AppendAsync(new HeartbeatRecord(
+                sensor.Id, receivedAt, receivedAt - sensor.LastHeartbeatAt, report.MetricsJson, sensor.OpenAlert?.Id, _openAlertMayBeUnseen));
         }
         catch (HeartbeatLogUnavailableException)
         {
@@ -160,6 +165,7 @@ public sealed partial class SensorGrain(
             return HeartbeatResult.Unavailable;
         }
 
+        _openAlertMayBeUnseen = false;
         _sensor = sensor with
         {
             Status = SensorStatus.Online,

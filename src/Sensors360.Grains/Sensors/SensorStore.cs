@@ -172,8 +172,17 @@ public sealed class SensorStore(NpgsqlDataSource db, SensorCheckpoint? checkpoin
     /// activation: it only picks the candidates, and each one's last heartbeat is then taken from its heartbeat rows
     /// after the checkpoint, so a sensor that did beat since is not overdue.
     /// </summary>
+    public static Task<IReadOnlyList<OverdueSensor>> ReadOverdueAsync(
+        NpgsqlConnection connection, NpgsqlTransaction transaction, DateTimeOffset now, TimeSpan defaultThreshold, int limit, CancellationToken cancellationToken) =>
+        ReadOverdueAsync(connection, transaction, now, defaultThreshold, limit, after: null, cancellationToken);
+
+    /// <summary>
+    /// As above, continuing after <paramref name="after"/> (the last sensor of the previous page, in the order
+    /// silent since, then id), so a sweep can walk a backlog larger than one page without reading anything twice.
+    /// </summary>
     public static async Task<IReadOnlyList<OverdueSensor>> ReadOverdueAsync(
-        NpgsqlConnection connection, NpgsqlTransaction transaction, DateTimeOffset now, TimeSpan defaultThreshold, int limit, CancellationToken cancellationToken)
+        NpgsqlConnection connection, NpgsqlTransaction transaction, DateTimeOffset now, TimeSpan defaultThreshold, int limit,
+        OverdueSensor? after, CancellationToken cancellationToken)
     {
         await using var command = new NpgsqlCommand($"""
             SELECT c.id, c.name, c.last_heartbeat_at, c.silent_since
@@ -189,12 +198,15 @@ public sealed class SensorStore(NpgsqlDataSource db, SensorCheckpoint? checkpoin
                     AND NOT EXISTS (SELECT 1 FROM alert a WHERE a.sensor_id = s.id AND a.resolved_at IS NULL)
                     AND {NotPaused}) AS c
             WHERE c.silent_since <= $1
-            ORDER BY c.silent_since
+              AND ($4::timestamptz IS NULL OR (c.silent_since, c.id) > ($4, $5))
+            ORDER BY c.silent_since, c.id
             LIMIT $3
             """, connection, transaction);
         command.Parameters.AddWithValue(now);
         command.Parameters.AddWithValue(defaultThreshold.TotalSeconds);
         command.Parameters.AddWithValue(limit);
+        command.Parameters.Add(new NpgsqlParameter { NpgsqlDbType = NpgsqlDbType.TimestampTz, Value = (object?)after?.SilentSince ?? DBNull.Value });
+        command.Parameters.Add(new NpgsqlParameter { NpgsqlDbType = NpgsqlDbType.Bigint, Value = (object?)after?.Id ?? DBNull.Value });
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
         var overdue = new List<OverdueSensor>();
         while (await reader.ReadAsync(cancellationToken))
