@@ -23,11 +23,10 @@ public sealed partial class MaintenanceCalendar(
 
     private readonly SemaphoreSlim _loading = new(1, 1);
     private volatile IReadOnlyList<MaintenanceWindow>? _windows;
-    private CancellationTokenSource? _stopping;
-    private Task? _loop;
+    private readonly SiloLoop _refresh = new();
 
     public void Participate(ISiloLifecycle lifecycle) =>
-        lifecycle.Subscribe(nameof(MaintenanceCalendar), ServiceLifecycleStage.ApplicationServices, StartAsync, StopAsync);
+        lifecycle.Subscribe(nameof(MaintenanceCalendar), ServiceLifecycleStage.ApplicationServices, StartAsync, _refresh.StopAsync);
 
     /// <summary>Loads the windows if this silo never could yet; throws when the database does not answer.</summary>
     public async ValueTask EnsureLoadedAsync()
@@ -89,26 +88,8 @@ public sealed partial class MaintenanceCalendar(
 
     private async Task StartAsync(CancellationToken cancellationToken)
     {
-        _stopping = new CancellationTokenSource();
         await ReloadLoggedAsync(cancellationToken);
-        _loop = RefreshAsync(_stopping.Token);
-    }
-
-    private async Task StopAsync(CancellationToken cancellationToken)
-    {
-        if (_stopping is null || _loop is null)
-        {
-            return;
-        }
-
-        await _stopping.CancelAsync();
-        try
-        {
-            await _loop.WaitAsync(cancellationToken);
-        }
-        catch (OperationCanceledException)
-        {
-        }
+        _refresh.Start(RefreshAsync);
     }
 
     private async Task RefreshAsync(CancellationToken stopping)
@@ -141,7 +122,7 @@ public sealed partial class MaintenanceCalendar(
 
     public void Dispose()
     {
-        _stopping?.Dispose();
+        _refresh.Dispose();
         _loading.Dispose();
     }
 

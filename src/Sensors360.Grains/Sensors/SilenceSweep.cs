@@ -59,39 +59,20 @@ public sealed partial class SilenceSweep(
     // A grain that does not answer in this time is asked again by the next sweep.
     private static readonly TimeSpan CallTimeout = TimeSpan.FromSeconds(5);
 
-    private CancellationTokenSource? _stopping;
-    private Task? _loop;
+    private readonly SiloLoop _loop = new();
 
     public void Participate(ISiloLifecycle lifecycle) =>
-        lifecycle.Subscribe(nameof(SilenceSweep), ServiceLifecycleStage.Active, StartAsync, StopAsync);
+        lifecycle.Subscribe(nameof(SilenceSweep), ServiceLifecycleStage.Active, StartAsync, _loop.StopAsync);
 
     private Task StartAsync(CancellationToken cancellationToken)
     {
-        _stopping = new CancellationTokenSource();
         // Made here, not in the loop: the first period counts from the moment the silo became active.
         var timer = new PeriodicTimer(options.Value.SweepPeriod, clock);
-        _loop = RunAsync(timer, _stopping.Token);
+        _loop.Start(stopping => RunAsync(timer, stopping));
         return Task.CompletedTask;
     }
 
-    private async Task StopAsync(CancellationToken cancellationToken)
-    {
-        if (_stopping is null || _loop is null)
-        {
-            return;
-        }
-
-        await _stopping.CancelAsync();
-        try
-        {
-            await _loop.WaitAsync(cancellationToken);
-        }
-        catch (OperationCanceledException)
-        {
-        }
-    }
-
-    public void Dispose() => _stopping?.Dispose();
+    public void Dispose() => _loop.Dispose();
 
     private async Task RunAsync(PeriodicTimer timer, CancellationToken stopping)
     {
