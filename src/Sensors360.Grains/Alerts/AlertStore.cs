@@ -136,14 +136,15 @@ public sealed class AlertStore(NpgsqlDataSource db)
     }
 
     /// <summary>
-    /// The statements of the bulk raise, in the caller's transaction (committed by the caller). First the sensors'
-    /// rows are locked (<c>FOR NO KEY UPDATE SKIP LOCKED</c>); a heartbeat written by a grain that may not know of
-    /// this raise takes <c>FOR SHARE</c> on its sensor's row first (<see cref="LockSensorsCommand"/>). So either that
-    /// heartbeat holds the row, and this raise leaves the sensor to the next sweep, or it waits for this commit and
-    /// then resolves the alert it never saw (<see cref="ResolveOpenOfSensorsCommand"/>). A row held by anything else
-    /// (the checkpoint, a retirement) is left to the next sweep too: this raise never waits for a row, so it cannot
-    /// deadlock; and a grain's own raise (its foreign key check takes <c>FOR KEY SHARE</c>) is never held up by it.
-    /// The insert is a second statement on purpose: in READ COMMITTED it takes its snapshot after the locks.
+    /// The statements of the bulk raise, in the caller's transaction (committed by the caller). First each sensor's
+    /// raise lock is taken (an advisory lock in <see cref="SilenceRaiseLockSpace"/>, tried, never waited for); a
+    /// heartbeat written by a grain that may not know of this raise takes the same lock shared first
+    /// (<see cref="LockSensorsCommand"/>). So either that heartbeat holds it, and this raise leaves the sensor to the
+    /// next sweep, or it waits for this commit and then resolves the alert it never saw
+    /// (<see cref="ResolveOpenOfSensorsCommand"/>). An advisory lock and not the sensor's row: a row held by anything
+    /// else (an operator's transaction, the checkpoint, a retirement) must not make a heartbeat wait, and this raise
+    /// never waits for a lock, so it cannot deadlock. The insert is a second statement on purpose: in READ COMMITTED
+    /// it takes its snapshot after the locks.
     /// </summary>
     public static async Task<IReadOnlyList<Alert>> RaiseSilencesIfUnchangedAsync(
         NpgsqlConnection connection, NpgsqlTransaction transaction, IReadOnlyList<OverdueSensor> sensors, DateTimeOffset raisedAt,
@@ -151,9 +152,10 @@ public sealed class AlertStore(NpgsqlDataSource db)
     {
         var locked = new HashSet<long>();
         await using (var lockRows = new NpgsqlCommand(
-            "SELECT id FROM sensor WHERE id = ANY ($1) ORDER BY id FOR NO KEY UPDATE SKIP LOCKED", connection, transaction))
+            $"SELECT id FROM unnest($1::bigint[]) AS id WHERE pg_try_advisory_xact_lock($2, {RaiseLockOfId})", connection, transaction))
         {
             lockRows.Parameters.AddWithValue(sensors.Select(sensor => sensor.Id).ToArray());
+            lockRows.Parameters.AddWithValue(SilenceRaiseLockSpace);
             await using var rows = await lockRows.ExecuteReaderAsync(cancellationToken);
             while (await rows.ReadAsync(cancellationToken))
             {
@@ -161,7 +163,7 @@ public sealed class AlertStore(NpgsqlDataSource db)
             }
         }
 
-        // Rows held by others are left to the next sweep.
+        // Sensors whose first heartbeat is being written are left to the next sweep.
         var raisable = sensors.Where(sensor => locked.Contains(sensor.Id)).ToList();
         if (raisable.Count == 0)
         {
@@ -203,12 +205,23 @@ public sealed class AlertStore(NpgsqlDataSource db)
     }
 
     /// <summary>
-    /// For the heartbeat writer's batch, before its other statements: takes <c>FOR SHARE</c> on the rows of
-    /// sensors whose grains may not know of every open alert (see <see cref="RaiseSilencesIfUnchangedAsync(NpgsqlConnection, NpgsqlTransaction, IReadOnlyList{OverdueSensor}, DateTimeOffset, CancellationToken)"/>).
-    /// The weakest lock that waits for the bulk raise's <c>FOR NO KEY UPDATE</c>; the checkpoint skips rows it finds held.
+    /// The advisory lock space (the two-key form, apart from every one-key lock of <c>AdvisoryLocks</c>) of the bulk
+    /// raise's per-sensor locks; the second key is the sensor's id (<see cref="RaiseLockOfId"/>).
+    /// </summary>
+    public const int SilenceRaiseLockSpace = 0x5336_3017;
+
+    // The lock's second key: the id itself for every id below 2^31; above, two sensors may share one, which only makes
+    // one wait for the other's raise.
+    private const string RaiseLockOfId = "(id % 2147483648)::integer";
+
+    /// <summary>
+    /// For the heartbeat writer's batch, before its other statements: takes the raise lock of each sensor whose grain
+    /// may not know of every open alert, shared (see <see cref="RaiseSilencesIfUnchangedAsync(NpgsqlConnection, NpgsqlTransaction, IReadOnlyList{OverdueSensor}, DateTimeOffset, CancellationToken)"/>):
+    /// it waits only for a bulk raise of that very sensor, never for its row.
     /// </summary>
     public static NpgsqlBatchCommand LockSensorsCommand(long[] sensorIds) => Command(
-        "SELECT count(*) FROM (SELECT 1 FROM sensor WHERE id = ANY ($1) ORDER BY id FOR SHARE) AS locked", sensorIds);
+        $"SELECT count(taken) FROM (SELECT pg_advisory_xact_lock_shared($2, {RaiseLockOfId}) IS NULL AS taken FROM unnest($1::bigint[]) AS id) AS locks",
+        sensorIds, SilenceRaiseLockSpace);
 
     /// <summary>
     /// Resolves whatever alert of each sensor is open, at its heartbeat's time (never before it was raised); for the

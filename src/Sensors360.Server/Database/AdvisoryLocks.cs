@@ -3,7 +3,9 @@ namespace Sensors360.Server.Database;
 /// <summary>
 /// Every PostgreSQL advisory lock key the server takes, one per use. Keys share one namespace in the
 /// database, so two uses with the same key would wait for each other for no reason; they live together
-/// here so a new one is chosen next to the others (a test checks they are distinct).
+/// here so a new one is chosen next to the others (a test checks they are distinct). The per-sensor locks of the
+/// silence sweep's bulk raise use the two-key form (<c>AlertStore.SilenceRaiseLockSpace</c>, then the sensor), which
+/// PostgreSQL keeps apart from every one-key lock here.
 /// </summary>
 internal static class AdvisoryLocks
 {
