@@ -100,33 +100,27 @@ internal sealed class IngestBenchmark(BenchSettings settings)
                 Console.WriteLine($"  {numbers.SucceededRate:0}/s, p99 {numbers.P99Ms:0.00} ms, {numbers.Errors} errors");
             }
 
-            Console.WriteLine("Measuring a bare Kestrel (Sensors360.BareKestrel: one handler answering 204)...");
-            await using (var bare = BareKestrel.Start())
+            // A bare reference in its own process, measured as the runs above.
+            async Task MeasureBareAsync(string name, BareKestrel bare, string path)
             {
-                await bare.WaitUntilReadyAsync(cancellationToken);
-                var bareMeter = new ProcessMeter(bare.ProcessId);
-                await PeakAsync(bare.BaseAddress, "/bench/noop/{id}", false, settings.WarmUp);
-                bareMeter.ResetPeak();
-                var cpuBefore = bareMeter.CpuSeconds();
-                var numbers = await PeakAsync(bare.BaseAddress, "/bench/noop/{id}", false, settings.RunLength);
-                runs.Add(new BenchRun("bare-kestrel", "(separate process)", numbers.SucceededRate, numbers.P50Ms, numbers.P99Ms, numbers.P999Ms, numbers.Errors,
-                    Math.Round((bareMeter.CpuSeconds() - cpuBefore) / numbers.ElapsedSeconds, 2), bareMeter.PeakResidentBytes(), null));
-                Console.WriteLine($"  {numbers.SucceededRate:0}/s, p99 {numbers.P99Ms:0.00} ms, {numbers.Errors} errors");
+                await using (bare)
+                {
+                    await bare.WaitUntilReadyAsync(cancellationToken);
+                    var bareMeter = new ProcessMeter(bare.ProcessId);
+                    await PeakAsync(bare.BaseAddress, path, false, settings.WarmUp);
+                    bareMeter.ResetPeak();
+                    var cpuBefore = bareMeter.CpuSeconds();
+                    var numbers = await PeakAsync(bare.BaseAddress, path, false, settings.RunLength);
+                    runs.Add(new BenchRun(name, "(separate process)", numbers.SucceededRate, numbers.P50Ms, numbers.P99Ms, numbers.P999Ms, numbers.Errors,
+                        Math.Round((bareMeter.CpuSeconds() - cpuBefore) / numbers.ElapsedSeconds, 2), bareMeter.PeakResidentBytes(), null));
+                    Console.WriteLine($"  {numbers.SucceededRate:0}/s, p99 {numbers.P99Ms:0.00} ms, {numbers.Errors} errors");
+                }
             }
 
+            Console.WriteLine("Measuring a bare Kestrel (Sensors360.BareKestrel: one handler answering 204)...");
+            await MeasureBareAsync("bare-kestrel", BareKestrel.Start(), "/bench/noop/{id}");
             Console.WriteLine("Measuring a bare durable ingest (Sensors360.BareIngest: a grain call and a group-committed insert)...");
-            await using (var bare = BareKestrel.StartIngest(database))
-            {
-                await bare.WaitUntilReadyAsync(cancellationToken);
-                var bareMeter = new ProcessMeter(bare.ProcessId);
-                await PeakAsync(bare.BaseAddress, "/bare/{id}", false, settings.WarmUp);
-                bareMeter.ResetPeak();
-                var cpuBefore = bareMeter.CpuSeconds();
-                var numbers = await PeakAsync(bare.BaseAddress, "/bare/{id}", false, settings.RunLength);
-                runs.Add(new BenchRun("bare-ingest", "(separate process)", numbers.SucceededRate, numbers.P50Ms, numbers.P99Ms, numbers.P999Ms, numbers.Errors,
-                    Math.Round((bareMeter.CpuSeconds() - cpuBefore) / numbers.ElapsedSeconds, 2), bareMeter.PeakResidentBytes(), null));
-                Console.WriteLine($"  {numbers.SucceededRate:0}/s, p99 {numbers.P99Ms:0.00} ms, {numbers.Errors} errors");
-            }
+            await MeasureBareAsync("bare-ingest", BareKestrel.StartIngest(database), "/bare/{id}");
 
             await PrintTopStatementsAsync(database, cancellationToken);
             var peak = runs.Single(run => run.Name == "sensors360").HeartbeatsPerSecond;

@@ -30,13 +30,7 @@ public sealed class HeartbeatCheckpointTests(ThrowawayPostgres postgres)
         await BeatAsync(server, "flat-1", token);
 
         // From here on, every change to a sensor row is counted, whoever makes it.
-        await Sql.ScalarAsync(database, """
-            CREATE TABLE sensor_row_updates (n bigint NOT NULL);
-            INSERT INTO sensor_row_updates VALUES (0);
-            CREATE FUNCTION count_sensor_row_update() RETURNS trigger LANGUAGE plpgsql AS $$
-            BEGIN UPDATE sensor_row_updates SET n = n + 1; RETURN NULL; END $$;
-            CREATE TRIGGER count_sensor_row_update AFTER UPDATE ON sensor FOR EACH ROW EXECUTE FUNCTION count_sensor_row_update();
-            """);
+        await CountSensorUpdatesAsync(database, "sensor_row_updates", "ROW");
         for (var i = 0; i < 50; i++)
         {
             await BeatAsync(server, "flat-1", token);
@@ -162,13 +156,7 @@ public sealed class HeartbeatCheckpointTests(ThrowawayPostgres postgres)
         }
 
         // Every statement that updates sensor rows is counted from here, whoever runs it.
-        await Sql.ScalarAsync(database, """
-            CREATE TABLE sensor_update_statements (n bigint NOT NULL);
-            INSERT INTO sensor_update_statements VALUES (0);
-            CREATE FUNCTION count_sensor_update_statement() RETURNS trigger LANGUAGE plpgsql AS $$
-            BEGIN UPDATE sensor_update_statements SET n = n + 1; RETURN NULL; END $$;
-            CREATE TRIGGER count_sensor_update_statement AFTER UPDATE ON sensor FOR EACH STATEMENT EXECUTE FUNCTION count_sensor_update_statement();
-            """);
+        await CountSensorUpdatesAsync(database, "sensor_update_statements", "STATEMENT");
         var writesBefore = (await Scrape.ReadAsync(server.Http, TestContext.Current.CancellationToken)).Sum("sensors360_checkpoint_writes_total");
 
         await Task.WhenAll(Enumerable.Range(0, Sensors).Select(index => BeatAsync(server, $"first-{index}", tokens[index])));
@@ -207,4 +195,13 @@ public sealed class HeartbeatCheckpointTests(ThrowawayPostgres postgres)
         Assert.True(response.StatusCode == HttpStatusCode.OK, $"GET {id}: {(int)response.StatusCode} {body}");
         return JsonDocument.Parse(body).RootElement.GetProperty("heartbeatCount").GetInt64();
     }
+
+    /// <summary>From here on, counts into the one-row table <paramref name="table"/> every update of sensor rows, per row or per statement.</summary>
+    private static Task<long> CountSensorUpdatesAsync(string database, string table, string per) => Sql.ScalarAsync(database, $$"""
+        CREATE TABLE {{table}} (n bigint NOT NULL);
+        INSERT INTO {{table}} VALUES (0);
+        CREATE FUNCTION count_{{table}}() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN UPDATE {{table}} SET n = n + 1; RETURN NULL; END $$;
+        CREATE TRIGGER count_{{table}} AFTER UPDATE ON sensor FOR EACH {{per}} EXECUTE FUNCTION count_{{table}}();
+        """);
 }
