@@ -39,13 +39,8 @@ public sealed class FleetStore(NpgsqlDataSource db)
     {
         await using var connection = await db.OpenConnectionAsync(cancellationToken);
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
-        // The view's maintenance-window subplans make the planner's estimate large even for a small fleet, so PostgreSQL
-        // JIT-compiled this statement on every call: 99% of its time (about 240 ms a call at 1,000 sensors, every few
-        // seconds), competing with the heartbeat commits. Compiled code cannot pay that back on one scan of sensor.
-        await using (var noJit = new NpgsqlCommand("SET LOCAL jit = off", connection, transaction))
-        {
-            await noJit.ExecuteNonQueryAsync(cancellationToken);
-        }
+        // The view's maintenance-window subplans make the planner's estimate large even for a small fleet.
+        await WholeFleetScan.WithoutJitAsync(connection, transaction, cancellationToken);
 
         await using var command = new NpgsqlCommand(FleetStatement, connection, transaction);
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);

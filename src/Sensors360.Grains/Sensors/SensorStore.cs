@@ -184,12 +184,7 @@ public sealed class SensorStore(NpgsqlDataSource db, SensorCheckpoint? checkpoin
         NpgsqlConnection connection, NpgsqlTransaction transaction, DateTimeOffset now, TimeSpan defaultThreshold, int limit,
         OverdueSensor? after, CancellationToken cancellationToken)
     {
-        // A scan of the whole fleet that the planner costs high enough to JIT-compile on every call (as it did the
-        // fleet count, docs/database.md); the compiled code would not pay back within one scan.
-        await using (var noJit = new NpgsqlCommand("SET LOCAL jit = off", connection, transaction))
-        {
-            await noJit.ExecuteNonQueryAsync(cancellationToken);
-        }
+        await WholeFleetScan.WithoutJitAsync(connection, transaction, cancellationToken);
 
         await using var command = new NpgsqlCommand($"""
             SELECT c.id, c.name, c.last_heartbeat_at, c.silent_since

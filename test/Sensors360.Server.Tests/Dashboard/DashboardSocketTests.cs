@@ -181,24 +181,8 @@ public sealed class DashboardSocketTests
         public Task SendAsync(string text) =>
             _client.SendAsync(Encoding.UTF8.GetBytes(text), WebSocketMessageType.Text, endOfMessage: true, TestContext.Current.CancellationToken);
 
-        public async Task<JsonElement> ReceiveAsync()
-        {
-            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(TestContext.Current.CancellationToken);
-            timeout.CancelAfter(Patience);
-            var buffer = new byte[64 * 1024];
-            var length = 0;
-            ValueWebSocketReceiveResult result;
-            do
-            {
-                result = await _client.ReceiveAsync(buffer.AsMemory(length), timeout.Token);
-                Assert.Equal(WebSocketMessageType.Text, result.MessageType);
-                length += result.Count;
-            }
-            while (!result.EndOfMessage);
-
-            using var document = JsonDocument.Parse(buffer.AsMemory(0, length));
-            return document.RootElement.Clone();
-        }
+        public async Task<JsonElement> ReceiveAsync() =>
+            await FeedClient.ReceiveAsync(_client, Patience) ?? throw new InvalidOperationException("The server closed the socket.");
 
         public async ValueTask DisposeAsync()
         {

@@ -72,7 +72,10 @@ internal sealed class FeedClient : IAsyncDisposable
         _socket.SendAsync(Encoding.UTF8.GetBytes(text), WebSocketMessageType.Text, true, TestContext.Current.CancellationToken);
 
     /// <summary>The next text message, or null when the server closed the socket.</summary>
-    public async Task<JsonElement?> ReceiveAsync(TimeSpan timeout)
+    public Task<JsonElement?> ReceiveAsync(TimeSpan timeout) => ReceiveAsync(_socket, timeout);
+
+    /// <summary>The next message on <paramref name="socket"/>, which must be text (JSON), or null when the other side closed it.</summary>
+    public static async Task<JsonElement?> ReceiveAsync(WebSocket socket, TimeSpan timeout)
     {
         using var deadline = CancellationTokenSource.CreateLinkedTokenSource(TestContext.Current.CancellationToken);
         deadline.CancelAfter(timeout);
@@ -81,12 +84,13 @@ internal sealed class FeedClient : IAsyncDisposable
         ValueWebSocketReceiveResult result;
         do
         {
-            result = await _socket.ReceiveAsync(buffer.AsMemory(length), deadline.Token);
+            result = await socket.ReceiveAsync(buffer.AsMemory(length), deadline.Token);
             if (result.MessageType == WebSocketMessageType.Close)
             {
                 return null;
             }
 
+            Assert.Equal(WebSocketMessageType.Text, result.MessageType);
             length += result.Count;
         }
         while (!result.EndOfMessage);
