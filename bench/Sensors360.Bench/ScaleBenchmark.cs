@@ -243,11 +243,21 @@ internal sealed class ScaleBenchmark(ScaleSettings settings)
         await using var connection = await db.OpenConnectionAsync(cancellationToken);
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
         await Grains.Sensors.SensorStore.ReadOverdueAsync(connection, transaction, outage, TimeSpan.FromDays(7), 100, cancellationToken);
+        // As the sweep reads it: one statement, then page after page of its cursor.
         var sweep = Stopwatch.StartNew();
-        var page = await Grains.Sensors.SensorStore.ReadOverdueAsync(
-            connection, transaction, outage, TimeSpan.FromDays(7), Grains.Sensors.SilenceSweep.MaxPerSweep, cancellationToken);
-        reads[$"silence sweep, one page ({page.Count:N0}) with every sensor overdue"] = Math.Round(sweep.Elapsed.TotalMilliseconds, 1);
-        foreach (var name in reads.Keys.Skip(reads.Count - 2))
+        var backlog = await Grains.Sensors.SensorStore.OpenOverdueAsync(connection, transaction, outage, TimeSpan.FromDays(7), cancellationToken);
+        var first = await backlog.ReadAsync(Grains.Sensors.SilenceSweep.PageSize, cancellationToken);
+        var firstPageMs = sweep.Elapsed.TotalMilliseconds;
+        var backlogCount = first.Count;
+        for (var page = first; page.Count == Grains.Sensors.SilenceSweep.PageSize;)
+        {
+            page = await backlog.ReadAsync(Grains.Sensors.SilenceSweep.PageSize, cancellationToken);
+            backlogCount += page.Count;
+        }
+
+        reads[$"silence sweep's overdue read, first page ({first.Count:N0}) with every sensor overdue"] = Math.Round(firstPageMs, 1);
+        reads[$"silence sweep's overdue read, the whole backlog ({backlogCount:N0}) in pages of {Grains.Sensors.SilenceSweep.PageSize:N0}"] = Math.Round(sweep.Elapsed.TotalMilliseconds, 1);
+        foreach (var name in reads.Keys.Skip(reads.Count - 3))
         {
             Console.WriteLine($"  {name}: {reads[name]:0.0} ms");
         }

@@ -1,3 +1,4 @@
+using System.Globalization;
 using Npgsql;
 using NpgsqlTypes;
 using Sensors360.Abstractions.Sensors;
@@ -165,62 +166,58 @@ public sealed class SensorStore(NpgsqlDataSource db, SensorCheckpoint? checkpoin
         """;
 
     /// <summary>
-    /// The sweep's one query: sensors not retired, not paused (<see cref="NotPaused"/>), without an open alert, whose last heartbeat (or, never heard from,
-    /// provisioning) + threshold is at or before <paramref name="now"/>; the longest overdue first, at most
-    /// <paramref name="limit"/>. Run inside the sweep's transaction, which holds its advisory lock. The checkpoint
-    /// (<see cref="SensorCheckpoint"/>) may lag the heartbeats, by a period or, after a crash, until the sensor's next
-    /// activation: it only picks the candidates, and each one's last heartbeat is then taken from its heartbeat rows
-    /// after the checkpoint, so a sensor that did beat since is not overdue.
+    /// The sweep's one query ($1 now, $2 the default threshold in seconds): sensors not retired, not paused
+    /// (<see cref="NotPaused"/>), without an open alert, whose last heartbeat (or, never heard from, provisioning) +
+    /// threshold is at or before now; the longest overdue first. The checkpoint (<see cref="SensorCheckpoint"/>) may
+    /// lag the heartbeats, by a period or, after a crash, until the sensor's next activation: it only picks the
+    /// candidates, and each one's last heartbeat is then taken from its heartbeat rows after the checkpoint, so a
+    /// sensor that did beat since is not overdue.
     /// </summary>
-    public static Task<IReadOnlyList<OverdueSensor>> ReadOverdueAsync(
-        NpgsqlConnection connection, NpgsqlTransaction transaction, DateTimeOffset now, TimeSpan defaultThreshold, int limit, CancellationToken cancellationToken) =>
-        ReadOverdueAsync(connection, transaction, now, defaultThreshold, limit, after: null, cancellationToken);
+    private const string OverdueStatement = $"""
+        SELECT c.id, c.name, c.last_heartbeat_at, c.silent_since
+        FROM (SELECT s.id, s.name, l.last_heartbeat_at,
+                     coalesce(l.last_heartbeat_at, s.created_at) + d.threshold AS silent_since
+              FROM sensor s
+              CROSS JOIN LATERAL (SELECT coalesce(s.silence_threshold_seconds, $2::float8) * interval '1 second' AS threshold) AS d
+              CROSS JOIN LATERAL (SELECT coalesce((SELECT max(h.received_at) FROM heartbeat h
+                                                   WHERE h.sensor_id = s.id AND h.received_at > coalesce(s.last_heartbeat_at, '-infinity')),
+                                                  s.last_heartbeat_at) AS last_heartbeat_at) AS l
+              WHERE s.retired_at IS NULL
+                AND coalesce(s.last_heartbeat_at, s.created_at) + d.threshold <= $1
+                AND NOT EXISTS (SELECT 1 FROM alert a WHERE a.sensor_id = s.id AND a.resolved_at IS NULL)
+                AND {NotPaused}) AS c
+        WHERE c.silent_since <= $1
+        ORDER BY c.silent_since, c.id
+        """;
+
+    // Cursor names are per session; a fresh one each time lets one transaction open several.
+    private static long _overdueCursors;
 
     /// <summary>
-    /// As above, continuing after <paramref name="after"/> (the last sensor of the previous page, in the order
-    /// silent since, then id), so a sweep can walk a backlog larger than one page without reading anything twice.
+    /// The sensors overdue at <paramref name="now"/> (<see cref="OverdueStatement"/>), as a cursor in
+    /// <paramref name="transaction"/> (the sweep's, which holds its advisory lock): the statement runs once, however
+    /// large the backlog, and <see cref="OverdueBacklog.ReadAsync"/> hands it out page by page. Read page by page
+    /// with a fresh statement each, a backlog of a million sensors cost the whole scan and sort for every page.
     /// </summary>
-    public static async Task<IReadOnlyList<OverdueSensor>> ReadOverdueAsync(
-        NpgsqlConnection connection, NpgsqlTransaction transaction, DateTimeOffset now, TimeSpan defaultThreshold, int limit,
-        OverdueSensor? after, CancellationToken cancellationToken)
+    public static async Task<OverdueBacklog> OpenOverdueAsync(
+        NpgsqlConnection connection, NpgsqlTransaction transaction, DateTimeOffset now, TimeSpan defaultThreshold, CancellationToken cancellationToken)
     {
         await WholeFleetScan.WithoutJitAsync(connection, transaction, cancellationToken);
 
-        await using var command = new NpgsqlCommand($"""
-            SELECT c.id, c.name, c.last_heartbeat_at, c.silent_since
-            FROM (SELECT s.id, s.name, l.last_heartbeat_at,
-                         coalesce(l.last_heartbeat_at, s.created_at) + d.threshold AS silent_since
-                  FROM sensor s
-                  CROSS JOIN LATERAL (SELECT coalesce(s.silence_threshold_seconds, $2::float8) * interval '1 second' AS threshold) AS d
-                  CROSS JOIN LATERAL (SELECT coalesce((SELECT max(h.received_at) FROM heartbeat h
-                                                       WHERE h.sensor_id = s.id AND h.received_at > coalesce(s.last_heartbeat_at, '-infinity')),
-                                                      s.last_heartbeat_at) AS last_heartbeat_at) AS l
-                  WHERE s.retired_at IS NULL
-                    AND coalesce(s.last_heartbeat_at, s.created_at) + d.threshold <= $1
-                    AND NOT EXISTS (SELECT 1 FROM alert a WHERE a.sensor_id = s.id AND a.resolved_at IS NULL)
-                    AND {NotPaused}) AS c
-            WHERE c.silent_since <= $1
-              AND ($4::timestamptz IS NULL OR (c.silent_since, c.id) > ($4, $5))
-            ORDER BY c.silent_since, c.id
-            LIMIT $3
-            """, connection, transaction);
-        command.Parameters.AddWithValue(now);
-        command.Parameters.AddWithValue(defaultThreshold.TotalSeconds);
-        command.Parameters.AddWithValue(limit);
-        command.Parameters.Add(new NpgsqlParameter { NpgsqlDbType = NpgsqlDbType.TimestampTz, Value = (object?)after?.SilentSince ?? DBNull.Value });
-        command.Parameters.Add(new NpgsqlParameter { NpgsqlDbType = NpgsqlDbType.Bigint, Value = (object?)after?.Id ?? DBNull.Value });
-        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
-        var overdue = new List<OverdueSensor>();
-        while (await reader.ReadAsync(cancellationToken))
-        {
-            overdue.Add(new OverdueSensor(
-                reader.GetInt64(0),
-                reader.GetString(1),
-                reader.IsDBNull(2) ? null : reader.GetFieldValue<DateTimeOffset>(2),
-                reader.GetFieldValue<DateTimeOffset>(3)));
-        }
+        var cursor = $"overdue_{Interlocked.Increment(ref _overdueCursors)}";
+        await using var declare = new NpgsqlCommand($"DECLARE {cursor} NO SCROLL CURSOR FOR {OverdueStatement}", connection, transaction);
+        declare.Parameters.AddWithValue(now);
+        declare.Parameters.AddWithValue(defaultThreshold.TotalSeconds);
+        await declare.ExecuteNonQueryAsync(cancellationToken);
+        return new OverdueBacklog(connection, transaction, cursor);
+    }
 
-        return overdue;
+    /// <summary>The first <paramref name="limit"/> sensors overdue at <paramref name="now"/>, the longest overdue first (<see cref="OpenOverdueAsync"/>).</summary>
+    public static async Task<IReadOnlyList<OverdueSensor>> ReadOverdueAsync(
+        NpgsqlConnection connection, NpgsqlTransaction transaction, DateTimeOffset now, TimeSpan defaultThreshold, int limit, CancellationToken cancellationToken)
+    {
+        var backlog = await OpenOverdueAsync(connection, transaction, now, defaultThreshold, cancellationToken);
+        return await backlog.ReadAsync(limit, cancellationToken);
     }
 
     /// <summary>
@@ -285,3 +282,29 @@ public sealed record OverdueSensor(long Id, string Name, DateTimeOffset? LastHea
 
 /// <summary>A sensor to insert with <see cref="SensorStore.InsertManyAsync"/>: its public id, tags, threshold (null: the default) and token hash.</summary>
 public sealed record NewSensor(string Name, string[] Tags, int? SilenceThresholdSeconds, string TokenHash);
+
+/// <summary>
+/// The overdue sensors of one sweep (<see cref="SensorStore.OpenOverdueAsync"/>): a cursor that lives until its
+/// transaction ends, read forward only.
+/// </summary>
+public sealed class OverdueBacklog(NpgsqlConnection connection, NpgsqlTransaction transaction, string cursor)
+{
+    /// <summary>The next <paramref name="count"/> sensors, fewer at the end of the backlog, none past it.</summary>
+    public async Task<IReadOnlyList<OverdueSensor>> ReadAsync(int count, CancellationToken cancellationToken)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(count);
+        await using var fetch = new NpgsqlCommand(string.Create(CultureInfo.InvariantCulture, $"FETCH FORWARD {count} FROM {cursor}"), connection, transaction);
+        await using var reader = await fetch.ExecuteReaderAsync(cancellationToken);
+        var overdue = new List<OverdueSensor>();
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            overdue.Add(new OverdueSensor(
+                reader.GetInt64(0),
+                reader.GetString(1),
+                reader.IsDBNull(2) ? null : reader.GetFieldValue<DateTimeOffset>(2),
+                reader.GetFieldValue<DateTimeOffset>(3)));
+        }
+
+        return overdue;
+    }
+}

@@ -19,7 +19,7 @@ namespace Sensors360.Grains.Sensors;
 /// whatever lost a sensor's timer and reminder (a silo crash right after a first heartbeat, lost reminder rows, a
 /// commit whose outcome was unknown), the alert comes at most one sweep period after the silence began. Overdue
 /// sensors whose grains are active nowhere (after a full restart, all of them) need no grain: their alerts are
-/// raised in bulk, by the same rules, one statement per 1,000 sensors. A silo sweeps once as it becomes active, then
+/// raised in bulk, by the same rules, one transaction per 100 sensors. A silo sweeps once as it becomes active, then
 /// every period.
 /// </summary>
 /// <remarks>
@@ -41,11 +41,11 @@ public sealed partial class SilenceSweep(
     public const long LockKey = 0x5345_4E53_3336_3012;
 
     /// <summary>
-    /// Overdue sensors read at a time (the longest overdue first). A sweep reads page after page while pages come
-    /// full, so a backlog (after a full restart, every silence that came due while nothing ran) is raised by one
-    /// sweep; normally a sweep finds none: a sensor's own timer raises its alert first.
+    /// Overdue sensors handled at a time (the longest overdue first), read from one statement's cursor: a sweep reads
+    /// on until the backlog is done, so a backlog (after a full restart, every silence that came due while nothing
+    /// ran) is raised by one sweep; normally a sweep finds none: a sensor's own timer raises its alert first.
     /// </summary>
-    public const int MaxPerSweep = 10_000;
+    public const int PageSize = 10_000;
 
     // Grain calls at once, for overdue sensors whose grains are active: such a grain holds its sensor already, so a
     // call is at most one alert insert. Eight stays under the 9 connections the default budget leaves for such work.
@@ -126,11 +126,10 @@ public sealed partial class SilenceSweep(
 
         int overdue = 0, raisedInBulk = 0, raisedByGrains = 0;
         ActiveSensorGrains? active = null;
-        OverdueSensor? after = null;
+        var backlog = await SensorStore.OpenOverdueAsync(connection, transaction, clock.GetUtcNow(), options.Value.SilenceThreshold, stopping);
         while (true)
         {
-            var page = await SensorStore.ReadOverdueAsync(
-                connection, transaction, clock.GetUtcNow(), options.Value.SilenceThreshold, MaxPerSweep, after, stopping);
+            var page = await backlog.ReadAsync(PageSize, stopping);
             if (page.Count == 0)
             {
                 break;
@@ -142,12 +141,10 @@ public sealed partial class SilenceSweep(
             var unwatched = active.Known ? page.Where(sensor => !active.Contains(sensor.Name)).ToList() : [];
             raisedInBulk += await RaiseInBulkAsync(unwatched, stopping);
             raisedByGrains += await ConfirmEachAsync(unwatched.Count == 0 ? page : [.. page.Except(unwatched)], stopping);
-            if (page.Count < MaxPerSweep)
+            if (page.Count < PageSize)
             {
                 break;
             }
-
-            after = page[^1];
         }
 
         // The lock is held until here, so no other silo asks the same grains meanwhile.
@@ -184,7 +181,7 @@ public sealed partial class SilenceSweep(
     }
 
     /// <summary>
-    /// Raises the alerts of overdue sensors whose grains were active nowhere, 1,000 to a transaction, by the rules a
+    /// Raises the alerts of overdue sensors whose grains were active nowhere, 100 to a transaction, by the rules a
     /// grain keeps (<see cref="AlertStore.RaiseSilencesIfUnchangedAsync(IReadOnlyList{OverdueSensor}, DateTimeOffset, CancellationToken)"/>),
     /// then tells the dashboard grain once: it reads the open alerts from the database within a second. A grain
     /// that activates meanwhile loads the alert, or resolves it with its first heartbeat if it read its sensor first.

@@ -20,8 +20,8 @@ public sealed class BulkSilenceRaiseTests(ThrowawayPostgres postgres)
     private static readonly TimeSpan SweepPeriod = TimeSpan.FromMinutes(10);
     private static readonly TimeSpan Tick = TimeSpan.FromSeconds(1);
 
-    // More than one page of the sweep's read (SilenceSweep.MaxPerSweep), so one sweep must read on.
-    private const int Backlog = SilenceSweep.MaxPerSweep + 50;
+    // More than one page of the sweep's read (SilenceSweep.PageSize), so one sweep must read on.
+    private const int Backlog = SilenceSweep.PageSize + 50;
 
     // Sweeps only when the test moves the clock a whole period; reminders (an hour after a silence) never tick here.
     private static readonly Dictionary<string, string> Settings = new()
