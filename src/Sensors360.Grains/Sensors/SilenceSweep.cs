@@ -19,7 +19,7 @@ namespace Sensors360.Grains.Sensors;
 /// whatever lost a sensor's timer and reminder (a silo crash right after a first heartbeat, lost reminder rows, a
 /// commit whose outcome was unknown), the alert comes at most one sweep period after the silence began. Overdue
 /// sensors whose grains are active nowhere (after a full restart, all of them) need no grain: their alerts are
-/// raised in bulk, by the same rules, one transaction per 100 sensors. A silo sweeps once as it becomes active, then
+/// raised in bulk, by the same rules, one transaction per 100 sensors, eight at a time. A silo sweeps once as it becomes active, then
 /// every period.
 /// </summary>
 /// <remarks>
@@ -47,8 +47,9 @@ public sealed partial class SilenceSweep(
     /// </summary>
     public const int PageSize = 10_000;
 
-    // Grain calls at once, for overdue sensors whose grains are active: such a grain holds its sensor already, so a
-    // call is at most one alert insert. Eight stays under the 9 connections the default budget leaves for such work.
+    // Grain calls at once, for overdue sensors whose grains are active (such a grain holds its sensor already, so a
+    // call is at most one alert insert), and bulk-raise transactions at once; never both together. Eight stays under
+    // the 9 connections the default budget leaves for such work.
     private const int Concurrency = 8;
 
     // Sensors raised in bulk per transaction: it holds their rows, and a first heartbeat of one of them waits for it
@@ -193,18 +194,22 @@ public sealed partial class SilenceSweep(
             return 0;
         }
 
+        // Several transactions at once: each waits mostly for its commit, which the database then shares among them.
         var raised = 0;
-        foreach (var chunk in sensors.Chunk(BulkRaiseChunk))
-        {
-            try
+        await Parallel.ForEachAsync(
+            sensors.Chunk(BulkRaiseChunk),
+            new ParallelOptions { MaxDegreeOfParallelism = Concurrency, CancellationToken = stopping },
+            async (chunk, cancellationToken) =>
             {
-                raised += (await alerts.RaiseSilencesIfUnchangedAsync(chunk, clock.GetUtcNow(), stopping)).Count;
-            }
-            catch (Exception e) when (e is NpgsqlException or TimeoutException)
-            {
-                LogBulkRaiseFailed(logger, chunk.Length, e.Message.ReplaceLineEndings(" "));
-            }
-        }
+                try
+                {
+                    Interlocked.Add(ref raised, (await alerts.RaiseSilencesIfUnchangedAsync(chunk, clock.GetUtcNow(), cancellationToken)).Count);
+                }
+                catch (Exception e) when (e is NpgsqlException or TimeoutException)
+                {
+                    LogBulkRaiseFailed(logger, chunk.Length, e.Message.ReplaceLineEndings(" "));
+                }
+            });
 
         if (raised > 0)
         {
