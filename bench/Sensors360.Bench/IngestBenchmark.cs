@@ -152,6 +152,7 @@ internal sealed class IngestBenchmark(BenchSettings settings)
             new("bare-ingest", "/bare/{id}", false, bareIngest.BaseAddress, new ProcessMeter(bareIngest.ProcessId), false),
         ];
 
+        var phase = System.Diagnostics.Stopwatch.StartNew();
         var rounds = new List<BenchRound>();
         var reminderWrites = 0L;
         var heartbeatsStored = 0L;
@@ -177,6 +178,9 @@ internal sealed class IngestBenchmark(BenchSettings settings)
             Console.WriteLine("  ratios: " + string.Join(", ", rounds[^1].Ratios.Select(pair => string.Create(CultureInfo.InvariantCulture, $"{pair.Key} {pair.Value:0.00}"))));
         }
 
+        // What the rounds cost beyond their warm-ups and runs (the counters read around each run, the clients' start), for sizing them.
+        var loaded = settings.Rounds * targets.Length * (settings.WarmUp + settings.RunLength).TotalSeconds;
+        Console.WriteLine($"  {settings.Rounds} rounds took {phase.Elapsed.TotalSeconds:0} s, {loaded:0} s of it warm-ups and runs");
         var medians = targets.Select(target => BenchRound.MedianRun(target.Name, rounds)).ToList();
         return new Peaks(medians, rounds, new ReminderWrites(reminderWrites, heartbeatsStored));
     }
