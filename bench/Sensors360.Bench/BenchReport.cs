@@ -94,9 +94,11 @@ internal sealed record BenchReport(
             .AppendLine()
             .AppendLine(Machine.Describe())
             .AppendLine(invariant, $"Same client for every run ({Client}), {Concurrency} concurrent connections, {Sensors} sensors round-robin, {SecondsPerRun:0} s per run after a warm-up; PostgreSQL with its durable defaults (fsync, synchronous_commit on). The bare Kestrel and the bare ingest are separate processes (bench/Sensors360.BareKestrel, bench/Sensors360.BareIngest), running beside the server for the whole peak phase.")
-            .AppendLine(invariant, $"The peaks in {Rounds.Count} interleaved {(Rounds.Count == 1 ? "round" : "rounds")}, each measuring all six targets in an order that changes per round (listed below); every ratio is the median over the rounds of that round's ratio, and each figure of a run below is its median of {Rounds.Count} {(Rounds.Count == 1 ? "round" : "rounds")} (errors: all rounds together; peak RSS: the highest).")
+            .AppendLine(Rounds.Count == 1
+                ? "The peaks in one round (every target once, in the order listed below): the ratios are that round's."
+                : string.Create(invariant, $"The peaks in {Rounds.Count} interleaved rounds, each measuring all six targets in an order that changes per round (listed below); every ratio is the median over the rounds of that round's ratio, and each figure of a run below is its median of {Rounds.Count} rounds (errors: all rounds together; peak RSS: the highest)."))
             .AppendLine()
-            .AppendLine(invariant, $"| run (median of {Rounds.Count}) | heartbeats/s | p50 ms | p99 ms | p99.9 ms | errors | server CPU (cores) | server peak RSS MiB | DB rows/s | sensor row updates per row | reminder writes per row |")
+            .AppendLine(invariant, $"| run{(Rounds.Count == 1 ? "" : $" (median of {Rounds.Count} rounds)")} | heartbeats/s | p50 ms | p99 ms | p99.9 ms | errors | server CPU (cores) | server peak RSS MiB | DB rows/s | sensor row updates per row | reminder writes per row |")
             .AppendLine("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
         foreach (var run in Runs)
         {

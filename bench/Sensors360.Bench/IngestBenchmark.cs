@@ -180,7 +180,7 @@ internal sealed class IngestBenchmark(BenchSettings settings)
 
         // What the rounds cost beyond their warm-ups and runs (the counters read around each run, the clients' start), for sizing them.
         var loaded = settings.Rounds * targets.Length * (settings.WarmUp + settings.RunLength).TotalSeconds;
-        Console.WriteLine($"  {settings.Rounds} rounds took {phase.Elapsed.TotalSeconds:0} s, {loaded:0} s of it warm-ups and runs");
+        Console.WriteLine($"  the rounds ({settings.Rounds}) took {phase.Elapsed.TotalSeconds:0} s, {loaded:0} s of it warm-ups and runs");
         var medians = targets.Select(target => BenchRound.MedianRun(target.Name, rounds)).ToList();
         return new Peaks(medians, rounds, new ReminderWrites(reminderWrites, heartbeatsStored));
     }
