@@ -62,7 +62,8 @@ internal sealed record BenchReport(
     bool PeakRssCoversWholeLife,
     ReminderWrites Reminders,
     FeedCost Feed,
-    string Client)
+    string Client,
+    IReadOnlyList<BenchRound> Rounds)
 {
     private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web) { WriteIndented = true };
 
@@ -92,9 +93,12 @@ internal sealed record BenchReport(
             .AppendLine(invariant, $"# Ingest benchmark, {At:yyyy-MM-dd HH:mm} UTC")
             .AppendLine()
             .AppendLine(Machine.Describe())
-            .AppendLine(invariant, $"Same client for every run ({Client}), {Concurrency} concurrent connections, {Sensors} sensors round-robin, {SecondsPerRun:0} s per run after a warm-up; PostgreSQL with its durable defaults (fsync, synchronous_commit on). The bare Kestrel is a separate process (bench/Sensors360.BareKestrel), measured in the same run.")
+            .AppendLine(invariant, $"Same client for every run ({Client}), {Concurrency} concurrent connections, {Sensors} sensors round-robin, {SecondsPerRun:0} s per run after a warm-up; PostgreSQL with its durable defaults (fsync, synchronous_commit on). The bare Kestrel and the bare ingest are separate processes (bench/Sensors360.BareKestrel, bench/Sensors360.BareIngest), running beside the server for the whole peak phase.")
+            .AppendLine(Rounds.Count == 1
+                ? "The peaks in one round (every target once, in the order listed below): the ratios are that round's."
+                : string.Create(invariant, $"The peaks in {Rounds.Count} interleaved rounds, each measuring all six targets in an order that changes per round (listed below); every ratio is the median over the rounds of that round's ratio, and each figure of a run below is its median of {Rounds.Count} rounds (errors: all rounds together; peak RSS: the highest)."))
             .AppendLine()
-            .AppendLine("| run | heartbeats/s | p50 ms | p99 ms | p99.9 ms | errors | server CPU (cores) | server peak RSS MiB | DB rows/s | sensor row updates per row | reminder writes per row |")
+            .AppendLine(invariant, $"| run{(Rounds.Count == 1 ? "" : $" (median of {Rounds.Count} rounds)")} | heartbeats/s | p50 ms | p99 ms | p99.9 ms | errors | server CPU (cores) | server peak RSS MiB | DB rows/s | sensor row updates per row | reminder writes per row |")
             .AppendLine("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
         foreach (var run in Runs)
         {
@@ -102,10 +106,21 @@ internal sealed record BenchReport(
                 $"| {run.Name} | {run.HeartbeatsPerSecond:0} | {run.P50Ms:0.00} | {run.P99Ms:0.00} | {run.P999Ms:0.00} | {run.Errors} | {run.ServerCpuCores:0.00} | {run.ServerPeakRssBytes / (1024.0 * 1024):0} | {(run.DatabaseRowsPerSecond is { } rows ? rows.ToString("0", invariant) : "–")} | {(run.SensorRowUpdatesPerHeartbeat is { } updates ? updates.ToString("0.000", invariant) : "–")} | {(run.ReminderWritesPerHeartbeat is { } reminders ? reminders.ToString("0.000", invariant) : "–")} |");
         }
 
+        // Every round's ratios, so a reader sees how far apart the rounds were.
         text.AppendLine()
-            .AppendLine(invariant, $"Ratios: sensors360/noop = {Ratios["sensors360/noop"]:0.00}, sensors360/naive = {Ratios["sensors360/naive"]:0.00}, noop/bare Kestrel = {Ratios["noop/bare-kestrel"]:0.00}.")
+            .AppendLine("| round | order | " + string.Join(" | ", BenchRound.RatioKeys) + " |")
+            .AppendLine("|---:|---|" + string.Concat(BenchRound.RatioKeys.Select(_ => "---:|")));
+        foreach (var round in Rounds)
+        {
+            text.AppendLine(invariant, $"| {round.Round} | {string.Join(", ", round.Order)} | {string.Join(" | ", BenchRound.RatioKeys.Select(name => round.Ratios[name].ToString("0.00", invariant)))} |");
+        }
+
+        text.AppendLine(invariant, $"| median | | {string.Join(" | ", BenchRound.RatioKeys.Select(name => Ratios[name].ToString("0.00", invariant)))} |");
+
+        text.AppendLine()
+            .AppendLine(invariant, $"Ratios (medians): sensors360/noop = {Ratios["sensors360/noop"]:0.00}, sensors360/naive = {Ratios["sensors360/naive"]:0.00}, noop/bare Kestrel = {Ratios["noop/bare-kestrel"]:0.00}.")
             .AppendLine(invariant, $"The same durable work bare (bench/Sensors360.BareIngest: Kestrel, a grain call, a group-committed insert): sensors360/bare-ingest = {Ratios["sensors360/bare-ingest"]:0.00}, bare-ingest/bare Kestrel = {Ratios["bare-ingest/bare-kestrel"]:0.00}.")
-            .AppendLine(invariant, $"Reminder table writes during the sensors360 run: {Reminders.Writes} for {Reminders.Heartbeats} stored heartbeats.")
+            .AppendLine(invariant, $"Reminder table writes during the sensors360 runs (all rounds): {Reminders.Writes} for {Reminders.Heartbeats} stored heartbeats.")
             .AppendLine(invariant, $"Live feed: sensors360 at {Feed.WithoutSocketsPerSecond:0}/s without sockets, {Feed.WithSocketsPerSecond:0}/s with {Feed.Sockets:N0} dashboard sockets open ({Feed.SnapshotsPerSocketPerSecond:0.00} snapshots a socket a second received, {Feed.BytesPerSnapshot:0} bytes each, {Feed.BrokenSockets} sockets broken); server CPU {Feed.ServerCoresWithout:0.00} → {Feed.ServerCoresWith:0.00} cores, the sockets' client (the bench process, on the same cores) {Feed.ClientCoresWithout:0.00} → {Feed.ClientCoresWith:0.00} cores.")
             .AppendLine(invariant, $"At 70% of the sensors360 peak ({RateAt70PercentOfPeak:0}/s, open loop, the simulator as client; 70% of the {OpenLoopClientPeak:0}/s that client reaches closed-loop): p99 = {P99At70PercentOfPeakMs:0.00} ms.")
             .AppendLine(invariant, $"Memory per active sensor grain ({ActiveSensors:N0} online sensors vs none, after a full GC): {BytesPerActiveSensor:0} bytes RSS, {ManagedBytesPerActiveSensor:0} bytes managed heap; a grain that only loaded its record (not online: no timer, no reminder) costs {BytesPerLoadedSensor:0} bytes RSS.")
@@ -127,6 +142,63 @@ internal sealed record BenchReport(
 }
 
 internal sealed record Goal(string Name, double Measured, double Target, bool Met);
+
+/// <summary>
+/// One round of the peak phase: every target measured once, in <paramref name="Order"/>, and the ratios of this
+/// round's runs to each other. <see cref="BenchReport.Runs"/> and <see cref="BenchReport.Ratios"/> are the medians over the rounds.
+/// </summary>
+internal sealed record BenchRound(int Round, IReadOnlyList<string> Order, IReadOnlyList<BenchRun> Runs, IReadOnlyDictionary<string, double> Ratios)
+{
+    /// <summary>The report's ratios as "numerator/denominator" by run name, in the order the report lists them.</summary>
+    public static readonly IReadOnlyList<string> RatioKeys =
+        ["sensors360/noop", "sensors360/naive", "noop/bare-kestrel", "sensors360/bare-ingest", "bare-ingest/bare-kestrel"];
+
+    /// <summary>The ratios of one round's runs.</summary>
+    public static Dictionary<string, double> RatiosOf(IReadOnlyList<BenchRun> runs)
+    {
+        double Rate(string name) => runs.Single(run => run.Name == name).HeartbeatsPerSecond;
+        return RatioKeys.ToDictionary(key => key, key => key.Split('/') is [var numerator, var denominator]
+            ? Math.Round(Rate(numerator) / Rate(denominator), 3)
+            : throw new InvalidOperationException($"Not a ratio: {key}"));
+    }
+
+    /// <summary>Each ratio's median over the rounds: every round's ratio compares runs of the same minutes.</summary>
+    public static Dictionary<string, double> MedianRatios(IReadOnlyList<BenchRound> rounds) =>
+        RatioKeys.ToDictionary(key => key, key => Math.Round(Median(rounds.Select(round => round.Ratios[key])), 3));
+
+    /// <summary>
+    /// One target over the rounds: the median of each rate, latency, CPU and per-heartbeat figure, the errors of all
+    /// rounds together and the highest peak RSS.
+    /// </summary>
+    public static BenchRun MedianRun(string name, IReadOnlyList<BenchRound> rounds)
+    {
+        var runs = rounds.Select(round => round.Runs.Single(run => run.Name == name)).ToList();
+        double? MedianOrNull(Func<BenchRun, double?> value) =>
+            runs.Select(value).OfType<double>().ToList() is { Count: > 0 } present ? Math.Round(Median(present), 4) : null;
+        return new BenchRun(
+            name,
+            runs[0].Path,
+            Math.Round(Median(runs.Select(run => run.HeartbeatsPerSecond)), 1),
+            Math.Round(Median(runs.Select(run => run.P50Ms)), 3),
+            Math.Round(Median(runs.Select(run => run.P99Ms)), 3),
+            Math.Round(Median(runs.Select(run => run.P999Ms)), 3),
+            runs.Sum(run => run.Errors),
+            Math.Round(Median(runs.Select(run => run.ServerCpuCores)), 2),
+            runs.Max(run => run.ServerPeakRssBytes),
+            MedianOrNull(run => run.DatabaseRowsPerSecond),
+            MedianOrNull(run => run.SensorRowUpdatesPerHeartbeat),
+            MedianOrNull(run => run.ReminderWritesPerHeartbeat));
+    }
+
+    /// <summary>The middle value, or the mean of the two middle ones for an even count.</summary>
+    public static double Median(IEnumerable<double> values)
+    {
+        var sorted = values.Order().ToArray();
+        return sorted.Length == 0 ? double.NaN
+            : sorted.Length % 2 == 1 ? sorted[sorted.Length / 2]
+            : (sorted[(sorted.Length / 2) - 1] + sorted[sorted.Length / 2]) / 2;
+    }
+}
 
 /// <summary>Writes to the reminder table (inserts, updates, deletes) while already-online sensors sent heartbeats.</summary>
 internal sealed record ReminderWrites(long Writes, long Heartbeats)

@@ -9,14 +9,15 @@ namespace Sensors360.Bench;
 
 /// <summary>
 /// Settings of one benchmark run. <paramref name="Wrk"/>: the wrk executable for the closed-loop runs (null: the
-/// simulator's load mode runs them); <paramref name="FeedSockets"/>: dashboard sockets of the live-feed step.
+/// simulator's load mode runs them); <paramref name="FeedSockets"/>: dashboard sockets of the live-feed step;
+/// <paramref name="Rounds"/>: interleaved rounds of the peak runs, each measuring every target once.
 /// </summary>
 internal sealed record BenchSettings(
-    TimeSpan RunLength, TimeSpan WarmUp, int Concurrency, int Sensors, int ActiveSensors, string ResultsDirectory, string? Wrk, int FeedSockets);
+    TimeSpan RunLength, TimeSpan WarmUp, int Concurrency, int Sensors, int ActiveSensors, string ResultsDirectory, string? Wrk, int FeedSockets, int Rounds);
 
 /// <summary>
-/// The ingest benchmark: noop, grain, naive and sensors360 side by side against one server, a bare Kestrel beside
-/// it, then p99 at 70% of the sensors360 peak, the ingest peak with and without many dashboard sockets, then memory
+/// The ingest benchmark: noop, grain, naive and sensors360 side by side against one server, a bare Kestrel and a bare
+/// durable ingest beside it, in interleaved rounds whose medians the ratios are, then p99 at 70% of the sensors360 peak, the ingest peak with and without many dashboard sockets, then memory
 /// per active sensor grain. Ratios, not absolute numbers, are what to compare: the machine is shared and noisy.
 /// </summary>
 internal sealed class IngestBenchmark(BenchSettings settings)
@@ -49,78 +50,8 @@ internal sealed class IngestBenchmark(BenchSettings settings)
                 ? load.RunAsync([.. common, "--url-path", path, .. auth ? Array.Empty<string>() : ["--no-auth"], "--duration", Seconds(length)], cancellationToken)
                 : wrk.RunAsync(target, path, auth, sensors, length, cancellationToken);
 
-            var runs = new List<BenchRun>();
-            var reminderWrites = 0L;
-            var heartbeatsStored = 0L;
-            foreach (var (name, path, auth) in new[]
-            {
-                ("noop", "/bench/noop/{id}", false),
-                ("grain", "/bench/grain/{id}", true),
-                ("naive", "/bench/naive/{id}", false),
-                ("sensors360", "/api/sensors/{id}/heartbeat", true),
-            })
-            {
-                Console.WriteLine($"Measuring {name} ({path})...");
-                await PeakAsync(server.BaseAddress, path, auth, settings.WarmUp);
-                var rowsBefore = await CountHeartbeatsAsync(database);
-                var databaseBefore = await DatabaseActivity.ReadAsync(database);
-                var writerBefore = await HeapAsync(server, cancellationToken);
-                meter.ResetPeak();
-                var cpuBefore = meter.CpuSeconds();
-                var numbers = await PeakAsync(server.BaseAddress, path, auth, settings.RunLength);
-                var cpu = (meter.CpuSeconds() - cpuBefore) / numbers.ElapsedSeconds;
-                var rows = await CountHeartbeatsAsync(database) - rowsBefore;
-                var activity = (await DatabaseActivity.ReadAsync(database)).Since(databaseBefore);
-                var writer = await HeapAsync(server, cancellationToken);
-                var batches = writer.HeartbeatBatches - writerBefore.HeartbeatBatches;
-                if (batches > 0)
-                {
-                    Console.WriteLine($"  writer: {batches / numbers.ElapsedSeconds:0} batches/s, {(writer.HeartbeatsStored - writerBefore.HeartbeatsStored) / (double)batches:0.0} heartbeats per batch");
-                }
-
-                if (activity.Commits > 0)
-                {
-                    Console.WriteLine($"  database: {activity.Commits / numbers.ElapsedSeconds:0} commits/s, {rows / (double)activity.Commits:0.0} heartbeats per commit, " +
-                        $"sensor updates {activity.SensorUpdates} ({activity.SensorHotUpdates * 100.0 / Math.Max(1, activity.SensorUpdates):0}% HOT), reminder writes {activity.ReminderWrites}");
-                }
-
-                if (name == "sensors360")
-                {
-                    // Every sensor of the load is online since the warm-up: what the reminder table takes now is per steady heartbeat.
-                    reminderWrites = activity.ReminderWrites;
-                    heartbeatsStored = rows;
-                }
-
-                // Per stored heartbeat: the sensor row updates (the checkpoint's, a few per sensor a minute) and the reminder
-                // writes (none once every sensor is online) the run caused.
-                runs.Add(new BenchRun(name, path, numbers.SucceededRate, numbers.P50Ms, numbers.P99Ms, numbers.P999Ms, numbers.Errors,
-                    Math.Round(cpu, 2), meter.PeakResidentBytes(), rows > 0 ? Math.Round(rows / numbers.ElapsedSeconds, 1) : null,
-                    rows > 0 ? Math.Round(activity.SensorUpdates / (double)rows, 4) : null,
-                    rows > 0 ? Math.Round(activity.ReminderWrites / (double)rows, 4) : null));
-                Console.WriteLine($"  {numbers.SucceededRate:0}/s, p99 {numbers.P99Ms:0.00} ms, {numbers.Errors} errors");
-            }
-
-            // A bare reference in its own process, measured as the runs above.
-            async Task MeasureBareAsync(string name, BareKestrel bare, string path)
-            {
-                await using (bare)
-                {
-                    await bare.WaitUntilReadyAsync(cancellationToken);
-                    var bareMeter = new ProcessMeter(bare.ProcessId);
-                    await PeakAsync(bare.BaseAddress, path, false, settings.WarmUp);
-                    bareMeter.ResetPeak();
-                    var cpuBefore = bareMeter.CpuSeconds();
-                    var numbers = await PeakAsync(bare.BaseAddress, path, false, settings.RunLength);
-                    runs.Add(new BenchRun(name, "(separate process)", numbers.SucceededRate, numbers.P50Ms, numbers.P99Ms, numbers.P999Ms, numbers.Errors,
-                        Math.Round((bareMeter.CpuSeconds() - cpuBefore) / numbers.ElapsedSeconds, 2), bareMeter.PeakResidentBytes(), null));
-                    Console.WriteLine($"  {numbers.SucceededRate:0}/s, p99 {numbers.P99Ms:0.00} ms, {numbers.Errors} errors");
-                }
-            }
-
-            Console.WriteLine("Measuring a bare Kestrel (Sensors360.BareKestrel: one handler answering 204)...");
-            await MeasureBareAsync("bare-kestrel", BareKestrel.Start(), "/bench/noop/{id}");
-            Console.WriteLine("Measuring a bare durable ingest (Sensors360.BareIngest: a grain call and a group-committed insert)...");
-            await MeasureBareAsync("bare-ingest", BareKestrel.StartIngest(database), "/bare/{id}");
+            var peaks = await MeasurePeaksAsync(server, database, meter, PeakAsync, cancellationToken);
+            var runs = peaks.Runs;
 
             await PrintTopStatementsAsync(database, cancellationToken);
             var peak = runs.Single(run => run.Name == "sensors360").HeartbeatsPerSecond;
@@ -170,14 +101,7 @@ internal sealed class IngestBenchmark(BenchSettings settings)
                 settings.RunLength.TotalSeconds,
                 settings.Sensors,
                 runs,
-                new Dictionary<string, double>
-                {
-                    ["sensors360/noop"] = Math.Round(peak / runs.Single(run => run.Name == "noop").HeartbeatsPerSecond, 3),
-                    ["sensors360/naive"] = Math.Round(peak / runs.Single(run => run.Name == "naive").HeartbeatsPerSecond, 3),
-                    ["noop/bare-kestrel"] = Math.Round(runs.Single(run => run.Name == "noop").HeartbeatsPerSecond / runs.Single(run => run.Name == "bare-kestrel").HeartbeatsPerSecond, 3),
-                    ["sensors360/bare-ingest"] = Math.Round(peak / runs.Single(run => run.Name == "bare-ingest").HeartbeatsPerSecond, 3),
-                    ["bare-ingest/bare-kestrel"] = Math.Round(runs.Single(run => run.Name == "bare-ingest").HeartbeatsPerSecond / runs.Single(run => run.Name == "bare-kestrel").HeartbeatsPerSecond, 3),
-                },
+                BenchRound.MedianRatios(peaks.Rounds),
                 rate,
                 clientPeak,
                 steady.P99Ms,
@@ -186,14 +110,144 @@ internal sealed class IngestBenchmark(BenchSettings settings)
                 Math.Round(managed),
                 Math.Round(loadedBytes),
                 meter.PeakIsLifetime,
-                new ReminderWrites(reminderWrites, heartbeatsStored),
+                peaks.Reminders,
                 feed,
-                wrk is null ? "simulator load --max" : $"wrk -t2 -c{settings.Concurrency}");
+                wrk is null ? "simulator load --max" : $"wrk -t2 -c{settings.Concurrency}",
+                peaks.Rounds);
         }
         finally
         {
             work.Delete(recursive: true);
         }
+    }
+
+    /// <summary>What the peak phase measured: per target the medians over the rounds, every round, and the reminder writes of every sensors360 run.</summary>
+    private sealed record Peaks(IReadOnlyList<BenchRun> Runs, IReadOnlyList<BenchRound> Rounds, ReminderWrites Reminders);
+
+    /// <summary>One target of the peak phase: a route of the server, or a bare reference in its own process.</summary>
+    private sealed record PeakTarget(string Name, string Path, bool Auth, Uri BaseAddress, ProcessMeter Meter, bool InServer);
+
+    /// <summary>
+    /// The peaks of noop, grain, naive, sensors360 and the two bare references in <see cref="BenchSettings.Rounds"/>
+    /// interleaved rounds: both references run for the whole phase, so every round measures every target within the
+    /// same minutes and each round's ratios compare runs that shared the machine's weather; the report takes medians.
+    /// </summary>
+    private async Task<Peaks> MeasurePeaksAsync(
+        ServerProcess server, string database, ProcessMeter serverMeter, Func<Uri, string, bool, TimeSpan, Task<LoadNumbers>> peakAsync,
+        CancellationToken cancellationToken)
+    {
+        Console.WriteLine("Starting the bare references: Sensors360.BareKestrel (one handler answering 204) and Sensors360.BareIngest (a grain call and a group-committed insert)...");
+        await using var bareKestrel = BareKestrel.Start();
+        await using var bareIngest = BareKestrel.StartIngest(database);
+        await bareKestrel.WaitUntilReadyAsync(cancellationToken);
+        await bareIngest.WaitUntilReadyAsync(cancellationToken);
+
+        PeakTarget[] targets =
+        [
+            new("noop", "/bench/noop/{id}", false, server.BaseAddress, serverMeter, true),
+            new("grain", "/bench/grain/{id}", true, server.BaseAddress, serverMeter, true),
+            new("naive", "/bench/naive/{id}", false, server.BaseAddress, serverMeter, true),
+            new("sensors360", "/api/sensors/{id}/heartbeat", true, server.BaseAddress, serverMeter, true),
+            new("bare-kestrel", "/bench/noop/{id}", false, bareKestrel.BaseAddress, new ProcessMeter(bareKestrel.ProcessId), false),
+            new("bare-ingest", "/bare/{id}", false, bareIngest.BaseAddress, new ProcessMeter(bareIngest.ProcessId), false),
+        ];
+
+        var phase = System.Diagnostics.Stopwatch.StartNew();
+        var rounds = new List<BenchRound>();
+        var reminderWrites = 0L;
+        var heartbeatsStored = 0L;
+        for (var round = 0; round < settings.Rounds; round++)
+        {
+            var order = RoundOrder(targets, round, settings.Rounds);
+            Console.WriteLine($"Round {round + 1} of {settings.Rounds}: {string.Join(", ", order.Select(target => target.Name))}");
+            var runs = new List<BenchRun>();
+            foreach (var target in order)
+            {
+                var (run, activity) = await MeasurePeakAsync(target, database, server, peakAsync, cancellationToken);
+                runs.Add(run);
+                if (target.Name == "sensors360" && activity is not null)
+                {
+                    // Every sensor of the load is online since the warm-up: what the reminder table takes now is per steady heartbeat.
+                    reminderWrites += activity.Value.ReminderWrites;
+                    heartbeatsStored += activity.Value.Heartbeats;
+                }
+            }
+
+            var byName = runs.OrderBy(run => Array.FindIndex(targets, target => target.Name == run.Name)).ToList();
+            rounds.Add(new BenchRound(round + 1, [.. order.Select(target => target.Name)], byName, BenchRound.RatiosOf(byName)));
+            Console.WriteLine("  ratios: " + string.Join(", ", rounds[^1].Ratios.Select(pair => string.Create(CultureInfo.InvariantCulture, $"{pair.Key} {pair.Value:0.00}"))));
+        }
+
+        // What the rounds cost beyond their warm-ups and runs (the counters read around each run, the clients' start), for sizing them.
+        var loaded = settings.Rounds * targets.Length * (settings.WarmUp + settings.RunLength).TotalSeconds;
+        Console.WriteLine($"  the rounds ({settings.Rounds}) took {phase.Elapsed.TotalSeconds:0} s, {loaded:0} s of it warm-ups and runs");
+        var medians = targets.Select(target => BenchRound.MedianRun(target.Name, rounds)).ToList();
+        return new Peaks(medians, rounds, new ReminderWrites(reminderWrites, heartbeatsStored));
+    }
+
+    /// <summary>
+    /// The targets in the order of one round: the start moves evenly over the list from round to round and every other
+    /// round walks it backwards, so no target always runs first or right after the same neighbour.
+    /// </summary>
+    private static List<PeakTarget> RoundOrder(PeakTarget[] targets, int round, int rounds)
+    {
+        var start = rounds <= targets.Length ? round * targets.Length / rounds : round % targets.Length;
+        var order = targets.Skip(start).Concat(targets.Take(start)).ToList();
+        if (round % 2 == 1)
+        {
+            order.Reverse();
+        }
+
+        return order;
+    }
+
+    /// <summary>One target's warm-up and then its measured run, with the server's write counters for a route of the server.</summary>
+    private async Task<(BenchRun Run, (long ReminderWrites, long Heartbeats)? Activity)> MeasurePeakAsync(
+        PeakTarget target, string database, ServerProcess server, Func<Uri, string, bool, TimeSpan, Task<LoadNumbers>> peakAsync,
+        CancellationToken cancellationToken)
+    {
+        Console.WriteLine($"  measuring {target.Name} ({(target.InServer ? target.Path : "separate process")})...");
+        await peakAsync(target.BaseAddress, target.Path, target.Auth, settings.WarmUp);
+        if (!target.InServer)
+        {
+            target.Meter.ResetPeak();
+            var bareCpuBefore = target.Meter.CpuSeconds();
+            var bare = await peakAsync(target.BaseAddress, target.Path, target.Auth, settings.RunLength);
+            Console.WriteLine($"    {bare.SucceededRate:0}/s, p99 {bare.P99Ms:0.00} ms, {bare.Errors} errors");
+            return (new BenchRun(target.Name, "(separate process)", bare.SucceededRate, bare.P50Ms, bare.P99Ms, bare.P999Ms, bare.Errors,
+                Math.Round((target.Meter.CpuSeconds() - bareCpuBefore) / bare.ElapsedSeconds, 2), target.Meter.PeakResidentBytes(), null), null);
+        }
+
+        var rowsBefore = await CountHeartbeatsAsync(database);
+        var databaseBefore = await DatabaseActivity.ReadAsync(database);
+        var writerBefore = await HeapAsync(server, cancellationToken);
+        target.Meter.ResetPeak();
+        var cpuBefore = target.Meter.CpuSeconds();
+        var numbers = await peakAsync(target.BaseAddress, target.Path, target.Auth, settings.RunLength);
+        var cpu = (target.Meter.CpuSeconds() - cpuBefore) / numbers.ElapsedSeconds;
+        var rows = await CountHeartbeatsAsync(database) - rowsBefore;
+        var activity = (await DatabaseActivity.ReadAsync(database)).Since(databaseBefore);
+        var writer = await HeapAsync(server, cancellationToken);
+        var batches = writer.HeartbeatBatches - writerBefore.HeartbeatBatches;
+        if (batches > 0)
+        {
+            Console.WriteLine($"    writer: {batches / numbers.ElapsedSeconds:0} batches/s, {(writer.HeartbeatsStored - writerBefore.HeartbeatsStored) / (double)batches:0.0} heartbeats per batch");
+        }
+
+        if (activity.Commits > 0)
+        {
+            Console.WriteLine($"    database: {activity.Commits / numbers.ElapsedSeconds:0} commits/s, {rows / (double)activity.Commits:0.0} heartbeats per commit, " +
+                $"sensor updates {activity.SensorUpdates} ({activity.SensorHotUpdates * 100.0 / Math.Max(1, activity.SensorUpdates):0}% HOT), reminder writes {activity.ReminderWrites}");
+        }
+
+        Console.WriteLine($"    {numbers.SucceededRate:0}/s, p99 {numbers.P99Ms:0.00} ms, {numbers.Errors} errors");
+        // Per stored heartbeat: the sensor row updates (the checkpoint's, a few per sensor a minute) and the reminder
+        // writes (none once every sensor is online) the run caused.
+        var run = new BenchRun(target.Name, target.Path, numbers.SucceededRate, numbers.P50Ms, numbers.P99Ms, numbers.P999Ms, numbers.Errors,
+            Math.Round(cpu, 2), target.Meter.PeakResidentBytes(), rows > 0 ? Math.Round(rows / numbers.ElapsedSeconds, 1) : null,
+            rows > 0 ? Math.Round(activity.SensorUpdates / (double)rows, 4) : null,
+            rows > 0 ? Math.Round(activity.ReminderWrites / (double)rows, 4) : null);
+        return (run, (activity.ReminderWrites, rows));
     }
 
     /// <summary>

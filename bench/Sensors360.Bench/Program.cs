@@ -2,9 +2,10 @@ using System.Globalization;
 using Sensors360.Bench;
 
 // dotnet Sensors360.Bench.dll [results-directory] [seconds-per-run] [concurrency] [active-sensors]
-//     [--part all|ingest|analytics] [--wrk PATH] [--feed-sockets N] [--quick true]
+//     [--part all|ingest|analytics] [--wrk PATH] [--feed-sockets N] [--rounds N] [--quick true]
 //     [--fleet-sensors N] [--heartbeats-per-sensor N] [--requests N]
 // --quick true: short runs and small counts, to see that the machinery works (its numbers mean little).
+// --rounds N: interleaved rounds of the ingest peaks (3; --quick 1), every ratio the median of the rounds'.
 // dotnet Sensors360.Bench.dll [results-directory] --part pipeline --wrk PATH [--rounds 5] [--quick true]   (not in all)
 // dotnet Sensors360.Bench.dll [results-directory] --part soak [--minutes 30] [--soak-sensors 5000]   (build.ps1 soak; not in all)
 // dotnet Sensors360.Bench.dll [results-directory] --part scale --wrk PATH [--provisioned 1000000] [--online 250000] [--online-concurrency 256]   (build.ps1 bench -Part scale; not in all)
@@ -68,7 +69,14 @@ if (part is "all" or "ingest")
         ActiveSensors: activeSensors,
         ResultsDirectory: results,
         Wrk: options.GetValueOrDefault("wrk"),
-        FeedSockets: Number("feed-sockets", quick ? 200 : 10_000));
+        FeedSockets: Number("feed-sockets", quick ? 200 : 10_000),
+        Rounds: Number("rounds", quick ? 1 : 3));
+    if (settings.Rounds < 1)
+    {
+        Console.Error.WriteLine($"--rounds must be at least 1, not {settings.Rounds}.");
+        return 2;
+    }
+
     var report = await new IngestBenchmark(settings).RunAsync(stop.Token);
     await PublishAsync(report.WriteAsync, report.ToMarkdown(), "latest.md and latest.json");
 }
