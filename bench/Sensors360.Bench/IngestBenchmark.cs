@@ -47,7 +47,7 @@ internal sealed class IngestBenchmark(BenchSettings settings)
 
             // One closed-loop run of a route at its peak, with whichever client this run uses.
             Task<LoadNumbers> PeakAsync(Uri target, string path, bool auth, TimeSpan length) => wrk is null
-                ? load.RunAsync([.. common, "--url-path", path, .. auth ? Array.Empty<string>() : ["--no-auth"], "--duration", Seconds(length)], cancellationToken)
+                ? load.RunAsync([.. common, "--url-path", path, .. auth ? Array.Empty<string>() : ["--no-auth"], "--duration", Seconds(length)], cancellationToken, target)
                 : wrk.RunAsync(target, path, auth, sensors, length, cancellationToken);
 
             var peaks = await MeasurePeaksAsync(server, database, meter, PeakAsync, cancellationToken);
@@ -69,11 +69,15 @@ internal sealed class IngestBenchmark(BenchSettings settings)
 
             var rate = Math.Round(clientPeak * 0.7);
             Console.WriteLine($"Measuring sensors360 at 70% of its peak ({rate}/s, open loop)...");
+            const string HeartbeatRoute = "/api/sensors/{id}/heartbeat";
+            var durationsBefore = await RouteDurations.ReadAsync(server.Http, HeartbeatRoute, 204, cancellationToken);
             var steady = await load.RunAsync(
                 ["--rate", Text(rate), "--concurrency", Text(Math.Max(256, settings.Concurrency * 4)), "--sensors", Text(settings.Sensors),
                  "--prefix", LoadPrefix, "--duration", Seconds(settings.RunLength)],
                 cancellationToken);
-            Console.WriteLine($"  p99 {steady.P99Ms:0.00} ms, {steady.SucceededRate:0}/s, {steady.Errors} errors");
+            var serverDurations = (await RouteDurations.ReadAsync(server.Http, HeartbeatRoute, 204, cancellationToken)).Since(durationsBefore);
+            Console.WriteLine($"  p99 {steady.P99Ms:0.00} ms, {steady.SucceededRate:0}/s, {steady.Errors} errors; " +
+                $"the server's own account: {serverDurations.ShareWithin(0.05):P2} of {serverDurations.Count:N0} answered within 50 ms, p99 ≤ {serverDurations.BoundOf(0.99) * 1000:0} ms");
 
             var feed = await MeasureFeedCostAsync(server, PeakAsync, cancellationToken);
 
@@ -105,6 +109,7 @@ internal sealed class IngestBenchmark(BenchSettings settings)
                 rate,
                 clientPeak,
                 steady.P99Ms,
+                new ServerLatency(serverDurations.Count, Math.Round(serverDurations.ShareWithin(0.05), 4), serverDurations.BoundOf(0.99) * 1000),
                 settings.ActiveSensors,
                 Math.Round(bytes),
                 Math.Round(managed),

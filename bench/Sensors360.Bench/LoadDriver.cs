@@ -11,12 +11,13 @@ internal sealed class LoadDriver(Uri server, string password, string stateFile, 
 {
     private int _runs;
 
-    public async Task<LoadNumbers> RunAsync(IReadOnlyList<string> arguments, CancellationToken cancellationToken)
+    /// <summary>One run; <paramref name="target"/>, another server than the one the sensors were provisioned on (a bare reference, with <c>--no-auth</c>).</summary>
+    public async Task<LoadNumbers> RunAsync(IReadOnlyList<string> arguments, CancellationToken cancellationToken, Uri? target = null)
     {
         var json = Path.Combine(workDirectory, $"load-{Interlocked.Increment(ref _runs)}.json");
         var start = new ProcessStartInfo("dotnet") { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
         foreach (var argument in (string[])[Path.Combine(AppContext.BaseDirectory, "Sensors360.Simulator.dll"), "load",
-            "--server", server.ToString(), "--password", password, "--state", stateFile, "--json", json])
+            "--server", (target ?? server).ToString(), "--password", password, "--state", stateFile, "--json", json])
         {
             start.ArgumentList.Add(argument);
         }
