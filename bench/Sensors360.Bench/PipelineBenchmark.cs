@@ -183,11 +183,7 @@ internal sealed class PipelineBenchmark(PipelineSettings settings)
 
     private string Report(IReadOnlyList<Target> targets, Dictionary<string, double> idle, IReadOnlyList<Run> runs, IReadOnlyList<RuntimeCounters> counters, string loadAverage)
     {
-        static double Median(IEnumerable<double> values)
-        {
-            var sorted = values.Order().ToArray();
-            return sorted.Length == 0 ? double.NaN : sorted.Length % 2 == 1 ? sorted[sorted.Length / 2] : (sorted[(sorted.Length / 2) - 1] + sorted[sorted.Length / 2]) / 2;
-        }
+        static double Median(IEnumerable<double> values) => BenchRound.Median(values);
 
         // Each round's ratio against that round's bare run, then the median over the rounds.
         double RatioToBare(string name) => Median(runs.Where(run => run.Target == name)

@@ -52,7 +52,7 @@ public sealed partial class SilenceSweep(
     // the 9 connections the default budget leaves for such work.
     private const int Concurrency = 8;
 
-    // Sensors raised in bulk per transaction: it holds their rows, and a first heartbeat of one of them waits for it
+    // Sensors raised in bulk per transaction: it holds their raise locks, and a first heartbeat of one of them waits for it
     // with the whole heartbeat batch it shares (past the writer's 2 s lock timeout the batch is answered 503), so each
     // is kept to a few milliseconds; at 1,000 a loaded machine made bring-online heartbeats fail in the rewatch bench.
     private const int BulkRaiseChunk = 100;
