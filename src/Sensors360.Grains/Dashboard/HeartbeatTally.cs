@@ -18,7 +18,8 @@ public sealed partial class HeartbeatTally(
     private static readonly TimeSpan FlushEvery = TimeSpan.FromSeconds(1);
 
     private readonly Lock _gate = new();
-    private readonly Dictionary<long, HeartbeatTallySecond> _seconds = [];
+    // Counted in place under the lock (every stored heartbeat passes here), turned into records only when sent.
+    private readonly Dictionary<long, SecondCounts> _seconds = [];
 
     /// <summary>Counts a stored heartbeat; <paramref name="interval"/> is the time since the sensor's previous one.</summary>
     public void Record(DateTimeOffset receivedAt, TimeSpan? interval)
@@ -26,12 +27,17 @@ public sealed partial class HeartbeatTally(
         var second = receivedAt.ToUnixTimeSeconds();
         lock (_gate)
         {
-            _seconds.TryGetValue(second, out var known);
-            _seconds[second] = new HeartbeatTallySecond(
-                second,
-                (known?.Heartbeats ?? 0) + 1,
-                (known?.IntervalSecondsSum ?? 0) + (interval?.TotalSeconds ?? 0),
-                (known?.Intervals ?? 0) + (interval is null ? 0 : 1));
+            if (!_seconds.TryGetValue(second, out var counts))
+            {
+                _seconds[second] = counts = new SecondCounts();
+            }
+
+            counts.Heartbeats++;
+            if (interval is { } since)
+            {
+                counts.IntervalSecondsSum += since.TotalSeconds;
+                counts.Intervals++;
+            }
         }
     }
 
@@ -56,7 +62,8 @@ public sealed partial class HeartbeatTally(
         HeartbeatTallySecond[] finished;
         lock (_gate)
         {
-            finished = [.. _seconds.Values.Where(second => second.UnixSecond < currentSecond)];
+            finished = [.. _seconds.Where(second => second.Key < currentSecond)
+                .Select(second => new HeartbeatTallySecond(second.Key, second.Value.Heartbeats, second.Value.IntervalSecondsSum, second.Value.Intervals))];
             foreach (var second in finished)
             {
                 _seconds.Remove(second.UnixSecond);
@@ -81,4 +88,11 @@ public sealed partial class HeartbeatTally(
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Could not send {Seconds} seconds of heartbeat tallies to the dashboard: {Reason}")]
     private static partial void LogFlushFailed(ILogger logger, int seconds, string reason);
+
+    private sealed class SecondCounts
+    {
+        public long Heartbeats;
+        public double IntervalSecondsSum;
+        public long Intervals;
+    }
 }

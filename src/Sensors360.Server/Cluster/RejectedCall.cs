@@ -12,15 +12,18 @@ public static class RejectedCall
 {
     private static readonly TimeSpan[] Pauses = [TimeSpan.FromMilliseconds(50), TimeSpan.FromMilliseconds(150), TimeSpan.FromMilliseconds(400)];
 
-    /// <summary>Calls <paramref name="call"/> (with false), and after a rejection again (with true, a repeat), four times at most.</summary>
-    public static async Task<T> RetryAsync<T>(Func<bool, Task<T>> call, TimeProvider time)
+    /// <summary>
+    /// Calls <paramref name="call"/> with <paramref name="state"/> (and false), and after a rejection again (with true,
+    /// a repeat), four times at most. The state is passed, not captured, so a static lambda costs no allocation per call.
+    /// </summary>
+    public static async Task<T> RetryAsync<TState, T>(Func<TState, bool, Task<T>> call, TState state, TimeProvider time)
     {
         var repeated = false;
         foreach (var pause in Pauses)
         {
             try
             {
-                return await call(repeated);
+                return await call(state, repeated);
             }
             catch (OrleansMessageRejectionException)
             {
@@ -29,6 +32,6 @@ public static class RejectedCall
             }
         }
 
-        return await call(repeated);
+        return await call(state, repeated);
     }
 }

@@ -65,12 +65,21 @@ internal sealed class HeartbeatGate : IDisposable
         MaxHeartbeatsPerSecond = ingest.MaxHeartbeatsPerSecond;
         // A sliding window of five segments: no more than the limit in any second, unlike a fixed window that lets
         // twice the limit through around its boundary.
-        _perSensor = PartitionedRateLimiter.Create<string, string>(sensorId => RateLimitPartition.GetSlidingWindowLimiter(
-            sensorId,
-            _ => new SlidingWindowRateLimiterOptions { PermitLimit = ingest.MaxHeartbeatsPerSecond, Window = SensorWindow, SegmentsPerWindow = 5, QueueLimit = 0 }));
-        _refusalsPerAddress = PartitionedRateLimiter.Create<IPAddress, IPAddress>(address => RateLimitPartition.GetFixedWindowLimiter(
-            address,
-            _ => new FixedWindowRateLimiterOptions { PermitLimit = ingest.MaxRefusedHeartbeatsPerMinute, Window = AddressWindow, QueueLimit = 0 }));
+        var sensorLimit = new SlidingWindowRateLimiterOptions
+        {
+            PermitLimit = ingest.MaxHeartbeatsPerSecond, Window = SensorWindow, SegmentsPerWindow = 5, QueueLimit = 0, AutoReplenishment = false,
+        };
+        var addressLimit = new FixedWindowRateLimiterOptions
+        {
+            PermitLimit = ingest.MaxRefusedHeartbeatsPerMinute, Window = AddressWindow, QueueLimit = 0, AutoReplenishment = false,
+        };
+        // The partitions' factories are made once: RateLimitPartition.GetSlidingWindowLimiter makes a new delegate
+        // (and closure) on every request. Without auto-replenishment, as it arranges: the partitioned limiter
+        // replenishes its partitions on its own timer instead of one timer per partition.
+        Func<string, RateLimiter> newSensorLimiter = _ => new SlidingWindowRateLimiter(sensorLimit);
+        Func<IPAddress, RateLimiter> newAddressLimiter = _ => new FixedWindowRateLimiter(addressLimit);
+        _perSensor = PartitionedRateLimiter.Create<string, string>(sensorId => RateLimitPartition.Get(sensorId, newSensorLimiter));
+        _refusalsPerAddress = PartitionedRateLimiter.Create<IPAddress, IPAddress>(address => RateLimitPartition.Get(address, newAddressLimiter));
         _refused = new MemoryCache(new MemoryCacheOptions { SizeLimit = RememberedSensors, Clock = new Clock(time) });
     }
 

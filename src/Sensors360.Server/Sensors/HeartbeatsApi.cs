@@ -5,6 +5,7 @@ using Microsoft.Net.Http.Headers;
 using Sensors360.Abstractions.Sensors;
 using Sensors360.Grains.Sensors;
 using Sensors360.Server.Cluster;
+using Sensors360.Server.Http;
 using static Sensors360.Server.Http.HttpProblems;
 
 namespace Sensors360.Server.Sensors;
@@ -20,15 +21,31 @@ public static class HeartbeatsApi
 
     public static IEndpointRouteBuilder MapHeartbeats(this IEndpointRouteBuilder app)
     {
+        var ingest = HeartbeatIngest.From(app.ServiceProvider);
+
         // Sensors authenticate with their own bearer token, checked by the sensor grain, not with a session; what
         // reaches the grain is limited first (HeartbeatGate: per sensor, and per client address for refusals).
         // Short-circuited at routing: they use no cookie, session, origin check or ASP.NET rate-limit policy, so the
         // middleware after UseRouting is skipped; the edge (forwarded headers, HSTS, security headers) and the problem
         // bodies, which come before routing, still apply (docs/performance.md#the-pipeline).
-        app.MapPost("/api/sensors/{id}/heartbeat", ReceiveAsync).AllowAnonymous().ShortCircuit();
+        app.MapPost("/api/sensors/{id}/heartbeat", (string id, HttpContext http) => ReceiveAsync(id, http, ingest))
+            .AllowAnonymous().ShortCircuit();
         // What a sensor buffered while offline, sent once it is back; the same token and the same limits.
-        app.MapPost("/api/sensors/{id}/heartbeats", ReceiveBufferedAsync).AllowAnonymous().ShortCircuit();
+        app.MapPost("/api/sensors/{id}/heartbeats", (string id, HttpContext http) => ReceiveBufferedAsync(id, http, ingest))
+            .AllowAnonymous().ShortCircuit();
         return app;
+    }
+
+    /// <summary>What the heartbeat routes use, the server's singletons: the grains, the gate, the monitoring clock and the retry pauses' clock.</summary>
+    internal sealed record HeartbeatIngest(IGrainFactory Grains, HeartbeatGate Gate, TimeProvider Clock, TimeProvider RetryTime)
+    {
+        // Resolved once, when the routes are mapped: a handler parameter bound from services would open a request
+        // service scope for every heartbeat.
+        public static HeartbeatIngest From(IServiceProvider services) => new(
+            services.GetRequiredService<IGrainFactory>(),
+            services.GetRequiredService<HeartbeatGate>(),
+            services.GetRequiredKeyedService<TimeProvider>(MonitoringClock.Key),
+            services.GetRequiredService<TimeProvider>());
     }
 
     /// <summary>Most heartbeats one buffered request may carry.</summary>
@@ -41,21 +58,16 @@ public static class HeartbeatsApi
     /// <c>POST /api/sensors/{id}/heartbeats</c>: <c>{"heartbeats":[{"at":"...","metrics":{...}}]}</c>, the rules of
     /// an import line. All or nothing: one bad item refuses the request (400 naming it); 204 once all are committed.
     /// </summary>
-    internal static async Task<Results<NoContent, ProblemHttpResult>> ReceiveBufferedAsync(
-        string id,
-        HttpContext http,
-        IGrainFactory grains,
-        HeartbeatGate gate,
-        [FromKeyedServices(MonitoringClock.Key)] TimeProvider clock)
+    internal static async Task<IResult> ReceiveBufferedAsync(string id, HttpContext http, HeartbeatIngest ingest)
     {
+        var (grains, gate, clock, _) = ingest;
         var now = clock.GetUtcNow();
         var request = http.Request;
-        if (RefuseSensorRequest(id, http, out var token) is { } refused)
+        if (RefuseSensorRequest(id, http, out var tokenHash) is { } refused)
         {
             return refused;
         }
 
-        var tokenHash = SensorTokens.Hash(token);
         if (Admit(http, gate, id, tokenHash, out var generation) is { } notAdmitted)
         {
             return notAdmitted;
@@ -86,7 +98,10 @@ public static class HeartbeatsApi
         try
         {
             // Rejected while a silo left the cluster: tried again (RejectedCall); an import repeated stores nothing twice.
-            result = await RejectedCall.RetryAsync(_ => grains.GetGrain<ISensorGrain>(id).ImportHeartbeats(tokenHash, heartbeats), http.RequestServices.GetRequiredService<TimeProvider>());
+            result = await RejectedCall.RetryAsync(
+                static (call, _) => call.Grains.GetSensorGrain(call.Id).ImportHeartbeats(call.TokenHash, call.Heartbeats),
+                (Grains: grains, Id: id, TokenHash: tokenHash, Heartbeats: heartbeats),
+                ingest.RetryTime);
         }
         catch (Exception e) when (e is OrleansException or TimeoutException or SiloUnavailableException)
         {
@@ -156,22 +171,17 @@ public static class HeartbeatsApi
         Problem(413, "Body too large", $"A buffered heartbeats body may be at most {MaxBufferedBytes} bytes.");
 
     /// <summary>The whole heartbeat path, from the request to the sensor grain's answer.</summary>
-    internal static async Task<Results<NoContent, ProblemHttpResult>> ReceiveAsync(
-        string id,
-        HttpContext http,
-        IGrainFactory grains,
-        HeartbeatGate gate,
-        [FromKeyedServices(MonitoringClock.Key)] TimeProvider clock)
+    internal static async Task<IResult> ReceiveAsync(string id, HttpContext http, HeartbeatIngest ingest)
     {
+        var (grains, gate, clock, _) = ingest;
         // The server's receive time is the heartbeat's time, taken before anything can queue.
         var receivedAt = clock.GetUtcNow();
         var request = http.Request;
-        if (RefuseSensorRequest(id, http, out var token) is { } refused)
+        if (RefuseSensorRequest(id, http, out var tokenHash) is { } refused)
         {
             return refused;
         }
 
-        var tokenHash = SensorTokens.Hash(token);
         if (Admit(http, gate, id, tokenHash, out var generation) is { } notAdmitted)
         {
             return notAdmitted;
@@ -220,8 +230,9 @@ public static class HeartbeatsApi
         {
             // Rejected while a silo left the cluster: tried again (RejectedCall), as a repeat, so it is never stored twice.
             result = await RejectedCall.RetryAsync(
-                repeated => grains.GetGrain<ISensorGrain>(id).Heartbeat(new HeartbeatReport(tokenHash, receivedAt, metricsJson) { Repeated = repeated }),
-                http.RequestServices.GetRequiredService<TimeProvider>());
+                static (call, repeated) => call.Grains.GetSensorGrain(call.Id).Heartbeat(repeated ? call.Report with { Repeated = true } : call.Report),
+                (Grains: grains, Id: id, Report: new HeartbeatReport(tokenHash, receivedAt, metricsJson)),
+                ingest.RetryTime);
         }
         catch (Exception e) when (e is OrleansException or TimeoutException or SiloUnavailableException)
         {
@@ -237,12 +248,12 @@ public static class HeartbeatsApi
     }
 
     /// <summary>The grain's answer as HTTP, the same for a live heartbeat and buffered ones.</summary>
-    private static Results<NoContent, ProblemHttpResult> Answer(HttpContext http, string id, HeartbeatResult result)
+    private static IResult Answer(HttpContext http, string id, HeartbeatResult result)
     {
         switch (result)
         {
             case HeartbeatResult.Stored:
-                return TypedResults.NoContent();
+                return QuietNoContent.Instance;
             case HeartbeatResult.Retired:
                 return Problem(410, "Sensor retired", $"Sensor '{id}' is retired and takes no more heartbeats.");
             case HeartbeatResult.Unavailable:
@@ -290,16 +301,19 @@ public static class HeartbeatsApi
     private static ProblemHttpResult TooLarge() =>
         Problem(413, "Body too large", $"A heartbeat body may be at most {HeartbeatBody.MaxBytes} bytes.");
 
-    /// <summary>What every sensor route checks first: a valid id, and a bearer token (else 401 with its challenge). Null when both are there.</summary>
-    private static ProblemHttpResult? RefuseSensorRequest(string id, HttpContext http, out string token)
+    /// <summary>
+    /// What every sensor route checks first: a valid id, and a bearer token (else 401 with its challenge). Null when
+    /// both are there, with the token's hash, the form the grain compares.
+    /// </summary>
+    private static ProblemHttpResult? RefuseSensorRequest(string id, HttpContext http, out string tokenHash)
     {
-        token = "";
+        tokenHash = "";
         if (!SensorIds.IsValid(id))
         {
             return Problem(400, "Invalid sensor id", $"id must be {SensorIds.Rule}");
         }
 
-        if (!TryGetBearerToken(http.Request, out token))
+        if (!TryHashBearerToken(http.Request, out tokenHash))
         {
             http.Response.Headers.WWWAuthenticate = "Bearer";
             return Unauthorized();
@@ -308,9 +322,9 @@ public static class HeartbeatsApi
         return null;
     }
 
-    private static bool TryGetBearerToken(HttpRequest request, out string token)
+    private static bool TryHashBearerToken(HttpRequest request, out string tokenHash)
     {
-        token = "";
+        tokenHash = "";
         var header = request.Headers.Authorization.ToString();
         const string Scheme = "Bearer ";
         if (!header.StartsWith(Scheme, StringComparison.OrdinalIgnoreCase))
@@ -318,8 +332,15 @@ public static class HeartbeatsApi
             return false;
         }
 
-        token = header[Scheme.Length..].Trim();
-        return token.Length is > 0 and <= 256;
+        // Hashed from the header itself: the token is never copied into a string of its own.
+        var token = header.AsSpan(Scheme.Length).Trim();
+        if (token.Length is 0 or > 256)
+        {
+            return false;
+        }
+
+        tokenHash = SensorTokens.Hash(token);
+        return true;
     }
 
     internal static bool IsJson(string? contentType) =>
