@@ -34,6 +34,8 @@ public sealed partial class SensorCheckpoint(
     private readonly HashSet<long> _soon = [];
     private TaskCompletionSource? _soonWritten;
     private bool _soonWriting;
+    // The periodic statement under way, if any: the sensors it took and what completes once it has committed or failed.
+    private (Dictionary<long, Dirty> Taken, Task Done)? _periodic;
     private readonly Counter<long> _writes = meters.Create(HeartbeatLog.MeterName)
         .CreateCounter<long>(WritesInstrument, "{statement}", "Checkpoint statements committed");
 
@@ -133,6 +135,7 @@ public sealed partial class SensorCheckpoint(
     public async Task WriteAsync(CancellationToken cancellationToken)
     {
         Dictionary<long, Dirty> taken;
+        TaskCompletionSource done;
         lock (_gate)
         {
             if (_dirty.Count == 0)
@@ -142,6 +145,8 @@ public sealed partial class SensorCheckpoint(
 
             taken = _dirty;
             _dirty = [];
+            done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            _periodic = (taken, done.Task);
         }
 
         // In id order, so two silos writing overlapping sensors (a grain that moved) lock rows in the same order.
@@ -164,7 +169,24 @@ public sealed partial class SensorCheckpoint(
                 throw;
             }
         }
+        finally
+        {
+            lock (_gate)
+            {
+                // Unless another periodic write (a stop's last one) has started since.
+                if (_periodic?.Done == done.Task)
+                {
+                    _periodic = null;
+                }
+            }
+
+            done.TrySetResult();
+        }
     }
+
+    /// <summary>What completes when the periodic statement holding <paramref name="sensorId"/> ends, if one does; called under the lock.</summary>
+    private Task? PeriodicWriteOf(long sensorId) =>
+        _periodic is { } periodic && periodic.Taken.ContainsKey(sensorId) ? periodic.Done : null;
 
     /// <summary>
     /// Writes a sensor's noted counters soon, not at the period: for its first heartbeat, so whole-fleet readers (the
@@ -181,7 +203,8 @@ public sealed partial class SensorCheckpoint(
         {
             if (!_dirty.ContainsKey(sensorId))
             {
-                return Task.CompletedTask;
+                // Taken by the periodic statement under way: its answer waits for that statement, not for none.
+                return PeriodicWriteOf(sensorId) ?? Task.CompletedTask;
             }
 
             _soon.Add(sensorId);
@@ -210,6 +233,7 @@ public sealed partial class SensorCheckpoint(
         {
             Dictionary<long, Dirty> taken = [];
             TaskCompletionSource written;
+            HashSet<Task> periodic = [];
             lock (_gate)
             {
                 if (_soonWritten is null)
@@ -220,10 +244,15 @@ public sealed partial class SensorCheckpoint(
 
                 foreach (var sensorId in _soon)
                 {
-                    // Gone already when the periodic checkpoint took it meanwhile: then it is written (or kept) there.
+                    // Gone already when the periodic checkpoint took it meanwhile: then it is written (or kept) there,
+                    // and the callers wait for that statement too.
                     if (_dirty.Remove(sensorId, out var dirty))
                     {
                         taken[sensorId] = dirty;
+                    }
+                    else if (PeriodicWriteOf(sensorId) is { } underWay)
+                    {
+                        periodic.Add(underWay);
                     }
                 }
 
@@ -247,6 +276,8 @@ public sealed partial class SensorCheckpoint(
             }
             finally
             {
+                // The periodic statement's task never faults: it completes once that statement has ended either way.
+                await Task.WhenAll(periodic);
                 written.TrySetResult();
             }
         }

@@ -249,7 +249,7 @@ public sealed partial class SilenceSweep(
     {
         try
         {
-            return await grains.GetGrain<ISensorGrain>(sensor.Name).ConfirmSilence(sensor.LastHeartbeatAt).WaitAsync(CallTimeout);
+            return await grains.GetSensorGrain(sensor.Name).ConfirmSilence(sensor.LastHeartbeatAt).WaitAsync(CallTimeout);
         }
         catch (Exception e) when (e is OrleansMessageRejectionException or SiloUnavailableException)
         {

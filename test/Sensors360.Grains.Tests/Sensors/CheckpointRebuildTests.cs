@@ -1,4 +1,5 @@
 using Microsoft.Extensions.DependencyInjection;
+using Npgsql;
 using Sensors360.Abstractions.Sensors;
 using Sensors360.Grains.Sensors;
 using Sensors360.Testing;
@@ -51,5 +52,41 @@ public sealed class CheckpointRebuildTests(ThrowawayPostgres postgres)
         // Written once: a later checkpoint with nothing new changes nothing, and the rebuilt view adds nothing.
         await checkpoint.WriteAsync(CancellationToken.None);
         Assert.Equal(6, await fleet.ScalarAsync("SELECT heartbeat_count FROM sensor_status_rebuilt WHERE name = 'rebuilt'"));
+    }
+
+    [Fact]
+    public async Task A_first_heartbeat_the_periodic_statement_holds_is_answered_only_after_that_statement_commits()
+    {
+        await using var fleet = await SensorFleet.StartAsync(
+            postgres,
+            nameof(A_first_heartbeat_the_periodic_statement_holds_is_answered_only_after_that_statement_commits),
+            new Dictionary<string, string> { ["Sensors360:Monitoring:CheckpointPeriod"] = "00:01:00" });
+        var checkpoint = fleet.Cluster.GetSiloServiceProvider().GetRequiredService<SensorCheckpoint>();
+        await fleet.ProvisionAsync("held");
+        var sensorId = await fleet.ScalarAsync("SELECT id FROM sensor WHERE name = 'held'");
+        var at = fleet.Clock.GetUtcNow();
+        await fleet.ScalarAsync("INSERT INTO heartbeat (sensor_id, received_at) VALUES ($1, $2)", sensorId, at);
+        checkpoint.Note(sensorId, after: null, at, count: 1);
+
+        // The periodic statement takes the note and then waits: an operator's transaction holds the sensor table.
+        await using var blocker = await fleet.Db.OpenConnectionAsync();
+        await using var hold = await blocker.BeginTransactionAsync();
+        await using (var lockTable = new NpgsqlCommand("LOCK TABLE sensor IN SHARE MODE", blocker, hold))
+        {
+            await lockTable.ExecuteNonQueryAsync();
+        }
+
+        var periodic = checkpoint.WriteAsync(CancellationToken.None);
+
+        // The first heartbeat's early write finds its sensor taken: it must wait for that statement, which cannot
+        // have committed while the table is held.
+        var soon = checkpoint.WriteSoonAsync(sensorId);
+        Assert.False(soon.IsCompleted);
+        Assert.Equal(0, await fleet.ScalarAsync("SELECT heartbeat_count FROM sensor WHERE id = $1", sensorId));
+
+        await hold.RollbackAsync();
+        await soon;
+        Assert.Equal(1, await fleet.ScalarAsync("SELECT heartbeat_count FROM sensor WHERE id = $1", sensorId));
+        await periodic;
     }
 }
