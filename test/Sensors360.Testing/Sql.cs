@@ -18,4 +18,18 @@ public static class Sql
         var result = await command.ExecuteScalarAsync();
         return result is null or DBNull ? 0 : Convert.ToInt64(result, System.Globalization.CultureInfo.InvariantCulture);
     }
+
+    /// <summary>A query's one text value; null when it returns no row or NULL (so a failing check can say what it found).</summary>
+    public static async Task<string?> TextAsync(string connectionString, string sql, params object[] values)
+    {
+        await using var connection = new NpgsqlConnection(connectionString);
+        await connection.OpenAsync();
+        await using var command = new NpgsqlCommand(sql, connection);
+        foreach (var value in values)
+        {
+            command.Parameters.AddWithValue(value);
+        }
+
+        return await command.ExecuteScalarAsync() as string;
+    }
 }

@@ -80,43 +80,10 @@ public sealed class AlertStore(NpgsqlDataSource db)
     }
 
     /// <summary>
-    /// For the silence sweep when a sensor's grain cannot be reached (its silo died and is not yet declared dead):
-    /// opens the alert only if the sensor still stands as the sweep read it (not retired, not paused, last heartbeat
-    /// <paramref name="lastHeartbeatAt"/>, null for never) and has no open alert. Null when it no longer does.
-    /// </summary>
-    public async Task<Alert?> RaiseSilenceIfUnchangedAsync(
-        long sensorId, string sensorName, string kind, DateTimeOffset silentSince, DateTimeOffset raisedAt,
-        DateTimeOffset? lastHeartbeatAt, CancellationToken cancellationToken)
-    {
-        // Not paused at the time of raising ($3; the condition names its time $1).
-        await using var command = db.CreateCommand($"""
-            INSERT INTO alert (sensor_id, kind, silent_since, raised_at)
-            SELECT s.id, $4, $2, $3 FROM sensor s
-            WHERE s.id = $1 AND s.retired_at IS NULL
-              -- The heartbeat rows, not the checkpoint (which may lag them): none stored after the one the sweep saw.
-              AND NOT EXISTS (SELECT 1 FROM heartbeat h WHERE h.sensor_id = s.id AND h.received_at > coalesce($5::timestamptz, '-infinity'))
-              AND {SensorStore.NotPaused.Replace("$1", "$3", StringComparison.Ordinal)}
-            ON CONFLICT (sensor_id) WHERE resolved_at IS NULL DO NOTHING
-            RETURNING id, kind, silent_since, raised_at
-            """);
-        command.Parameters.AddWithValue(sensorId);
-        command.Parameters.AddWithValue(silentSince);
-        command.Parameters.AddWithValue(raisedAt);
-        command.Parameters.AddWithValue(kind);
-        command.Parameters.AddWithValue((object?)lastHeartbeatAt ?? DBNull.Value);
-        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
-        return await reader.ReadAsync(cancellationToken)
-            ? new Alert(reader.GetInt64(0), sensorName, reader.GetString(1), reader.GetFieldValue<DateTimeOffset>(2),
-                reader.GetFieldValue<DateTimeOffset>(3), ResolvedAt: null, AcknowledgedAt: null, AcknowledgedBy: null)
-            : null;
-    }
-
-    /// <summary>
-    /// For the silence sweep's backlog: opens the silence alerts of <paramref name="sensors"/> (overdue by the
-    /// database, their grains active nowhere) in one transaction, each only if its sensor still stands as the sweep
-    /// read it, by the rules of <see cref="RaiseSilenceIfUnchangedAsync"/>: not retired, not paused nor in a
-    /// maintenance window at <paramref name="raisedAt"/>, no heartbeat row after the last one the sweep saw, no open
-    /// alert (the index). Kind and silent-since as the grain would give them: never reported without a heartbeat,
+    /// For the silence sweep: opens the silence alerts of <paramref name="sensors"/> (overdue by the database, their
+    /// grains active nowhere or on a silo that cannot be reached) in one transaction, each only if its sensor still
+    /// stands as the sweep read it: not retired, not paused nor in a maintenance window at <paramref name="raisedAt"/>,
+    /// no heartbeat row after the last one the sweep saw, no open alert (the index). Kind and silent-since as the grain would give them: never reported without a heartbeat,
     /// silent since last heartbeat (or provisioning) + threshold. The alerts raised; the trigger on <c>alert</c>
     /// queues one notification event for each, as for any raise.
     /// </summary>

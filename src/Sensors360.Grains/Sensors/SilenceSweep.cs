@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Diagnostics;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
@@ -125,7 +126,7 @@ public sealed partial class SilenceSweep(
             }
         }
 
-        int overdue = 0, raisedInBulk = 0, raisedByGrains = 0;
+        int overdue = 0, raisedInBulk = 0, raisedByGrains = 0, raisedUnreachable = 0;
         ActiveSensorGrains? active = null;
         var backlog = await SensorStore.OpenOverdueAsync(connection, transaction, clock.GetUtcNow(), options.Value.SilenceThreshold, stopping);
         while (true)
@@ -141,7 +142,9 @@ public sealed partial class SilenceSweep(
             active ??= await ReadActiveSensorGrainsAsync(page[0].Name);
             var unwatched = active.Known ? page.Where(sensor => !active.Contains(sensor.Name)).ToList() : [];
             raisedInBulk += await RaiseInBulkAsync(unwatched, stopping);
-            raisedByGrains += await ConfirmEachAsync(unwatched.Count == 0 ? page : [.. page.Except(unwatched)], stopping);
+            var unreachable = new ConcurrentQueue<(OverdueSensor Sensor, string Reason)>();
+            raisedByGrains += await ConfirmEachAsync(unwatched.Count == 0 ? page : [.. page.Except(unwatched)], unreachable, stopping);
+            raisedUnreachable += await RaiseForUnreachableGrainsAsync(unreachable, stopping);
             if (page.Count < PageSize)
             {
                 break;
@@ -151,9 +154,9 @@ public sealed partial class SilenceSweep(
         // The lock is held until here, so no other silo asks the same grains meanwhile.
         await transaction.CommitAsync(stopping);
         var took = Stopwatch.GetElapsedTime(started);
-        if (raisedInBulk + raisedByGrains > 0)
+        if (raisedInBulk + raisedByGrains + raisedUnreachable > 0)
         {
-            LogRaised(logger, raisedInBulk + raisedByGrains, overdue, raisedInBulk, took.TotalMilliseconds);
+            LogRaised(logger, raisedInBulk + raisedByGrains + raisedUnreachable, overdue, raisedInBulk, raisedUnreachable, took.TotalMilliseconds);
         }
         else
         {
@@ -189,13 +192,28 @@ public sealed partial class SilenceSweep(
     /// </summary>
     private async Task<int> RaiseInBulkAsync(List<OverdueSensor> sensors, CancellationToken stopping)
     {
+        var raised = (await RaiseIfUnchangedAsync(sensors, stopping)).Count;
+        if (raised > 0)
+        {
+            LogRaisedInBulk(logger, raised, sensors.Count);
+        }
+
+        return raised;
+    }
+
+    /// <summary>
+    /// Raises by the database's account alone (<see cref="AlertStore.RaiseSilencesIfUnchangedAsync(IReadOnlyList{OverdueSensor}, DateTimeOffset, CancellationToken)"/>),
+    /// 100 sensors to a transaction, eight at a time, and tells the dashboard grain once; the alerts raised.
+    /// </summary>
+    private async Task<IReadOnlyCollection<Alert>> RaiseIfUnchangedAsync(List<OverdueSensor> sensors, CancellationToken stopping)
+    {
         if (sensors.Count == 0)
         {
-            return 0;
+            return [];
         }
 
         // Several transactions at once: each waits mostly for its commit, which the database then shares among them.
-        var raised = 0;
+        var raised = new ConcurrentQueue<Alert>();
         await Parallel.ForEachAsync(
             sensors.Chunk(BulkRaiseChunk),
             new ParallelOptions { MaxDegreeOfParallelism = Concurrency, CancellationToken = stopping },
@@ -203,7 +221,10 @@ public sealed partial class SilenceSweep(
             {
                 try
                 {
-                    Interlocked.Add(ref raised, (await alerts.RaiseSilencesIfUnchangedAsync(chunk, clock.GetUtcNow(), cancellationToken)).Count);
+                    foreach (var alert in await alerts.RaiseSilencesIfUnchangedAsync(chunk, clock.GetUtcNow(), cancellationToken))
+                    {
+                        raised.Enqueue(alert);
+                    }
                 }
                 catch (Exception e) when (e is NpgsqlException or TimeoutException)
                 {
@@ -211,9 +232,8 @@ public sealed partial class SilenceSweep(
                 }
             });
 
-        if (raised > 0)
+        if (!raised.IsEmpty)
         {
-            LogRaisedInBulk(logger, raised, sensors.Count);
             try
             {
                 await grains.GetGrain<IDashboardGrain>(0).SensorChanged();
@@ -227,8 +247,12 @@ public sealed partial class SilenceSweep(
         return raised;
     }
 
-    /// <summary>Has each sensor's grain confirm its silence, a few at a time; the number of alerts raised.</summary>
-    private async Task<int> ConfirmEachAsync(IReadOnlyList<OverdueSensor> sensors, CancellationToken stopping)
+    /// <summary>
+    /// Has each sensor's grain confirm its silence, a few at a time; the number of alerts raised. Sensors whose grains'
+    /// silo could not be reached are added to <paramref name="unreachable"/>.
+    /// </summary>
+    private async Task<int> ConfirmEachAsync(
+        IReadOnlyList<OverdueSensor> sensors, ConcurrentQueue<(OverdueSensor Sensor, string Reason)> unreachable, CancellationToken stopping)
     {
         var raised = 0;
         await Parallel.ForEachAsync(
@@ -236,7 +260,7 @@ public sealed partial class SilenceSweep(
             new ParallelOptions { MaxDegreeOfParallelism = Concurrency, CancellationToken = stopping },
             async (sensor, _) =>
             {
-                if (await ConfirmAsync(sensor))
+                if (await ConfirmAsync(sensor, unreachable))
                 {
                     Interlocked.Increment(ref raised);
                 }
@@ -245,7 +269,7 @@ public sealed partial class SilenceSweep(
     }
 
     /// <summary>Has the sensor's grain confirm the silence; true when an alert was raised by this call.</summary>
-    private async Task<bool> ConfirmAsync(OverdueSensor sensor)
+    private async Task<bool> ConfirmAsync(OverdueSensor sensor, ConcurrentQueue<(OverdueSensor Sensor, string Reason)> unreachable)
     {
         try
         {
@@ -254,8 +278,9 @@ public sealed partial class SilenceSweep(
         catch (Exception e) when (e is OrleansMessageRejectionException or SiloUnavailableException)
         {
             // The grain's silo is gone and not yet declared dead: nothing watches the sensor, and no call reaches
-            // it until the cluster notices (tens of seconds). The database alone decides, as the sweep read it.
-            return await RaiseForUnreachableGrainAsync(sensor, e.Message);
+            // it until the cluster notices (tens of seconds). The database alone decides, once the page is confirmed.
+            unreachable.Enqueue((sensor, e.Message));
+            return false;
         }
         catch (Exception e) when (e is not OperationCanceledException)
         {
@@ -265,40 +290,26 @@ public sealed partial class SilenceSweep(
         }
     }
 
-    private async Task<bool> RaiseForUnreachableGrainAsync(OverdueSensor sensor, string reason)
+    /// <summary>
+    /// Raises the alerts of overdue sensors whose grains' silo could not be reached, as the sweep read them, together
+    /// (<see cref="RaiseIfUnchangedAsync"/>): one by one, with a transaction and two dashboard calls each, a silo's
+    /// worth of them kept the sweep past the next sensors' deadlines on a loaded machine. A Warning names each.
+    /// </summary>
+    private async Task<int> RaiseForUnreachableGrainsAsync(ConcurrentQueue<(OverdueSensor Sensor, string Reason)> unreachable, CancellationToken stopping)
     {
-        var kind = sensor.LastHeartbeatAt is null ? Alert.NeverReported : Alert.Silent;
-        Alert? alert;
-        try
+        if (unreachable.IsEmpty)
         {
-            alert = await alerts.RaiseSilenceIfUnchangedAsync(
-                sensor.Id, sensor.Name, kind, sensor.SilentSince, clock.GetUtcNow(), sensor.LastHeartbeatAt, CancellationToken.None);
-        }
-        catch (Exception e) when (e is NpgsqlException or TimeoutException)
-        {
-            LogConfirmFailed(logger, sensor.Name, e.Message.ReplaceLineEndings(" "));
-            return false;
+            return 0;
         }
 
-        if (alert is null)
+        var reasons = unreachable.ToDictionary(entry => entry.Sensor.Name, entry => entry.Reason, StringComparer.Ordinal);
+        var raised = await RaiseIfUnchangedAsync([.. unreachable.Select(entry => entry.Sensor)], stopping);
+        foreach (var alert in raised)
         {
-            return false; // A heartbeat, a retirement or another alert came first.
+            LogRaisedForUnreachableGrain(logger, alert.SensorId, alert.Id, reasons[alert.SensorId].ReplaceLineEndings(" "));
         }
 
-        LogRaisedForUnreachableGrain(logger, sensor.Name, alert.Id, reason.ReplaceLineEndings(" "));
-        try
-        {
-            // When the grain comes back it loads the alert from the database; the dashboard hears of it now.
-            var dashboard = grains.GetGrain<IDashboardGrain>(0);
-            await dashboard.AlertChanged(alert);
-            await dashboard.SensorChanged();
-        }
-        catch (OrleansException)
-        {
-            // The dashboard grain reconciles with the database every few seconds wherever it lives.
-        }
-
-        return true;
+        return raised.Count;
     }
 
     [LoggerMessage(Level = LogLevel.Debug, Message = "Silence sweep skipped: another silo is sweeping")]
@@ -307,8 +318,8 @@ public sealed partial class SilenceSweep(
     [LoggerMessage(Level = LogLevel.Debug, Message = "Silence sweep: {Overdue} overdue sensors confirmed, no alert needed ({Milliseconds:0} ms)")]
     private static partial void LogSwept(ILogger logger, int overdue, double milliseconds);
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Silence sweep raised {Raised} alerts that no timer or reminder had raised ({Overdue} overdue sensors, {InBulk} raised in bulk for grains active nowhere, {Milliseconds:0} ms)")]
-    private static partial void LogRaised(ILogger logger, int raised, int overdue, int inBulk, double milliseconds);
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Silence sweep raised {Raised} alerts that no timer or reminder had raised ({Overdue} overdue sensors, {InBulk} raised in bulk for grains active nowhere, {Unreachable} for grains on an unreachable silo, {Milliseconds:0} ms)")]
+    private static partial void LogRaised(ILogger logger, int raised, int overdue, int inBulk, int unreachable, double milliseconds);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Silence sweep raised {Raised} alerts in bulk ({Sensors} overdue sensors whose grains were active nowhere)")]
     private static partial void LogRaisedInBulk(ILogger logger, int raised, int sensors);

@@ -17,6 +17,11 @@ internal sealed partial class SilenceWatch(Grain grain, SilenceSchedule silo) : 
     // Null until this activation has checked; then whether the reminder is known to exist.
     private bool? _reminderRegistered;
 
+    // How long the grain's turn waits for the reminder service. A call in flight when the service's silo dies is only
+    // failed once the cluster declares that silo dead (tens of seconds), and until then the grain could neither raise
+    // its silence nor take a heartbeat; past this, the call counts as failed and is tried again later.
+    private static readonly TimeSpan ReminderCallTimeout = TimeSpan.FromSeconds(5);
+
     /// <summary>False only when the reminder is known not to exist.</summary>
     public bool ReminderMayExist => _reminderRegistered != false;
 
@@ -37,13 +42,13 @@ internal sealed partial class SilenceWatch(Grain grain, SilenceSchedule silo) : 
     {
         try
         {
-            if (_reminderRegistered is null && await Owner.GetReminder(SilenceReminder.Name) is not null)
+            if (_reminderRegistered is null && await Bounded(Owner.GetReminder(SilenceReminder.Name)) is not null)
             {
                 _reminderRegistered = true;
                 return;
             }
 
-            await Owner.RegisterOrUpdateReminder(SilenceReminder.Name, firstTick > TimeSpan.Zero ? firstTick : TimeSpan.Zero, Schedule.CheckPeriod);
+            await Bounded(Owner.RegisterOrUpdateReminder(SilenceReminder.Name, firstTick > TimeSpan.Zero ? firstTick : TimeSpan.Zero, Schedule.CheckPeriod));
             _reminderRegistered = true;
         }
         catch (Exception e) when (e is not OutOfMemoryException)
@@ -58,9 +63,9 @@ internal sealed partial class SilenceWatch(Grain grain, SilenceSchedule silo) : 
     {
         try
         {
-            if (await Owner.GetReminder(SilenceReminder.Name) is { } reminder)
+            if (await Bounded(Owner.GetReminder(SilenceReminder.Name)) is { } reminder)
             {
-                await Owner.UnregisterReminder(reminder);
+                await Bounded(Owner.UnregisterReminder(reminder));
             }
 
             _reminderRegistered = false;
@@ -70,6 +75,19 @@ internal sealed partial class SilenceWatch(Grain grain, SilenceSchedule silo) : 
             // Harmless: a stray tick finds the sensor not online and tries again.
             LogReminderFailed(Schedule.Logger, Sensor, "unregister", e.Message);
         }
+    }
+
+    private static Task<T> Bounded<T>(Task<T> call)
+    {
+        // Observed even when given up on, so a late failure is not an unobserved exception.
+        call.Ignore();
+        return call.WaitAsync(ReminderCallTimeout);
+    }
+
+    private static Task Bounded(Task call)
+    {
+        call.Ignore();
+        return call.WaitAsync(ReminderCallTimeout);
     }
 
     /// <summary>The grain is gone: its entry in the schedule, if any, is dropped when it comes due.</summary>

@@ -82,8 +82,8 @@ public sealed class PauseTests(ThrowawayPostgres postgres)
         // The sweep's own raise, for a grain it cannot reach, refuses a paused sensor too.
         var id = await fleet.ScalarAsync("SELECT id FROM sensor WHERE name = 'swept-paused'");
         var alerts = new AlertStore(fleet.Db);
-        Assert.Null(await alerts.RaiseSilenceIfUnchangedAsync(
-            id, "swept-paused", Alert.NeverReported, start + Threshold, fleet.Clock.GetUtcNow(), null, CancellationToken.None));
+        Assert.Empty(await alerts.RaiseSilencesIfUnchangedAsync(
+            [new OverdueSensor(id, "swept-paused", null, start + Threshold)], fleet.Clock.GetUtcNow(), CancellationToken.None));
 
         // Over: the next sweep finds it overdue and has its grain raise the alert.
         fleet.Advance(until - fleet.Clock.GetUtcNow() + SweepPeriod);

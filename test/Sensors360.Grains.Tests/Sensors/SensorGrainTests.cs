@@ -11,6 +11,35 @@ public sealed class SensorGrainTests(ThrowawayPostgres postgres)
     private static readonly TimeSpan Tick = TimeSpan.FromSeconds(1);
 
     [Fact]
+    public async Task A_reminder_service_that_never_answers_delays_a_silence_alert_by_seconds_not_until_the_call_times_out()
+    {
+        var (configure, reminders) = HeldReminderTable.ForFleet();
+        await using var fleet = await SensorFleet.StartAsync(
+            postgres, nameof(A_reminder_service_that_never_answers_delays_a_silence_alert_by_seconds_not_until_the_call_times_out), configure: configure);
+        var token = await fleet.ProvisionAsync("tank-9");
+        Assert.Equal(HeartbeatResult.Stored, await fleet.HeartbeatAsync("tank-9", token));
+        var lastHeartbeat = fleet.Clock.GetUtcNow();
+
+        reminders().Hold();
+        try
+        {
+            // In reach of its silence, the grain asks for its reminder, and no answer comes (as from a silo that died
+            // with the call in flight: Orleans fails such a call only after its 30 s response timeout).
+            fleet.Advance(Threshold - Tick);
+            await Eventually.TrueAsync(() => Task.FromResult(reminders().Waiting > 0), TimeSpan.FromSeconds(20), "the grain waits for the reminder service");
+            fleet.Advance(2 * Tick);
+
+            // The silence is raised all the same once the grain stops waiting (seconds), as its heartbeat said.
+            await Eventually.TrueAsync(async () => (await fleet.AlertsAsync("tank-9")).Count == 1, TimeSpan.FromSeconds(15), "the silence raised");
+            Assert.Equal(lastHeartbeat + Threshold, Assert.Single(await fleet.AlertsAsync("tank-9")).SilentSince);
+        }
+        finally
+        {
+            reminders().Release();
+        }
+    }
+
+    [Fact]
     public async Task A_sensor_goes_pending_online_silent_and_online_again_with_one_alert_raised_and_resolved()
     {
         await using var fleet = await SensorFleet.StartAsync(postgres, nameof(A_sensor_goes_pending_online_silent_and_online_again_with_one_alert_raised_and_resolved));

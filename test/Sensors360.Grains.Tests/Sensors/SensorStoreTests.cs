@@ -58,10 +58,13 @@ public sealed class SensorStoreTests(ThrowawayPostgres postgres)
             Assert.Equal(("quiet", checkpointed, checkpointed + threshold), (only.Name, only.LastHeartbeatAt!.Value, only.SilentSince));
         }
 
-        // As the sweep's fallback would with the checkpoint's last heartbeat, the grain's silo unreachable: refused for
+        // As the sweep raises for grains it cannot reach, with the checkpoint's last heartbeat, the grain's silo unreachable: refused for
         // the sensor whose rows go on, raised for the one whose do not.
-        Assert.Null(await alerts.RaiseSilenceIfUnchangedAsync(lagging, "lagging", Alert.Silent, checkpointed + threshold, now, checkpointed, CancellationToken.None));
-        Assert.NotNull(await alerts.RaiseSilenceIfUnchangedAsync(quiet, "quiet", Alert.Silent, checkpointed + threshold, now, checkpointed, CancellationToken.None));
+        var raised = await alerts.RaiseSilencesIfUnchangedAsync(
+            [new OverdueSensor(lagging, "lagging", checkpointed, checkpointed + threshold), new OverdueSensor(quiet, "quiet", checkpointed, checkpointed + threshold)],
+            now, CancellationToken.None);
+        var alert = Assert.Single(raised);
+        Assert.Equal(("quiet", Alert.Silent, checkpointed + threshold), (alert.SensorId, alert.Kind, alert.SilentSince));
         Assert.Equal(1, await Sql.ScalarAsync(connectionString, "SELECT count(*) FROM alert"));
     }
 }
