@@ -28,7 +28,11 @@ internal sealed partial class NotificationDispatcher(
     // commit, so a storm of alerts costs a round per this, not per transaction.
     private static readonly TimeSpan Settle = TimeSpan.FromMilliseconds(100);
 
+    // Events deleted per statement when trimming the history, so no statement holds many rows for long.
+    private const int HistoryBatch = 1_000;
+
     private DateTimeOffset _nextReminderCheck = DateTimeOffset.MinValue;
+    private DateTimeOffset _nextHistoryCheck = DateTimeOffset.MinValue;
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
@@ -84,6 +88,12 @@ internal sealed partial class NotificationDispatcher(
             await outbox.QueueRemindersAsync(now, cancellationToken);
         }
 
+        if (now >= _nextHistoryCheck)
+        {
+            _nextHistoryCheck = now + settings.HistoryCheckEvery;
+            await TrimHistoryAsync(now - settings.KeepHistoryFor, cancellationToken);
+        }
+
         while (await outbox.FanOutAsync(time.GetUtcNow(), cancellationToken) > 0)
         {
         }
@@ -95,6 +105,24 @@ internal sealed partial class NotificationDispatcher(
             new ParallelOptions { MaxDegreeOfParallelism = ParallelSends, CancellationToken = cancellationToken },
             async (delivery, token) => await DeliverAsync(delivery, claim, settings, token));
         return due.Count == ClaimBatch;
+    }
+
+    /// <summary>Deletes the outbox's history from before <paramref name="before"/> (<see cref="NotificationOptions.KeepHistoryFor"/>).</summary>
+    private async Task TrimHistoryAsync(DateTimeOffset before, CancellationToken cancellationToken)
+    {
+        var deleted = 0;
+        int batch;
+        do
+        {
+            batch = await outbox.DeleteHistoryAsync(before, HistoryBatch, cancellationToken);
+            deleted += batch;
+        }
+        while (batch == HistoryBatch);
+
+        if (deleted > 0)
+        {
+            LogHistoryTrimmed(logger, deleted, before);
+        }
     }
 
     private async Task DeliverAsync(ClaimedDelivery delivery, Guid claim, NotificationOptions settings, CancellationToken cancellationToken)
@@ -136,6 +164,9 @@ internal sealed partial class NotificationDispatcher(
         var jitter = 0.5 + (RandomNumberGenerator.GetInt32(0, 1001) / 2000.0);
         return TimeSpan.FromSeconds(capped * jitter);
     }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Deleted {Events} notification events of alerts resolved before {Before:O}, with their delivery log")]
+    private static partial void LogHistoryTrimmed(ILogger logger, int events, DateTimeOffset before);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Notification dispatch failed; retrying: {Reason}")]
     private static partial void LogDispatchFailed(ILogger logger, string reason);

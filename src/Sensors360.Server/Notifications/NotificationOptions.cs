@@ -19,6 +19,16 @@ public sealed class NotificationOptions
     /// <summary>How often a silo looks at the outbox when no notification woke it (a missed wake costs at most this).</summary>
     public TimeSpan PollEvery { get; set; } = TimeSpan.FromSeconds(2);
 
+    /// <summary>
+    /// How long the outbox keeps what it is done with: the events of a resolved alert, and their delivery log, once
+    /// the alert was resolved and every delivery finished (delivered or given up) longer ago than this. The events of
+    /// an open alert are kept whatever their age: its reminders are timed from them.
+    /// </summary>
+    public TimeSpan KeepHistoryFor { get; set; } = TimeSpan.FromDays(90);
+
+    /// <summary>How often a silo looks for history past <see cref="KeepHistoryFor"/>: a tenth of it, at most hourly.</summary>
+    public TimeSpan HistoryCheckEvery => KeepHistoryFor / 10 < TimeSpan.FromHours(1) ? KeepHistoryFor / 10 : TimeSpan.FromHours(1);
+
     /// <summary>How long a silo's claim on a delivery lasts: one attempt, and a margin. A dead silo's claim expires after it.</summary>
     public TimeSpan ClaimLease => SendTimeout + TimeSpan.FromSeconds(10);
 
@@ -28,6 +38,11 @@ public sealed class NotificationOptions
         if (SendTimeout <= TimeSpan.Zero || FirstRetry <= TimeSpan.Zero || MaxRetryDelay < FirstRetry || GiveUpAfter <= TimeSpan.Zero || PollEvery <= TimeSpan.Zero)
         {
             return $"{Section}: SendTimeout, FirstRetry, GiveUpAfter and PollEvery must be positive TimeSpans (e.g. 00:00:10) and MaxRetryDelay at least FirstRetry.";
+        }
+
+        if (KeepHistoryFor < TimeSpan.FromSeconds(1))
+        {
+            return $"{Section}:KeepHistoryFor must be at least 00:00:01 (e.g. 90.00:00:00 for 90 days).";
         }
 
         return null;

@@ -108,6 +108,28 @@ public sealed class NotificationOutbox(NpgsqlDataSource dataSource, ChannelStore
     }
 
     /// <summary>
+    /// Deletes, at most <paramref name="count"/> at a time, the events (and by cascade their delivery rows) of alerts
+    /// resolved before <paramref name="before"/>, fanned out before it and with no delivery still to send; the number
+    /// of events deleted. Rows another silo is deleting are skipped, not waited for.
+    /// </summary>
+    public async Task<int> DeleteHistoryAsync(DateTimeOffset before, int count, CancellationToken cancellationToken)
+    {
+        await using var command = dataSource.CreateCommand("""
+            WITH done AS (
+                SELECT e.id FROM notification_event e JOIN alert a ON a.id = e.alert_id
+                WHERE a.resolved_at < $1 AND e.fanned_out_at < $1
+                  AND NOT EXISTS (SELECT 1 FROM notification_delivery d WHERE d.event_id = e.id AND d.status IN ('pending', 'failed'))
+                ORDER BY e.id
+                LIMIT $2
+                FOR UPDATE OF e SKIP LOCKED)
+            DELETE FROM notification_event e USING done WHERE e.id = done.id
+            """);
+        command.Parameters.AddWithValue(before);
+        command.Parameters.AddWithValue(count);
+        return await command.ExecuteNonQueryAsync(cancellationToken);
+    }
+
+    /// <summary>
     /// Claims up to <paramref name="count"/> due deliveries for <paramref name="lease"/>: not yet sent, due, and not
     /// claimed by a silo whose lease still runs. Committed at once, so the lease, not a held lock, keeps other silos off.
     /// </summary>
