@@ -10,7 +10,10 @@ using static Sensors360.Server.Http.HttpProblems;
 
 namespace Sensors360.Server.Notifications;
 
-/// <summary>A channel as the API shows it: never its secret or email password, except the webhook secret in the answer that created it.</summary>
+/// <summary>
+/// A channel as the API shows it: never its secret or email password, nor a Slack channel's whole url, except the webhook
+/// secret and the Slack url in the answer that created it.
+/// </summary>
 public sealed record ChannelResponse(
     long Id, string Name, string Kind, string? Url, EmailResponse? Email, string[] Tags, string[] Events, string RepeatEvery, DateTimeOffset CreatedAt,
     [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Secret = null)
@@ -22,9 +25,24 @@ public sealed record ChannelResponse(
             ? new EmailResponse(e.Host, e.Port, e.Tls, e.Username, HasPassword: settings.Secret is not null, e.From, e.To)
             : null;
         return new ChannelResponse(
-            channel.Id, settings.Name, settings.Kind, settings.Url, email, settings.Tags, settings.Events,
+            channel.Id, settings.Name, settings.Kind, withSecret ? settings.Url : ShownUrl(settings.Kind, settings.Url), email, settings.Tags, settings.Events,
             settings.RepeatEvery.ToString("c", CultureInfo.InvariantCulture), channel.CreatedAt,
             withSecret && settings.Kind == ChannelKinds.Webhook ? settings.Secret : null);
+    }
+
+    /// <summary>
+    /// A Slack incoming webhook's url is its credential (the last path segment is the key; a query may carry a token), so
+    /// that segment and any query show as <c>***</c>: enough to tell channels apart, not to post to one.
+    /// </summary>
+    public static string? ShownUrl(string kind, string? url)
+    {
+        if (kind != ChannelKinds.Slack || url is null || !Uri.TryCreate(url, UriKind.Absolute, out var parsed))
+        {
+            return url;
+        }
+
+        var path = parsed.AbsolutePath;
+        return $"{parsed.GetLeftPart(UriPartial.Authority)}{path[..(path.LastIndexOf('/') + 1)]}***{(parsed.Query.Length > 0 ? "?***" : "")}";
     }
 }
 

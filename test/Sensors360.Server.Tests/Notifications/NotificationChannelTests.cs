@@ -114,8 +114,22 @@ public sealed class NotificationChannelTests(RunningServer running) : IClassFixt
         var admin = running.Operator;
         await using var receiver = WebhookReceiver.Start();
         await using var mail = new MailReceiver();
-        var slack = await CreateChannelAsync(admin, new { name = "slack", kind = "slack", url = receiver.Url("slack"), tags = new[] { "n-chat" }, events = new[] { "alert.raised" } });
+        var slackUrl = receiver.Url("slack?token=t0k3n");
+        var slack = await CreateChannelAsync(admin, new { name = "slack", kind = "slack", url = slackUrl, tags = new[] { "n-chat" }, events = new[] { "alert.raised" } });
         Assert.False(slack.TryGetProperty("secret", out _), "only a webhook has a signing secret");
+        // A Slack url is its credential: whole only in the answer that created the channel.
+        Assert.Equal(slackUrl, slack.GetProperty("url").GetString());
+        var slackId = slack.GetProperty("id").GetInt64();
+        var shown = receiver.Url("***?***");
+        Assert.Equal(shown, (await admin.GetFromJsonAsync<JsonElement>(new Uri($"/api/channels/{slackId}", UriKind.Relative), Cancel)).GetProperty("url").GetString());
+        using (var renamed = await admin.PatchAsJsonAsync(new Uri($"/api/channels/{slackId}", UriKind.Relative), new { name = "slack-renamed" }, Cancel))
+        {
+            Assert.Equal(shown, (await renamed.Content.ReadFromJsonAsync<JsonElement>(Cancel)).GetProperty("url").GetString());
+        }
+
+        var list = await admin.GetStringAsync(new Uri("/api/channels", UriKind.Relative), Cancel);
+        Assert.DoesNotContain("slack?token", list, StringComparison.Ordinal);
+        Assert.DoesNotContain("t0k3n", list, StringComparison.Ordinal);
         var email = await CreateChannelAsync(admin, new
         {
             name = "email",
