@@ -310,11 +310,11 @@ internal sealed class IngestBenchmark(BenchSettings settings)
             Console.WriteLine($"  open alerts {await OpenAlertsAsync()} (before the sockets: {openAlerts}); every socket received {sockets.Messages / (double)sockets.Count:0} messages so far");
             await peak(server.BaseAddress, Path, true, settings.WarmUp);
             Console.WriteLine("Measuring sensors360 with the sockets open...");
-            var (snapshotsBefore, snapshotBytesBefore) = (sockets.Snapshots, sockets.SnapshotBytes);
+            var tallyBefore = await sockets.NextTallyAsync(cancellationToken);
             var with = await MeteredPeakAsync();
-            var snapshots = sockets.Snapshots - snapshotsBefore;
-            var perSocket = snapshots / (double)sockets.Count / with.Load.ElapsedSeconds;
-            var bytesPerSnapshot = snapshots == 0 ? 0 : (sockets.SnapshotBytes - snapshotBytesBefore) / (double)snapshots;
+            var tallyAfter = await sockets.NextTallyAsync(cancellationToken);
+            var perSocket = tallyAfter.PerSocketPerSecondSince(tallyBefore, sockets.Count);
+            var bytesPerSnapshot = tallyAfter.BytesPerSnapshotSince(tallyBefore);
             Console.WriteLine($"  {with.Load.SucceededRate:0}/s, server {with.ServerCores:0.00} cores, bench client {with.ClientCores:0.00} cores, " +
                 $"{perSocket:0.00} snapshots a socket a second of {bytesPerSnapshot:0} bytes, {sockets.Broken} sockets broken");
             cost = new FeedCost(sockets.Count, Math.Round(without.Load.SucceededRate), 0, Math.Round(with.Load.SucceededRate), Math.Round(perSocket, 2), sockets.Broken,
