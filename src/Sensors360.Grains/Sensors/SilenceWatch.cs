@@ -54,7 +54,8 @@ internal sealed partial class SilenceWatch(Grain grain, SilenceSchedule silo) : 
         catch (Exception e) when (e is not OutOfMemoryException)
         {
             // The schedule still watches while the silo lives; the next heartbeat or wake-up tries the reminder again.
-            _reminderRegistered = false;
+            // Unknown, not absent: a call given up on (or whose reply was lost) may still have registered it.
+            _reminderRegistered = null;
             LogReminderFailed(Schedule.Logger, Sensor, "register", e.Message);
         }
     }
@@ -72,7 +73,9 @@ internal sealed partial class SilenceWatch(Grain grain, SilenceSchedule silo) : 
         }
         catch (Exception e) when (e is not OutOfMemoryException)
         {
-            // Harmless: a stray tick finds the sensor not online and tries again.
+            // Harmless: a stray tick finds the sensor not online and tries again. Unknown either way, so the next
+            // registration reads before it trusts anything.
+            _reminderRegistered = null;
             LogReminderFailed(Schedule.Logger, Sensor, "unregister", e.Message);
         }
     }

@@ -33,6 +33,8 @@ internal sealed partial class NotificationDispatcher(
 
     private DateTimeOffset _nextReminderCheck = DateTimeOffset.MinValue;
     private DateTimeOffset _nextHistoryCheck = DateTimeOffset.MinValue;
+    // Events deleted by the trim under way, over its rounds, for its one log line.
+    private int _historyDeleted;
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
@@ -88,12 +90,6 @@ internal sealed partial class NotificationDispatcher(
             await outbox.QueueRemindersAsync(now, cancellationToken);
         }
 
-        if (now >= _nextHistoryCheck)
-        {
-            _nextHistoryCheck = now + settings.HistoryCheckEvery;
-            await TrimHistoryAsync(now - settings.KeepHistoryFor, cancellationToken);
-        }
-
         while (await outbox.FanOutAsync(time.GetUtcNow(), cancellationToken) > 0)
         {
         }
@@ -104,25 +100,46 @@ internal sealed partial class NotificationDispatcher(
             due,
             new ParallelOptions { MaxDegreeOfParallelism = ParallelSends, CancellationToken = cancellationToken },
             async (delivery, token) => await DeliverAsync(delivery, claim, settings, token));
-        return due.Count == ClaimBatch;
+        var historyLeft = now >= _nextHistoryCheck && await TrimHistoryAsync(now, settings, cancellationToken);
+        return due.Count == ClaimBatch || historyLeft;
     }
 
-    /// <summary>Deletes the outbox's history from before <paramref name="before"/> (<see cref="NotificationOptions.KeepHistoryFor"/>).</summary>
-    private async Task TrimHistoryAsync(DateTimeOffset before, CancellationToken cancellationToken)
+    /// <summary>
+    /// Deletes one batch of the outbox's history past <see cref="NotificationOptions.KeepHistoryFor"/>, after the
+    /// round's deliveries: a large backlog (the first start with a short setting) is trimmed a batch per round, never
+    /// ahead of the alerts waiting to go out. True when the batch was full, so the next round goes on at once.
+    /// </summary>
+    private async Task<bool> TrimHistoryAsync(DateTimeOffset now, NotificationOptions settings, CancellationToken cancellationToken)
     {
-        var deleted = 0;
-        int batch;
-        do
+        var before = now - settings.KeepHistoryFor;
+        int deleted;
+        try
         {
-            batch = await outbox.DeleteHistoryAsync(before, HistoryBatch, cancellationToken);
-            deleted += batch;
+            deleted = await outbox.DeleteHistoryAsync(before, HistoryBatch, cancellationToken);
         }
-        while (batch == HistoryBatch);
+        catch (Exception e) when (e is NpgsqlException or TimeoutException)
+        {
+            // Only the trim failed: the round's deliveries stand, and the history waits for the next check.
+            _nextHistoryCheck = now + settings.HistoryCheckEvery;
+            _historyDeleted = 0;
+            LogHistoryTrimFailed(logger, e.Message.ReplaceLineEndings(" "));
+            return false;
+        }
 
-        if (deleted > 0)
+        _historyDeleted += deleted;
+        if (deleted == HistoryBatch)
         {
-            LogHistoryTrimmed(logger, deleted, before);
+            return true;
         }
+
+        _nextHistoryCheck = now + settings.HistoryCheckEvery;
+        if (_historyDeleted > 0)
+        {
+            LogHistoryTrimmed(logger, _historyDeleted, before);
+        }
+
+        _historyDeleted = 0;
+        return false;
     }
 
     private async Task DeliverAsync(ClaimedDelivery delivery, Guid claim, NotificationOptions settings, CancellationToken cancellationToken)
@@ -167,6 +184,9 @@ internal sealed partial class NotificationDispatcher(
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Deleted {Events} notification events of alerts resolved before {Before:O}, with their delivery log")]
     private static partial void LogHistoryTrimmed(ILogger logger, int events, DateTimeOffset before);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Could not delete the notification history past KeepHistoryFor; the next check tries again: {Reason}")]
+    private static partial void LogHistoryTrimFailed(ILogger logger, string reason);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Notification dispatch failed; retrying: {Reason}")]
     private static partial void LogDispatchFailed(ILogger logger, string reason);

@@ -26,25 +26,25 @@ public sealed class NotificationOptions
     /// </summary>
     public TimeSpan KeepHistoryFor { get; set; } = TimeSpan.FromDays(90);
 
-    /// <summary>How often a silo looks for history past <see cref="KeepHistoryFor"/>: a tenth of it, at most hourly.</summary>
+    /// <summary>How often a silo looks for history past <see cref="KeepHistoryFor"/>: every tenth of it, and at least once an hour.</summary>
     public TimeSpan HistoryCheckEvery => KeepHistoryFor / 10 < TimeSpan.FromHours(1) ? KeepHistoryFor / 10 : TimeSpan.FromHours(1);
 
     /// <summary>How long a silo's claim on a delivery lasts: one attempt, and a margin. A dead silo's claim expires after it.</summary>
     public TimeSpan ClaimLease => SendTimeout + TimeSpan.FromSeconds(10);
 
-    /// <summary>The first problem with these settings, as one line; null when none.</summary>
-    public string? Check()
-    {
-        if (SendTimeout <= TimeSpan.Zero || FirstRetry <= TimeSpan.Zero || MaxRetryDelay < FirstRetry || GiveUpAfter <= TimeSpan.Zero || PollEvery <= TimeSpan.Zero)
-        {
-            return $"{Section}: SendTimeout, FirstRetry, GiveUpAfter and PollEvery must be positive TimeSpans (e.g. 00:00:10) and MaxRetryDelay at least FirstRetry.";
-        }
+    /// <summary>The rule <see cref="TimingValid"/> checks, as the one line a server that breaks it stops with.</summary>
+    public const string TimingRule =
+        $"{Section}: SendTimeout, FirstRetry, GiveUpAfter and PollEvery must be positive TimeSpans (e.g. 00:00:10) and MaxRetryDelay at least FirstRetry.";
 
-        if (KeepHistoryFor < TimeSpan.FromSeconds(1))
-        {
-            return $"{Section}:KeepHistoryFor must be at least 00:00:01 (e.g. 90.00:00:00 for 90 days).";
-        }
+    public bool TimingValid =>
+        SendTimeout > TimeSpan.Zero && FirstRetry > TimeSpan.Zero && MaxRetryDelay >= FirstRetry && GiveUpAfter > TimeSpan.Zero && PollEvery > TimeSpan.Zero;
 
-        return null;
-    }
+    /// <summary>The longest <see cref="KeepHistoryFor"/>: "forever" in practice, and still a cutoff the clock can subtract.</summary>
+    public static readonly TimeSpan KeepHistoryAtMost = TimeSpan.FromDays(36_500);
+
+    /// <summary>The rule <see cref="HistoryValid"/> checks, as the one line a server that breaks it stops with.</summary>
+    public const string HistoryRule =
+        $"{Section}:KeepHistoryFor must be from 00:00:01 to 36500.00:00:00 (100 years), e.g. 90.00:00:00 for 90 days.";
+
+    public bool HistoryValid => KeepHistoryFor >= TimeSpan.FromSeconds(1) && KeepHistoryFor <= KeepHistoryAtMost;
 }

@@ -109,16 +109,21 @@ public sealed class NotificationOutbox(NpgsqlDataSource dataSource, ChannelStore
 
     /// <summary>
     /// Deletes, at most <paramref name="count"/> at a time, the events (and by cascade their delivery rows) of alerts
-    /// resolved before <paramref name="before"/>, fanned out before it and with no delivery still to send; the number
-    /// of events deleted. Rows another silo is deleting are skipped, not waited for.
+    /// resolved before <paramref name="before"/> whose events were all fanned out before it and have no delivery still
+    /// to send: an alert's log goes whole or not at all. The number of events deleted. Rows another silo is deleting
+    /// are skipped, not waited for.
     /// </summary>
     public async Task<int> DeleteHistoryAsync(DateTimeOffset before, int count, CancellationToken cancellationToken)
     {
         await using var command = dataSource.CreateCommand("""
             WITH done AS (
                 SELECT e.id FROM notification_event e JOIN alert a ON a.id = e.alert_id
-                WHERE a.resolved_at < $1 AND e.fanned_out_at < $1
-                  AND NOT EXISTS (SELECT 1 FROM notification_delivery d WHERE d.event_id = e.id AND d.status IN ('pending', 'failed'))
+                WHERE a.resolved_at < $1
+                  AND NOT EXISTS (
+                      SELECT 1 FROM notification_event same
+                      WHERE same.alert_id = e.alert_id
+                        AND (same.fanned_out_at IS NULL OR same.fanned_out_at >= $1
+                             OR EXISTS (SELECT 1 FROM notification_delivery d WHERE d.event_id = same.id AND d.status IN ('pending', 'failed'))))
                 ORDER BY e.id
                 LIMIT $2
                 FOR UPDATE OF e SKIP LOCKED)

@@ -9,7 +9,8 @@ public static class NotificationsHosting
     {
         builder.Services.AddOptions<NotificationOptions>()
             .Bind(builder.Configuration.GetSection(NotificationOptions.Section))
-            .Validate(options => options.Check() is null, new NotificationOptions { SendTimeout = TimeSpan.Zero }.Check()!);
+            .Validate(options => options.TimingValid, NotificationOptions.TimingRule)
+            .Validate(options => options.HistoryValid, NotificationOptions.HistoryRule);
         builder.Services.AddHttpClient(ChannelSender.HttpClientName, (provider, client) =>
             client.Timeout = provider.GetRequiredService<IOptions<NotificationOptions>>().Value.SendTimeout);
         builder.Services.AddSingleton<ChannelStore>();

@@ -106,17 +106,22 @@ public sealed class ServerStartupTests(ThrowawayPostgres postgres)
         AssertOneClearLine(server.Output, "'no_such_database'");
     }
 
-    [Fact]
-    public async Task An_invalid_setting_stops_the_server_with_one_clear_line()
+    [Theory]
+    [InlineData("Sensors360__Monitoring__SilenceCheckPeriod", "00:00:00.500", "SilenceCheckPeriod must be at least")]
+    [InlineData("Sensors360__Notifications__KeepHistoryFor", "00:00:00", "KeepHistoryFor must be from 00:00:01")]
+    // A "forever" the clock cannot subtract from now: before its bound it stopped the dispatcher, not the start.
+    [InlineData("Sensors360__Notifications__KeepHistoryFor", "10675199.00:00:00", "KeepHistoryFor must be from 00:00:01")]
+    [InlineData("Sensors360__Notifications__SendTimeout", "00:00:00", "SendTimeout, FirstRetry, GiveUpAfter and PollEvery must be positive")]
+    public async Task An_invalid_setting_stops_the_server_with_one_clear_line(string setting, string value, string line)
     {
-        var database = await postgres.CreateDatabaseAsync(nameof(An_invalid_setting_stops_the_server_with_one_clear_line));
+        var database = await postgres.CreateDatabaseAsync("invalid_setting");
         await using var server = ServerProcess.Start(database, "invalid", new Dictionary<string, string?>
         {
-            ["Sensors360__Monitoring__SilenceCheckPeriod"] = "00:00:00.500",
+            [setting] = value,
         });
 
         Assert.NotEqual(0, await server.WaitForExitAsync(ExitTimeout));
-        AssertOneClearLine(server.Output, "SilenceCheckPeriod must be at least");
+        AssertOneClearLine(server.Output, line);
     }
 
     [Fact]

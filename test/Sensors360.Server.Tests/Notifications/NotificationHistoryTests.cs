@@ -7,8 +7,8 @@ namespace Sensors360.Server.Tests.Notifications;
 
 /// <summary>
 /// The outbox keeps its history for <c>KeepHistoryFor</c> only: a resolved alert whose deliveries are all done is
-/// forgotten once that has passed, while an open alert (its reminders are timed from its events) and a resolved one
-/// with a delivery still failing are kept, though older.
+/// forgotten once that has passed, and not before, while an open alert (its reminders are timed from its events) and a
+/// resolved one with a delivery of any of its events still failing are kept whole, though older.
 /// </summary>
 public sealed class NotificationHistoryTests(ThrowawayPostgres postgres)
 {
@@ -30,8 +30,9 @@ public sealed class NotificationHistoryTests(ThrowawayPostgres postgres)
         await server.WaitUntilReadyAsync();
         using var admin = await server.LoginAsync();
         await CreateChannelAsync(admin, new { name = "all", kind = "webhook", url = receiver.Url("hook") });
-        // Nothing listens there: the deliveries of sensors tagged "stuck" keep failing.
-        await CreateChannelAsync(admin, new { name = "down", kind = "webhook", url = $"http://127.0.0.1:{FreePort.Next()}/hook", tags = new[] { "stuck" } });
+        // Nothing listens there: the resolutions of sensors tagged "stuck" keep failing. Their raises go only to "all"
+        // and are delivered, so the raise event is done and its alert's log is not: the log goes whole or not at all.
+        await CreateChannelAsync(admin, new { name = "down", kind = "webhook", url = $"http://127.0.0.1:{FreePort.Next()}/hook", tags = new[] { "stuck" }, events = new[] { "alert.resolved" } });
 
         // In this order, so that when the last one's history may go, the earlier ones' may by age too.
         await SilentSensorAsync(admin, server.Http, "open-1");
@@ -41,7 +42,12 @@ public sealed class NotificationHistoryTests(ThrowawayPostgres postgres)
         await ReceivedAsync(receiver, "hook", request => request.Event == "alert.resolved" && request.SensorId == "done-1", "done-1's resolution delivered");
 
         await Eventually.TrueAsync(async () => await EventsAsync(database, done) == 0, Patience, "done-1's history deleted");
-        // Older, and kept: the open alert's raise, and both events of the alert whose delivery to "down" still fails.
+        // Not before its time: when the deletion is first seen (polled every few hundred ms), KeepHistoryFor has passed
+        // since the resolve. A trim that ignored the setting deletes within a round of the delivery, a second or two.
+        var millisecondsSinceResolved = await Sql.ScalarAsync(database,
+            "SELECT (extract(epoch FROM clock_timestamp() - resolved_at) * 1000)::bigint FROM alert WHERE id = $1", done);
+        Assert.True(millisecondsSinceResolved >= KeepSeconds * 1000, $"done-1's history was gone {millisecondsSinceResolved} ms after its resolve, before KeepHistoryFor ({KeepSeconds} s)");
+        // Older, and kept: the open alert's raise, and both events of the alert whose resolution to "down" still fails.
         Assert.Equal(1, await EventsAsync(database, open));
         Assert.Equal(2, await EventsAsync(database, stuck));
         Assert.Equal(0, await Sql.ScalarAsync(database, """
