@@ -56,6 +56,7 @@ internal sealed record BenchReport(
     double OpenLoopClientPeak,
     double P99At70PercentOfPeakMs,
     ServerLatency ServerAt70PercentOfPeak,
+    ClientLatency ClientAt70PercentOfPeak,
     int ActiveSensors,
     double BytesPerActiveSensor,
     double ManagedBytesPerActiveSensor,
@@ -123,7 +124,7 @@ internal sealed record BenchReport(
             .AppendLine(invariant, $"The same durable work bare (bench/Sensors360.BareIngest: Kestrel, a grain call, a group-committed insert): sensors360/bare-ingest = {Ratios["sensors360/bare-ingest"]:0.00}, bare-ingest/bare Kestrel = {Ratios["bare-ingest/bare-kestrel"]:0.00}.")
             .AppendLine(invariant, $"Reminder table writes during the sensors360 runs (all rounds): {Reminders.Writes} for {Reminders.Heartbeats} stored heartbeats.")
             .AppendLine(invariant, $"Live feed: sensors360 at {Feed.WithoutSocketsPerSecond:0}/s without sockets (the mean of {Feed.WithoutBeforePerSecond:0}/s before they opened and {Feed.WithoutAfterPerSecond:0}/s after they closed), {Feed.WithSocketsPerSecond:0}/s with {Feed.Sockets:N0} dashboard sockets open ({Feed.SnapshotsPerSocketPerSecond:0.00} snapshots a socket a second received, {Feed.BytesPerSnapshot:0} bytes each, {Feed.BrokenSockets} sockets broken); server CPU {Feed.ServerCoresWithout:0.00} → {Feed.ServerCoresWith:0.00} cores, the sockets' client (the bench process, on the same cores) {Feed.ClientCoresWithout:0.00} → {Feed.ClientCoresWith:0.00} cores.")
-            .AppendLine(invariant, $"At 70% of the sensors360 peak ({RateAt70PercentOfPeak:0}/s, open loop, the simulator as client; 70% of the {OpenLoopClientPeak:0}/s that client reaches closed-loop): p99 = {P99At70PercentOfPeakMs:0.00} ms. The server's own account of the same requests (ASP.NET Core's request duration histogram, parse to response): {ServerAt70PercentOfPeak.ShareWithin50Ms:P2} of {ServerAt70PercentOfPeak.Requests:N0} answered within 50 ms, its p99 at or below the {ServerAt70PercentOfPeak.P99BoundMs:0} ms bound.")
+            .AppendLine(invariant, $"At 70% of the sensors360 peak ({RateAt70PercentOfPeak:0}/s, open loop, the simulator as client; 70% of the {OpenLoopClientPeak:0}/s that client reaches closed-loop): p99 = {P99At70PercentOfPeakMs:0.00} ms. The server's own account of the same requests (ASP.NET Core's request duration histogram, parse to response): {ServerAt70PercentOfPeak.ShareWithin50Ms:P2} of {ServerAt70PercentOfPeak.Requests:N0} answered within 50 ms, its p99 at or below the {ServerAt70PercentOfPeak.P99BoundMs:0} ms bound. The client's own split: from its actual send to the answer (service time) p99 = {ClientAt70PercentOfPeak.ServiceTimeP99Ms:0.00} ms; its worst send behind schedule {ClientAt70PercentOfPeak.WorstScheduleLagMs:0.00} ms late (counted in the p99 above, which runs from the intended send).")
             .AppendLine(invariant, $"Memory per active sensor grain ({ActiveSensors:N0} online sensors vs none, after a full GC): {BytesPerActiveSensor:0} bytes RSS, {ManagedBytesPerActiveSensor:0} bytes managed heap; a grain that only loaded its record (not online: no timer, no reminder) costs {BytesPerLoadedSensor:0} bytes RSS.")
             .AppendLine()
             .AppendLine("| goal | measured | target | result |")
@@ -227,3 +228,9 @@ internal sealed record FeedCost(
 /// within 50 ms (a bound of the histogram, so exact), and the histogram bound at or below which their p99 lies.
 /// </summary>
 internal sealed record ServerLatency(long Requests, double ShareWithin50Ms, double P99BoundMs);
+
+/// <summary>
+/// The open-loop client's own split of the 70% run (<see cref="LoadNumbers"/>): p99 from the actual send to the answer,
+/// and the latest a send left behind its schedule (a client short of CPU or of free connections sends late).
+/// </summary>
+internal sealed record ClientLatency(double ServiceTimeP99Ms, double WorstScheduleLagMs);

@@ -80,7 +80,8 @@ internal sealed class IngestBenchmark(BenchSettings settings)
                 cancellationToken);
             var serverDurations = (await RouteDurations.ReadAsync(server.Http, HeartbeatRoute, 204, cancellationToken)).Since(durationsBefore);
             Console.WriteLine($"  p99 {steady.P99Ms:0.00} ms, {steady.SucceededRate:0}/s, {steady.Errors} errors; " +
-                $"the server's own account: {serverDurations.ShareWithin(0.05):P2} of {serverDurations.Count:N0} answered within 50 ms, p99 ≤ {serverDurations.BoundOf(0.99) * 1000:0} ms");
+                $"the server's own account: {serverDurations.ShareWithin(0.05):P2} of {serverDurations.Count:N0} answered within 50 ms, p99 ≤ {serverDurations.BoundOf(0.99) * 1000:0} ms; " +
+                $"the client's: send to answer p99 {steady.ServiceP99Ms:0.00} ms, worst send {steady.MaxLagMs:0.00} ms behind schedule");
 
             var feed = await MeasureFeedCostAsync(server, PeakAsync, cancellationToken);
 
@@ -113,6 +114,7 @@ internal sealed class IngestBenchmark(BenchSettings settings)
                 clientPeak,
                 steady.P99Ms,
                 new ServerLatency(serverDurations.Count, Math.Round(serverDurations.ShareWithin(0.05), 4), serverDurations.BoundOf(0.99) * 1000),
+                new ClientLatency(steady.ServiceP99Ms ?? double.NaN, steady.MaxLagMs ?? double.NaN),
                 settings.ActiveSensors,
                 Math.Round(bytes),
                 Math.Round(managed),

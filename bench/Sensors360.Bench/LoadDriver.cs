@@ -4,7 +4,14 @@ using System.Text.Json;
 namespace Sensors360.Bench;
 
 /// <summary>One load run's numbers, as the simulator's <c>load --json</c> writes them.</summary>
-internal sealed record LoadNumbers(double SucceededRate, double AchievedRate, double P50Ms, double P99Ms, double P999Ms, long Errors, long Succeeded, double ElapsedSeconds);
+/// <summary>
+/// One client run's numbers. <see cref="ServiceP99Ms"/> (from the actual send to the answer) and <see cref="MaxLagMs"/>
+/// (the latest a send left behind its schedule) only from the simulator's open loop, whose latency counts from the
+/// intended send: they tell the client's own delay from the time spent after the request left it.
+/// </summary>
+internal sealed record LoadNumbers(
+    double SucceededRate, double AchievedRate, double P50Ms, double P99Ms, double P999Ms, long Errors, long Succeeded, double ElapsedSeconds,
+    double? ServiceP99Ms = null, double? MaxLagMs = null);
 
 /// <summary>Runs the simulator's load mode as its own process, the same client an operator would use.</summary>
 internal sealed class LoadDriver(Uri server, string password, string stateFile, string workDirectory)
@@ -50,6 +57,8 @@ internal sealed class LoadDriver(Uri server, string password, string stateFile, 
             latency.GetProperty("p999").GetDouble(),
             statusErrors + root.GetProperty("transportErrorCount").GetInt64(),
             root.GetProperty("succeeded").GetInt64(),
-            root.GetProperty("elapsedSeconds").GetDouble());
+            root.GetProperty("elapsedSeconds").GetDouble(),
+            root.GetProperty("serviceTimeMs").GetProperty("p99").GetDouble(),
+            root.GetProperty("maxLagMs").GetDouble());
     }
 }
