@@ -276,7 +276,15 @@ internal sealed class FeedSockets : IAsyncDisposable
                 {
                     if (!connection.Ended)
                     {
-                        Read(connection);
+                        try
+                        {
+                            Read(connection);
+                        }
+                        catch (Exception e) when (e is InvalidOperationException or SocketException or OutOfMemoryException or OverflowException)
+                        {
+                            // A frame this client cannot take ends its socket, counted as broken, not the bench.
+                            End(connection);
+                        }
                     }
                 }
 
@@ -299,8 +307,15 @@ internal sealed class FeedSockets : IAsyncDisposable
         if (connection.Carry is { } carry)
         {
             carry.CopyTo(_scratch, 0);
-            length = carry.Length;
             connection.Carry = null;
+            // Whole frames may wait here already: those that came in the same reads as the upgrade's answer.
+            var used = ReadFrames(connection, carry);
+            carry.AsSpan(used).CopyTo(_scratch);
+            length = carry.Length - used;
+            if (connection.Ended)
+            {
+                return;
+            }
         }
 
         while (true)
@@ -365,7 +380,7 @@ internal sealed class FeedSockets : IAsyncDisposable
                     // A text frame starts a message, continuation frames (0) go on with it; told by its start: {"type":"snapshot",...
                     if (opcode != 0)
                     {
-                        connection.MessageIsSnapshot = payload.IndexOf("\"snapshot\""u8) >= 0;
+                        connection.MessageIsSnapshot = payload.StartsWith("{\"type\":\"snapshot\""u8);
                         connection.MessageLength = 0;
                         if (connection.MessageIsSnapshot && final && Volatile.Read(ref _sample) is null)
                         {
@@ -428,6 +443,10 @@ internal sealed class FeedSockets : IAsyncDisposable
             }
 
             length = (long)BinaryPrimitives.ReadUInt64BigEndian(data[2..]);
+            if (length is < 0 or > 16 * 1024 * 1024)
+            {
+                throw new InvalidOperationException($"The server announced a frame of {length} bytes; a feed frame is far smaller.");
+            }
         }
 
         if (data.Length - head < length)
@@ -443,6 +462,11 @@ internal sealed class FeedSockets : IAsyncDisposable
     /// <summary>Answers a ping with a pong of the same payload, masked as a client's frames must be.</summary>
     private static void Pong(Connection connection, ReadOnlySpan<byte> payload)
     {
+        if (payload.Length > 125)
+        {
+            throw new InvalidOperationException("The server sent a ping over 125 bytes, which RFC 6455 forbids.");
+        }
+
         Span<byte> frame = stackalloc byte[6 + 125];
         frame[0] = 0x8A;
         frame[1] = (byte)(0x80 | payload.Length);

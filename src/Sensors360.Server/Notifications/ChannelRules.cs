@@ -116,7 +116,8 @@ public static class ChannelRules
             return Fail("Invalid email", $"A {kind} channel has no email settings; send a url.");
         }
 
-        var url = request.Url ?? existing?.Url;
+        // A client that sends back what it read (a PATCH of the whole channel) sends the masked url: it keeps the stored one.
+        var url = existing is not null && request.Url is { } sent && sent == ShownUrl(existing.Kind, existing.Url) ? existing.Url : request.Url ?? existing?.Url;
         if (url is null || !Uri.TryCreate(url, UriKind.Absolute, out var parsed) || (parsed.Scheme != Uri.UriSchemeHttp && parsed.Scheme != Uri.UriSchemeHttps)
             || !string.IsNullOrEmpty(parsed.UserInfo) || url.Length > 2000)
         {
@@ -125,6 +126,28 @@ public static class ChannelRules
 
         var secret = kind == ChannelKinds.Webhook ? existing?.Secret ?? newSecret : null;
         return (new ChannelDraft(name, kind, url, null, tags, events, repeatEvery, secret), null);
+    }
+
+    /// <summary>
+    /// The url as answers show it. A Slack incoming webhook's url is its credential (the last path segment is the key;
+    /// a query may carry a token), so that segment and any query show as <c>***</c>: enough to tell channels apart, not
+    /// to post to one. Only the answer that created the channel shows it whole.
+    /// </summary>
+    public static string? ShownUrl(string kind, string? url)
+    {
+        if (kind != ChannelKinds.Slack || url is null)
+        {
+            return url;
+        }
+
+        if (!Uri.TryCreate(url, UriKind.Absolute, out var parsed))
+        {
+            return "***";
+        }
+
+        // The key is the last segment that has a name: ".../KEY/" and ".../KEY/." end in a slash.
+        var path = "/" + parsed.AbsolutePath.Trim('/');
+        return $"{parsed.GetLeftPart(UriPartial.Authority)}{path[..(path.LastIndexOf('/') + 1)]}***{(parsed.Query.Length > 0 ? "?***" : "")}";
     }
 
     private static (EmailSettings? Email, string? Password, ProblemHttpResult? Problem) ApplyEmail(

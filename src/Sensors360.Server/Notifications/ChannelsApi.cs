@@ -25,24 +25,9 @@ public sealed record ChannelResponse(
             ? new EmailResponse(e.Host, e.Port, e.Tls, e.Username, HasPassword: settings.Secret is not null, e.From, e.To)
             : null;
         return new ChannelResponse(
-            channel.Id, settings.Name, settings.Kind, withSecret ? settings.Url : ShownUrl(settings.Kind, settings.Url), email, settings.Tags, settings.Events,
+            channel.Id, settings.Name, settings.Kind, withSecret ? settings.Url : ChannelRules.ShownUrl(settings.Kind, settings.Url), email, settings.Tags, settings.Events,
             settings.RepeatEvery.ToString("c", CultureInfo.InvariantCulture), channel.CreatedAt,
             withSecret && settings.Kind == ChannelKinds.Webhook ? settings.Secret : null);
-    }
-
-    /// <summary>
-    /// A Slack incoming webhook's url is its credential (the last path segment is the key; a query may carry a token), so
-    /// that segment and any query show as <c>***</c>: enough to tell channels apart, not to post to one.
-    /// </summary>
-    public static string? ShownUrl(string kind, string? url)
-    {
-        if (kind != ChannelKinds.Slack || url is null || !Uri.TryCreate(url, UriKind.Absolute, out var parsed))
-        {
-            return url;
-        }
-
-        var path = parsed.AbsolutePath;
-        return $"{parsed.GetLeftPart(UriPartial.Authority)}{path[..(path.LastIndexOf('/') + 1)]}***{(parsed.Query.Length > 0 ? "?***" : "")}";
     }
 }
 

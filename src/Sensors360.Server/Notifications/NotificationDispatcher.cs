@@ -121,8 +121,8 @@ internal sealed partial class NotificationDispatcher(
         {
             // Only the trim failed: the round's deliveries stand, and the history waits for the next check.
             _nextHistoryCheck = now + settings.HistoryCheckEvery;
+            LogHistoryTrimFailed(logger, _historyDeleted, e.Message.ReplaceLineEndings(" "));
             _historyDeleted = 0;
-            LogHistoryTrimFailed(logger, e.Message.ReplaceLineEndings(" "));
             return false;
         }
 
@@ -185,8 +185,8 @@ internal sealed partial class NotificationDispatcher(
     [LoggerMessage(Level = LogLevel.Information, Message = "Deleted {Events} notification events of alerts resolved before {Before:O}, with their delivery log")]
     private static partial void LogHistoryTrimmed(ILogger logger, int events, DateTimeOffset before);
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Could not delete the notification history past KeepHistoryFor; the next check tries again: {Reason}")]
-    private static partial void LogHistoryTrimFailed(ILogger logger, string reason);
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Could not delete the notification history past KeepHistoryFor ({Events} events deleted before the failure); the next check tries again: {Reason}")]
+    private static partial void LogHistoryTrimFailed(ILogger logger, int events, string reason);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Notification dispatch failed; retrying: {Reason}")]
     private static partial void LogDispatchFailed(ILogger logger, string reason);

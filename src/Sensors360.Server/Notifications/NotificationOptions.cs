@@ -34,10 +34,15 @@ public sealed class NotificationOptions
 
     /// <summary>The rule <see cref="TimingValid"/> checks, as the one line a server that breaks it stops with.</summary>
     public const string TimingRule =
-        $"{Section}: SendTimeout, FirstRetry, GiveUpAfter and PollEvery must be positive TimeSpans (e.g. 00:00:10) and MaxRetryDelay at least FirstRetry.";
+        $"{Section}: SendTimeout, FirstRetry, GiveUpAfter and PollEvery must be positive TimeSpans (e.g. 00:00:10) and MaxRetryDelay at least FirstRetry; " +
+        "SendTimeout, FirstRetry, MaxRetryDelay and PollEvery at most 1.00:00:00, GiveUpAfter at most 365.00:00:00.";
 
+    // The upper bounds keep every wait within what timers and HttpClient take (about 24 days) and every deadline
+    // within the calendar.
     public bool TimingValid =>
-        SendTimeout > TimeSpan.Zero && FirstRetry > TimeSpan.Zero && MaxRetryDelay >= FirstRetry && GiveUpAfter > TimeSpan.Zero && PollEvery > TimeSpan.Zero;
+        SendTimeout > TimeSpan.Zero && FirstRetry > TimeSpan.Zero && MaxRetryDelay >= FirstRetry && GiveUpAfter > TimeSpan.Zero && PollEvery > TimeSpan.Zero
+        && SendTimeout <= TimeSpan.FromDays(1) && MaxRetryDelay <= TimeSpan.FromDays(1) && PollEvery <= TimeSpan.FromDays(1)
+        && GiveUpAfter <= TimeSpan.FromDays(365);
 
     /// <summary>The longest <see cref="KeepHistoryFor"/>: "forever" in practice, and still a cutoff the clock can subtract.</summary>
     public static readonly TimeSpan KeepHistoryAtMost = TimeSpan.FromDays(36_500);

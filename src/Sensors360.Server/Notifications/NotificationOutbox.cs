@@ -110,8 +110,8 @@ public sealed class NotificationOutbox(NpgsqlDataSource dataSource, ChannelStore
     /// <summary>
     /// Deletes, at most <paramref name="count"/> at a time, the events (and by cascade their delivery rows) of alerts
     /// resolved before <paramref name="before"/> whose events were all fanned out before it and have no delivery still
-    /// to send: an alert's log goes whole or not at all. The number of events deleted. Rows another silo is deleting
-    /// are skipped, not waited for.
+    /// to send: an alert with a delivery still to go keeps all its events (a batch may split an alert's events; the next
+    /// takes the rest). The number of events deleted. Rows another silo is deleting are skipped, not waited for.
     /// </summary>
     public async Task<int> DeleteHistoryAsync(DateTimeOffset before, int count, CancellationToken cancellationToken)
     {
