@@ -28,7 +28,8 @@ internal sealed partial class NotificationDispatcher(
     // commit, so a storm of alerts costs a round per this, not per transaction.
     private static readonly TimeSpan Settle = TimeSpan.FromMilliseconds(100);
 
-    // Events deleted per statement when trimming the history, so no statement holds many rows for long.
+    // Alerts whose notification logs are deleted per statement when trimming the history, so no statement holds many
+    // rows for long.
     private const int HistoryBatch = 1_000;
 
     private DateTimeOffset _nextReminderCheck = DateTimeOffset.MinValue;
@@ -112,10 +113,10 @@ internal sealed partial class NotificationDispatcher(
     private async Task<bool> TrimHistoryAsync(DateTimeOffset now, NotificationOptions settings, CancellationToken cancellationToken)
     {
         var before = now - settings.KeepHistoryFor;
-        int deleted;
+        int alerts, deleted;
         try
         {
-            deleted = await outbox.DeleteHistoryAsync(before, HistoryBatch, cancellationToken);
+            (alerts, deleted) = await outbox.DeleteHistoryAsync(before, HistoryBatch, cancellationToken);
         }
         catch (Exception e) when (e is NpgsqlException or TimeoutException)
         {
@@ -127,7 +128,7 @@ internal sealed partial class NotificationDispatcher(
         }
 
         _historyDeleted += deleted;
-        if (deleted == HistoryBatch)
+        if (alerts == HistoryBatch)
         {
             return true;
         }

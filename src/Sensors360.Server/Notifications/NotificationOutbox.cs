@@ -108,30 +108,37 @@ public sealed class NotificationOutbox(NpgsqlDataSource dataSource, ChannelStore
     }
 
     /// <summary>
-    /// Deletes, at most <paramref name="count"/> at a time, the events (and by cascade their delivery rows) of alerts
-    /// resolved before <paramref name="before"/> whose events were all fanned out before it and have no delivery still
-    /// to send: an alert with a delivery still to go keeps all its events (a batch may split an alert's events; the next
-    /// takes the rest). The number of events deleted. Rows another silo is deleting are skipped, not waited for.
+    /// Deletes the whole notification log (events, and by cascade their delivery rows) of at most
+    /// <paramref name="count"/> alerts resolved before <paramref name="before"/> whose events were all fanned out before
+    /// it and have no delivery still to send: an alert with one delivery still to go keeps all its events. Each alert's
+    /// events go in one statement, so a log is never left half deleted. Alerts another silo is trimming are skipped,
+    /// not waited for. Returns the alerts whose logs went, and the events deleted.
     /// </summary>
-    public async Task<int> DeleteHistoryAsync(DateTimeOffset before, int count, CancellationToken cancellationToken)
+    public async Task<(int Alerts, int Events)> DeleteHistoryAsync(DateTimeOffset before, int count, CancellationToken cancellationToken)
     {
+        // Alert first: each alert's events are walked once (notification_event_alert_idx), not once per event.
         await using var command = dataSource.CreateCommand("""
             WITH done AS (
-                SELECT e.id FROM notification_event e JOIN alert a ON a.id = e.alert_id
+                SELECT a.id FROM alert a
                 WHERE a.resolved_at < $1
+                  AND EXISTS (SELECT 1 FROM notification_event e WHERE e.alert_id = a.id)
                   AND NOT EXISTS (
-                      SELECT 1 FROM notification_event same
-                      WHERE same.alert_id = e.alert_id
-                        AND (same.fanned_out_at IS NULL OR same.fanned_out_at >= $1
-                             OR EXISTS (SELECT 1 FROM notification_delivery d WHERE d.event_id = same.id AND d.status IN ('pending', 'failed'))))
-                ORDER BY e.id
+                      SELECT 1 FROM notification_event e
+                      WHERE e.alert_id = a.id
+                        AND (e.fanned_out_at IS NULL OR e.fanned_out_at >= $1
+                             OR EXISTS (SELECT 1 FROM notification_delivery d WHERE d.event_id = e.id AND d.status IN ('pending', 'failed'))))
+                ORDER BY a.id
                 LIMIT $2
-                FOR UPDATE OF e SKIP LOCKED)
-            DELETE FROM notification_event e USING done WHERE e.id = done.id
+                FOR NO KEY UPDATE OF a SKIP LOCKED),
+            gone AS (
+                DELETE FROM notification_event e USING done WHERE e.alert_id = done.id RETURNING e.id)
+            SELECT (SELECT count(*) FROM done)::int, (SELECT count(*) FROM gone)::int
             """);
         command.Parameters.AddWithValue(before);
         command.Parameters.AddWithValue(count);
-        return await command.ExecuteNonQueryAsync(cancellationToken);
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        await reader.ReadAsync(cancellationToken);
+        return (reader.GetInt32(0), reader.GetInt32(1));
     }
 
     /// <summary>
