@@ -153,6 +153,21 @@ public sealed class HeartbeatImport(NpgsqlDataSource db)
                 await takeOut.ExecuteNonQueryAsync(cancellationToken);
             }
 
+            // The sensors' rows are locked from here (in id order, as the checkpoint locks them) until the commit, so
+            // no checkpoint moves between what the histogram leaves out now and after the insert.
+            await using (var lockSensors = new NpgsqlCommand(
+                "SELECT id FROM sensor WHERE id IN (SELECT sensor_id FROM heartbeat_import_span) ORDER BY id FOR UPDATE", _connection, transaction))
+            {
+                await lockSensors.ExecuteNonQueryAsync(cancellationToken);
+            }
+
+            // The histogram holds the intervals up to each sensor's checkpoint: those past it are counted in for the
+            // span changes above and below to apply to, and taken out again past the checkpoint the insert moves.
+            await using (var pastCheckpoint = HeartbeatIntervals.CountPastCheckpointCommand("heartbeat_import_span", 1, _connection, transaction))
+            {
+                await pastCheckpoint.ExecuteNonQueryAsync(cancellationToken);
+            }
+
             // The counters come from what was inserted, so a duplicate (already stored, or twice in the body)
             // counts once. least/greatest ignore the NULLs of a sensor without heartbeats. Sorted so the
             // primary key is filled in its own order. Moving the checkpoint (SensorCheckpoint) to the last imported
@@ -191,6 +206,11 @@ public sealed class HeartbeatImport(NpgsqlDataSource db)
             await using (var countIn = HeartbeatIntervals.RecountSpansCommand("heartbeat_import_span", 1, _connection, transaction))
             {
                 await countIn.ExecuteNonQueryAsync(cancellationToken);
+            }
+
+            await using (var pastMoved = HeartbeatIntervals.CountPastCheckpointCommand("heartbeat_import_span", -1, _connection, transaction))
+            {
+                await pastMoved.ExecuteNonQueryAsync(cancellationToken);
             }
 
             await transaction.CommitAsync(cancellationToken);

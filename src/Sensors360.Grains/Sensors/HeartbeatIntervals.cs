@@ -3,17 +3,18 @@ using Npgsql;
 namespace Sensors360.Grains.Sensors;
 
 /// <summary>
-/// The SQL of the <c>heartbeat_interval_histogram</c> table (schema/0008): every interval between two
-/// consecutive heartbeats of a sensor is counted there, in the same transaction as the heartbeat that
-/// ends it, so the median and the 95th percentile are read from a few hundred rows (the SQL function
-/// <c>heartbeat_interval_percentile</c>, which the fleet aggregate calls).
+/// The SQL of the <c>heartbeat_interval_histogram</c> table (schema/0008, 0017): every interval between two
+/// consecutive heartbeats of a sensor is counted there once the sensor's checkpoint (<see cref="SensorCheckpoint"/>)
+/// has passed the heartbeat that ends it, in the checkpoint's own statement, so the median and the 95th
+/// percentile are read from a few hundred rows (the SQL function <c>heartbeat_interval_percentile</c>, which the
+/// fleet aggregate calls) and stay within the checkpoint period, like the sensors' counters.
 /// </summary>
 public static class HeartbeatIntervals
 {
-    /// <summary>The shard history imports add to; heartbeat writers take random positive ones.</summary>
+    /// <summary>The shard history imports add to; each silo's checkpoint takes a random positive one.</summary>
     public const int ImportShard = 0;
 
-    /// <summary>A new shard for one heartbeat writer: its rows are written by nobody else.</summary>
+    /// <summary>A new shard for one silo's checkpoint: its rows are written by nobody else.</summary>
     public static int NewShard() => Random.Shared.Next(1, int.MaxValue);
 
     /// <summary>
@@ -68,18 +69,38 @@ public static class HeartbeatIntervals
         return command;
     }
 
-    /// <summary>Counts the given intervals (seconds) in <paramref name="shard"/>.</summary>
-    public static NpgsqlBatchCommand CountCommand(int shard, double[] intervalSeconds)
+    /// <summary>
+    /// The upsert that counts (<paramref name="sign"/> <c>1</c>) or takes out (<c>-1</c>), in <paramref name="shard"/>,
+    /// the intervals of each row of <paramref name="passes"/> (<c>sensor_id, after_at, upto</c>): those of the sensor
+    /// that end after <c>after_at</c> and at or before <c>upto</c> (the SQL function <c>heartbeat_intervals_ending</c>,
+    /// schema/0017). Both arguments are SQL: a parameter or a literal, and a row source (a table or a subquery with
+    /// its alias). A checkpoint that moves a sensor from <c>after_at</c> to <c>upto</c> counts with it what it passes.
+    /// </summary>
+    public static string CountPassedSql(string shard, string sign, string passes) => $"""
+        INSERT INTO heartbeat_interval_histogram AS h (shard, bucket, intervals)
+        SELECT {shard}, heartbeat_interval_bucket(i.seconds), {sign} * count(*)
+        FROM {passes}
+        CROSS JOIN LATERAL heartbeat_intervals_ending(sensor_id, after_at, upto) AS i
+        GROUP BY 2
+        ON CONFLICT (shard, bucket) DO UPDATE SET intervals = h.intervals + excluded.intervals
+        """;
+
+    /// <summary>
+    /// For an import: counts (<paramref name="sign"/> 1) or takes out (−1), in the import shard, the intervals of each
+    /// sensor of <paramref name="spansTable"/> that end past its checkpoint and at or before its span's <c>hi</c>.
+    /// Those are the ones the histogram leaves out until a checkpoint passes them; an import adds them before it moves
+    /// the checkpoint and takes them out after, so that the histogram again holds exactly the intervals up to the
+    /// sensors' checkpoints (past <c>hi</c> nothing changes). The sensors' rows are locked first, so no checkpoint
+    /// moves between the two.
+    /// </summary>
+    public static NpgsqlCommand CountPastCheckpointCommand(string spansTable, int sign, NpgsqlConnection connection, NpgsqlTransaction transaction)
     {
-        var command = new NpgsqlBatchCommand("""
-            INSERT INTO heartbeat_interval_histogram AS h (shard, bucket, intervals)
-            SELECT $1, heartbeat_interval_bucket(seconds), count(*)
-            FROM unnest($2::float8[]) AS seconds
-            GROUP BY 2
-            ON CONFLICT (shard, bucket) DO UPDATE SET intervals = h.intervals + excluded.intervals
-            """);
-        command.Parameters.Add(new NpgsqlParameter { Value = shard });
-        command.Parameters.Add(new NpgsqlParameter { Value = intervalSeconds });
+        var command = new NpgsqlCommand(CountPassedSql("$1", "$2", $"""
+            (SELECT t.sensor_id, s.last_heartbeat_at AS after_at, t.hi AS upto
+             FROM {spansTable} t JOIN sensor s ON s.id = t.sensor_id) AS passes
+            """), connection, transaction);
+        command.Parameters.AddWithValue(ImportShard);
+        command.Parameters.AddWithValue((long)sign);
         return command;
     }
 }

@@ -24,11 +24,10 @@ public sealed class HeartbeatLogUnavailableException(string message, Exception? 
 /// <summary>
 /// The silo's heartbeat writer. Concurrent heartbeats are group-committed: whatever arrived while the
 /// previous batch was being written goes into the next one, as one multi-row insert plus the matching
-/// alert resolutions (<see cref="AlertStore.ResolveCommand"/>) and interval counts
-/// (<see cref="HeartbeatIntervals"/>), in one transaction. Each append completes only when its batch has
+/// alert resolutions (<see cref="AlertStore.ResolveCommand"/>), in one transaction. Each append completes only when its batch has
 /// committed, so a caller that gets success knows the heartbeat is durable. The sensors' rows are not
-/// touched: each committed heartbeat is noted for the silo's <see cref="SensorCheckpoint"/>, which moves
-/// their counters in bulk.
+/// touched, nor the interval histogram: each committed heartbeat is noted for the silo's
+/// <see cref="SensorCheckpoint"/>, which moves their counters and counts their intervals in bulk.
 /// </summary>
 public sealed partial class HeartbeatLog : BackgroundService, IHeartbeatWriter
 {
@@ -245,7 +244,7 @@ public sealed partial class HeartbeatLog : BackgroundService, IHeartbeatWriter
         if (writable.Count > 0)
         {
             await using var write = connection.CreateBatch();
-            AddWriteCommands(write, writable, writer.Shard);
+            AddWriteCommands(write, writable);
             await write.ExecuteNonQueryAsync(cancellationToken);
         }
 
@@ -308,7 +307,7 @@ public sealed partial class HeartbeatLog : BackgroundService, IHeartbeatWriter
     }
 
     /// <summary>
-    /// Writes a batch in one round trip: the inserts, the alert resolutions and the interval counts go
+    /// Writes a batch in one round trip: the inserts and the alert resolutions go
     /// to PostgreSQL as one batch of statements, which it runs as one implicit transaction. Measured
     /// against binary COPY (docs/performance.md): with the small batches a busy server actually forms,
     /// the round trips around a COPY (start, finish, then the updates, then COMMIT) cost more than COPY saves.
@@ -317,12 +316,12 @@ public sealed partial class HeartbeatLog : BackgroundService, IHeartbeatWriter
     {
         var connection = await writer.OpenAsync(cancellationToken);
         await using var write = connection.CreateBatch();
-        AddWriteCommands(write, batch, writer.Shard);
+        AddWriteCommands(write, batch);
         await write.ExecuteNonQueryAsync(cancellationToken);
     }
 
-    /// <summary>The statements that store <paramref name="batch"/>: heartbeats, alert resolutions, intervals.</summary>
-    private static void AddWriteCommands(NpgsqlBatch write, List<Pending> batch, int shard)
+    /// <summary>The statements that store <paramref name="batch"/>: heartbeats and alert resolutions.</summary>
+    private static void AddWriteCommands(NpgsqlBatch write, List<Pending> batch)
     {
         // First, so the statements after it see an alert the sweep's bulk raise committed while this batch waited.
         var unseen = batch.Where(pending => pending.Record.ResolveAnyOpenAlert).Select(pending => pending.Record).ToList();
@@ -348,8 +347,9 @@ public sealed partial class HeartbeatLog : BackgroundService, IHeartbeatWriter
             new NpgsqlParameter { Value = receivedAt },
             new NpgsqlParameter { Value = metrics, NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Jsonb }));
 
-        // No UPDATE sensor: once this commits, each heartbeat is noted for the silo's SensorCheckpoint, which writes
-        // the counters of all the sensors that beat in one statement per checkpoint period.
+        // No UPDATE sensor and no interval count: once this commits, each heartbeat is noted for the silo's
+        // SensorCheckpoint, which writes the counters of all the sensors that beat, and counts their intervals, in one
+        // statement per checkpoint period.
 
         var resolutions = batch.Where(pending => pending.Record.ResolveAlertId is not null).ToList();
         if (resolutions.Count > 0)
@@ -363,12 +363,6 @@ public sealed partial class HeartbeatLog : BackgroundService, IHeartbeatWriter
         {
             write.BatchCommands.Add(AlertStore.ResolveOpenOfSensorsCommand(
                 [.. unseen.Select(record => record.SensorId)], [.. unseen.Select(record => record.ReceivedAt)]));
-        }
-
-        var intervals = batch.Where(pending => pending.Record.Interval is not null).Select(pending => pending.Record.Interval!.Value.TotalSeconds).ToArray();
-        if (intervals.Length > 0)
-        {
-            write.BatchCommands.Add(HeartbeatIntervals.CountCommand(shard, intervals));
         }
     }
 
@@ -400,9 +394,6 @@ public sealed partial class HeartbeatLog : BackgroundService, IHeartbeatWriter
     private sealed class BatchWriter(NpgsqlDataSource db) : IAsyncDisposable
     {
         private NpgsqlConnection? _connection;
-
-        /// <summary>This writer's own rows of the interval histogram, so no other writer waits on them.</summary>
-        public int Shard { get; } = HeartbeatIntervals.NewShard();
 
         /// <summary>The writer's connection, opened (with the writer's <see cref="LockTimeout"/>) if it is not.</summary>
         public async Task<NpgsqlConnection> OpenAsync(CancellationToken cancellationToken)

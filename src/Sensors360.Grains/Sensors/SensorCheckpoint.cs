@@ -13,7 +13,9 @@ namespace Sensors360.Grains.Sensors;
 /// all the sensors noted since, instead of one <c>UPDATE sensor</c> per heartbeat. The rule the rows keep: every
 /// heartbeat at or before <c>last_heartbeat_at</c> is counted, none after; so a checkpoint that was lost (a
 /// kill -9) or overtaken (a grain that moved, an import) is repaired by counting the heartbeat rows between
-/// the two, and readers of one sensor add what lies past it (the <c>sensor_status_rebuilt</c> view).
+/// the two, and readers of one sensor add what lies past it (the <c>sensor_status_rebuilt</c> view). The same
+/// statement counts in the interval histogram the intervals each sensor's checkpoint passes
+/// (<see cref="HeartbeatIntervals.CountPassedSql"/>), so the histogram follows the same rule.
 /// </summary>
 public sealed partial class SensorCheckpoint(
     NpgsqlDataSource db,
@@ -36,6 +38,8 @@ public sealed partial class SensorCheckpoint(
     private bool _soonWriting;
     // The periodic statement under way, if any: the sensors it took and what completes once it has committed or failed.
     private (Dictionary<long, Dirty> Taken, Task Done)? _periodic;
+    // This silo's rows of the interval histogram, so no other silo's checkpoint waits on them.
+    private readonly int _shard = HeartbeatIntervals.NewShard();
     private readonly Counter<long> _writes = meters.Create(HeartbeatLog.MeterName)
         .CreateCounter<long>(WritesInstrument, "{statement}", "Checkpoint statements committed");
 
@@ -316,6 +320,7 @@ public sealed partial class SensorCheckpoint(
         command.Parameters.AddWithValue(rows.Select(dirty => dirty.After is null).ToArray());
         command.Parameters.AddWithValue(rows.Select(dirty => dirty.Count).ToArray());
         command.Parameters.AddWithValue(rows.Select(dirty => dirty.Last).ToArray());
+        command.Parameters.AddWithValue(_shard);
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         timeout.CancelAfter(WriteTimeout);
         var written = new HashSet<long>();
@@ -350,11 +355,13 @@ public sealed partial class SensorCheckpoint(
     /// Moves each sensor's checkpoint to its noted last heartbeat, never back, and returns the ids of the rows it held.
     /// When the row still holds the checkpoint the note counted from, the note's count is added; else (a lost or
     /// overtaken checkpoint) the heartbeat rows between the row's checkpoint and the note's last are counted, so
-    /// nothing counts twice or not at all. Rows another transaction holds are skipped, not waited for.
+    /// nothing counts twice or not at all. The intervals between the two checkpoints are counted from the rows either
+    /// way (<c>passed</c>: the locked row's checkpoint before and after). Rows another transaction holds are
+    /// skipped, not waited for.
     /// </summary>
-    private const string Statement = """
+    private static readonly string Statement = $"""
         WITH free AS (
-            SELECT id FROM sensor WHERE id = ANY ($1) ORDER BY id FOR UPDATE SKIP LOCKED),
+            SELECT id, last_heartbeat_at AS before_at FROM sensor WHERE id = ANY ($1) ORDER BY id FOR UPDATE SKIP LOCKED),
         moved AS (
             UPDATE sensor AS s
             SET heartbeat_count = s.heartbeat_count
@@ -370,7 +377,9 @@ public sealed partial class SensorCheckpoint(
             FROM unnest($1::bigint[], $2::timestamptz[], $3::boolean[], $4::bigint[], $5::timestamptz[]) AS b (sensor_id, after, from_start, n, last_at)
             WHERE s.id = b.sensor_id AND s.id IN (SELECT id FROM free)
               AND (s.last_heartbeat_at IS NULL OR s.last_heartbeat_at < b.last_at)
-            RETURNING s.id)
+            RETURNING s.id, s.last_heartbeat_at),
+        counted AS (
+            {HeartbeatIntervals.CountPassedSql("$6", "1", "(SELECT m.id AS sensor_id, f.before_at AS after_at, m.last_heartbeat_at AS upto FROM moved m JOIN free f ON f.id = m.id) AS passed")})
         SELECT id FROM free
         """;
 

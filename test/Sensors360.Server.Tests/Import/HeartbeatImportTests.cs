@@ -324,7 +324,16 @@ public sealed class HeartbeatImportTests(RunningServer running, ITestOutputHelpe
             Line("imp-around", stored.AddHours(-2.5)), Line("imp-around", stored.AddHours(-2)), Line("imp-around", stored.AddHours(-2))) + "\n")).Imported + 1);
         Assert.Equal(1, (await ImportAsync(running.Operator, Line("imp-around", stored.AddSeconds(2)) + "\n")).Imported);
 
-        // Whatever the class's other tests stored too: the histogram equals a count over every stored heartbeat.
+        // The histogram counts the intervals a sensor's checkpoint has passed: once every sensor's checkpoint is at its
+        // last stored heartbeat (within the checkpoint period), whatever the class's other tests stored too, it equals
+        // a count over every stored heartbeat.
+        await Eventually.TrueAsync(
+            async () => await Sql.ScalarAsync(running.ConnectionString, """
+                SELECT count(*) FROM sensor s
+                WHERE s.last_heartbeat_at IS DISTINCT FROM (SELECT max(h.received_at) FROM heartbeat h WHERE h.sensor_id = s.id)
+                """) == 0,
+            Patience,
+            "every sensor's checkpoint reached its last heartbeat");
         const string ByHistogram = "SELECT bucket, sum(intervals) FROM heartbeat_interval_histogram GROUP BY bucket HAVING sum(intervals) <> 0";
         const string ByHeartbeats = """
             SELECT heartbeat_interval_bucket(gap), count(*)

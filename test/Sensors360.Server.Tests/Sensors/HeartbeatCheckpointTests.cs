@@ -1,6 +1,9 @@
+using System.Globalization;
 using System.Net;
 using System.Net.Http.Json;
+using System.Text;
 using System.Text.Json;
+using Npgsql;
 using Sensors360.Server.Tests.Metrics;
 using Sensors360.Testing;
 using static Sensors360.Server.Tests.Sensors.SensorClient;
@@ -38,6 +41,8 @@ public sealed class HeartbeatCheckpointTests(ThrowawayPostgres postgres)
 
         Assert.Equal(0, await Sql.ScalarAsync(database, "SELECT n FROM sensor_row_updates"));
         Assert.Equal(1, await Sql.ScalarAsync(database, "SELECT heartbeat_count FROM sensor WHERE name = 'flat-1'"));
+        // Nor is any interval counted: the histogram moves with the checkpoint.
+        Assert.Equal(0, await Sql.ScalarAsync(database, Intervals));
         // Readers of the sensor see every stored heartbeat all the same.
         Assert.Equal(51, await HeartbeatCountAsync(operatorClient, "flat-1"));
 
@@ -45,6 +50,7 @@ public sealed class HeartbeatCheckpointTests(ThrowawayPostgres postgres)
         await server.StopAsync();
         Assert.Equal(1, await Sql.ScalarAsync(database, "SELECT n FROM sensor_row_updates"));
         Assert.Equal(51, await Sql.ScalarAsync(database, "SELECT heartbeat_count FROM sensor WHERE name = 'flat-1'"));
+        Assert.Equal(50, await Sql.ScalarAsync(database, Intervals));
         Assert.Equal(1, await Sql.ScalarAsync(database, """
             SELECT count(*) FROM sensor s
             WHERE s.name = 'flat-1' AND s.last_heartbeat_at = (SELECT max(received_at) FROM heartbeat h WHERE h.sensor_id = s.id)
@@ -84,6 +90,7 @@ public sealed class HeartbeatCheckpointTests(ThrowawayPostgres postgres)
         }
 
         Assert.Equal(1, await Sql.ScalarAsync(database, "SELECT heartbeat_count FROM sensor WHERE name = 'crash-1'"));
+        Assert.Equal(0, await Sql.ScalarAsync(database, Intervals));
         var checkpointed = await Sql.ScalarAsync(database, "SELECT (extract(epoch FROM last_heartbeat_at) * 1000000)::bigint FROM sensor WHERE name = 'crash-1'");
         var overdueByCheckpoint = DateTimeOffset.FromUnixTimeMilliseconds(checkpointed / 1000) + threshold;
 
@@ -108,7 +115,107 @@ public sealed class HeartbeatCheckpointTests(ThrowawayPostgres postgres)
         await restarted.StopAsync();
         Assert.Equal(accepted, await Sql.ScalarAsync(database, "SELECT count(*) FROM heartbeat"));
         Assert.Equal(accepted, await Sql.ScalarAsync(database, "SELECT heartbeat_count FROM sensor WHERE name = 'crash-1'"));
+        // The intervals the killed silo never checkpointed were counted by the checkpoint that passed them after the restart.
+        Assert.Equal(await StoredIntervalBucketsAsync(database, "crash-1"), await HistogramBucketsAsync(database));
+        Assert.Equal(accepted - 1, await Sql.ScalarAsync(database, Intervals));
         Assert.Equal(0, await Sql.ScalarAsync(database, "SELECT count(*) FROM alert"));
+    }
+
+    [Fact]
+    public async Task The_interval_histogram_holds_the_intervals_up_to_the_checkpoint_also_after_an_import_among_heartbeats_past_it()
+    {
+        var database = await PreparedDatabase.CreateAsync(postgres, nameof(The_interval_histogram_holds_the_intervals_up_to_the_checkpoint_also_after_an_import_among_heartbeats_past_it));
+        await using var server = ServerProcess.Start(database, "checkpoint-histogram", new Dictionary<string, string?>
+        {
+            ["Sensors360__Monitoring__CheckpointPeriod"] = RareCheckpoints,
+        });
+        await server.WaitUntilReadyAsync();
+        using var operatorClient = await server.LoginAsync();
+        var (_, token) = await ProvisionAsync(operatorClient, "hist-1");
+        for (var i = 0; i < 5; i++)
+        {
+            await BeatAsync(server, "hist-1", token);
+        }
+
+        // Only the first heartbeat is checkpointed: no interval ends at or before it.
+        var live = await StoredTimesAsync(database, "hist-1");
+        Assert.Equal(5, live.Count);
+        Assert.Equal(0, await Sql.ScalarAsync(database, Intervals));
+
+        // History an hour before the first, and one heartbeat between the second and the third: the import moves the
+        // checkpoint to it, so the intervals ending at the first, the second and it are counted, and no other.
+        // To the microsecond, as heartbeats are stored.
+        var between = new DateTimeOffset((live[1].UtcTicks + ((live[2].UtcTicks - live[1].UtcTicks) / 2)) / 10 * 10, TimeSpan.Zero);
+        var body = string.Join('\n', [Line("hist-1", live[0].AddHours(-1)), Line("hist-1", between)]) + "\n";
+        using (var content = new StringContent(body, Encoding.UTF8, "application/x-ndjson"))
+        using (var imported = await operatorClient.PostAsync(new Uri("/api/import/heartbeats", UriKind.Relative), content, TestContext.Current.CancellationToken))
+        {
+            Assert.Equal(HttpStatusCode.OK, imported.StatusCode);
+        }
+
+        Assert.Equal(1, await Sql.ScalarAsync(database, "SELECT count(*) FROM sensor WHERE name = 'hist-1' AND last_heartbeat_at = $1", between));
+        Assert.Equal(3, await Sql.ScalarAsync(database, Intervals));
+        Assert.Equal(await StoredIntervalBucketsAsync(database, "hist-1", upTo: between), await HistogramBucketsAsync(database));
+
+        // A stop writes the checkpoint once more, to the last live heartbeat: every stored interval is counted, once.
+        await server.StopAsync();
+        Assert.Equal(6, await Sql.ScalarAsync(database, Intervals));
+        Assert.Equal(await StoredIntervalBucketsAsync(database, "hist-1"), await HistogramBucketsAsync(database));
+    }
+
+    private const string Intervals = "SELECT coalesce(sum(intervals), 0)::bigint FROM heartbeat_interval_histogram";
+
+    private static string Line(string sensor, DateTimeOffset at) =>
+        $$"""{"sensor":"{{sensor}}","at":"{{at.ToString("O", CultureInfo.InvariantCulture)}}"}""";
+
+    private static async Task<List<DateTimeOffset>> StoredTimesAsync(string database, string sensor)
+    {
+        await using var db = NpgsqlDataSource.Create(database);
+        await using var command = db.CreateCommand(
+            "SELECT h.received_at FROM heartbeat h JOIN sensor s ON s.id = h.sensor_id WHERE s.name = $1 ORDER BY 1");
+        command.Parameters.AddWithValue(sensor);
+        await using var reader = await command.ExecuteReaderAsync();
+        var times = new List<DateTimeOffset>();
+        while (await reader.ReadAsync())
+        {
+            times.Add(reader.GetFieldValue<DateTimeOffset>(0));
+        }
+
+        return times;
+    }
+
+    /// <summary>
+    /// The truth: the intervals between the sensor's stored heartbeats (ending at or before <paramref name="upTo"/>),
+    /// taken here from the times, each put in its bucket by the schema's bucket function.
+    /// </summary>
+    private static async Task<SortedDictionary<short, long>> StoredIntervalBucketsAsync(string database, string sensor, DateTimeOffset? upTo = null)
+    {
+        var times = (await StoredTimesAsync(database, sensor)).Where(at => upTo is null || at <= upTo).ToList();
+        var buckets = new SortedDictionary<short, long>();
+        await using var db = NpgsqlDataSource.Create(database);
+        for (var i = 1; i < times.Count; i++)
+        {
+            await using var command = db.CreateCommand("SELECT heartbeat_interval_bucket($1)");
+            command.Parameters.AddWithValue((times[i] - times[i - 1]).TotalSeconds);
+            var bucket = (short)(await command.ExecuteScalarAsync())!;
+            buckets[bucket] = buckets.GetValueOrDefault(bucket) + 1;
+        }
+
+        return buckets;
+    }
+
+    private static async Task<SortedDictionary<short, long>> HistogramBucketsAsync(string database)
+    {
+        await using var db = NpgsqlDataSource.Create(database);
+        await using var command = db.CreateCommand("SELECT bucket, sum(intervals)::bigint FROM heartbeat_interval_histogram GROUP BY bucket HAVING sum(intervals) <> 0");
+        await using var reader = await command.ExecuteReaderAsync();
+        var buckets = new SortedDictionary<short, long>();
+        while (await reader.ReadAsync())
+        {
+            buckets[reader.GetInt16(0)] = reader.GetInt64(1);
+        }
+
+        return buckets;
     }
 
     [Fact]
