@@ -40,7 +40,7 @@ public sealed class FleetStore(NpgsqlDataSource db)
         await using var connection = await db.OpenConnectionAsync(cancellationToken);
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
         // The view's maintenance-window subplans make the planner's estimate large even for a small fleet.
-        await WholeFleetScan.WithoutJitAsync(connection, transaction, cancellationToken);
+        await Jit.OffForTransactionAsync(connection, transaction, cancellationToken);
 
         await using var command = new NpgsqlCommand(FleetStatement, connection, transaction);
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);

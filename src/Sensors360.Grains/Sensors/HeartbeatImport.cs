@@ -100,6 +100,7 @@ public sealed class HeartbeatImport(NpgsqlDataSource db)
             }
 
             await using var transaction = await _connection.BeginTransactionAsync(cancellationToken);
+            await Jit.OffForTransactionAsync(_connection, transaction, cancellationToken);
             await using (var copy = await _connection.BeginBinaryImportAsync(
                 "COPY heartbeat_import (sensor_id, received_at, metrics) FROM STDIN (FORMAT BINARY)", cancellationToken))
             {

@@ -91,13 +91,15 @@ public static class HeartbeatIntervals
     /// Those are the ones the histogram leaves out until a checkpoint passes them; an import adds them before it moves
     /// the checkpoint and takes them out after, so that the histogram again holds exactly the intervals up to the
     /// sensors' checkpoints (past <c>hi</c> nothing changes). The sensors' rows are locked first, so no checkpoint
-    /// moves between the two.
+    /// moves between the two. A span that ends at or before its sensor's checkpoint (history behind it, or
+    /// a span whose end the insert made the checkpoint) has nothing past it, so it is not probed.
     /// </summary>
     public static NpgsqlCommand CountPastCheckpointCommand(string spansTable, int sign, NpgsqlConnection connection, NpgsqlTransaction transaction)
     {
         var command = new NpgsqlCommand(CountPassedSql("$1", "$2", $"""
             (SELECT t.sensor_id, s.last_heartbeat_at AS after_at, t.hi AS upto
-             FROM {spansTable} t JOIN sensor s ON s.id = t.sensor_id) AS passes
+             FROM {spansTable} t JOIN sensor s ON s.id = t.sensor_id
+             WHERE t.hi > coalesce(s.last_heartbeat_at, '-infinity')) AS passes
             """), connection, transaction);
         command.Parameters.AddWithValue(ImportShard);
         command.Parameters.AddWithValue((long)sign);

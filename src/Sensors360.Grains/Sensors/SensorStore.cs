@@ -202,7 +202,7 @@ public sealed class SensorStore(NpgsqlDataSource db, SensorCheckpoint? checkpoin
     public static async Task<OverdueBacklog> OpenOverdueAsync(
         NpgsqlConnection connection, NpgsqlTransaction transaction, DateTimeOffset now, TimeSpan defaultThreshold, CancellationToken cancellationToken)
     {
-        await WholeFleetScan.WithoutJitAsync(connection, transaction, cancellationToken);
+        await Jit.OffForTransactionAsync(connection, transaction, cancellationToken);
 
         var cursor = $"overdue_{Interlocked.Increment(ref _overdueCursors)}";
         await using var declare = new NpgsqlCommand($"DECLARE {cursor} NO SCROLL CURSOR FOR {OverdueStatement}", connection, transaction);

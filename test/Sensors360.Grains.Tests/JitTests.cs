@@ -1,15 +1,20 @@
+using System.Diagnostics.Metrics;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Options;
 using Npgsql;
 using Sensors360.Grains.Dashboard;
 using Sensors360.Grains.Sensors;
 using Sensors360.Testing;
 
-namespace Sensors360.Grains.Tests.Dashboard;
+namespace Sensors360.Grains.Tests;
 
 /// <summary>
 /// The statements that scan the whole fleet every few seconds (the dashboard's count, the silence sweep's overdue
-/// read, a cursor) are never JIT-compiled: PostgreSQL's estimate of them is high enough to compile them on every call.
+/// read, a cursor) and an import's batch are never JIT-compiled: PostgreSQL's estimate of them is high enough to
+/// compile them on every call, which they cannot pay back.
 /// </summary>
-public sealed class WholeFleetStatementTests
+public sealed class JitTests
 {
     private const int Sensors = 50;
 
@@ -61,6 +66,84 @@ public sealed class WholeFleetStatementTests
         Assert.Equal(Sensors, overdue);
         var plan = Assert.Single(sweep, plan => plan.Contains("c.silent_since", StringComparison.Ordinal));
         Assert.DoesNotContain("JIT:", plan, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task An_import_batch_is_never_JIT_compiled_even_where_PostgreSQL_would_compile_it()
+    {
+        await using var postgres = await ThrowawayPostgres.StartAsync(durable: true);
+        var connectionString = await JitEverywhereAsync(postgres, nameof(An_import_batch_is_never_JIT_compiled_even_where_PostgreSQL_would_compile_it));
+        var sensorId = await Sql.ScalarAsync(connectionString, "SELECT min(id) FROM sensor");
+
+        await AssertPlainStatementsAreCompiledAsync(connectionString);
+
+        await using var db = NpgsqlDataSource.Create(connectionString);
+        var start = HeartbeatTimes.ToStoredPrecision(DateTimeOffset.UtcNow.AddDays(-1));
+        await using var import = await new HeartbeatImport(db).OpenAsync(CancellationToken.None);
+        // Twice: history into an empty sensor, then history among what the first batch stored.
+        var first = await import.WriteAsync([.. Enumerable.Range(0, 10).Select(i => new PastHeartbeat(sensorId, start.AddMinutes(2 * i), null))], CancellationToken.None);
+        var among = await import.WriteAsync([.. Enumerable.Range(0, 10).Select(i => new PastHeartbeat(sensorId, start.AddMinutes((2 * i) + 1), null))], CancellationToken.None);
+
+        Assert.Equal((10, 10), (first.Imported, among.Imported));
+        Assert.Equal(0, await CompiledFunctionsAsync(connectionString, "%heartbeat_import%"));
+    }
+
+    [Fact]
+    public async Task The_checkpoint_is_never_JIT_compiled_even_where_PostgreSQL_would_compile_it()
+    {
+        await using var postgres = await ThrowawayPostgres.StartAsync(durable: true);
+        var connectionString = await JitEverywhereAsync(postgres, nameof(The_checkpoint_is_never_JIT_compiled_even_where_PostgreSQL_would_compile_it));
+        await AssertPlainStatementsAreCompiledAsync(connectionString);
+
+        // Three heartbeats a minute apart for every sensor, none of them checkpointed yet.
+        var start = HeartbeatTimes.ToStoredPrecision(DateTimeOffset.UtcNow.AddMinutes(-10));
+        await Sql.ScalarAsync(connectionString, """
+            WITH stored AS (
+                INSERT INTO heartbeat (sensor_id, received_at)
+                SELECT s.id, $1 + k * interval '1 minute' FROM sensor s CROSS JOIN generate_series(0, 2) AS k RETURNING 1)
+            SELECT count(*) FROM stored
+            """, start);
+        var ids = await SensorIdsAsync(connectionString);
+        await using var db = NpgsqlDataSource.Create(connectionString);
+        using var services = new ServiceCollection().AddMetrics().BuildServiceProvider();
+        var checkpoint = new SensorCheckpoint(
+            db, Options.Create(new MonitoringOptions()), TimeProvider.System, services.GetRequiredService<IMeterFactory>(), NullLogger<SensorCheckpoint>.Instance);
+        foreach (var id in ids)
+        {
+            checkpoint.Note(id, after: null, start.AddMinutes(2), 3);
+        }
+
+        await checkpoint.WriteAsync(CancellationToken.None);
+
+        Assert.Equal(3 * Sensors, await Sql.ScalarAsync(connectionString, "SELECT sum(heartbeat_count)::bigint FROM sensor"));
+        Assert.Equal(2 * Sensors, await Sql.ScalarAsync(connectionString, "SELECT sum(intervals)::bigint FROM heartbeat_interval_histogram"));
+        Assert.Equal(0, await CompiledFunctionsAsync(connectionString, "%heartbeat_intervals_ending%"));
+    }
+
+    /// <summary>
+    /// The control of the tests that run the product's own statements: a plain statement on the heartbeat table is
+    /// compiled in this database, so a test that finds nothing compiled can fail. Then the statistics start afresh.
+    /// </summary>
+    private static async Task AssertPlainStatementsAreCompiledAsync(string connectionString)
+    {
+        Assert.Equal(0, await Sql.ScalarAsync(connectionString, "SELECT count(*) FROM heartbeat WHERE sensor_id > $1", 0L));
+        Assert.True(await CompiledFunctionsAsync(connectionString, "%FROM heartbeat WHERE sensor_id%") > 0, "PostgreSQL did not JIT-compile a plain statement.");
+        await ResetStatisticsAsync(connectionString);
+    }
+
+    private static async Task<List<long>> SensorIdsAsync(string connectionString)
+    {
+        await using var connection = new NpgsqlConnection(connectionString);
+        await connection.OpenAsync();
+        await using var command = new NpgsqlCommand("SELECT id FROM sensor ORDER BY id", connection);
+        await using var reader = await command.ExecuteReaderAsync();
+        var ids = new List<long>();
+        while (await reader.ReadAsync())
+        {
+            ids.Add(reader.GetInt64(0));
+        }
+
+        return ids;
     }
 
     /// <summary>The plans auto_explain reports (as notices) for what <paramref name="run"/> does in one transaction, up to its commit.</summary>
