@@ -310,38 +310,52 @@ public sealed partial class SensorCheckpoint(
         KeepForNextPeriod([.. ids.Where(id => !written.Contains(id))], taken);
     }
 
-    /// <summary>One statement for <paramref name="ids"/>; the ids whose rows it held (the others were locked elsewhere).</summary>
+    /// <summary>
+    /// Locks the rows of <paramref name="ids"/> that no other transaction holds, then moves them in one statement; the
+    /// ids whose rows it held (the others were locked elsewhere and are kept for the next period).
+    /// </summary>
     private async Task<HashSet<long>> WriteRowsAsync(long[] ids, Dictionary<long, Dirty> taken, CancellationToken cancellationToken)
     {
-        var rows = ids.Select(id => taken[id]).ToArray();
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         timeout.CancelAfter(WriteTimeout);
         await using var connection = await db.OpenConnectionAsync(timeout.Token);
         await using var transaction = await connection.BeginTransactionAsync(timeout.Token);
-        // The planner's estimate of the statement grows with the square of its sensors (it misjudges the join of the
-        // moved rows with the locked ones), so from a few thousand sensors on it would be compiled every period for
-        // nothing: half a second at 10,000 (docs/database.md).
+        // From a few thousand sensors on, the planner's estimate of the move reaches jit_above_cost, and compiling it
+        // would cost more than running it: half a second at 10,000 (docs/database.md).
         await Jit.OffForTransactionAsync(connection, transaction, timeout.Token);
-        await using var command = new NpgsqlCommand(Statement, connection, transaction);
-        command.Parameters.AddWithValue(ids);
-        command.Parameters.AddWithValue(rows.Select(dirty => dirty.After ?? dirty.Last).ToArray());
-        command.Parameters.AddWithValue(rows.Select(dirty => dirty.After is null).ToArray());
-        command.Parameters.AddWithValue(rows.Select(dirty => dirty.Count).ToArray());
-        command.Parameters.AddWithValue(rows.Select(dirty => dirty.Last).ToArray());
-        command.Parameters.AddWithValue(_shard);
-        var written = new HashSet<long>();
-        await using (var reader = await command.ExecuteReaderAsync(timeout.Token))
+
+        // Locked before the statement that moves them, not within it: a statement reads the heartbeat rows as of its
+        // start, so an import that committed between that start and the lock would be half seen (its checkpoint
+        // without the rows under it). Each statement here starts after the locks it relies on.
+        var held = new List<(long Id, DateTimeOffset? Before)>(ids.Length);
+        await using (var lockRows = new NpgsqlCommand(LockStatement, connection, transaction))
         {
+            lockRows.Parameters.AddWithValue(ids);
+            await using var reader = await lockRows.ExecuteReaderAsync(timeout.Token);
             while (await reader.ReadAsync(timeout.Token))
             {
-                written.Add(reader.GetInt64(0));
+                held.Add((reader.GetInt64(0), reader.IsDBNull(1) ? null : reader.GetFieldValue<DateTimeOffset>(1)));
             }
+        }
+
+        if (held.Count > 0)
+        {
+            var rows = held.Select(row => taken[row.Id]).ToArray();
+            await using var move = new NpgsqlCommand(MoveStatement, connection, transaction);
+            move.Parameters.AddWithValue(held.Select(row => row.Id).ToArray());
+            move.Parameters.AddWithValue(held.Select(row => row.Before).ToArray());
+            move.Parameters.AddWithValue(rows.Select(dirty => dirty.After ?? dirty.Last).ToArray());
+            move.Parameters.AddWithValue(rows.Select(dirty => dirty.After is null).ToArray());
+            move.Parameters.AddWithValue(rows.Select(dirty => dirty.Count).ToArray());
+            move.Parameters.AddWithValue(rows.Select(dirty => dirty.Last).ToArray());
+            move.Parameters.AddWithValue(_shard);
+            await move.ExecuteNonQueryAsync(timeout.Token);
         }
 
         await transaction.CommitAsync(timeout.Token);
 
         _writes.Add(1);
-        return written;
+        return [.. held.Select(row => row.Id)];
     }
 
     private void KeepForNextPeriod(IEnumerable<long> ids, Dictionary<long, Dirty> taken)
@@ -359,18 +373,19 @@ public sealed partial class SensorCheckpoint(
         }
     }
 
+    /// <summary>The rows of the noted sensors that no other transaction holds, locked in id order, with their checkpoints.</summary>
+    private const string LockStatement =
+        "SELECT id, last_heartbeat_at FROM sensor WHERE id = ANY ($1) ORDER BY id FOR UPDATE SKIP LOCKED";
+
     /// <summary>
-    /// Moves each sensor's checkpoint to its noted last heartbeat, never back, and returns the ids of the rows it held.
-    /// When the row still holds the checkpoint the note counted from, the note's count is added; else (a lost or
+    /// Moves each locked sensor's checkpoint (<c>before</c>, as the lock read it) to its noted last heartbeat, never
+    /// back. When the row still holds the checkpoint the note counted from, the note's count is added; else (a lost or
     /// overtaken checkpoint) the heartbeat rows between the row's checkpoint and the note's last are counted, so
     /// nothing counts twice or not at all. The intervals between the two checkpoints are counted from the rows either
-    /// way (<c>passed</c>: the locked row's checkpoint before and after). Rows another transaction holds are
-    /// skipped, not waited for.
+    /// way (<see cref="HeartbeatIntervals.CountPassedSql"/>).
     /// </summary>
-    private static readonly string Statement = $"""
-        WITH free AS (
-            SELECT id, last_heartbeat_at AS before_at FROM sensor WHERE id = ANY ($1) ORDER BY id FOR UPDATE SKIP LOCKED),
-        moved AS (
+    private static readonly string MoveStatement = $"""
+        WITH moved AS (
             UPDATE sensor AS s
             SET heartbeat_count = s.heartbeat_count
                     + CASE WHEN b.n >= 0 AND s.last_heartbeat_at IS NOT DISTINCT FROM CASE WHEN b.from_start THEN NULL ELSE b.after END
@@ -382,13 +397,12 @@ public sealed partial class SensorCheckpoint(
                 first_heartbeat_at = coalesce(s.first_heartbeat_at,
                     (SELECT min(h.received_at) FROM heartbeat h WHERE h.sensor_id = s.id AND h.received_at <= b.last_at)),
                 last_heartbeat_at = b.last_at
-            FROM unnest($1::bigint[], $2::timestamptz[], $3::boolean[], $4::bigint[], $5::timestamptz[]) AS b (sensor_id, after, from_start, n, last_at)
-            WHERE s.id = b.sensor_id AND s.id IN (SELECT id FROM free)
+            FROM unnest($1::bigint[], $2::timestamptz[], $3::timestamptz[], $4::boolean[], $5::bigint[], $6::timestamptz[])
+                AS b (sensor_id, before_at, after, from_start, n, last_at)
+            WHERE s.id = b.sensor_id
               AND (s.last_heartbeat_at IS NULL OR s.last_heartbeat_at < b.last_at)
-            RETURNING s.id, s.last_heartbeat_at),
-        counted AS (
-            {HeartbeatIntervals.CountPassedSql("$6", "1", "(SELECT m.id AS sensor_id, f.before_at AS after_at, m.last_heartbeat_at AS upto FROM moved m JOIN free f ON f.id = m.id) AS passed")})
-        SELECT id FROM free
+            RETURNING s.id AS sensor_id, b.before_at AS after_at, b.last_at AS upto)
+        {HeartbeatIntervals.CountPassedSql("$7", "1", "moved")}
         """;
 
     private readonly record struct Dirty(DateTimeOffset? After, long Count, DateTimeOffset Last);
