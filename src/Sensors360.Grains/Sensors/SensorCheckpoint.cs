@@ -38,8 +38,11 @@ public sealed partial class SensorCheckpoint(
     private bool _soonWriting;
     // The periodic statement under way, if any: the sensors it took and what completes once it has committed or failed.
     private (Dictionary<long, Dirty> Taken, Task Done)? _periodic;
-    // This silo's rows of the interval histogram, so no other silo's checkpoint waits on them.
-    private readonly int _shard = HeartbeatIntervals.NewShard();
+    // This silo's rows of the interval histogram, so no other silo's checkpoint waits on them; one set for the periodic
+    // statement and one for the first heartbeats', which can run at the same time and upsert the same buckets in
+    // whatever order each statement's grouping yields (two such upserts can deadlock).
+    private readonly int _periodicShard = HeartbeatIntervals.NewShard();
+    private readonly int _soonShard = HeartbeatIntervals.NewShard();
     private readonly Counter<long> _writes = meters.Create(HeartbeatLog.MeterName)
         .CreateCounter<long>(WritesInstrument, "{statement}", "Checkpoint statements committed");
 
@@ -157,7 +160,7 @@ public sealed partial class SensorCheckpoint(
         var ids = taken.Keys.Order().ToArray();
         try
         {
-            await WriteIsolatingAsync(ids, taken, cancellationToken);
+            await WriteIsolatingAsync(ids, taken, _periodicShard, cancellationToken);
         }
         catch (Exception e) when (e is not OutOfMemoryException)
         {
@@ -270,7 +273,7 @@ public sealed partial class SensorCheckpoint(
             {
                 if (ids.Length > 0)
                 {
-                    await WriteIsolatingAsync(ids, taken, CancellationToken.None);
+                    await WriteIsolatingAsync(ids, taken, _soonShard, CancellationToken.None);
                 }
             }
             catch (Exception e) when (e is not OutOfMemoryException)
@@ -287,12 +290,12 @@ public sealed partial class SensorCheckpoint(
         }
     }
 
-    private async Task WriteIsolatingAsync(long[] ids, Dictionary<long, Dirty> taken, CancellationToken cancellationToken)
+    private async Task WriteIsolatingAsync(long[] ids, Dictionary<long, Dirty> taken, int shard, CancellationToken cancellationToken)
     {
         HashSet<long> written;
         try
         {
-            written = await WriteRowsAsync(ids, taken, cancellationToken);
+            written = await WriteRowsAsync(ids, taken, shard, cancellationToken);
         }
         catch (PostgresException e) when (e.SqlState.StartsWith("22", StringComparison.Ordinal) || e.SqlState.StartsWith("23", StringComparison.Ordinal))
         {
@@ -302,8 +305,8 @@ public sealed partial class SensorCheckpoint(
                 return;
             }
 
-            await WriteIsolatingAsync(ids[..(ids.Length / 2)], taken, cancellationToken);
-            await WriteIsolatingAsync(ids[(ids.Length / 2)..], taken, cancellationToken);
+            await WriteIsolatingAsync(ids[..(ids.Length / 2)], taken, shard, cancellationToken);
+            await WriteIsolatingAsync(ids[(ids.Length / 2)..], taken, shard, cancellationToken);
             return;
         }
 
@@ -314,7 +317,7 @@ public sealed partial class SensorCheckpoint(
     /// Locks the rows of <paramref name="ids"/> that no other transaction holds, then moves them in one statement; the
     /// ids whose rows it held (the others were locked elsewhere and are kept for the next period).
     /// </summary>
-    private async Task<HashSet<long>> WriteRowsAsync(long[] ids, Dictionary<long, Dirty> taken, CancellationToken cancellationToken)
+    private async Task<HashSet<long>> WriteRowsAsync(long[] ids, Dictionary<long, Dirty> taken, int shard, CancellationToken cancellationToken)
     {
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         timeout.CancelAfter(WriteTimeout);
@@ -348,7 +351,7 @@ public sealed partial class SensorCheckpoint(
             move.Parameters.AddWithValue(rows.Select(dirty => dirty.After is null).ToArray());
             move.Parameters.AddWithValue(rows.Select(dirty => dirty.Count).ToArray());
             move.Parameters.AddWithValue(rows.Select(dirty => dirty.Last).ToArray());
-            move.Parameters.AddWithValue(_shard);
+            move.Parameters.AddWithValue(shard);
             await move.ExecuteNonQueryAsync(timeout.Token);
         }
 
