@@ -122,6 +122,15 @@ public sealed class HeartbeatImport(NpgsqlDataSource db)
                 await copy.CompleteAsync(cancellationToken);
             }
 
+            // The sensors' rows are locked from here (in id order, as the checkpoint locks them) until the commit: another
+            // import of the same sensors commits first, so the spans below are read with its heartbeats in them, and no
+            // checkpoint moves between what the histogram leaves out before the insert and after it.
+            await using (var lockSensors = new NpgsqlCommand(
+                "SELECT id FROM sensor WHERE id IN (SELECT sensor_id FROM heartbeat_import) ORDER BY id FOR UPDATE", _connection, transaction))
+            {
+                await lockSensors.ExecuteNonQueryAsync(cancellationToken);
+            }
+
             // Each sensor's span: from the stored heartbeat before its first new one to the stored one after its
             // last, and whether stored heartbeats lie among the new ones (mixed). Two probes of the key each.
             await using (var spans = new NpgsqlCommand("""
@@ -152,14 +161,6 @@ public sealed class HeartbeatImport(NpgsqlDataSource db)
             await using (var takeOut = HeartbeatIntervals.RecountSpansCommand("heartbeat_import_span", -1, _connection, transaction))
             {
                 await takeOut.ExecuteNonQueryAsync(cancellationToken);
-            }
-
-            // The sensors' rows are locked from here (in id order, as the checkpoint locks them) until the commit, so
-            // no checkpoint moves between what the histogram leaves out now and after the insert.
-            await using (var lockSensors = new NpgsqlCommand(
-                "SELECT id FROM sensor WHERE id IN (SELECT sensor_id FROM heartbeat_import_span) ORDER BY id FOR UPDATE", _connection, transaction))
-            {
-                await lockSensors.ExecuteNonQueryAsync(cancellationToken);
             }
 
             // The histogram holds the intervals up to each sensor's checkpoint: those past it are counted in for the
