@@ -74,8 +74,8 @@ public static class HeartbeatIntervals
     /// the intervals of each row of <paramref name="passes"/> (<c>sensor_id, after_at, upto</c>): those of the sensor
     /// that end after <c>after_at</c> and at or before <c>upto</c> (the SQL function <c>heartbeat_intervals_ending</c>,
     /// schema/0017, 0018). <c>after_at</c> is the sensor's checkpoint, always a heartbeat's time: the first interval
-    /// starts there, whether or not retention has kept its row. Both arguments are SQL: a parameter or a literal, and a row source (a table or a subquery with
-    /// its alias). A checkpoint that moves a sensor from <c>after_at</c> to <c>upto</c> counts with it what it passes.
+    /// starts there, whether or not retention has kept its row. Both arguments are SQL: a parameter or a literal, and
+    /// a row source (a table or a subquery with its alias). A checkpoint that moves a sensor from <c>after_at</c> to <c>upto</c> counts with it what it passes.
     /// </summary>
     public static string CountPassedSql(string shard, string sign, string passes) => $"""
         INSERT INTO heartbeat_interval_histogram AS h (shard, bucket, intervals)

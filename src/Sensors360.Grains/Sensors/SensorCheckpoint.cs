@@ -9,8 +9,8 @@ namespace Sensors360.Grains.Sensors;
 /// <summary>
 /// The silo's checkpoint of its sensors' heartbeat counters (<c>sensor.first_heartbeat_at</c>,
 /// <c>last_heartbeat_at</c>, <c>heartbeat_count</c>). The heartbeat rows are the record: a stored heartbeat is
-/// only noted here, and every <see cref="MonitoringOptions.CheckpointPeriod"/> one statement moves the counters of
-/// all the sensors noted since, instead of one <c>UPDATE sensor</c> per heartbeat. The rule the rows keep: every
+/// only noted here, and every <see cref="MonitoringOptions.CheckpointPeriod"/> one transaction (a lock, then one
+/// statement) moves the counters of all the sensors noted since, instead of one <c>UPDATE sensor</c> per heartbeat. The rule the rows keep: every
 /// heartbeat at or before <c>last_heartbeat_at</c> is counted, none after; so a checkpoint that was lost (a
 /// kill -9) or overtaken (a grain that moved, an import) is repaired by counting the heartbeat rows between
 /// the two, and readers of one sensor add what lies past it (the <c>sensor_status_rebuilt</c> view). The same
@@ -135,8 +135,8 @@ public sealed partial class SensorCheckpoint(
     private const long Recount = -1;
 
     /// <summary>
-    /// Writes everything noted in one statement. Sensors whose row another transaction holds are skipped and kept for
-    /// the next period, as is everything when the statement fails; a row the database refuses is found by halving
+    /// Writes everything noted in one transaction. Sensors whose row another transaction holds are skipped and kept for
+    /// the next period, as is everything when the transaction fails; a row the database refuses is found by halving
     /// and dropped (its counters stay at the last checkpoint, which readers of the sensor complete from its rows).
     /// </summary>
     public async Task WriteAsync(CancellationToken cancellationToken)
@@ -376,9 +376,12 @@ public sealed partial class SensorCheckpoint(
         }
     }
 
-    /// <summary>The rows of the noted sensors that no other transaction holds, locked in id order, with their checkpoints.</summary>
+    /// <summary>
+    /// The rows of the noted sensors that no other transaction holds, locked in id order, with their checkpoints. NO KEY
+    /// UPDATE, as the move itself takes: the foreign-key checks of alert and pause inserts (KEY SHARE) need not wait for it.
+    /// </summary>
     private const string LockStatement =
-        "SELECT id, last_heartbeat_at FROM sensor WHERE id = ANY ($1) ORDER BY id FOR UPDATE SKIP LOCKED";
+        "SELECT id, last_heartbeat_at FROM sensor WHERE id = ANY ($1) ORDER BY id FOR NO KEY UPDATE SKIP LOCKED";
 
     /// <summary>
     /// Moves each locked sensor's checkpoint (<c>before</c>, as the lock read it) to its noted last heartbeat, never

@@ -4,7 +4,10 @@ using Sensors360.Testing;
 
 namespace Sensors360.Grains.Tests.Sensors;
 
-/// <summary>An import that meets another transaction writing the same sensor's heartbeats keeps the interval histogram exact.</summary>
+/// <summary>
+/// An import that meets another transaction writing the same sensor's heartbeats keeps the interval histogram exact, and
+/// its lock on the sensor's row keeps no row that refers to the sensor from being inserted.
+/// </summary>
 public sealed class HeartbeatImportConcurrencyTests(ThrowawayPostgres postgres)
 {
     [Fact]
@@ -25,7 +28,7 @@ public sealed class HeartbeatImportConcurrencyTests(ThrowawayPostgres postgres)
         await other.OpenAsync();
         await using var otherTransaction = await other.BeginTransactionAsync();
         await using (var write = new NpgsqlCommand("""
-            SELECT id FROM sensor WHERE id = $1 FOR UPDATE;
+            SELECT id FROM sensor WHERE id = $1 FOR NO KEY UPDATE;
             """, other, otherTransaction))
         {
             write.Parameters.AddWithValue(sensorId);
@@ -45,7 +48,7 @@ public sealed class HeartbeatImportConcurrencyTests(ThrowawayPostgres postgres)
         await using var db = NpgsqlDataSource.Create(connectionString);
         await using var import = await new HeartbeatImport(db).OpenAsync(CancellationToken.None);
         var imported = import.WriteAsync([new PastHeartbeat(sensorId, t0.AddSeconds(15), null)], CancellationToken.None);
-        await WaitUntilALockIsAwaitedAsync(connectionString, imported);
+        await WaitUntilBlockedByAsync(connectionString, other.ProcessID, imported);
         await otherTransaction.CommitAsync();
         Assert.Equal(1, (await imported).Imported);
 
@@ -53,18 +56,77 @@ public sealed class HeartbeatImportConcurrencyTests(ThrowawayPostgres postgres)
         // holds the intervals ending at or before it: 10 s and 5 s.
         Assert.Equal(3, await Sql.ScalarAsync(connectionString, "SELECT heartbeat_count FROM sensor WHERE id = $1", sensorId));
         Assert.Equal(
-            await Sql.TextAsync(connectionString, "SELECT string_agg(heartbeat_interval_bucket(s)::text, ',' ORDER BY heartbeat_interval_bucket(s)) FROM unnest(ARRAY[10.0, 5.0]::float8[]) AS s"),
             await Sql.TextAsync(connectionString, """
-                SELECT string_agg(repeat(bucket::text || ',', n::int), '' ORDER BY bucket)
+                SELECT string_agg(bucket || ':' || n, ' ' ORDER BY bucket)
+                FROM (SELECT heartbeat_interval_bucket(s) AS bucket, count(*) AS n FROM unnest(ARRAY[10.0, 5.0]::float8[]) AS s GROUP BY 1) AS b
+                """),
+            await Sql.TextAsync(connectionString, """
+                SELECT string_agg(bucket || ':' || n, ' ' ORDER BY bucket)
                 FROM (SELECT bucket, sum(intervals) AS n FROM heartbeat_interval_histogram GROUP BY bucket HAVING sum(intervals) <> 0) AS b
-                """) is { } found ? found.TrimEnd(',') : null);
+                """));
     }
 
-    /// <summary>Completes once some session waits for a lock (the import, on the sensor's row), or fails if the import ends first.</summary>
-    private static async Task WaitUntilALockIsAwaitedAsync(string connectionString, Task imported)
+    [Fact]
+    public async Task A_row_that_refers_to_a_sensor_is_inserted_without_waiting_for_an_import_batch_of_that_sensor()
+    {
+        var connectionString = await PreparedDatabase.CreateAsync(postgres, nameof(A_row_that_refers_to_a_sensor_is_inserted_without_waiting_for_an_import_batch_of_that_sensor));
+        var t0 = HeartbeatTimes.ToStoredPrecision(DateTimeOffset.UtcNow.AddHours(-1));
+        var sensorId = await Sql.ScalarAsync(connectionString, """
+            WITH s AS (INSERT INTO sensor (name, token_hash) VALUES ('imported', 'sha256:x') RETURNING id),
+                 h AS (INSERT INTO heartbeat (sensor_id, received_at) SELECT id, $1 FROM s)
+            SELECT id FROM s
+            """, t0);
+
+        // Another transaction holds every row of the import shard of the interval histogram, so the import stops at its
+        // first count, with the sensor's row locked.
+        await using var other = new NpgsqlConnection(connectionString);
+        await other.OpenAsync();
+        await using var otherTransaction = await other.BeginTransactionAsync();
+        await using (var hold = new NpgsqlCommand(
+            "INSERT INTO heartbeat_interval_histogram (shard, bucket, intervals) SELECT 0, b, 0 FROM generate_series(0, 255) AS b", other, otherTransaction))
+        {
+            await hold.ExecuteNonQueryAsync();
+        }
+
+        await using var db = NpgsqlDataSource.Create(connectionString);
+        await using var import = await new HeartbeatImport(db).OpenAsync(CancellationToken.None);
+        var imported = import.WriteAsync([new PastHeartbeat(sensorId, t0.AddMinutes(1), null)], CancellationToken.None);
+        await WaitUntilBlockedByAsync(connectionString, other.ProcessID, imported);
+
+        // A pause (as an alert) checks its sensor's row with a foreign-key lock, which must not wait for the batch.
+        PostgresException? waited = null;
+        try
+        {
+            await using var pause = new NpgsqlConnection(connectionString);
+            await pause.OpenAsync();
+            await using var insert = new NpgsqlCommand("""
+                SET lock_timeout = '5s';
+                INSERT INTO sensor_pause (sensor_id, starts_at, ends_at) VALUES (@sensor, now(), now() + interval '1 hour');
+                """, pause);
+            insert.Parameters.AddWithValue("sensor", sensorId);
+            await insert.ExecuteNonQueryAsync();
+        }
+        catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.LockNotAvailable)
+        {
+            waited = e;
+        }
+        finally
+        {
+            Assert.False(imported.IsCompleted);
+            await otherTransaction.RollbackAsync();
+        }
+
+        Assert.Equal(1, (await imported).Imported);
+        Assert.True(waited is null, "The pause waited for the import batch's lock on the sensor's row.");
+        Assert.Equal(1, await Sql.ScalarAsync(connectionString, "SELECT count(*) FROM sensor_pause WHERE sensor_id = $1", sensorId));
+    }
+
+    /// <summary>Completes once the import's session waits for <paramref name="holder"/>'s, or fails if the import ends first.</summary>
+    private static async Task WaitUntilBlockedByAsync(string connectionString, int holder, Task imported)
     {
         using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(30));
-        while (await Sql.ScalarAsync(connectionString, "SELECT count(*) FROM pg_locks WHERE NOT granted") == 0)
+        while (await Sql.ScalarAsync(connectionString,
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND $1 = ANY (pg_blocking_pids(pid))", holder) == 0)
         {
             Assert.False(imported.IsCompleted, "The import ended without waiting for the sensor's other writer.");
             await Task.Delay(TimeSpan.FromMilliseconds(20), deadline.Token);
