@@ -93,8 +93,8 @@ public sealed class HeartbeatImport(NpgsqlDataSource db)
                     CREATE TEMP TABLE IF NOT EXISTS heartbeat_import_span (
                         sensor_id bigint PRIMARY KEY, lo timestamptz NOT NULL, hi timestamptz NOT NULL,
                         first_at timestamptz NOT NULL, last_at timestamptz NOT NULL, mixed boolean NOT NULL)
-                    ON COMMIT DELETE ROWS
-                    """, _connection);
+                    ON COMMIT DELETE ROWS;
+                    """ + HeartbeatIntervals.CreateImportChangesSql, _connection);
                 await create.ExecuteNonQueryAsync(cancellationToken);
                 _stagingCreated = true;
             }
@@ -214,6 +214,11 @@ public sealed class HeartbeatImport(NpgsqlDataSource db)
             await using (var pastMoved = HeartbeatIntervals.CountPastCheckpointCommand("heartbeat_import_span", -1, _connection, transaction))
             {
                 await pastMoved.ExecuteNonQueryAsync(cancellationToken);
+            }
+
+            await using (var apply = HeartbeatIntervals.ApplyImportChangesCommand(_connection, transaction))
+            {
+                await apply.ExecuteNonQueryAsync(cancellationToken);
             }
 
             await transaction.CommitAsync(cancellationToken);

@@ -18,25 +18,22 @@ public static class HeartbeatIntervals
     public static int NewShard() => Random.Shared.Next(1, int.MaxValue);
 
     /// <summary>
-    /// For the spans of <paramref name="spansTable"/> (<c>sensor_id, lo, hi, first_at, last_at, mixed</c>)
-    /// that hold no stored heartbeat among the new ones (<c>NOT mixed</c>): counts, in the import shard, the
-    /// intervals between consecutive heartbeats among the new ones of <paramref name="newTable"/>
-    /// (<c>sensor_id, received_at</c>) and the stored neighbours <c>lo</c> and <c>hi</c>, and takes out the
-    /// interval from <c>lo</c> to <c>hi</c> that they split. No heartbeat is read.
+    /// The temporary table an import transaction gathers its changes to the histogram in (<c>bucket, intervals</c>),
+    /// emptied at each commit. The import applies them with one upsert, in bucket order
+    /// (<see cref="ApplyImportChangesCommand"/>): imports running at once share the import shard, and each taking its
+    /// rows in the same order, once, means none waits for a row while holding one the other waits for (a deadlock).
     /// </summary>
-    public static NpgsqlCommand CountBetweenNeighboursCommand(string newTable, string spansTable, NpgsqlConnection connection, NpgsqlTransaction transaction)
+    public const string CreateImportChangesSql =
+        "CREATE TEMP TABLE IF NOT EXISTS heartbeat_import_intervals (bucket smallint NOT NULL, intervals bigint NOT NULL) ON COMMIT DELETE ROWS";
+
+    /// <summary>Adds the changes gathered in <c>heartbeat_import_intervals</c> to the import shard, in bucket order.</summary>
+    public static NpgsqlCommand ApplyImportChangesCommand(NpgsqlConnection connection, NpgsqlTransaction transaction)
     {
-        var command = new NpgsqlCommand($"""
+        var command = new NpgsqlCommand("""
             INSERT INTO heartbeat_interval_histogram AS h (shard, bucket, intervals)
-            SELECT $1, heartbeat_interval_bucket(d.gap), sum(d.n)
-            FROM (SELECT date_part('epoch', p.at - lag(p.at) OVER (PARTITION BY p.sensor_id ORDER BY p.at)) AS gap, 1 AS n
-                  FROM (SELECT i.sensor_id, i.received_at AS at FROM {newTable} i JOIN {spansTable} s ON s.sensor_id = i.sensor_id AND NOT s.mixed
-                        UNION SELECT sensor_id, lo FROM {spansTable} WHERE NOT mixed
-                        UNION SELECT sensor_id, hi FROM {spansTable} WHERE NOT mixed) AS p
-                  UNION ALL
-                  SELECT date_part('epoch', hi - lo), -1 FROM {spansTable} WHERE NOT mixed AND lo < first_at AND hi > last_at) AS d
-            WHERE d.gap IS NOT NULL
-            GROUP BY 2
+            SELECT $1, bucket, sum(intervals) FROM heartbeat_import_intervals
+            GROUP BY bucket HAVING sum(intervals) <> 0
+            ORDER BY bucket
             ON CONFLICT (shard, bucket) DO UPDATE SET intervals = h.intervals + excluded.intervals
             """, connection, transaction);
         command.Parameters.AddWithValue(ImportShard);
@@ -44,7 +41,28 @@ public static class HeartbeatIntervals
     }
 
     /// <summary>
-    /// Counts (<paramref name="sign"/> 1) or takes out (−1), in the import shard, every interval between
+    /// For the spans of <paramref name="spansTable"/> (<c>sensor_id, lo, hi, first_at, last_at, mixed</c>)
+    /// that hold no stored heartbeat among the new ones (<c>NOT mixed</c>): counts, among the import's changes, the
+    /// intervals between consecutive heartbeats among the new ones of <paramref name="newTable"/>
+    /// (<c>sensor_id, received_at</c>) and the stored neighbours <c>lo</c> and <c>hi</c>, and takes out the
+    /// interval from <c>lo</c> to <c>hi</c> that they split. No heartbeat is read.
+    /// </summary>
+    public static NpgsqlCommand CountBetweenNeighboursCommand(string newTable, string spansTable, NpgsqlConnection connection, NpgsqlTransaction transaction) =>
+        new($"""
+            INSERT INTO heartbeat_import_intervals (bucket, intervals)
+            SELECT heartbeat_interval_bucket(d.gap), sum(d.n)
+            FROM (SELECT date_part('epoch', p.at - lag(p.at) OVER (PARTITION BY p.sensor_id ORDER BY p.at)) AS gap, 1 AS n
+                  FROM (SELECT i.sensor_id, i.received_at AS at FROM {newTable} i JOIN {spansTable} s ON s.sensor_id = i.sensor_id AND NOT s.mixed
+                        UNION SELECT sensor_id, lo FROM {spansTable} WHERE NOT mixed
+                        UNION SELECT sensor_id, hi FROM {spansTable} WHERE NOT mixed) AS p
+                  UNION ALL
+                  SELECT date_part('epoch', hi - lo), -1 FROM {spansTable} WHERE NOT mixed AND lo < first_at AND hi > last_at) AS d
+            WHERE d.gap IS NOT NULL
+            GROUP BY 1
+            """, connection, transaction);
+
+    /// <summary>
+    /// Counts (<paramref name="sign"/> 1) or takes out (−1), among the import's changes, every interval between
     /// consecutive stored heartbeats of each sensor within its span of <paramref name="spansTable"/>, for the
     /// spans where new heartbeats fall among stored ones (<c>mixed</c>). An import takes out those intervals
     /// before it inserts and counts them again after, so the heartbeats it places among stored ones split
@@ -53,18 +71,16 @@ public static class HeartbeatIntervals
     public static NpgsqlCommand RecountSpansCommand(string spansTable, int sign, NpgsqlConnection connection, NpgsqlTransaction transaction)
     {
         var command = new NpgsqlCommand($"""
-            INSERT INTO heartbeat_interval_histogram AS h (shard, bucket, intervals)
-            SELECT $1, heartbeat_interval_bucket(g.gap), $2 * count(*)
+            INSERT INTO heartbeat_import_intervals (bucket, intervals)
+            SELECT heartbeat_interval_bucket(g.gap), $1 * count(*)
             FROM (SELECT date_part('epoch', x.received_at - lag(x.received_at) OVER (PARTITION BY s.sensor_id ORDER BY x.received_at)) AS gap
                   FROM (SELECT * FROM {spansTable} WHERE mixed) AS s
                   -- Lateral: one walk of the primary key per sensor and span, never a scan of the table.
                   CROSS JOIN LATERAL (SELECT h.received_at FROM heartbeat h
                                       WHERE h.sensor_id = s.sensor_id AND h.received_at BETWEEN s.lo AND s.hi) AS x) AS g
             WHERE g.gap IS NOT NULL
-            GROUP BY 2
-            ON CONFLICT (shard, bucket) DO UPDATE SET intervals = h.intervals + excluded.intervals
+            GROUP BY 1
             """, connection, transaction);
-        command.Parameters.AddWithValue(ImportShard);
         command.Parameters.AddWithValue((long)sign);
         return command;
     }
@@ -79,15 +95,21 @@ public static class HeartbeatIntervals
     /// </summary>
     public static string CountPassedSql(string shard, string sign, string passes) => $"""
         INSERT INTO heartbeat_interval_histogram AS h (shard, bucket, intervals)
-        SELECT {shard}, heartbeat_interval_bucket(i.seconds), {sign} * count(*)
-        FROM {passes}
-        CROSS JOIN LATERAL heartbeat_intervals_ending(sensor_id, after_at, upto) AS i
-        GROUP BY 2
+        SELECT {shard}, bucket, intervals FROM ({PassedBucketsSql(sign, passes)}) AS passed
+        ORDER BY bucket
         ON CONFLICT (shard, bucket) DO UPDATE SET intervals = h.intervals + excluded.intervals
         """;
 
+    /// <summary>The buckets (<c>bucket, intervals</c>) of the intervals <paramref name="passes"/> pass, times <paramref name="sign"/>.</summary>
+    private static string PassedBucketsSql(string sign, string passes) => $"""
+        SELECT heartbeat_interval_bucket(i.seconds) AS bucket, {sign} * count(*) AS intervals
+        FROM {passes}
+        CROSS JOIN LATERAL heartbeat_intervals_ending(sensor_id, after_at, upto) AS i
+        GROUP BY 1
+        """;
+
     /// <summary>
-    /// For an import: counts (<paramref name="sign"/> 1) or takes out (−1), in the import shard, the intervals of each
+    /// For an import: counts (<paramref name="sign"/> 1) or takes out (−1), among its changes, the intervals of each
     /// sensor of <paramref name="spansTable"/> that end past its checkpoint and at or before its span's <c>hi</c>.
     /// Those are the ones the histogram leaves out until a checkpoint passes them; an import adds them before it moves
     /// the checkpoint and takes them out after, so that the histogram again holds exactly the intervals up to the
@@ -97,12 +119,11 @@ public static class HeartbeatIntervals
     /// </summary>
     public static NpgsqlCommand CountPastCheckpointCommand(string spansTable, int sign, NpgsqlConnection connection, NpgsqlTransaction transaction)
     {
-        var command = new NpgsqlCommand(CountPassedSql("$1", "$2", $"""
+        var command = new NpgsqlCommand("INSERT INTO heartbeat_import_intervals (bucket, intervals) " + PassedBucketsSql("$1", $"""
             (SELECT t.sensor_id, s.last_heartbeat_at AS after_at, t.hi AS upto
              FROM {spansTable} t JOIN sensor s ON s.id = t.sensor_id
              WHERE t.hi > coalesce(s.last_heartbeat_at, '-infinity')) AS passes
             """), connection, transaction);
-        command.Parameters.AddWithValue(ImportShard);
         command.Parameters.AddWithValue((long)sign);
         return command;
     }

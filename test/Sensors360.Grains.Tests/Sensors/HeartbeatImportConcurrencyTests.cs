@@ -6,7 +6,8 @@ namespace Sensors360.Grains.Tests.Sensors;
 
 /// <summary>
 /// An import that meets another transaction writing the same sensor's heartbeats keeps the interval histogram exact, and
-/// its lock on the sensor's row keeps no row that refers to the sensor from being inserted.
+/// its lock on the sensor's row keeps no row that refers to the sensor from being inserted; imports share the
+/// histogram's import shard without deadlocking.
 /// </summary>
 public sealed class HeartbeatImportConcurrencyTests(ThrowawayPostgres postgres)
 {
@@ -119,6 +120,57 @@ public sealed class HeartbeatImportConcurrencyTests(ThrowawayPostgres postgres)
         Assert.Equal(1, (await imported).Imported);
         Assert.True(waited is null, "The pause waited for the import batch's lock on the sensor's row.");
         Assert.Equal(1, await Sql.ScalarAsync(connectionString, "SELECT count(*) FROM sensor_pause WHERE sensor_id = $1", sensorId));
+    }
+
+    [Fact]
+    public async Task Imports_of_different_sensors_take_the_histograms_rows_in_one_order_and_never_deadlock()
+    {
+        var connectionString = await PreparedDatabase.CreateAsync(postgres, nameof(Imports_of_different_sensors_take_the_histograms_rows_in_one_order_and_never_deadlock));
+        var t0 = HeartbeatTimes.ToStoredPrecision(DateTimeOffset.UtcNow.AddHours(-1));
+        // Checkpointed at 0 s, with a heartbeat at 10 s past it. Importing one at 100 s changes two buckets of the import
+        // shard: the 90 s interval it adds and the 10 s one its new checkpoint passes.
+        var sensorId = await Sql.ScalarAsync(connectionString, """
+            WITH s AS (INSERT INTO sensor (name, token_hash, first_heartbeat_at, last_heartbeat_at, heartbeat_count)
+                       VALUES ('imported', 'sha256:x', $1, $1, 1) RETURNING id),
+                 h AS (INSERT INTO heartbeat (sensor_id, received_at) SELECT id, at FROM s, unnest(ARRAY[$1, $1 + interval '10 seconds']) AS at)
+            SELECT id FROM s
+            """, t0);
+        var ten = await Sql.ScalarAsync(connectionString, "SELECT heartbeat_interval_bucket(10)");
+        var ninety = await Sql.ScalarAsync(connectionString, "SELECT heartbeat_interval_bucket(90)");
+        Assert.True(ten < ninety);
+
+        // Another import (of another sensor) has taken the 10 s bucket's row and will take the 90 s one's next.
+        await using var other = new NpgsqlConnection(connectionString);
+        await other.OpenAsync();
+        await using var otherTransaction = await other.BeginTransactionAsync();
+        await using (var take = new NpgsqlCommand("INSERT INTO heartbeat_interval_histogram (shard, bucket, intervals) VALUES (0, $1, 0)", other, otherTransaction))
+        {
+            take.Parameters.AddWithValue((short)ten);
+            await take.ExecuteNonQueryAsync();
+        }
+
+        await using var db = NpgsqlDataSource.Create(connectionString);
+        await using var import = await new HeartbeatImport(db).OpenAsync(CancellationToken.None);
+        var imported = import.WriteAsync([new PastHeartbeat(sensorId, t0.AddSeconds(100), null)], CancellationToken.None);
+        await WaitUntilBlockedByAsync(connectionString, other.ProcessID, imported);
+
+        // Had the import taken the 90 s row before waiting for the 10 s one, this would deadlock and one of the two fail.
+        await using (var take = new NpgsqlCommand("""
+            INSERT INTO heartbeat_interval_histogram AS h (shard, bucket, intervals) VALUES (0, $1, 0)
+            ON CONFLICT (shard, bucket) DO UPDATE SET intervals = h.intervals + excluded.intervals
+            """, other, otherTransaction))
+        {
+            take.Parameters.AddWithValue((short)ninety);
+            await take.ExecuteNonQueryAsync();
+        }
+
+        await otherTransaction.CommitAsync();
+        Assert.Equal(1, (await imported).Imported);
+        Assert.Equal(3, await Sql.ScalarAsync(connectionString, "SELECT heartbeat_count FROM sensor WHERE id = $1", sensorId));
+        Assert.Equal($"{ten}:1 {ninety}:1", await Sql.TextAsync(connectionString, """
+            SELECT string_agg(bucket || ':' || n, ' ' ORDER BY bucket)
+            FROM (SELECT bucket, sum(intervals) AS n FROM heartbeat_interval_histogram GROUP BY bucket HAVING sum(intervals) <> 0) AS b
+            """));
     }
 
     /// <summary>Completes once the import's session waits for <paramref name="holder"/>'s, or fails if the import ends first.</summary>
