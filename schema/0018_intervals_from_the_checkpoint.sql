@@ -4,8 +4,8 @@
 -- before it with max(), which on the month-partitioned table descends the key of every month up to it
 -- (docs/performance.md, "The interval histogram's start probe"), and found none once retention had dropped that
 -- month: the interval from a checkpoint older than the retained months to the next heartbeat went uncounted. Now the
--- function reads only the heartbeats after after_at, up to upto. (An import of history into that gap still starts
--- its spans at stored heartbeats, so it does not count that interval either.)
+-- function reads only the heartbeats after after_at, up to upto. (An import of history into that gap starts its spans
+-- at stored heartbeats, so there that interval can still be lost or counted from the wrong heartbeat.)
 CREATE OR REPLACE FUNCTION heartbeat_intervals_ending(sensor bigint, after_at timestamptz, upto timestamptz)
 RETURNS TABLE (seconds float8)
 LANGUAGE sql STABLE

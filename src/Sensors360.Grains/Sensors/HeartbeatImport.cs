@@ -125,7 +125,7 @@ public sealed class HeartbeatImport(NpgsqlDataSource db)
             // The sensors' rows are locked from here (in id order, as the checkpoint locks them) until the commit: another
             // import of the same sensors commits first, so the spans below are read with its heartbeats in them, and no
             // checkpoint moves between what the histogram leaves out before the insert and after it. NO KEY UPDATE, so
-            // the foreign-key checks of alert and pause inserts (KEY SHARE) do not wait for the batch.
+            // the foreign-key check of an alert's insert (KEY SHARE; the silence sweep's raise) does not wait for the batch.
             await using (var lockSensors = new NpgsqlCommand(
                 "SELECT id FROM sensor WHERE id IN (SELECT sensor_id FROM heartbeat_import) ORDER BY id FOR NO KEY UPDATE", _connection, transaction))
             {

@@ -230,7 +230,7 @@ public sealed partial class HeartbeatLog : BackgroundService, IHeartbeatWriter
         var connection = await writer.OpenAsync(cancellationToken);
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
         var free = new HashSet<long>();
-        await using (var lockFree = new NpgsqlCommand("SELECT id FROM sensor WHERE id = ANY ($1) ORDER BY id FOR UPDATE SKIP LOCKED", connection, transaction))
+        await using (var lockFree = new NpgsqlCommand("SELECT id FROM sensor WHERE id = ANY ($1) ORDER BY id FOR NO KEY UPDATE SKIP LOCKED", connection, transaction))
         {
             lockFree.Parameters.Add(new NpgsqlParameter { Value = rows.Select(pending => pending.Record.SensorId).Distinct().ToArray() });
             await using var reader = await lockFree.ExecuteReaderAsync(cancellationToken);

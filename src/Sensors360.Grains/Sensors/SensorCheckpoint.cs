@@ -378,7 +378,7 @@ public sealed partial class SensorCheckpoint(
 
     /// <summary>
     /// The rows of the noted sensors that no other transaction holds, locked in id order, with their checkpoints. NO KEY
-    /// UPDATE, as the move itself takes: the foreign-key checks of alert and pause inserts (KEY SHARE) need not wait for it.
+    /// UPDATE, as the move itself takes: the foreign-key check of an alert's insert (KEY SHARE) need not wait for it.
     /// </summary>
     private const string LockStatement =
         "SELECT id, last_heartbeat_at FROM sensor WHERE id = ANY ($1) ORDER BY id FOR NO KEY UPDATE SKIP LOCKED";

@@ -6,7 +6,7 @@ namespace Sensors360.Grains.Tests.Sensors;
 
 /// <summary>
 /// An import that meets another transaction writing the same sensor's heartbeats keeps the interval histogram exact, and
-/// its lock on the sensor's row keeps no row that refers to the sensor from being inserted; imports share the
+/// its lock on the sensor's row keeps no alert for the sensor from being raised; imports share the
 /// histogram's import shard without deadlocking.
 /// </summary>
 public sealed class HeartbeatImportConcurrencyTests(ThrowawayPostgres postgres)
@@ -68,9 +68,9 @@ public sealed class HeartbeatImportConcurrencyTests(ThrowawayPostgres postgres)
     }
 
     [Fact]
-    public async Task A_row_that_refers_to_a_sensor_is_inserted_without_waiting_for_an_import_batch_of_that_sensor()
+    public async Task An_alert_is_raised_for_a_sensor_without_waiting_for_an_import_batch_of_that_sensor()
     {
-        var connectionString = await PreparedDatabase.CreateAsync(postgres, nameof(A_row_that_refers_to_a_sensor_is_inserted_without_waiting_for_an_import_batch_of_that_sensor));
+        var connectionString = await PreparedDatabase.CreateAsync(postgres, nameof(An_alert_is_raised_for_a_sensor_without_waiting_for_an_import_batch_of_that_sensor));
         var t0 = HeartbeatTimes.ToStoredPrecision(DateTimeOffset.UtcNow.AddHours(-1));
         var sensorId = await Sql.ScalarAsync(connectionString, """
             WITH s AS (INSERT INTO sensor (name, token_hash) VALUES ('imported', 'sha256:x') RETURNING id),
@@ -78,8 +78,8 @@ public sealed class HeartbeatImportConcurrencyTests(ThrowawayPostgres postgres)
             SELECT id FROM s
             """, t0);
 
-        // Another transaction holds every row of the import shard of the interval histogram, so the import stops at its
-        // first count, with the sensor's row locked.
+        // Another transaction holds every row of the import shard of the interval histogram, so the import stops where it
+        // adds its changes there, with the sensor's row locked.
         await using var other = new NpgsqlConnection(connectionString);
         await other.OpenAsync();
         await using var otherTransaction = await other.BeginTransactionAsync();
@@ -94,16 +94,17 @@ public sealed class HeartbeatImportConcurrencyTests(ThrowawayPostgres postgres)
         var imported = import.WriteAsync([new PastHeartbeat(sensorId, t0.AddMinutes(1), null)], CancellationToken.None);
         await WaitUntilBlockedByAsync(connectionString, other.ProcessID, imported);
 
-        // A pause (as an alert) checks its sensor's row with a foreign-key lock, which must not wait for the batch.
+        // An alert's insert (as the silence sweep's raise) checks its sensor's row with a foreign-key lock, which must not
+        // wait for the batch.
         PostgresException? waited = null;
         try
         {
-            await using var pause = new NpgsqlConnection(connectionString);
-            await pause.OpenAsync();
+            await using var raise = new NpgsqlConnection(connectionString);
+            await raise.OpenAsync();
             await using var insert = new NpgsqlCommand("""
                 SET lock_timeout = '5s';
-                INSERT INTO sensor_pause (sensor_id, starts_at, ends_at) VALUES (@sensor, now(), now() + interval '1 hour');
-                """, pause);
+                INSERT INTO alert (sensor_id, kind, silent_since, raised_at) VALUES (@sensor, 'silent', now(), now());
+                """, raise);
             insert.Parameters.AddWithValue("sensor", sensorId);
             await insert.ExecuteNonQueryAsync();
         }
@@ -118,8 +119,8 @@ public sealed class HeartbeatImportConcurrencyTests(ThrowawayPostgres postgres)
         }
 
         Assert.Equal(1, (await imported).Imported);
-        Assert.True(waited is null, "The pause waited for the import batch's lock on the sensor's row.");
-        Assert.Equal(1, await Sql.ScalarAsync(connectionString, "SELECT count(*) FROM sensor_pause WHERE sensor_id = $1", sensorId));
+        Assert.True(waited is null, "The alert waited for the import batch's lock on the sensor's row.");
+        Assert.Equal(1, await Sql.ScalarAsync(connectionString, "SELECT count(*) FROM alert WHERE sensor_id = $1", sensorId));
     }
 
     [Fact]

@@ -44,7 +44,7 @@ public sealed class SensorCheckpointTests(ThrowawayPostgres postgres)
         {
             await other.OpenAsync();
             await using var holding = await other.BeginTransactionAsync();
-            await using (var hold = new NpgsqlCommand("SELECT id FROM sensor WHERE id = $1 FOR UPDATE", other, holding))
+            await using (var hold = new NpgsqlCommand("SELECT id FROM sensor WHERE id = $1 FOR NO KEY UPDATE", other, holding))
             {
                 hold.Parameters.AddWithValue(ids["held"]);
                 await hold.ExecuteNonQueryAsync();
