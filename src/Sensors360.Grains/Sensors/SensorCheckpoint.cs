@@ -10,10 +10,10 @@ namespace Sensors360.Grains.Sensors;
 /// The silo's checkpoint of its sensors' heartbeat counters (<c>sensor.first_heartbeat_at</c>,
 /// <c>last_heartbeat_at</c>, <c>heartbeat_count</c>). The heartbeat rows are the record: a stored heartbeat is
 /// only noted here, and every <see cref="MonitoringOptions.CheckpointPeriod"/> one transaction (a lock, then one
-/// statement) moves the counters of all the sensors noted since, instead of one <c>UPDATE sensor</c> per heartbeat. The rule the rows keep: every
-/// heartbeat at or before <c>last_heartbeat_at</c> is counted, none after; so a checkpoint that was lost (a
-/// kill -9) or overtaken (a grain that moved, an import) is repaired by counting the heartbeat rows between
-/// the two, and readers of one sensor add what lies past it (the <c>sensor_status_rebuilt</c> view). The same
+/// statement) moves the counters of all the sensors noted since, instead of one <c>UPDATE sensor</c> per heartbeat.
+/// The rule the rows keep: every heartbeat at or before <c>last_heartbeat_at</c> is counted, none after; so a
+/// checkpoint that was lost (a kill -9) or overtaken (a grain that moved, an import) is repaired by counting the
+/// heartbeat rows between the two, and readers of one sensor add what lies past it (the <c>sensor_status_rebuilt</c> view). The same
 /// statement counts in the interval histogram the intervals each sensor's checkpoint passes
 /// (<see cref="HeartbeatIntervals.CountPassedSql"/>), so the histogram follows the same rule.
 /// </summary>
@@ -39,8 +39,8 @@ public sealed partial class SensorCheckpoint(
     // The periodic statement under way, if any: the sensors it took and what completes once it has committed or failed.
     private (Dictionary<long, Dirty> Taken, Task Done)? _periodic;
     // This silo's rows of the interval histogram, so no other silo's checkpoint waits on them; one set for the periodic
-    // statement and one for the first heartbeats', which can run at the same time and upsert the same buckets in
-    // whatever order each statement's grouping yields (two such upserts can deadlock).
+    // statement and one for the first heartbeats', which can run at the same time: a first heartbeat's answer, which
+    // waits for its statement, never waits for the periodic one's buckets.
     private readonly int _periodicShard = HeartbeatIntervals.NewShard();
     private readonly int _soonShard = HeartbeatIntervals.NewShard();
     private readonly Counter<long> _writes = meters.Create(HeartbeatLog.MeterName)

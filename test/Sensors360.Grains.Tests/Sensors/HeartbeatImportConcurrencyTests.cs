@@ -17,20 +17,13 @@ public sealed class HeartbeatImportConcurrencyTests(ThrowawayPostgres postgres)
         var connectionString = await PreparedDatabase.CreateAsync(postgres, nameof(An_import_waiting_for_another_writer_of_its_sensor_counts_its_intervals_among_that_writers_heartbeats));
         var t0 = HeartbeatTimes.ToStoredPrecision(DateTimeOffset.UtcNow.AddHours(-1));
         // One heartbeat, checkpointed: nothing in the histogram yet (no interval ends at or before the checkpoint).
-        var sensorId = await Sql.ScalarAsync(connectionString, """
-            WITH s AS (INSERT INTO sensor (name, token_hash, first_heartbeat_at, last_heartbeat_at, heartbeat_count)
-                       VALUES ('raced', 'sha256:x', $1, $1, 1) RETURNING id),
-                 h AS (INSERT INTO heartbeat (sensor_id, received_at) SELECT id, $1 FROM s)
-            SELECT id FROM s
-            """, t0);
+        var sensorId = await InsertSensorAsync(connectionString, checkpointed: true, t0);
 
         // Another writer of the sensor (an import of another silo) holds its row and stores heartbeats 10 s and 20 s on.
         await using var other = new NpgsqlConnection(connectionString);
         await other.OpenAsync();
         await using var otherTransaction = await other.BeginTransactionAsync();
-        await using (var write = new NpgsqlCommand("""
-            SELECT id FROM sensor WHERE id = $1 FOR NO KEY UPDATE;
-            """, other, otherTransaction))
+        await using (var write = new NpgsqlCommand("SELECT id FROM sensor WHERE id = $1 FOR NO KEY UPDATE", other, otherTransaction))
         {
             write.Parameters.AddWithValue(sensorId);
             await write.ExecuteNonQueryAsync();
@@ -61,10 +54,7 @@ public sealed class HeartbeatImportConcurrencyTests(ThrowawayPostgres postgres)
                 SELECT string_agg(bucket || ':' || n, ' ' ORDER BY bucket)
                 FROM (SELECT heartbeat_interval_bucket(s) AS bucket, count(*) AS n FROM unnest(ARRAY[10.0, 5.0]::float8[]) AS s GROUP BY 1) AS b
                 """),
-            await Sql.TextAsync(connectionString, """
-                SELECT string_agg(bucket || ':' || n, ' ' ORDER BY bucket)
-                FROM (SELECT bucket, sum(intervals) AS n FROM heartbeat_interval_histogram GROUP BY bucket HAVING sum(intervals) <> 0) AS b
-                """));
+            await HistogramAsync(connectionString));
     }
 
     [Fact]
@@ -72,11 +62,7 @@ public sealed class HeartbeatImportConcurrencyTests(ThrowawayPostgres postgres)
     {
         var connectionString = await PreparedDatabase.CreateAsync(postgres, nameof(An_alert_is_raised_for_a_sensor_without_waiting_for_an_import_batch_of_that_sensor));
         var t0 = HeartbeatTimes.ToStoredPrecision(DateTimeOffset.UtcNow.AddHours(-1));
-        var sensorId = await Sql.ScalarAsync(connectionString, """
-            WITH s AS (INSERT INTO sensor (name, token_hash) VALUES ('imported', 'sha256:x') RETURNING id),
-                 h AS (INSERT INTO heartbeat (sensor_id, received_at) SELECT id, $1 FROM s)
-            SELECT id FROM s
-            """, t0);
+        var sensorId = await InsertSensorAsync(connectionString, checkpointed: false, t0);
 
         // Another transaction holds every row of the import shard of the interval histogram, so the import stops where it
         // adds its changes there, with the sensor's row locked.
@@ -130,12 +116,7 @@ public sealed class HeartbeatImportConcurrencyTests(ThrowawayPostgres postgres)
         var t0 = HeartbeatTimes.ToStoredPrecision(DateTimeOffset.UtcNow.AddHours(-1));
         // Checkpointed at 0 s, with a heartbeat at 10 s past it. Importing one at 100 s changes two buckets of the import
         // shard: the 90 s interval it adds and the 10 s one its new checkpoint passes.
-        var sensorId = await Sql.ScalarAsync(connectionString, """
-            WITH s AS (INSERT INTO sensor (name, token_hash, first_heartbeat_at, last_heartbeat_at, heartbeat_count)
-                       VALUES ('imported', 'sha256:x', $1, $1, 1) RETURNING id),
-                 h AS (INSERT INTO heartbeat (sensor_id, received_at) SELECT id, at FROM s, unnest(ARRAY[$1, $1 + interval '10 seconds']) AS at)
-            SELECT id FROM s
-            """, t0);
+        var sensorId = await InsertSensorAsync(connectionString, checkpointed: true, t0, t0.AddSeconds(10));
         var ten = await Sql.ScalarAsync(connectionString, "SELECT heartbeat_interval_bucket(10)");
         var ninety = await Sql.ScalarAsync(connectionString, "SELECT heartbeat_interval_bucket(90)");
         Assert.True(ten < ninety);
@@ -168,11 +149,28 @@ public sealed class HeartbeatImportConcurrencyTests(ThrowawayPostgres postgres)
         await otherTransaction.CommitAsync();
         Assert.Equal(1, (await imported).Imported);
         Assert.Equal(3, await Sql.ScalarAsync(connectionString, "SELECT heartbeat_count FROM sensor WHERE id = $1", sensorId));
-        Assert.Equal($"{ten}:1 {ninety}:1", await Sql.TextAsync(connectionString, """
-            SELECT string_agg(bucket || ':' || n, ' ' ORDER BY bucket)
-            FROM (SELECT bucket, sum(intervals) AS n FROM heartbeat_interval_histogram GROUP BY bucket HAVING sum(intervals) <> 0) AS b
-            """));
+        Assert.Equal($"{ten}:1 {ninety}:1", await HistogramAsync(connectionString));
     }
+
+    /// <summary>
+    /// A sensor with <paramref name="heartbeats"/> stored; when <paramref name="checkpointed"/>, its checkpoint holds the
+    /// first of them (counted once, no interval ending at or before it).
+    /// </summary>
+    private static Task<long> InsertSensorAsync(string connectionString, bool checkpointed, params DateTimeOffset[] heartbeats) =>
+        Sql.ScalarAsync(connectionString, """
+            WITH s AS (INSERT INTO sensor (name, token_hash, first_heartbeat_at, last_heartbeat_at, heartbeat_count)
+                       SELECT 'imported', 'sha256:x', first, first, CASE WHEN first IS NULL THEN 0 ELSE 1 END
+                       FROM (SELECT CASE WHEN $2 THEN $1[1] END AS first) AS f
+                       RETURNING id),
+                 h AS (INSERT INTO heartbeat (sensor_id, received_at) SELECT id, at FROM s, unnest($1) AS at)
+            SELECT id FROM s
+            """, heartbeats, checkpointed);
+
+    /// <summary>The interval histogram summed over its shards, as "bucket:intervals" in bucket order (empty buckets left out).</summary>
+    private static Task<string?> HistogramAsync(string connectionString) => Sql.TextAsync(connectionString, """
+        SELECT string_agg(bucket || ':' || n, ' ' ORDER BY bucket)
+        FROM (SELECT bucket, sum(intervals) AS n FROM heartbeat_interval_histogram GROUP BY bucket HAVING sum(intervals) <> 0) AS b
+        """);
 
     /// <summary>Completes once the import's session waits for <paramref name="holder"/>'s, or fails if the import ends first.</summary>
     private static async Task WaitUntilBlockedByAsync(string connectionString, int holder, Task imported)
