@@ -11,7 +11,10 @@ namespace Sensors360.Grains.Sensors;
 /// </summary>
 public static class HeartbeatIntervals
 {
-    /// <summary>The shard history imports add to; each silo's checkpoint takes a random positive one.</summary>
+    /// <summary>
+    /// The shard history imports add to, and the old checkpoint shards are folded into (<see cref="FoldShardsAsync"/>);
+    /// each silo's checkpoint takes random positive ones.
+    /// </summary>
     public const int ImportShard = 0;
 
     /// <summary>A new shard for one silo's checkpoint: its rows are written by nobody else.</summary>
@@ -38,6 +41,79 @@ public static class HeartbeatIntervals
             """, connection, transaction);
         command.Parameters.AddWithValue(ImportShard);
         return command;
+    }
+
+    /// <summary>
+    /// How long a fold waits for a row of the import shard an import holds before it gives up. Far below PostgreSQL's
+    /// <c>deadlock_timeout</c> (1 s): while it waits it holds rows of other silos' shards, whose checkpoints may wait for
+    /// them while holding sensor rows the import waits for, and that cycle must end with the fold, not with them.
+    /// </summary>
+    public static readonly TimeSpan FoldLockWait = TimeSpan.FromMilliseconds(100);
+
+    /// <summary>
+    /// Moves every checkpoint shard's rows but those of <paramref name="keep"/> into the import shard, bucket by bucket,
+    /// so the shards of silos that have stopped (each start takes new ones) do not pile up under the percentile's reads.
+    /// Rows another transaction holds (a live silo's checkpoint adding to its shard) are left for the next fold; a
+    /// live silo whose rows were folded adds them again at its next checkpoint. Returns the rows folded, or null when
+    /// an import held the import shard past <see cref="FoldLockWait"/> and nothing changed.
+    /// </summary>
+    public static async Task<int?> FoldShardsAsync(NpgsqlDataSource db, IReadOnlyCollection<int> keep, CancellationToken cancellationToken)
+    {
+        await using var connection = await db.OpenConnectionAsync(cancellationToken);
+        await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
+        var shards = new List<int>();
+        var buckets = new List<short>();
+        await using (var lockRows = connection.CreateBatch())
+        {
+            lockRows.Transaction = transaction;
+            var setLockWait = new NpgsqlBatchCommand("SELECT set_config('lock_timeout', $1, true)");
+            setLockWait.Parameters.AddWithValue($"{(int)FoldLockWait.TotalMilliseconds}ms");
+            lockRows.BatchCommands.Add(setLockWait);
+            // Locked in a statement of its own, so the fold's statement starts after the locks and reads what they hold.
+            var take = new NpgsqlBatchCommand(
+                "SELECT shard, bucket FROM heartbeat_interval_histogram WHERE shard <> ALL ($1) ORDER BY shard, bucket FOR UPDATE SKIP LOCKED");
+            take.Parameters.AddWithValue(keep.Append(ImportShard).ToArray());
+            lockRows.BatchCommands.Add(take);
+            await using var reader = await lockRows.ExecuteReaderAsync(cancellationToken);
+            await reader.NextResultAsync(cancellationToken);
+            while (await reader.ReadAsync(cancellationToken))
+            {
+                shards.Add(reader.GetInt32(0));
+                buckets.Add(reader.GetInt16(1));
+            }
+        }
+
+        if (shards.Count == 0)
+        {
+            return 0;
+        }
+
+        await using var fold = new NpgsqlCommand("""
+            WITH folded AS (
+                DELETE FROM heartbeat_interval_histogram AS h
+                USING unnest($1::integer[], $2::smallint[]) AS t (shard, bucket)
+                WHERE h.shard = t.shard AND h.bucket = t.bucket
+                RETURNING h.bucket, h.intervals)
+            INSERT INTO heartbeat_interval_histogram AS h (shard, bucket, intervals)
+            SELECT $3, bucket, sum(intervals) FROM folded
+            GROUP BY bucket HAVING sum(intervals) <> 0
+            ORDER BY bucket
+            ON CONFLICT (shard, bucket) DO UPDATE SET intervals = h.intervals + excluded.intervals
+            """, connection, transaction);
+        fold.Parameters.AddWithValue(shards.ToArray());
+        fold.Parameters.AddWithValue(buckets.ToArray());
+        fold.Parameters.AddWithValue(ImportShard);
+        try
+        {
+            await fold.ExecuteNonQueryAsync(cancellationToken);
+        }
+        catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.LockNotAvailable)
+        {
+            return null;
+        }
+
+        await transaction.CommitAsync(cancellationToken);
+        return shards.Count;
     }
 
     /// <summary>

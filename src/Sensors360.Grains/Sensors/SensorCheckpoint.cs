@@ -106,9 +106,16 @@ public sealed partial class SensorCheckpoint(
         using var timer = new PeriodicTimer(options.Value.CheckpointPeriod, clock);
         try
         {
+            // Once a start (each start takes new shards): what the silos before this one left is folded, tried again
+            // each period until it is.
+            var folded = await FoldOldShardsAsync(stoppingToken);
             while (await timer.WaitForNextTickAsync(stoppingToken))
             {
                 await WriteAsync(stoppingToken);
+                if (!folded)
+                {
+                    folded = await FoldOldShardsAsync(stoppingToken);
+                }
             }
         }
         catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
@@ -130,6 +137,37 @@ public sealed partial class SensorCheckpoint(
     }
 
     private static readonly TimeSpan WriteTimeout = TimeSpan.FromSeconds(10);
+
+    /// <summary>
+    /// Folds the interval histogram's shards of other silos (stopped ones, and running ones, which write theirs again)
+    /// into the import shard (<see cref="HeartbeatIntervals.FoldShardsAsync"/>); whether it did.
+    /// </summary>
+    public async Task<bool> FoldOldShardsAsync(CancellationToken cancellationToken)
+    {
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        timeout.CancelAfter(WriteTimeout);
+        try
+        {
+            var folded = await HeartbeatIntervals.FoldShardsAsync(db, [_periodicShard, _soonShard], timeout.Token);
+            if (folded is null)
+            {
+                LogFoldDeferred(logger);
+                return false;
+            }
+
+            if (folded > 0)
+            {
+                LogFolded(logger, folded.Value);
+            }
+
+            return true;
+        }
+        catch (Exception e) when (e is not OutOfMemoryException && !cancellationToken.IsCancellationRequested)
+        {
+            LogFoldFailed(logger, e.Message.ReplaceLineEndings(" "));
+            return false;
+        }
+    }
 
     // Marks an entry whose count is unknown: the statement counts its heartbeat rows.
     private const long Recount = -1;
@@ -415,6 +453,15 @@ public sealed partial class SensorCheckpoint(
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Could not write the sensors' heartbeat checkpoint, the next period tries again: {Reason}")]
     private static partial void LogWriteFailed(ILogger logger, string reason);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Folded {Rows} rows of other silos' interval-histogram shards into the import shard")]
+    private static partial void LogFolded(ILogger logger, int rows);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "An import held the interval histogram's import shard; its old shards are folded next period")]
+    private static partial void LogFoldDeferred(ILogger logger);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Could not fold the interval histogram's old shards, the next period tries again: {Reason}")]
+    private static partial void LogFoldFailed(ILogger logger, string reason);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "The heartbeat checkpoint of sensor row {SensorId} was refused and dropped (readers count its heartbeat rows instead): {Reason}")]
     private static partial void LogRowRefused(ILogger logger, long sensorId, string reason);
