@@ -290,7 +290,7 @@ internal sealed class IngestBenchmark(BenchSettings settings)
         Console.WriteLine("Measuring sensors360 without dashboard sockets...");
         var openAlerts = await OpenAlertsAsync();
         var without = await MeteredPeakAsync();
-        Console.WriteLine($"  {without.Load.SucceededRate:0}/s, server {without.ServerCores:0.00} cores, bench client {without.ClientCores:0.00} cores");
+        Console.WriteLine($"  {without.Load.SucceededRate:0}/s (p50 {without.Load.P50Ms:0.0} ms, p99 {without.Load.P99Ms:0.0} ms), server {without.ServerCores:0.00} cores, bench client {without.ClientCores:0.00} cores");
         Console.WriteLine($"Opening {settings.FeedSockets:N0} dashboard sockets ({(settings.FeedSockets + FeedSockets.SocketsPerSession - 1) / FeedSockets.SocketsPerSession} sessions)...");
         var opening = System.Diagnostics.Stopwatch.StartNew();
         var sockets = await FeedSockets.OpenAsync(server.BaseAddress, server.AdminPassword, settings.FeedSockets, cancellationToken);
@@ -317,7 +317,7 @@ internal sealed class IngestBenchmark(BenchSettings settings)
             var tallyAfter = await sockets.NextTallyAsync(cancellationToken);
             var perSocket = tallyAfter.PerSocketPerSecondSince(tallyBefore, sockets.Count);
             var bytesPerSnapshot = tallyAfter.BytesPerSnapshotSince(tallyBefore);
-            Console.WriteLine($"  {with.Load.SucceededRate:0}/s, server {with.ServerCores:0.00} cores, bench client {with.ClientCores:0.00} cores, " +
+            Console.WriteLine($"  {with.Load.SucceededRate:0}/s (p50 {with.Load.P50Ms:0.0} ms, p99 {with.Load.P99Ms:0.0} ms), server {with.ServerCores:0.00} cores, bench client {with.ClientCores:0.00} cores, " +
                 $"{perSocket:0.00} snapshots a socket a second of {bytesPerSnapshot:0} bytes, {sockets.Broken} sockets broken");
             cost = new FeedCost(sockets.Count, Math.Round(without.Load.SucceededRate), 0, Math.Round(with.Load.SucceededRate), Math.Round(perSocket, 2), sockets.Broken,
                 Math.Round(bytesPerSnapshot), without.ServerCores, with.ServerCores, without.ClientCores, with.ClientCores);
@@ -352,7 +352,7 @@ internal sealed class IngestBenchmark(BenchSettings settings)
         await peak(server.BaseAddress, Path, true, settings.WarmUp);
         Console.WriteLine("Measuring sensors360 without dashboard sockets again...");
         var after = await MeteredPeakAsync();
-        Console.WriteLine($"  {after.Load.SucceededRate:0}/s, server {after.ServerCores:0.00} cores, bench client {after.ClientCores:0.00} cores");
+        Console.WriteLine($"  {after.Load.SucceededRate:0}/s (p50 {after.Load.P50Ms:0.0} ms, p99 {after.Load.P99Ms:0.0} ms), server {after.ServerCores:0.00} cores, bench client {after.ClientCores:0.00} cores");
         return cost with { WithoutAfterPerSecond = Math.Round(after.Load.SucceededRate) };
     }
 

@@ -20,7 +20,11 @@ public sealed partial class DashboardFeed(IGrainFactory grains, ServerDrain drai
     private static readonly TimeSpan RenewEvery = TimeSpan.FromSeconds(60);
     private static readonly TimeSpan RetryEvery = TimeSpan.FromSeconds(2);
 
-    private readonly LatestFanOut<FeedFrames, DashboardSocket> _snapshots = new(socket => socket.Pump());
+    // Each slice's sockets get their snapshot at its own tenth of the second: 10,000 sockets sent in one burst kept the
+    // transport's I/O threads, which the heartbeats' connections share, from them for a few hundred milliseconds every
+    // second (docs/performance.md "Live feed cost").
+    private const int Slices = 10;
+    private readonly LatestFanOut<FeedFrames, DashboardSocket> _snapshots = new(socket => socket.Pump(), Slices);
     // Observer calls may arrive concurrently; alert frames are linked in one order, which every socket follows.
     private readonly Lock _alertGate = new();
     private AlertFrame _lastAlert = new(0, []);
@@ -103,18 +107,18 @@ public sealed partial class DashboardFeed(IGrainFactory grains, ServerDrain drai
     protected override Task ExecuteAsync(CancellationToken stoppingToken) =>
         Task.WhenAll(KeepSubscribedAsync(stoppingToken), PaceAsync(stoppingToken));
 
-    /// <summary>Lets every socket behind the latest snapshot take it now (called once a second).</summary>
+    /// <summary>Lets every socket behind the latest snapshot take it now (a whole second's ticks at once).</summary>
     internal void Tick() => _snapshots.Tick();
 
-    /// <summary>Once a second, lets every socket behind the latest snapshot take it.</summary>
+    /// <summary>Once a second, lets every socket behind the latest snapshot take it: a slice of them every tenth of it.</summary>
     private async Task PaceAsync(CancellationToken stoppingToken)
     {
-        using var timer = new PeriodicTimer(SnapshotEvery, time);
+        using var timer = new PeriodicTimer(SnapshotEvery / Slices, time);
         try
         {
-            while (await timer.WaitForNextTickAsync(stoppingToken))
+            for (var slice = 0; await timer.WaitForNextTickAsync(stoppingToken); slice = (slice + 1) % Slices)
             {
-                Tick();
+                _snapshots.TickSlice(slice);
             }
         }
         catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)

@@ -10,6 +10,8 @@ namespace Sensors360.Server.Dashboard;
 /// it then or later (the feed's sockets send it on the tick's thread when idle): so a receiver takes at most one
 /// value per tick, always the newest, and a slow one skips values instead of queueing them. Joining and leaving
 /// are one concurrent-dictionary add and remove, O(1).
+/// The receivers are spread over <paramref name="slices"/> slices, each with its own tick
+/// (<see cref="TickSlice"/>), so a period's sends can be spread over the period instead of all made at once.
 /// </summary>
 /// <remarks>
 /// Not an Rx subject on purpose: nothing is combined here, and a subject copies its observer array on every
@@ -17,20 +19,26 @@ namespace Sensors360.Server.Dashboard;
 /// each change O(n), their opening and closing O(n²), and stalled the silo (docs/performance.md "Live feed cost").
 /// </remarks>
 /// <param name="due">Tells a receiver that a newer value may be taken; called from <see cref="Tick"/> and must not block.</param>
-internal sealed class LatestFanOut<TValue, TReceiver>(Action<TReceiver> due)
+/// <param name="slices">How many slices the receivers are spread over, in turn as they join.</param>
+internal sealed class LatestFanOut<TValue, TReceiver>(Action<TReceiver> due, int slices = 1)
     where TValue : class
     where TReceiver : class
 {
-    private readonly ConcurrentDictionary<long, Subscription> _subscriptions = new();
+    private readonly ConcurrentDictionary<long, Subscription>[] _subscriptions =
+        [.. Enumerable.Range(0, slices).Select(_ => new ConcurrentDictionary<long, Subscription>())];
+    // Each slice's tick: a receiver takes at most one value per tick of its own slice.
+    private readonly long[] _ticks = new long[slices];
     private Versioned? _latest;
     private long _nextId;
-    private long _tick;
 
     /// <summary>The newest value; null before the first.</summary>
     public TValue? Latest => Volatile.Read(ref _latest)?.Value;
 
     /// <summary>The receivers joined now.</summary>
-    public int Count => _subscriptions.Count;
+    public int Count => _subscriptions.Sum(slice => slice.Count);
+
+    /// <summary>How many slices the receivers are spread over.</summary>
+    public int Slices => _subscriptions.Length;
 
     /// <summary>Makes <paramref name="value"/> the latest. Lock-free; concurrent publishers each get their own version.</summary>
     public void Publish(TValue value)
@@ -45,42 +53,58 @@ internal sealed class LatestFanOut<TValue, TReceiver>(Action<TReceiver> due)
         // Receivers that joined before there was anything to take would otherwise wait for the next tick.
         if (previous is null)
         {
-            TellBehind();
+            for (var slice = 0; slice < Slices; slice++)
+            {
+                TellBehind(slice);
+            }
         }
     }
 
     /// <summary>Joins <paramref name="receiver"/>: it may take the latest value at once, then one per tick. Dispose to leave.</summary>
     public Subscription Join(TReceiver receiver)
     {
-        var subscription = new Subscription(this, Interlocked.Increment(ref _nextId), receiver);
-        _subscriptions[subscription.Id] = subscription;
+        var id = Interlocked.Increment(ref _nextId);
+        var subscription = new Subscription(this, id, (int)(id % Slices), receiver);
+        _subscriptions[subscription.Slice][id] = subscription;
         return subscription;
     }
 
-    /// <summary>Starts the next tick: every receiver behind the newest version is told it may take it.</summary>
+    /// <summary>Starts the next tick of every slice: every receiver behind the newest version is told it may take it.</summary>
     public void Tick()
     {
-        Interlocked.Increment(ref _tick);
-        TellBehind();
+        for (var slice = 0; slice < Slices; slice++)
+        {
+            TickSlice(slice);
+        }
+    }
+
+    /// <summary>Starts the next tick of one slice: its receivers behind the newest version are told they may take it.</summary>
+    public void TickSlice(int slice)
+    {
+        Interlocked.Increment(ref _ticks[slice]);
+        TellBehind(slice);
     }
 
     /// <summary>Runs <paramref name="action"/> for every receiver joined now (one moment's view; joins and leaves may run meanwhile).</summary>
     public void ForEachReceiver(Action<TReceiver> action)
     {
-        foreach (var (_, subscription) in _subscriptions)
+        foreach (var slice in _subscriptions)
         {
-            action(subscription.Receiver);
+            foreach (var (_, subscription) in slice)
+            {
+                action(subscription.Receiver);
+            }
         }
     }
 
-    private void TellBehind()
+    private void TellBehind(int slice)
     {
         if (Volatile.Read(ref _latest) is not { } latest)
         {
             return;
         }
 
-        foreach (var (_, subscription) in _subscriptions)
+        foreach (var (_, subscription) in _subscriptions[slice])
         {
             if (subscription.Seen < latest.Version)
             {
@@ -98,14 +122,17 @@ internal sealed class LatestFanOut<TValue, TReceiver>(Action<TReceiver> due)
         private long _seen;
         private long _takenOnTick = -1;
 
-        internal Subscription(LatestFanOut<TValue, TReceiver> owner, long id, TReceiver receiver)
+        internal Subscription(LatestFanOut<TValue, TReceiver> owner, long id, int slice, TReceiver receiver)
         {
             _owner = owner;
             Id = id;
+            Slice = slice;
             Receiver = receiver;
         }
 
         internal long Id { get; }
+
+        internal int Slice { get; }
 
         internal TReceiver Receiver { get; }
 
@@ -115,12 +142,12 @@ internal sealed class LatestFanOut<TValue, TReceiver>(Action<TReceiver> due)
         /// <summary>Whether <see cref="TryTake"/> would take a value now (a hint when read by another than the taker).</summary>
         public bool IsDue =>
             Volatile.Read(ref _owner._latest) is { } latest && latest.Version > Volatile.Read(ref _seen)
-            && Volatile.Read(ref _takenOnTick) < Volatile.Read(ref _owner._tick);
+            && Volatile.Read(ref _takenOnTick) < Volatile.Read(ref _owner._ticks[Slice]);
 
         /// <summary>The latest value, when it is newer than the one taken last and nothing was taken yet in this tick.</summary>
         public bool TryTake([NotNullWhen(true)] out TValue? value)
         {
-            var tick = Volatile.Read(ref _owner._tick);
+            var tick = Volatile.Read(ref _owner._ticks[Slice]);
             var latest = Volatile.Read(ref _owner._latest);
             if (latest is null || latest.Version <= _seen || _takenOnTick >= tick)
             {
@@ -134,6 +161,6 @@ internal sealed class LatestFanOut<TValue, TReceiver>(Action<TReceiver> due)
             return true;
         }
 
-        public void Dispose() => _owner._subscriptions.TryRemove(Id, out _);
+        public void Dispose() => _owner._subscriptions[Slice].TryRemove(Id, out _);
     }
 }

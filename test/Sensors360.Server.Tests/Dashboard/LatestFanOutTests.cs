@@ -35,6 +35,51 @@ public sealed class LatestFanOutTests
     }
 
     [Fact]
+    public void Receivers_are_spread_evenly_over_the_slices_and_each_slice_is_told_and_takes_only_on_its_own_tick()
+    {
+        const int Slices = 3;
+        var fanOut = new LatestFanOut<Value, Receiver>(receiver => receiver.TellDue(), Slices);
+        fanOut.Publish(new Value(1));
+        var receivers = Enumerable.Range(0, 2 * Slices).Select(_ => new Receiver()).ToArray();
+        var subscriptions = receivers.Select(fanOut.Join).ToArray();
+        Assert.All(subscriptions, subscription => Assert.True(subscription.TryTake(out _)));
+        Assert.Equal([2, 2, 2], Enumerable.Range(0, Slices).Select(slice => subscriptions.Count(subscription => subscription.Slice == slice)));
+
+        fanOut.Publish(new Value(2));
+        for (var slice = 0; slice < Slices; slice++)
+        {
+            fanOut.TickSlice(slice);
+            for (var i = 0; i < receivers.Length; i++)
+            {
+                // Told and able to take once its own slice has ticked, not before.
+                var ticked = subscriptions[i].Slice <= slice;
+                Assert.Equal(ticked ? 1 : 0, receivers[i].Told);
+                if (subscriptions[i].Slice == slice)
+                {
+                    Assert.True(subscriptions[i].TryTake(out var value));
+                    Assert.Equal(2, value.Number);
+                }
+                else
+                {
+                    Assert.False(subscriptions[i].TryTake(out _));
+                }
+            }
+        }
+
+        // A newer value waits for each receiver's own next tick, whatever the other slices do meanwhile.
+        fanOut.Publish(new Value(3));
+        fanOut.TickSlice(1);
+        fanOut.TickSlice(2);
+        Assert.All(subscriptions.Where(subscription => subscription.Slice == 0), subscription => Assert.False(subscription.TryTake(out _)));
+        fanOut.TickSlice(0);
+        Assert.All(subscriptions, subscription =>
+        {
+            Assert.True(subscription.TryTake(out var value));
+            Assert.Equal(3, value.Number);
+        });
+    }
+
+    [Fact]
     public void A_receiver_that_joined_before_the_first_value_is_told_when_it_comes_and_one_that_left_is_not()
     {
         var fanOut = new LatestFanOut<Value, Receiver>(receiver => receiver.TellDue());
