@@ -44,9 +44,10 @@ public static class HeartbeatIntervals
     }
 
     /// <summary>
-    /// How long a fold waits for a row of the import shard an import holds before it gives up. Far below PostgreSQL's
-    /// <c>deadlock_timeout</c> (1 s): while it waits it holds rows of other silos' shards, whose checkpoints may wait for
-    /// them while holding sensor rows the import waits for, and that cycle must end with the fold, not with them.
+    /// How long a fold waits for each row of the import shard that another transaction holds (an import's last upsert,
+    /// another fold) before it gives up. Short, because meanwhile it holds rows of live silos' shards, and their
+    /// checkpoints (holding their sensors' rows) queue behind it. Imports of the version before the ordered upsert
+    /// took shard 0's rows in no one order, so during a rolling upgrade one could wait for a row the fold holds.
     /// </summary>
     public static readonly TimeSpan FoldLockWait = TimeSpan.FromMilliseconds(100);
 
@@ -54,8 +55,9 @@ public static class HeartbeatIntervals
     /// Moves every checkpoint shard's rows but those of <paramref name="keep"/> into the import shard, bucket by bucket,
     /// so the shards of silos that have stopped (each start takes new ones) do not pile up under the percentile's reads.
     /// Rows another transaction holds (a live silo's checkpoint adding to its shard) are left for the next fold; a
-    /// live silo whose rows were folded adds them again at its next checkpoint. Returns the rows folded, or null when
-    /// an import held the import shard past <see cref="FoldLockWait"/> and nothing changed.
+    /// live silo whose rows were folded writes new ones, holding only what it counts after the fold. Returns the rows
+    /// folded, or null when another transaction held a row of the import shard past <see cref="FoldLockWait"/> and
+    /// nothing changed.
     /// </summary>
     public static async Task<int?> FoldShardsAsync(NpgsqlDataSource db, IReadOnlyCollection<int> keep, CancellationToken cancellationToken)
     {

@@ -142,7 +142,7 @@ public sealed partial class SensorCheckpoint(
     /// Folds the interval histogram's shards of other silos (stopped ones, and running ones, which write theirs again)
     /// into the import shard (<see cref="HeartbeatIntervals.FoldShardsAsync"/>); whether it did.
     /// </summary>
-    public async Task<bool> FoldOldShardsAsync(CancellationToken cancellationToken)
+    private async Task<bool> FoldOldShardsAsync(CancellationToken cancellationToken)
     {
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         timeout.CancelAfter(WriteTimeout);
@@ -457,7 +457,7 @@ public sealed partial class SensorCheckpoint(
     [LoggerMessage(Level = LogLevel.Information, Message = "Folded {Rows} rows of other silos' interval-histogram shards into the import shard")]
     private static partial void LogFolded(ILogger logger, int rows);
 
-    [LoggerMessage(Level = LogLevel.Information, Message = "An import held the interval histogram's import shard; its old shards are folded next period")]
+    [LoggerMessage(Level = LogLevel.Information, Message = "Another transaction held a row of the interval histogram's import shard; its old shards are folded next period")]
     private static partial void LogFoldDeferred(ILogger logger);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Could not fold the interval histogram's old shards, the next period tries again: {Reason}")]

@@ -5,31 +5,36 @@ namespace Sensors360.Server.Dashboard;
 
 /// <summary>
 /// The latest value of one stream, fanned out to thousands of receivers on one silo (the dashboard sockets). A
-/// publish only swaps in the value with the next version: no lock, no walk over the receivers. Once a tick
-/// (<see cref="Tick"/>, a second), every receiver that has not taken the newest version is told it may, and takes
+/// publish only swaps in the value with the next version: no lock, no walk over the receivers. The receivers are
+/// spread over <paramref name="slices"/> slices, each with its own tick (<see cref="TickSlice"/>; the feed ticks
+/// each slice once a second, one after another), so a period's sends are spread over the period instead of made
+/// all at once. At its slice's tick every receiver that has not taken the newest version is told it may, and takes
 /// it then or later (the feed's sockets send it on the tick's thread when idle): so a receiver takes at most one
 /// value per tick, always the newest, and a slow one skips values instead of queueing them. Joining and leaving
-/// are one concurrent-dictionary add and remove, O(1).
-/// The receivers are spread over <paramref name="slices"/> slices, each with its own tick
-/// (<see cref="TickSlice"/>), so a period's sends can be spread over the period instead of all made at once.
+/// are one concurrent-dictionary add and remove, whatever the number of receivers.
 /// </summary>
 /// <remarks>
 /// Not an Rx subject on purpose: nothing is combined here, and a subject copies its observer array on every
 /// subscribe and unsubscribe (a <c>BehaviorSubject</c> under the lock it publishes under), so 10,000 sockets made
 /// each change O(n), their opening and closing O(n²), and stalled the silo (docs/performance.md "Live feed cost").
 /// </remarks>
-/// <param name="due">Tells a receiver that a newer value may be taken; called from <see cref="Tick"/> and must not block.</param>
-/// <param name="slices">How many slices the receivers are spread over, in turn as they join.</param>
+/// <param name="due">Tells a receiver that a newer value may be taken; called from the ticks and the first publish, and must not block.</param>
+/// <param name="slices">How many slices the receivers are spread over; each joins the one with the fewest.</param>
 internal sealed class LatestFanOut<TValue, TReceiver>(Action<TReceiver> due, int slices = 1)
     where TValue : class
     where TReceiver : class
 {
-    private readonly ConcurrentDictionary<long, Subscription>[] _subscriptions =
-        [.. Enumerable.Range(0, slices).Select(_ => new ConcurrentDictionary<long, Subscription>())];
+    private readonly ConcurrentDictionary<long, Subscription>[] _subscriptions = NewSlices(slices);
     // Each slice's tick: a receiver takes at most one value per tick of its own slice.
     private readonly long[] _ticks = new long[slices];
     private Versioned? _latest;
     private long _nextId;
+
+    private static ConcurrentDictionary<long, Subscription>[] NewSlices(int slices)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(slices, 1);
+        return [.. Enumerable.Range(0, slices).Select(_ => new ConcurrentDictionary<long, Subscription>())];
+    }
 
     /// <summary>The newest value; null before the first.</summary>
     public TValue? Latest => Volatile.Read(ref _latest)?.Value;
@@ -63,8 +68,19 @@ internal sealed class LatestFanOut<TValue, TReceiver>(Action<TReceiver> due, int
     /// <summary>Joins <paramref name="receiver"/>: it may take the latest value at once, then one per tick. Dispose to leave.</summary>
     public Subscription Join(TReceiver receiver)
     {
+        // The slice with the fewest, so sockets that left unevenly do not bring the burst back (Count takes the slice's
+        // locks; joins are rare next to ticks).
+        var slice = 0;
+        for (var candidate = 1; candidate < Slices; candidate++)
+        {
+            if (_subscriptions[candidate].Count < _subscriptions[slice].Count)
+            {
+                slice = candidate;
+            }
+        }
+
         var id = Interlocked.Increment(ref _nextId);
-        var subscription = new Subscription(this, id, (int)(id % Slices), receiver);
+        var subscription = new Subscription(this, id, slice, receiver);
         _subscriptions[subscription.Slice][id] = subscription;
         return subscription;
     }

@@ -2,6 +2,7 @@ using System.Diagnostics.Metrics;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
+using Microsoft.Extensions.Time.Testing;
 using Npgsql;
 using Sensors360.Grains.Sensors;
 using Sensors360.Testing;
@@ -84,8 +85,9 @@ public sealed class HeartbeatIntervalsFoldTests(ThrowawayPostgres postgres)
         await SeedAsync(connectionString);
         await using var db = NpgsqlDataSource.Create(connectionString);
         using var services = new ServiceCollection().AddMetrics().BuildServiceProvider();
-        var checkpoint = new SensorCheckpoint(
-            db, Options.Create(new MonitoringOptions()), TimeProvider.System, services.GetRequiredService<IMeterFactory>(), NullLogger<SensorCheckpoint>.Instance);
+        // A clock that never moves: no checkpoint period passes, so only the start can have folded.
+        using var checkpoint = new SensorCheckpoint(
+            db, Options.Create(new MonitoringOptions()), new FakeTimeProvider(), services.GetRequiredService<IMeterFactory>(), NullLogger<SensorCheckpoint>.Instance);
 
         await checkpoint.StartAsync(CancellationToken.None);
         try

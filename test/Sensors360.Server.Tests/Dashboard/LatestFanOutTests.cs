@@ -77,6 +77,14 @@ public sealed class LatestFanOutTests
             Assert.True(subscription.TryTake(out var value));
             Assert.Equal(3, value.Number);
         });
+
+        // Receivers that left unevenly: the next ones fill the slice they emptied.
+        foreach (var subscription in subscriptions.Where(subscription => subscription.Slice == 1))
+        {
+            subscription.Dispose();
+        }
+
+        Assert.Equal([1, 1], new[] { new Receiver(), new Receiver() }.Select(receiver => fanOut.Join(receiver).Slice));
     }
 
     [Fact]
