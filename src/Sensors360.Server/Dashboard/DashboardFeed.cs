@@ -111,7 +111,7 @@ public sealed partial class DashboardFeed(IGrainFactory grains, ServerDrain drai
     internal void Tick() => _snapshots.Tick();
 
     /// <summary>Once a second, lets every socket behind the latest snapshot take it: a slice of them every tenth of it.</summary>
-    private async Task PaceAsync(CancellationToken stoppingToken)
+    internal async Task PaceAsync(CancellationToken stoppingToken)
     {
         using var timer = new PeriodicTimer(SnapshotEvery / Slices, time);
         try

@@ -120,6 +120,90 @@ public sealed class DashboardSocketTests
         Assert.Equal(WebSocketState.Aborted, connection.Server.State);
     }
 
+    [Fact]
+    public async Task The_pace_sends_each_socket_its_snapshot_once_a_second_on_its_own_tenth_of_it()
+    {
+        const int Sockets = 10;
+        var clock = new FakeTimeProvider(At);
+        var feed = Feed(clock);
+        await Push(feed, total: 1);
+        var connections = new List<Connection>();
+        try
+        {
+            for (var i = 0; i < Sockets; i++)
+            {
+                var connection = await Connection.OpenAsync(feed, clock);
+                connections.Add(connection);
+                Assert.Equal([1], await SnapshotsBeforePongAsync(connection));
+            }
+
+            using var pacing = new CancellationTokenSource();
+            var pace = feed.PaceAsync(pacing.Token);
+            var firstSecond = await SecondOfTicksAsync(feed, clock, connections, total: 2);
+            var secondSecond = await SecondOfTicksAsync(feed, clock, connections, total: 3);
+
+            // One socket a tenth, each its own once a second, in the same turn every second.
+            Assert.Equal(Enumerable.Range(0, Sockets).Order(), firstSecond.Order());
+            Assert.Equal(firstSecond, secondSecond);
+            await pacing.CancelAsync();
+            await pace.WaitAsync(Patience, TestContext.Current.CancellationToken);
+        }
+        finally
+        {
+            foreach (var connection in connections)
+            {
+                await connection.DisposeAsync();
+            }
+        }
+    }
+
+    /// <summary>Publishes <paramref name="total"/>, then ticks a tenth of a second at a time; which socket got it at each tick.</summary>
+    private static async Task<List<int>> SecondOfTicksAsync(DashboardFeed feed, FakeTimeProvider clock, List<Connection> connections, int total)
+    {
+        await Push(feed, total);
+        var order = new List<int>();
+        for (var tick = 1; tick <= connections.Count; tick++)
+        {
+            clock.Advance(DashboardFeed.SnapshotEvery / connections.Count);
+            // The tick runs on the timer's continuation: asked until its socket has sent, and no other socket may have.
+            await Eventually.TrueAsync(
+                async () =>
+                {
+                    for (var i = 0; i < connections.Count; i++)
+                    {
+                        if (!order.Contains(i) && await SnapshotsBeforePongAsync(connections[i]) is { Count: > 0 } sent)
+                        {
+                            Assert.Equal([total], sent);
+                            order.Add(i);
+                        }
+                    }
+
+                    return order.Count >= tick;
+                },
+                Patience,
+                $"tick {tick} sending its socket the snapshot");
+            Assert.Equal(tick, order.Count);
+        }
+
+        return order;
+    }
+
+    /// <summary>Pings and reads up to the pong: the totals of the snapshots that came before it.</summary>
+    private static async Task<List<int>> SnapshotsBeforePongAsync(Connection connection)
+    {
+        await connection.SendAsync("""{"type":"ping"}""");
+        var totals = new List<int>();
+        for (var message = await connection.ReceiveAsync(); Type(message) != "pong"; message = await connection.ReceiveAsync())
+        {
+            if (Type(message) == "snapshot")
+            {
+                totals.Add(Total(message));
+            }
+        }
+
+        return totals;
+    }
+
     private static DashboardFeed Feed(TimeProvider time) => new(grains: null!, drain: null!, time, NullLogger<DashboardFeed>.Instance);
 
     private static Task Push(DashboardFeed feed, int total, params Alert[] alerts) =>
