@@ -32,16 +32,23 @@ public static class HeartbeatIntervals
     /// <summary>Adds the changes gathered in <c>heartbeat_import_intervals</c> to the import shard, in bucket order.</summary>
     public static NpgsqlCommand ApplyImportChangesCommand(NpgsqlConnection connection, NpgsqlTransaction transaction)
     {
-        var command = new NpgsqlCommand("""
-            INSERT INTO heartbeat_interval_histogram AS h (shard, bucket, intervals)
-            SELECT $1, bucket, sum(intervals) FROM heartbeat_import_intervals
-            GROUP BY bucket HAVING sum(intervals) <> 0
-            ORDER BY bucket
-            ON CONFLICT (shard, bucket) DO UPDATE SET intervals = h.intervals + excluded.intervals
-            """, connection, transaction);
+        var command = new NpgsqlCommand(AddToShardSql("$1", "heartbeat_import_intervals"), connection, transaction);
         command.Parameters.AddWithValue(ImportShard);
         return command;
     }
+
+    /// <summary>
+    /// The one upsert every writer of the histogram adds its changes with: <paramref name="changes"/> (a row source of
+    /// <c>bucket, intervals</c>) summed by bucket into <paramref name="shard"/> (SQL: a parameter or a literal). In bucket
+    /// order, so two writers of one shard (imports of shard 0, a fold) never each hold a row the other waits for.
+    /// </summary>
+    private static string AddToShardSql(string shard, string changes) => $"""
+        INSERT INTO heartbeat_interval_histogram AS h (shard, bucket, intervals)
+        SELECT {shard}, bucket, sum(intervals) FROM {changes}
+        GROUP BY bucket HAVING sum(intervals) <> 0
+        ORDER BY bucket
+        ON CONFLICT (shard, bucket) DO UPDATE SET intervals = h.intervals + excluded.intervals
+        """;
 
     /// <summary>
     /// How long a fold waits for each row of the import shard that another transaction holds (an import's last upsert,
@@ -90,17 +97,13 @@ public static class HeartbeatIntervals
             return 0;
         }
 
-        await using var fold = new NpgsqlCommand("""
+        await using var fold = new NpgsqlCommand($"""
             WITH folded AS (
                 DELETE FROM heartbeat_interval_histogram AS h
                 USING unnest($1::integer[], $2::smallint[]) AS t (shard, bucket)
                 WHERE h.shard = t.shard AND h.bucket = t.bucket
                 RETURNING h.bucket, h.intervals)
-            INSERT INTO heartbeat_interval_histogram AS h (shard, bucket, intervals)
-            SELECT $3, bucket, sum(intervals) FROM folded
-            GROUP BY bucket HAVING sum(intervals) <> 0
-            ORDER BY bucket
-            ON CONFLICT (shard, bucket) DO UPDATE SET intervals = h.intervals + excluded.intervals
+            {AddToShardSql("$3", "folded")}
             """, connection, transaction);
         fold.Parameters.AddWithValue(shards.ToArray());
         fold.Parameters.AddWithValue(buckets.ToArray());
@@ -171,12 +174,8 @@ public static class HeartbeatIntervals
     /// starts there, whether or not retention has kept its row. Both arguments are SQL: a parameter or a literal, and
     /// a row source (a table or a subquery with its alias). A checkpoint that moves a sensor from <c>after_at</c> to <c>upto</c> counts with it what it passes.
     /// </summary>
-    public static string CountPassedSql(string shard, string sign, string passes) => $"""
-        INSERT INTO heartbeat_interval_histogram AS h (shard, bucket, intervals)
-        SELECT {shard}, bucket, intervals FROM ({PassedBucketsSql(sign, passes)}) AS passed
-        ORDER BY bucket
-        ON CONFLICT (shard, bucket) DO UPDATE SET intervals = h.intervals + excluded.intervals
-        """;
+    public static string CountPassedSql(string shard, string sign, string passes) =>
+        AddToShardSql(shard, $"({PassedBucketsSql(sign, passes)}) AS passed");
 
     /// <summary>The buckets (<c>bucket, intervals</c>) of the intervals <paramref name="passes"/> pass, times <paramref name="sign"/>.</summary>
     private static string PassedBucketsSql(string sign, string passes) => $"""
