@@ -24,6 +24,9 @@ internal sealed class IngestBenchmark(BenchSettings settings)
 {
     private const string LoadPrefix = "load-";
 
+    // The feed step's quiet measurement: enough heartbeats that the fleet's numbers change every tick, few enough to cost little.
+    private const int QuietHeartbeatsPerSecond = 100;
+
     public async Task<BenchReport> RunAsync(CancellationToken cancellationToken)
     {
         var work = Directory.CreateTempSubdirectory("sensors360-bench-");
@@ -83,7 +86,11 @@ internal sealed class IngestBenchmark(BenchSettings settings)
                 $"the server's own account: {serverDurations.ShareWithin(0.05):P2} of {serverDurations.Count:N0} answered within 50 ms, p99 ≤ {serverDurations.BoundOf(0.99) * 1000:0} ms; " +
                 $"the client's: send to answer p99 {steady.ServiceP99Ms:0.00} ms, worst send {steady.MaxLagMs:0.00} ms behind schedule");
 
-            var feed = await MeasureFeedCostAsync(server, PeakAsync, cancellationToken);
+            // A trickle of heartbeats, so the fleet's numbers change and every tick has a new snapshot to send.
+            Task TrickleAsync(TimeSpan length) => load.RunAsync(
+                ["--rate", Text(QuietHeartbeatsPerSecond), "--concurrency", "8", "--sensors", Text(settings.Sensors), "--prefix", LoadPrefix, "--duration", Seconds(length)],
+                cancellationToken);
+            var feed = await MeasureFeedCostAsync(server, PeakAsync, TrickleAsync, cancellationToken);
 
             Console.WriteLine($"Measuring memory with {settings.ActiveSensors:N0} active sensors, each kind in a server of its own...");
             // Grains that only loaded their record (a refused token leaves them active but not online), then online
@@ -267,7 +274,7 @@ internal sealed class IngestBenchmark(BenchSettings settings)
     /// process (the sockets' client, on the same cores) used in each run.
     /// </summary>
     private async Task<FeedCost> MeasureFeedCostAsync(
-        ServerProcess server, Func<Uri, string, bool, TimeSpan, Task<LoadNumbers>> peak, CancellationToken cancellationToken)
+        ServerProcess server, Func<Uri, string, bool, TimeSpan, Task<LoadNumbers>> peak, Func<TimeSpan, Task> trickle, CancellationToken cancellationToken)
     {
         const string Path = "/api/sensors/{id}/heartbeat";
         var serverMeter = new ProcessMeter(server.ProcessId);
@@ -287,10 +294,22 @@ internal sealed class IngestBenchmark(BenchSettings settings)
         async Task<int> OpenAlertsAsync() =>
             (await viewer.GetFromJsonAsync<System.Text.Json.JsonElement>(new Uri("/api/fleet", UriKind.Relative), cancellationToken)).GetProperty("openAlerts").GetInt32();
 
+        // The server's CPU at a trickle of heartbeats, the machine otherwise quiet: with the sockets open against
+        // without, per snapshot sent, it is what the feed costs the server itself, apart from the shared cores' contention.
+        async Task<double> QuietServerCoresAsync()
+        {
+            var before = serverMeter.CpuSeconds();
+            var clock = System.Diagnostics.Stopwatch.StartNew();
+            await trickle(settings.RunLength);
+            return (serverMeter.CpuSeconds() - before) / clock.Elapsed.TotalSeconds;
+        }
+
         Console.WriteLine("Measuring sensors360 without dashboard sockets...");
         var openAlerts = await OpenAlertsAsync();
         var without = await MeteredPeakAsync();
         Console.WriteLine($"  {without.Load.SucceededRate:0}/s (p50 {without.Load.P50Ms:0.0} ms, p99 {without.Load.P99Ms:0.0} ms), server {without.ServerCores:0.00} cores, bench client {without.ClientCores:0.00} cores");
+        var quietWithout = await QuietServerCoresAsync();
+        Console.WriteLine($"  at {QuietHeartbeatsPerSecond} heartbeats a second: server {quietWithout:0.000} cores");
         Console.WriteLine($"Opening {settings.FeedSockets:N0} dashboard sockets ({(settings.FeedSockets + FeedSockets.SocketsPerSession - 1) / FeedSockets.SocketsPerSession} sessions)...");
         var opening = System.Diagnostics.Stopwatch.StartNew();
         var sockets = await FeedSockets.OpenAsync(server.BaseAddress, server.AdminPassword, settings.FeedSockets, cancellationToken);
@@ -319,8 +338,16 @@ internal sealed class IngestBenchmark(BenchSettings settings)
             var bytesPerSnapshot = tallyAfter.BytesPerSnapshotSince(tallyBefore);
             Console.WriteLine($"  {with.Load.SucceededRate:0}/s (p50 {with.Load.P50Ms:0.0} ms, p99 {with.Load.P99Ms:0.0} ms), server {with.ServerCores:0.00} cores, bench client {with.ClientCores:0.00} cores, " +
                 $"{perSocket:0.00} snapshots a socket a second of {bytesPerSnapshot:0} bytes, {sockets.Broken} sockets broken");
+            var quietBefore = await sockets.NextTallyAsync(cancellationToken);
+            var quietWith = await QuietServerCoresAsync();
+            var quietAfter = await sockets.NextTallyAsync(cancellationToken);
+            var quietSnapshots = quietAfter.PerSocketPerSecondSince(quietBefore, sockets.Count) * sockets.Count;
+            var perSnapshot = quietSnapshots > 0 ? (quietWith - quietWithout) / quietSnapshots * 1e6 : 0;
+            Console.WriteLine($"  at {QuietHeartbeatsPerSecond} heartbeats a second: server {quietWith:0.000} cores for {quietSnapshots:0} snapshots a second, " +
+                $"{perSnapshot:0.0} µs of server CPU a snapshot");
             cost = new FeedCost(sockets.Count, Math.Round(without.Load.SucceededRate), 0, Math.Round(with.Load.SucceededRate), Math.Round(perSocket, 2), sockets.Broken,
-                Math.Round(bytesPerSnapshot), without.ServerCores, with.ServerCores, without.ClientCores, with.ClientCores);
+                Math.Round(bytesPerSnapshot), without.ServerCores, with.ServerCores, without.ClientCores, with.ClientCores,
+                Math.Round(quietWithout, 3), Math.Round(quietWith, 3), Math.Round(quietSnapshots), Math.Round(perSnapshot, 1));
         }
         finally
         {
