@@ -3,7 +3,6 @@ using System.Net;
 using System.Net.Http.Json;
 using System.Text;
 using System.Text.Json;
-using Npgsql;
 using Sensors360.Server.Tests.Metrics;
 using Sensors360.Testing;
 using static Sensors360.Server.Tests.Sensors.SensorClient;
@@ -116,7 +115,7 @@ public sealed class HeartbeatCheckpointTests(ThrowawayPostgres postgres)
         Assert.Equal(accepted, await Sql.ScalarAsync(database, "SELECT count(*) FROM heartbeat"));
         Assert.Equal(accepted, await Sql.ScalarAsync(database, "SELECT heartbeat_count FROM sensor WHERE name = 'crash-1'"));
         // The intervals the killed silo never checkpointed were counted by the checkpoint that passed them after the restart.
-        Assert.Equal(await StoredIntervalBucketsAsync(database, "crash-1"), await HistogramBucketsAsync(database));
+        Assert.Equal(await StoredIntervals.BucketsOfStoredAsync(database, ["crash-1"]), await StoredIntervals.HistogramAsync(database));
         Assert.Equal(accepted - 1, await Sql.ScalarAsync(database, Intervals));
         Assert.Equal(0, await Sql.ScalarAsync(database, "SELECT count(*) FROM alert"));
     }
@@ -138,7 +137,7 @@ public sealed class HeartbeatCheckpointTests(ThrowawayPostgres postgres)
         }
 
         // Only the first heartbeat is checkpointed: no interval ends at or before it.
-        var live = await StoredTimesAsync(database, "hist-1");
+        var live = await StoredIntervals.TimesAsync(database, "hist-1");
         Assert.Equal(5, live.Count);
         Assert.Equal(0, await Sql.ScalarAsync(database, Intervals));
 
@@ -155,68 +154,18 @@ public sealed class HeartbeatCheckpointTests(ThrowawayPostgres postgres)
 
         Assert.Equal(1, await Sql.ScalarAsync(database, "SELECT count(*) FROM sensor WHERE name = 'hist-1' AND last_heartbeat_at = $1", between));
         Assert.Equal(3, await Sql.ScalarAsync(database, Intervals));
-        Assert.Equal(await StoredIntervalBucketsAsync(database, "hist-1", upTo: between), await HistogramBucketsAsync(database));
+        Assert.Equal(await StoredIntervals.BucketsOfStoredAsync(database, ["hist-1"], upTo: between), await StoredIntervals.HistogramAsync(database));
 
         // A stop writes the checkpoint once more, to the last live heartbeat: every stored interval is counted, once.
         await server.StopAsync();
         Assert.Equal(6, await Sql.ScalarAsync(database, Intervals));
-        Assert.Equal(await StoredIntervalBucketsAsync(database, "hist-1"), await HistogramBucketsAsync(database));
+        Assert.Equal(await StoredIntervals.BucketsOfStoredAsync(database, ["hist-1"]), await StoredIntervals.HistogramAsync(database));
     }
 
     private const string Intervals = "SELECT coalesce(sum(intervals), 0)::bigint FROM heartbeat_interval_histogram";
 
     private static string Line(string sensor, DateTimeOffset at) =>
         $$"""{"sensor":"{{sensor}}","at":"{{at.ToString("O", CultureInfo.InvariantCulture)}}"}""";
-
-    private static async Task<List<DateTimeOffset>> StoredTimesAsync(string database, string sensor)
-    {
-        await using var db = NpgsqlDataSource.Create(database);
-        await using var command = db.CreateCommand(
-            "SELECT h.received_at FROM heartbeat h JOIN sensor s ON s.id = h.sensor_id WHERE s.name = $1 ORDER BY 1");
-        command.Parameters.AddWithValue(sensor);
-        await using var reader = await command.ExecuteReaderAsync();
-        var times = new List<DateTimeOffset>();
-        while (await reader.ReadAsync())
-        {
-            times.Add(reader.GetFieldValue<DateTimeOffset>(0));
-        }
-
-        return times;
-    }
-
-    /// <summary>
-    /// The truth: the intervals between the sensor's stored heartbeats (ending at or before <paramref name="upTo"/>),
-    /// taken here from the times, each put in its bucket by the schema's bucket function.
-    /// </summary>
-    private static async Task<SortedDictionary<short, long>> StoredIntervalBucketsAsync(string database, string sensor, DateTimeOffset? upTo = null)
-    {
-        var times = (await StoredTimesAsync(database, sensor)).Where(at => upTo is null || at <= upTo).ToList();
-        var buckets = new SortedDictionary<short, long>();
-        await using var db = NpgsqlDataSource.Create(database);
-        for (var i = 1; i < times.Count; i++)
-        {
-            await using var command = db.CreateCommand("SELECT heartbeat_interval_bucket($1)");
-            command.Parameters.AddWithValue((times[i] - times[i - 1]).TotalSeconds);
-            var bucket = (short)(await command.ExecuteScalarAsync())!;
-            buckets[bucket] = buckets.GetValueOrDefault(bucket) + 1;
-        }
-
-        return buckets;
-    }
-
-    private static async Task<SortedDictionary<short, long>> HistogramBucketsAsync(string database)
-    {
-        await using var db = NpgsqlDataSource.Create(database);
-        await using var command = db.CreateCommand("SELECT bucket, sum(intervals)::bigint FROM heartbeat_interval_histogram GROUP BY bucket HAVING sum(intervals) <> 0");
-        await using var reader = await command.ExecuteReaderAsync();
-        var buckets = new SortedDictionary<short, long>();
-        while (await reader.ReadAsync())
-        {
-            buckets[reader.GetInt16(0)] = reader.GetInt64(1);
-        }
-
-        return buckets;
-    }
 
     [Fact]
     public async Task Steady_heartbeats_write_no_reminder()
