@@ -124,7 +124,7 @@ internal sealed record BenchReport(
             .AppendLine(invariant, $"The same durable work bare (bench/Sensors360.BareIngest: Kestrel, a grain call, a group-committed insert): sensors360/bare-ingest = {Ratios["sensors360/bare-ingest"]:0.00}, bare-ingest/bare Kestrel = {Ratios["bare-ingest/bare-kestrel"]:0.00}.")
             .AppendLine(invariant, $"Reminder table writes during the sensors360 runs (all rounds): {Reminders.Writes} for {Reminders.Heartbeats} stored heartbeats.")
             .AppendLine(invariant, $"Live feed: sensors360 at {Feed.WithoutSocketsPerSecond:0}/s without sockets (the mean of {Feed.WithoutBeforePerSecond:0}/s before they opened and {Feed.WithoutAfterPerSecond:0}/s after they closed), {Feed.WithSocketsPerSecond:0}/s with {Feed.Sockets:N0} dashboard sockets open ({Feed.SnapshotsPerSocketPerSecond:0.00} snapshots a socket a second received, {Feed.BytesPerSnapshot:0} bytes each, {Feed.BrokenSockets} sockets broken); server CPU {Feed.ServerCoresWithout:0.00} → {Feed.ServerCoresWith:0.00} cores, the sockets' client (the bench process, on the same cores) {Feed.ClientCoresWithout:0.00} → {Feed.ClientCoresWith:0.00} cores. " +
-                $"At a trickle of heartbeats, the machine otherwise quiet: server CPU {Feed.QuietServerCoresWithout:0.000} cores without the sockets, {Feed.QuietServerCoresWith:0.000} with them sending {Feed.QuietSnapshotsPerSecond:0} snapshots a second: {Feed.ServerMicrosecondsPerSnapshot:0.0} µs of server CPU a snapshot.")
+                $"At a trickle of heartbeats, the machine otherwise quiet: server CPU {Feed.QuietServerCoresWithout:0.000} cores without the sockets (the mean of {Feed.QuietServerCoresWithoutBefore:0.000} before and {Feed.QuietServerCoresWithoutAfter:0.000} after), {Feed.QuietServerCoresWith:0.000} with them sending {Feed.QuietSnapshotsPerSecond:0} snapshots a second: {Feed.ServerMicrosecondsPerSnapshot:0.0} µs of server CPU a snapshot.")
             .AppendLine(invariant, $"At 70% of the sensors360 peak ({RateAt70PercentOfPeak:0}/s, open loop, the simulator as client; 70% of the {OpenLoopClientPeak:0}/s that client reaches closed-loop): p99 = {P99At70PercentOfPeakMs:0.00} ms. The server's own account of the same requests (ASP.NET Core's request duration histogram, parse to response): {ServerAt70PercentOfPeak.ShareWithin50Ms:P2} of {ServerAt70PercentOfPeak.Requests:N0} answered within 50 ms, its p99 at or below the {ServerAt70PercentOfPeak.P99BoundMs:0} ms bound. The client's own split: from its actual send to the answer (service time) p99 = {ClientAt70PercentOfPeak.ServiceTimeP99Ms:0.00} ms; its worst send behind schedule {ClientAt70PercentOfPeak.WorstScheduleLagMs:0.00} ms late (counted in the p99 above, which runs from the intended send).")
             .AppendLine(invariant, $"Memory per active sensor grain ({ActiveSensors:N0} online sensors vs none, after a full GC): {BytesPerActiveSensor:0} bytes RSS, {ManagedBytesPerActiveSensor:0} bytes managed heap; a grain that only loaded its record (not online: no timer, no reminder) costs {BytesPerLoadedSensor:0} bytes RSS.")
             .AppendLine()
@@ -214,13 +214,20 @@ internal sealed record ReminderWrites(long Writes, long Heartbeats)
 /// after they closed (so a drift of the machine over the step falls on both sides), the snapshots each socket received
 /// and their size (UTF-8 JSON, without framing), and the CPU (cores) of the server and of the sockets' client (the
 /// bench process) without (the run before) and with. The quiet fields: the server's CPU at a trickle of heartbeats
-/// without the sockets and with them, the snapshots sent meanwhile, and so the server's CPU per snapshot sent.
+/// before the sockets open, after they close and while they are open, the snapshots sent meanwhile, and so the
+/// server's CPU per snapshot sent.
 /// </summary>
 internal sealed record FeedCost(
     int Sockets, double WithoutBeforePerSecond, double WithoutAfterPerSecond, double WithSocketsPerSecond, double SnapshotsPerSocketPerSecond, long BrokenSockets,
     double BytesPerSnapshot, double ServerCoresWithout, double ServerCoresWith, double ClientCoresWithout, double ClientCoresWith,
-    double QuietServerCoresWithout, double QuietServerCoresWith, double QuietSnapshotsPerSecond, double ServerMicrosecondsPerSnapshot)
+    double QuietServerCoresWithoutBefore, double QuietServerCoresWithoutAfter, double QuietServerCoresWith, double QuietSnapshotsPerSecond)
 {
+    public double QuietServerCoresWithout => Math.Round((QuietServerCoresWithoutBefore + QuietServerCoresWithoutAfter) / 2, 3);
+
+    /// <summary>The server's CPU a snapshot sent, quiet; null when no snapshot arrived.</summary>
+    public double? ServerMicrosecondsPerSnapshot =>
+        QuietSnapshotsPerSecond > 0 ? Math.Round((QuietServerCoresWith - QuietServerCoresWithout) / QuietSnapshotsPerSecond * 1e6, 1) : null;
+
     public double WithoutSocketsPerSecond => Math.Round((WithoutBeforePerSecond + WithoutAfterPerSecond) / 2);
 
     public double Ratio => WithoutSocketsPerSecond == 0 ? 0 : Math.Round(WithSocketsPerSecond / WithoutSocketsPerSecond, 3);

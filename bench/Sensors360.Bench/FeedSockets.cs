@@ -33,7 +33,7 @@ internal sealed class FeedSockets : IAsyncDisposable
     /// <summary>How often every socket is read: counts read at a moment are up to this much behind.</summary>
     public static readonly TimeSpan ReadEvery = TimeSpan.FromSeconds(1);
 
-    // A blocking connect and upgrade gives up after this long (the server answers an upgrade in milliseconds).
+    // Each blocking call of the connect and upgrade gives up after this long (the server answers in milliseconds).
     private static readonly TimeSpan UpgradeTimeout = TimeSpan.FromSeconds(60);
 
     // Below the server's logins per address and minute (OperatorAuthApi.LoginAttemptsPerMinute = 10).
@@ -105,7 +105,8 @@ internal sealed class FeedSockets : IAsyncDisposable
             {
                 var cookies = await LoginAsync(server, origin, password, IPAddress.Parse($"127.0.0.{2 + (session / LoginsPerAddress)}"), cancellationToken);
                 var sockets = Math.Min(SocketsPerSession, count - (session * SocketsPerSession));
-                // A session's sockets connect together; sessions one after another, so the server is never flooded.
+                // A session's sockets connect at once, as far as the pool's threads allow; sessions one after another, so
+                // the server is never flooded.
                 await Task.WhenAll(Enumerable.Range(0, sockets).Select(_ => feed.ConnectAsync(server, origin, cookies, cancellationToken)));
             }
         }

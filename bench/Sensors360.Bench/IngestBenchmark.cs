@@ -27,6 +27,9 @@ internal sealed class IngestBenchmark(BenchSettings settings)
     // The feed step's quiet measurement: enough heartbeats that the fleet's numbers change every tick, few enough to cost little.
     private const int QuietHeartbeatsPerSecond = 100;
 
+    // How long the trickle runs before (and after) the quiet measurement's window.
+    private static readonly TimeSpan QuietSettle = TimeSpan.FromSeconds(3);
+
     public async Task<BenchReport> RunAsync(CancellationToken cancellationToken)
     {
         var work = Directory.CreateTempSubdirectory("sensors360-bench-");
@@ -87,7 +90,7 @@ internal sealed class IngestBenchmark(BenchSettings settings)
                 $"the client's: send to answer p99 {steady.ServiceP99Ms:0.00} ms, worst send {steady.MaxLagMs:0.00} ms behind schedule");
 
             // A trickle of heartbeats, so the fleet's numbers change and every tick has a new snapshot to send.
-            Task TrickleAsync(TimeSpan length) => load.RunAsync(
+            Task<LoadNumbers> TrickleAsync(TimeSpan length) => load.RunAsync(
                 ["--rate", Text(QuietHeartbeatsPerSecond), "--concurrency", "8", "--sensors", Text(settings.Sensors), "--prefix", LoadPrefix, "--duration", Seconds(length)],
                 cancellationToken);
             var feed = await MeasureFeedCostAsync(server, PeakAsync, TrickleAsync, cancellationToken);
@@ -271,10 +274,12 @@ internal sealed class IngestBenchmark(BenchSettings settings)
     /// The live feed's cost: the sensors360 peak right before, while and right after <see cref="BenchSettings.FeedSockets"/>
     /// dashboard sockets are open, each reading every snapshot the server sends it (at most one a second), how
     /// many snapshots a socket actually got per second and how big they were, and the CPU the server and this
-    /// process (the sockets' client, on the same cores) used in each run.
+    /// process (the sockets' client, on the same cores) used in each run. Then the same apart from contention: the
+    /// server's CPU at a trickle of heartbeats with the sockets open, against the mean of the same before they open and
+    /// after they close, per snapshot sent.
     /// </summary>
     private async Task<FeedCost> MeasureFeedCostAsync(
-        ServerProcess server, Func<Uri, string, bool, TimeSpan, Task<LoadNumbers>> peak, Func<TimeSpan, Task> trickle, CancellationToken cancellationToken)
+        ServerProcess server, Func<Uri, string, bool, TimeSpan, Task<LoadNumbers>> peak, Func<TimeSpan, Task<LoadNumbers>> trickle, CancellationToken cancellationToken)
     {
         const string Path = "/api/sensors/{id}/heartbeat";
         var serverMeter = new ProcessMeter(server.ProcessId);
@@ -296,20 +301,33 @@ internal sealed class IngestBenchmark(BenchSettings settings)
 
         // The server's CPU at a trickle of heartbeats, the machine otherwise quiet: with the sockets open against
         // without, per snapshot sent, it is what the feed costs the server itself, apart from the shared cores' contention.
-        async Task<double> QuietServerCoresAsync()
+        // The window starts once the trickle flows (the simulator's start and login are outside it) and, with sockets,
+        // at the end of a walk over them, so the CPU and the snapshots counted cover the same span.
+        async Task<(double ServerCores, double SnapshotsPerSecond)> QuietAsync(FeedSockets? sockets)
         {
-            var before = serverMeter.CpuSeconds();
-            var clock = System.Diagnostics.Stopwatch.StartNew();
-            await trickle(settings.RunLength);
-            return (serverMeter.CpuSeconds() - before) / clock.Elapsed.TotalSeconds;
+            var trickling = trickle(settings.RunLength + (2 * QuietSettle));
+            await Task.Delay(QuietSettle, cancellationToken);
+            var (tallyBefore, cpuBefore) = sockets is null ? (null, serverMeter.CpuSeconds()) : (await sockets.NextTallyAsync(cancellationToken), serverMeter.CpuSeconds());
+            var startedAt = tallyBefore?.Timestamp ?? System.Diagnostics.Stopwatch.GetTimestamp();
+            await Task.Delay(settings.RunLength, cancellationToken);
+            var (tallyAfter, cpuAfter) = sockets is null ? (null, serverMeter.CpuSeconds()) : (await sockets.NextTallyAsync(cancellationToken), serverMeter.CpuSeconds());
+            var endedAt = tallyAfter?.Timestamp ?? System.Diagnostics.Stopwatch.GetTimestamp();
+            var numbers = await trickling;
+            if (numbers.Errors > 0)
+            {
+                Console.WriteLine($"  the trickle had {numbers.Errors} failed heartbeats");
+            }
+
+            var seconds = System.Diagnostics.Stopwatch.GetElapsedTime(startedAt, endedAt).TotalSeconds;
+            return ((cpuAfter - cpuBefore) / seconds, tallyAfter is null ? 0 : tallyAfter.PerSocketPerSecondSince(tallyBefore!, sockets!.Count) * sockets.Count);
         }
 
         Console.WriteLine("Measuring sensors360 without dashboard sockets...");
         var openAlerts = await OpenAlertsAsync();
         var without = await MeteredPeakAsync();
         Console.WriteLine($"  {without.Load.SucceededRate:0}/s (p50 {without.Load.P50Ms:0.0} ms, p99 {without.Load.P99Ms:0.0} ms), server {without.ServerCores:0.00} cores, bench client {without.ClientCores:0.00} cores");
-        var quietWithout = await QuietServerCoresAsync();
-        Console.WriteLine($"  at {QuietHeartbeatsPerSecond} heartbeats a second: server {quietWithout:0.000} cores");
+        var (quietBefore, _) = await QuietAsync(null);
+        Console.WriteLine($"  at {QuietHeartbeatsPerSecond} heartbeats a second: server {quietBefore:0.000} cores");
         Console.WriteLine($"Opening {settings.FeedSockets:N0} dashboard sockets ({(settings.FeedSockets + FeedSockets.SocketsPerSession - 1) / FeedSockets.SocketsPerSession} sessions)...");
         var opening = System.Diagnostics.Stopwatch.StartNew();
         var sockets = await FeedSockets.OpenAsync(server.BaseAddress, server.AdminPassword, settings.FeedSockets, cancellationToken);
@@ -338,16 +356,11 @@ internal sealed class IngestBenchmark(BenchSettings settings)
             var bytesPerSnapshot = tallyAfter.BytesPerSnapshotSince(tallyBefore);
             Console.WriteLine($"  {with.Load.SucceededRate:0}/s (p50 {with.Load.P50Ms:0.0} ms, p99 {with.Load.P99Ms:0.0} ms), server {with.ServerCores:0.00} cores, bench client {with.ClientCores:0.00} cores, " +
                 $"{perSocket:0.00} snapshots a socket a second of {bytesPerSnapshot:0} bytes, {sockets.Broken} sockets broken");
-            var quietBefore = await sockets.NextTallyAsync(cancellationToken);
-            var quietWith = await QuietServerCoresAsync();
-            var quietAfter = await sockets.NextTallyAsync(cancellationToken);
-            var quietSnapshots = quietAfter.PerSocketPerSecondSince(quietBefore, sockets.Count) * sockets.Count;
-            var perSnapshot = quietSnapshots > 0 ? (quietWith - quietWithout) / quietSnapshots * 1e6 : 0;
-            Console.WriteLine($"  at {QuietHeartbeatsPerSecond} heartbeats a second: server {quietWith:0.000} cores for {quietSnapshots:0} snapshots a second, " +
-                $"{perSnapshot:0.0} µs of server CPU a snapshot");
+            var (quietWith, quietSnapshots) = await QuietAsync(sockets);
+            Console.WriteLine($"  at {QuietHeartbeatsPerSecond} heartbeats a second: server {quietWith:0.000} cores for {quietSnapshots:0} snapshots a second");
             cost = new FeedCost(sockets.Count, Math.Round(without.Load.SucceededRate), 0, Math.Round(with.Load.SucceededRate), Math.Round(perSocket, 2), sockets.Broken,
                 Math.Round(bytesPerSnapshot), without.ServerCores, with.ServerCores, without.ClientCores, with.ClientCores,
-                Math.Round(quietWithout, 3), Math.Round(quietWith, 3), Math.Round(quietSnapshots), Math.Round(perSnapshot, 1));
+                Math.Round(quietBefore, 3), 0, Math.Round(quietWith, 3), Math.Round(quietSnapshots));
         }
         finally
         {
@@ -380,7 +393,11 @@ internal sealed class IngestBenchmark(BenchSettings settings)
         Console.WriteLine("Measuring sensors360 without dashboard sockets again...");
         var after = await MeteredPeakAsync();
         Console.WriteLine($"  {after.Load.SucceededRate:0}/s (p50 {after.Load.P50Ms:0.0} ms, p99 {after.Load.P99Ms:0.0} ms), server {after.ServerCores:0.00} cores, bench client {after.ClientCores:0.00} cores");
-        return cost with { WithoutAfterPerSecond = Math.Round(after.Load.SucceededRate) };
+        var (quietAfter, _) = await QuietAsync(null);
+        cost = cost with { WithoutAfterPerSecond = Math.Round(after.Load.SucceededRate), QuietServerCoresWithoutAfter = Math.Round(quietAfter, 3) };
+        Console.WriteLine($"  at {QuietHeartbeatsPerSecond} heartbeats a second: server {quietAfter:0.000} cores; " +
+            $"the sockets cost the server {cost.ServerMicrosecondsPerSnapshot:0.0} µs of CPU a snapshot");
+        return cost;
     }
 
     /// <summary>The sensors the simulator provisioned in the warm-up, with their tokens, from its state file.</summary>

@@ -2,8 +2,8 @@ using System.Net;
 using DbUp;
 using Sensors360.Grains.Sensors;
 using Sensors360.Server.Database;
-using Sensors360.Testing;
 using Sensors360.Server.Tests.Sensors;
+using Sensors360.Testing;
 using static Sensors360.Server.Tests.Sensors.SensorClient;
 
 namespace Sensors360.Server.Tests.Database;
@@ -22,9 +22,10 @@ public sealed class IntervalHistogramUpgradeTests(ThrowawayPostgres postgres)
         var database = await postgres.CreateDatabaseAsync(nameof(IntervalHistogramUpgradeTests));
         ApplyMigrationsBefore0017(database);
 
-        // Heartbeats on both sides of a month's start, so they lie in two partitions.
-        var month = new DateTimeOffset(DateTime.UtcNow.Year, DateTime.UtcNow.Month, 1, 0, 0, 0, TimeSpan.Zero);
-        await Sql.ScalarAsync(database, "SELECT count(*) FROM (SELECT ensure_heartbeat_partitions($1, 2)) AS p", month.AddMonths(-1));
+        // Heartbeats on both sides of the last month's start, so they lie in two partitions, all in the past.
+        var now = DateTimeOffset.UtcNow;
+        var month = new DateTimeOffset(now.Year, now.Month, 1, 0, 0, 0, TimeSpan.Zero).AddMonths(-1);
+        await Sql.ScalarAsync(database, "SELECT count(*) FROM (SELECT ensure_heartbeat_partitions($1, 3)) AS p", month.AddMonths(-1));
         var tokens = new Dictionary<string, string>();
         var hourBefore = month.AddHours(-1);
         // Each sensor: its heartbeats (seconds after its start) and its checkpoint (the index of the last heartbeat
@@ -47,6 +48,8 @@ public sealed class IntervalHistogramUpgradeTests(ThrowawayPostgres postgres)
                 SELECT count(*) FROM added
                 """, i % 2 == 0 ? 7 : 9, stored[i]);
         }
+
+        Assert.Equal(await StoredIntervals.BucketsOfStoredAsync(database, tokens.Keys), await StoredIntervals.HistogramAsync(database));
 
         Assert.True(await PreparedDatabase.SetupFor(database).TryMigrateAsync(Cancel));
 
