@@ -305,21 +305,26 @@ internal sealed class IngestBenchmark(BenchSettings settings)
         // at the end of a walk over them, so the CPU and the snapshots counted cover the same span.
         async Task<(double ServerCores, double SnapshotsPerSecond)> QuietAsync(FeedSockets? sockets)
         {
+            // One end of the window: with sockets, when a walk over them ends; the server's CPU read right then.
+            async Task<(SnapshotTally? Tally, double Cpu, long At)> MarkAsync()
+            {
+                var tally = sockets is null ? null : await sockets.NextTallyAsync(cancellationToken);
+                return (tally, serverMeter.CpuSeconds(), tally?.Timestamp ?? System.Diagnostics.Stopwatch.GetTimestamp());
+            }
+
             var trickling = trickle(settings.RunLength + (2 * QuietSettle));
             await Task.Delay(QuietSettle, cancellationToken);
-            var (tallyBefore, cpuBefore) = sockets is null ? (null, serverMeter.CpuSeconds()) : (await sockets.NextTallyAsync(cancellationToken), serverMeter.CpuSeconds());
-            var startedAt = tallyBefore?.Timestamp ?? System.Diagnostics.Stopwatch.GetTimestamp();
+            var start = await MarkAsync();
             await Task.Delay(settings.RunLength, cancellationToken);
-            var (tallyAfter, cpuAfter) = sockets is null ? (null, serverMeter.CpuSeconds()) : (await sockets.NextTallyAsync(cancellationToken), serverMeter.CpuSeconds());
-            var endedAt = tallyAfter?.Timestamp ?? System.Diagnostics.Stopwatch.GetTimestamp();
+            var end = await MarkAsync();
             var numbers = await trickling;
             if (numbers.Errors > 0)
             {
                 Console.WriteLine($"  the trickle had {numbers.Errors} failed heartbeats");
             }
 
-            var seconds = System.Diagnostics.Stopwatch.GetElapsedTime(startedAt, endedAt).TotalSeconds;
-            return ((cpuAfter - cpuBefore) / seconds, tallyAfter is null ? 0 : tallyAfter.PerSocketPerSecondSince(tallyBefore!, sockets!.Count) * sockets.Count);
+            var seconds = System.Diagnostics.Stopwatch.GetElapsedTime(start.At, end.At).TotalSeconds;
+            return ((end.Cpu - start.Cpu) / seconds, sockets is null ? 0 : end.Tally!.PerSocketPerSecondSince(start.Tally!, sockets.Count) * sockets.Count);
         }
 
         Console.WriteLine("Measuring sensors360 without dashboard sockets...");
