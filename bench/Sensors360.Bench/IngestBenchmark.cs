@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Globalization;
 using System.Net.Http.Headers;
 using System.Net.Http.Json;
@@ -65,29 +66,25 @@ internal sealed class IngestBenchmark(BenchSettings settings)
             await PrintTopStatementsAsync(database, cancellationToken);
             var peak = runs.Single(run => run.Name == "sensors360").HeartbeatsPerSecond;
 
-            // The open-loop client is the simulator's (wrk cannot hold a rate), which needs more CPU per request than wrk
-            // on the same 2 cores: 70% is taken of the peak this client itself reaches, or the system would run past its
-            // capacity and measure queueing instead.
-            var clientPeak = peak;
-            if (wrk is not null)
-            {
-                Console.WriteLine("Measuring sensors360 with the open-loop client's own closed loop (simulator load --max)...");
-                clientPeak = (await load.RunAsync([.. common, "--duration", Seconds(settings.RunLength)], cancellationToken)).SucceededRate;
-                Console.WriteLine($"  {clientPeak:0}/s");
-            }
-
-            var rate = Math.Round(clientPeak * 0.7);
+            // 70% of the route's peak, open loop, from the bench's lean client (OpenLoopHeartbeats: wrk cannot hold a rate, and
+            // the simulator's HttpClient could not keep its schedule on the cores it shares with the server).
+            var rate = Math.Round(peak * 0.7);
             Console.WriteLine($"Measuring sensors360 at 70% of its peak ({rate}/s, open loop)...");
             const string HeartbeatRoute = "/api/sensors/{id}/heartbeat";
             var durationsBefore = await RouteDurations.ReadAsync(server.Http, HeartbeatRoute, 204, cancellationToken);
-            var steady = await load.RunAsync(
-                ["--rate", Text(rate), "--concurrency", Text(Math.Max(256, settings.Concurrency * 4)), "--sensors", Text(settings.Sensors),
-                 "--prefix", LoadPrefix, "--duration", Seconds(settings.RunLength)],
-                cancellationToken);
+            var openLoopMeter = new ProcessMeter(Environment.ProcessId);
+            var (serverCpuBefore, clientCpuBefore, steadyStarted) = (meter.CpuSeconds(), openLoopMeter.CpuSeconds(), Stopwatch.GetTimestamp());
+            var steady = await OpenLoopHeartbeats.RunAsync(
+                server.BaseAddress, HeartbeatRoute, sensors.Count > 0 ? sensors : ProvisionedSensors(Path.Combine(work.FullName, "sensors.json")), rate, settings.RunLength,
+                // One request in flight a connection, room for 100 ms of them: twice the goal, so a request can wait for a
+                // free connection only in a run that misses anyway.
+                connections: (int)Math.Ceiling(rate / 10), cancellationToken);
             var serverDurations = (await RouteDurations.ReadAsync(server.Http, HeartbeatRoute, 204, cancellationToken)).Since(durationsBefore);
             Console.WriteLine($"  p99 {steady.P99Ms:0.00} ms, {steady.SucceededRate:0}/s, {steady.Errors} errors; " +
                 $"the server's own account: {serverDurations.ShareWithin(0.05):P2} of {serverDurations.Count:N0} answered within 50 ms, p99 ≤ {serverDurations.BoundOf(0.99) * 1000:0} ms; " +
-                $"the client's: send to answer p99 {steady.ServiceP99Ms:0.00} ms, worst send {steady.MaxLagMs:0.00} ms behind schedule");
+                $"the client's: send to answer p99 {steady.ServiceP99Ms:0.00} ms, worst send {steady.MaxLagMs:0.00} ms behind schedule; " +
+                $"server {(meter.CpuSeconds() - serverCpuBefore) / Stopwatch.GetElapsedTime(steadyStarted).TotalSeconds:0.00} cores, " +
+                $"client {(openLoopMeter.CpuSeconds() - clientCpuBefore) / Stopwatch.GetElapsedTime(steadyStarted).TotalSeconds:0.00} cores (connecting included)");
 
             // A trickle of heartbeats, so the fleet's numbers change and every tick has a new snapshot to send.
             Task<LoadNumbers> TrickleAsync(TimeSpan length) => load.RunAsync(
@@ -121,10 +118,9 @@ internal sealed class IngestBenchmark(BenchSettings settings)
                 runs,
                 BenchRound.MedianRatios(peaks.Rounds),
                 rate,
-                clientPeak,
                 steady.P99Ms,
                 new ServerLatency(serverDurations.Count, Math.Round(serverDurations.ShareWithin(0.05), 4), serverDurations.BoundOf(0.99) * 1000),
-                new ClientLatency(steady.ServiceP99Ms ?? double.NaN, steady.MaxLagMs ?? double.NaN),
+                new ClientLatency(steady.ServiceP99Ms ?? double.NaN, steady.MaxLagMs ?? double.NaN, steady.Errors),
                 settings.ActiveSensors,
                 Math.Round(bytes),
                 Math.Round(managed),

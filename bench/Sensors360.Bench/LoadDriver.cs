@@ -3,11 +3,11 @@ using System.Text.Json;
 
 namespace Sensors360.Bench;
 
-/// <summary>One load run's numbers, as the simulator's <c>load --json</c> writes them.</summary>
 /// <summary>
 /// One client run's numbers. <see cref="ServiceP99Ms"/> (from the actual send to the answer) and <see cref="MaxLagMs"/>
-/// (the latest a send left behind its schedule) only from the simulator's open loop, whose latency counts from the
-/// intended send: they tell the client's own delay from the time spent after the request left it.
+/// (the latest a send left behind its schedule) only from an open loop (<see cref="OpenLoopHeartbeats"/>, the simulator's
+/// <c>load --rate</c>), whose latency counts from the intended send: they tell the client's own delay from the time
+/// spent after the request left it.
 /// </summary>
 internal sealed record LoadNumbers(
     double SucceededRate, double AchievedRate, double P50Ms, double P99Ms, double P999Ms, long Errors, long Succeeded, double ElapsedSeconds,

@@ -210,7 +210,7 @@ internal sealed class PartitionTrial(PartitionTrialSettings settings)
                     var database = databases[(i + round) % databases.Count];
                     var run = await InsertRunAsync(database, batchSize, cancellationToken);
                     Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                        $"  round {round + 1}, batch {batchSize}, {database.Layout.Name}: {run.Rows / run.Seconds:0} rows/s, {run.WalBytes / (double)run.Rows:0} WAL B/row, p99 commit {Percentile(run.CommitMs, 0.99):0.0} ms"));
+                        $"  round {round + 1}, batch {batchSize}, {database.Layout.Name}: {run.Rows / run.Seconds:0} rows/s, {run.WalBytes / (double)run.Rows:0} WAL B/row, p99 commit {Quantiles.NearestRank(run.CommitMs, 0.99):0.0} ms"));
                     var key = (database.Layout.Name, batchSize);
                     if (!runs.TryGetValue(key, out var list))
                     {
@@ -231,7 +231,7 @@ internal sealed class PartitionTrial(PartitionTrialSettings settings)
             return new InsertResult(layout.Name, batch, Math.Round(rows / seconds), rows,
                 Math.Round(list.Sum(run => run.WalBytes) / (double)rows, 1),
                 Math.Round(list.Sum(run => run.PageImageBytes) / (double)rows, 1),
-                Math.Round(Percentile(commits, 0.5), 2), Math.Round(Percentile(commits, 0.99), 2),
+                Math.Round(Quantiles.NearestRank(commits, 0.5), 2), Math.Round(Quantiles.NearestRank(commits, 0.99), 2),
                 [.. list.Select(run => Math.Round(run.Rows / run.Seconds))]);
         }))];
     }
@@ -381,7 +381,7 @@ internal sealed class PartitionTrial(PartitionTrialSettings settings)
             for (var i = 0; i < databases.Count; i++)
             {
                 results.Add(new ReadResult(read.Name, read.What, databases[i].Layout.Name, samples[i].Count,
-                    Math.Round(Percentile(samples[i], 0.5), 3), Math.Round(Percentile(samples[i], 0.95), 3), plans[i]));
+                    Math.Round(Quantiles.NearestRank(samples[i], 0.5), 3), Math.Round(Quantiles.NearestRank(samples[i], 0.95), 3), plans[i]));
             }
         }
 
@@ -482,17 +482,6 @@ internal sealed class PartitionTrial(PartitionTrialSettings settings)
 
     private static string LoadAverage() =>
         File.Exists("/proc/loadavg") ? string.Join(' ', File.ReadAllText("/proc/loadavg").Split(' ').Take(3)) : "unknown";
-
-    private static double Percentile(IReadOnlyCollection<double> samples, double quantile)
-    {
-        if (samples.Count == 0)
-        {
-            return 0;
-        }
-
-        var sorted = samples.Order().ToArray();
-        return sorted[Math.Min(sorted.Length - 1, (int)Math.Ceiling(quantile * sorted.Length) - 1)];
-    }
 
     private static async Task ExecuteAsync(NpgsqlDataSource source, string sql, CancellationToken cancellationToken, params object[] parameters)
     {
