@@ -51,7 +51,7 @@ internal sealed class IngestBenchmark(BenchSettings settings)
             // their reminders again, and the later steps started with an alert storm: not the steady state measured.
             await load.RunAsync([.. common, "--threshold", "3600", "--duration", Seconds(settings.WarmUp)], cancellationToken);
 
-            List<LoadSensor> sensors = settings.Wrk is null ? [] : ProvisionedSensors(Path.Combine(work.FullName, "sensors.json"));
+            var sensors = ProvisionedSensors(Path.Combine(work.FullName, "sensors.json"));
             var wrk = settings.Wrk is { } executable ? new WrkDriver(executable, work.FullName, threads: 2, settings.Concurrency) : null;
             Console.WriteLine(wrk is null ? "Client: the simulator's load mode." : $"Client: {settings.Wrk} (-t2 -c{settings.Concurrency}), sensors round-robin.");
 
@@ -75,16 +75,17 @@ internal sealed class IngestBenchmark(BenchSettings settings)
             var openLoopMeter = new ProcessMeter(Environment.ProcessId);
             var (serverCpuBefore, clientCpuBefore, steadyStarted) = (meter.CpuSeconds(), openLoopMeter.CpuSeconds(), Stopwatch.GetTimestamp());
             var steady = await OpenLoopHeartbeats.RunAsync(
-                server.BaseAddress, HeartbeatRoute, sensors.Count > 0 ? sensors : ProvisionedSensors(Path.Combine(work.FullName, "sensors.json")), rate, settings.RunLength,
+                server.BaseAddress, HeartbeatRoute, sensors, rate, settings.RunLength,
                 // One request in flight a connection, room for 100 ms of them: twice the goal, so a request can wait for a
                 // free connection only in a run that misses anyway.
                 connections: (int)Math.Ceiling(rate / 10), cancellationToken);
+            var steadySeconds = Stopwatch.GetElapsedTime(steadyStarted).TotalSeconds;
+            var (serverCores, clientCores) = ((meter.CpuSeconds() - serverCpuBefore) / steadySeconds, (openLoopMeter.CpuSeconds() - clientCpuBefore) / steadySeconds);
             var serverDurations = (await RouteDurations.ReadAsync(server.Http, HeartbeatRoute, 204, cancellationToken)).Since(durationsBefore);
             Console.WriteLine($"  p99 {steady.P99Ms:0.00} ms, {steady.SucceededRate:0}/s, {steady.Errors} errors; " +
                 $"the server's own account: {serverDurations.ShareWithin(0.05):P2} of {serverDurations.Count:N0} answered within 50 ms, p99 ≤ {serverDurations.BoundOf(0.99) * 1000:0} ms; " +
                 $"the client's: send to answer p99 {steady.ServiceP99Ms:0.00} ms, worst send {steady.MaxLagMs:0.00} ms behind schedule; " +
-                $"server {(meter.CpuSeconds() - serverCpuBefore) / Stopwatch.GetElapsedTime(steadyStarted).TotalSeconds:0.00} cores, " +
-                $"client {(openLoopMeter.CpuSeconds() - clientCpuBefore) / Stopwatch.GetElapsedTime(steadyStarted).TotalSeconds:0.00} cores (connecting included)");
+                $"server {serverCores:0.00} cores, client {clientCores:0.00} cores (connecting included)");
 
             // A trickle of heartbeats, so the fleet's numbers change and every tick has a new snapshot to send.
             Task<LoadNumbers> TrickleAsync(TimeSpan length) => load.RunAsync(
@@ -168,7 +169,7 @@ internal sealed class IngestBenchmark(BenchSettings settings)
             new("bare-ingest", "/bare/{id}", false, bareIngest.BaseAddress, new ProcessMeter(bareIngest.ProcessId), false),
         ];
 
-        var phase = System.Diagnostics.Stopwatch.StartNew();
+        var phase = Stopwatch.StartNew();
         var rounds = new List<BenchRound>();
         var reminderWrites = 0L;
         var heartbeatsStored = 0L;
@@ -254,6 +255,8 @@ internal sealed class IngestBenchmark(BenchSettings settings)
         {
             Console.WriteLine($"    database: {activity.Commits / numbers.ElapsedSeconds:0} commits/s, {rows / (double)activity.Commits:0.0} heartbeats per commit, " +
                 $"sensor updates {activity.SensorUpdates} ({activity.SensorHotUpdates * 100.0 / Math.Max(1, activity.SensorUpdates):0}% HOT), reminder writes {activity.ReminderWrites}");
+            Console.WriteLine($"    upkeep: {activity.Checkpoints} checkpoints started, WAL {activity.WalBytes / 1024.0:0} KiB ({activity.FullPageImages} whole pages), " +
+                $"{activity.Autovacuums} autovacuums or autoanalyzes finished");
         }
 
         Console.WriteLine($"    {numbers.SucceededRate:0}/s, p99 {numbers.P99Ms:0.00} ms, {numbers.Errors} errors");
@@ -305,7 +308,7 @@ internal sealed class IngestBenchmark(BenchSettings settings)
             async Task<(SnapshotTally? Tally, double Cpu, long At)> MarkAsync()
             {
                 var tally = sockets is null ? null : await sockets.NextTallyAsync(cancellationToken);
-                return (tally, serverMeter.CpuSeconds(), tally?.Timestamp ?? System.Diagnostics.Stopwatch.GetTimestamp());
+                return (tally, serverMeter.CpuSeconds(), tally?.Timestamp ?? Stopwatch.GetTimestamp());
             }
 
             var trickling = trickle(settings.RunLength + (2 * QuietSettle));
@@ -319,7 +322,7 @@ internal sealed class IngestBenchmark(BenchSettings settings)
                 Console.WriteLine($"  the trickle had {numbers.Errors} failed heartbeats");
             }
 
-            var seconds = System.Diagnostics.Stopwatch.GetElapsedTime(start.At, end.At).TotalSeconds;
+            var seconds = Stopwatch.GetElapsedTime(start.At, end.At).TotalSeconds;
             return ((end.Cpu - start.Cpu) / seconds, sockets is null ? 0 : end.Tally!.PerSocketPerSecondSince(start.Tally!, sockets.Count) * sockets.Count);
         }
 
@@ -330,7 +333,7 @@ internal sealed class IngestBenchmark(BenchSettings settings)
         var (quietBefore, _) = await QuietAsync(null);
         Console.WriteLine($"  at {QuietHeartbeatsPerSecond} heartbeats a second: server {quietBefore:0.000} cores");
         Console.WriteLine($"Opening {settings.FeedSockets:N0} dashboard sockets ({(settings.FeedSockets + FeedSockets.SocketsPerSession - 1) / FeedSockets.SocketsPerSession} sessions)...");
-        var opening = System.Diagnostics.Stopwatch.StartNew();
+        var opening = Stopwatch.StartNew();
         var sockets = await FeedSockets.OpenAsync(server.BaseAddress, server.AdminPassword, settings.FeedSockets, cancellationToken);
         FeedCost cost;
         try
@@ -370,7 +373,7 @@ internal sealed class IngestBenchmark(BenchSettings settings)
 
         // Thousands of sockets closing at once keep the server busy for a while (at 10,000, longer than a request's
         // timeout); the memory step after this needs it answering again.
-        var closing = System.Diagnostics.Stopwatch.StartNew();
+        var closing = Stopwatch.StartNew();
         await Eventually.TrueAsync(
             async () =>
             {
@@ -517,8 +520,12 @@ internal sealed class IngestBenchmark(BenchSettings settings)
 
     private sealed record Heap(long ManagedBytes, long ResidentBytes, long HeartbeatBatches, long HeartbeatsStored);
 
-    /// <summary>Counters from pg_stat views, to see how the writes reached the database.</summary>
-    private sealed record DatabaseActivity(long Commits, long SensorUpdates, long SensorHotUpdates, long ReminderWrites)
+    /// <summary>
+    /// Counters from pg_stat views, to see how the writes reached the database and what PostgreSQL's own upkeep
+    /// (checkpoints, whose first write of each page after them logs the whole page, and autovacuum) did meanwhile.
+    /// </summary>
+    private sealed record DatabaseActivity(
+        long Commits, long SensorUpdates, long SensorHotUpdates, long ReminderWrites, long Checkpoints, long WalBytes, long FullPageImages, long Autovacuums)
     {
         public static async Task<DatabaseActivity> ReadAsync(string database)
         {
@@ -530,14 +537,20 @@ internal sealed class IngestBenchmark(BenchSettings settings)
                        (SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()),
                        (SELECT n_tup_upd FROM pg_stat_user_tables WHERE relname = 'sensor'),
                        (SELECT n_tup_hot_upd FROM pg_stat_user_tables WHERE relname = 'sensor'),
-                       (SELECT coalesce(sum(n_tup_ins + n_tup_upd + n_tup_del), 0)::bigint FROM pg_stat_user_tables WHERE relname = 'orleans_reminder')
+                       (SELECT coalesce(sum(n_tup_ins + n_tup_upd + n_tup_del), 0)::bigint FROM pg_stat_user_tables WHERE relname = 'orleans_reminder'),
+                       (SELECT checkpoints_timed + checkpoints_req FROM pg_stat_bgwriter),
+                       (SELECT wal_bytes::bigint FROM pg_stat_wal),
+                       (SELECT wal_fpi FROM pg_stat_wal),
+                       (SELECT coalesce(sum(autovacuum_count + autoanalyze_count), 0)::bigint FROM pg_stat_user_tables)
                 """, connection);
             await using var reader = await command.ExecuteReaderAsync();
             await reader.ReadAsync();
-            return new DatabaseActivity(reader.GetInt64(1), reader.GetInt64(2), reader.GetInt64(3), reader.GetInt64(4));
+            return new DatabaseActivity(
+                reader.GetInt64(1), reader.GetInt64(2), reader.GetInt64(3), reader.GetInt64(4), reader.GetInt64(5), reader.GetInt64(6), reader.GetInt64(7), reader.GetInt64(8));
         }
 
-        public DatabaseActivity Since(DatabaseActivity before) =>
-            new(Commits - before.Commits, SensorUpdates - before.SensorUpdates, SensorHotUpdates - before.SensorHotUpdates, ReminderWrites - before.ReminderWrites);
+        public DatabaseActivity Since(DatabaseActivity before) => new(
+            Commits - before.Commits, SensorUpdates - before.SensorUpdates, SensorHotUpdates - before.SensorHotUpdates, ReminderWrites - before.ReminderWrites,
+            Checkpoints - before.Checkpoints, WalBytes - before.WalBytes, FullPageImages - before.FullPageImages, Autovacuums - before.Autovacuums);
     }
 }

@@ -313,8 +313,8 @@ internal sealed partial class OpenLoopHeartbeats
     }
 
     /// <summary>
-    /// An epoll set of the client's own (Linux), level-triggered on readable: one <c>epoll_wait</c> hands the receiver
-    /// every connection with bytes waiting. Each entry's data is the connection's index.
+    /// An epoll set of the client's own (Linux), level-triggered on readable: one <c>epoll_wait</c> gives the send-and-read
+    /// loop every connection with bytes waiting. Each entry's data is the connection's index.
     /// </summary>
     private sealed partial class AnswerWait : IDisposable
     {
