@@ -72,6 +72,7 @@ internal sealed class IngestBenchmark(BenchSettings settings)
             Console.WriteLine($"Measuring sensors360 at 70% of its peak ({rate}/s, open loop)...");
             const string HeartbeatRoute = "/api/sensors/{id}/heartbeat";
             var durationsBefore = await RouteDurations.ReadAsync(server.Http, HeartbeatRoute, 204, cancellationToken);
+            var upkeepBefore = await DatabaseActivity.ReadAsync(database);
             var openLoopMeter = new ProcessMeter(Environment.ProcessId);
             var (serverCpuBefore, clientCpuBefore, steadyStarted) = (meter.CpuSeconds(), openLoopMeter.CpuSeconds(), Stopwatch.GetTimestamp());
             var steady = await OpenLoopHeartbeats.RunAsync(
@@ -86,6 +87,7 @@ internal sealed class IngestBenchmark(BenchSettings settings)
                 $"the server's own account: {serverDurations.ShareWithin(0.05):P2} of {serverDurations.Count:N0} answered within 50 ms, p99 ≤ {serverDurations.BoundOf(0.99) * 1000:0} ms; " +
                 $"the client's: send to answer p99 {steady.ServiceP99Ms:0.00} ms, worst send {steady.MaxLagMs:0.00} ms behind schedule; " +
                 $"server {serverCores:0.00} cores, client {clientCores:0.00} cores (connecting included)");
+            PrintUpkeep((await DatabaseActivity.ReadAsync(database)).Since(upkeepBefore));
 
             // A trickle of heartbeats, so the fleet's numbers change and every tick has a new snapshot to send.
             Task<LoadNumbers> TrickleAsync(TimeSpan length) => load.RunAsync(
@@ -255,8 +257,7 @@ internal sealed class IngestBenchmark(BenchSettings settings)
         {
             Console.WriteLine($"    database: {activity.Commits / numbers.ElapsedSeconds:0} commits/s, {rows / (double)activity.Commits:0.0} heartbeats per commit, " +
                 $"sensor updates {activity.SensorUpdates} ({activity.SensorHotUpdates * 100.0 / Math.Max(1, activity.SensorUpdates):0}% HOT), reminder writes {activity.ReminderWrites}");
-            Console.WriteLine($"    upkeep: {activity.Checkpoints} checkpoints started, WAL {activity.WalBytes / 1024.0:0} KiB ({activity.FullPageImages} whole pages), " +
-                $"{activity.Autovacuums} autovacuums or autoanalyzes finished");
+            PrintUpkeep(activity);
         }
 
         Console.WriteLine($"    {numbers.SucceededRate:0}/s, p99 {numbers.P99Ms:0.00} ms, {numbers.Errors} errors");
@@ -513,6 +514,10 @@ internal sealed class IngestBenchmark(BenchSettings settings)
     }
 
     private static Task<long> CountHeartbeatsAsync(string database) => Sql.ScalarAsync(database, "SELECT count(*) FROM heartbeat");
+
+    private static void PrintUpkeep(DatabaseActivity activity) => Console.WriteLine(
+        $"    upkeep: {activity.Checkpoints} checkpoints started, WAL {activity.WalBytes / 1024.0:0} KiB ({activity.FullPageImages} whole pages), " +
+        $"{activity.Autovacuums} autovacuums or autoanalyzes finished");
 
     private static string Text(double value) => value.ToString(CultureInfo.InvariantCulture);
 
