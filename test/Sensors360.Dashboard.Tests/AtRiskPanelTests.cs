@@ -174,9 +174,10 @@ public sealed partial class AtRiskPanelTests(ThrowawayPostgres postgres) : IAsyn
             }
             """);
 
-        // No model: the reason, and the next read when Retry-After says (90 s), not 5 minutes later.
+        // No model: the reason, and the next read when Retry-After says (90 s), not 5 minutes later. Each state waits for
+        // a route answer, which Playwright hands to this process and back: on a busy machine that took over 5 s.
         var card = page.Locator("#atrisk-card");
-        await Expect(card).ToHaveAttributeAsync("data-state", "no-model");
+        await Expect(card).ToHaveAttributeAsync("data-state", "no-model", new() { Timeout = Ms(Patience) });
         await Expect(page.Locator("#atrisk-message")).ToHaveTextAsync("The history holds 3 failures; training needs at least 20.");
         Assert.Equal(["?limit=20"], answers.Queries);
         answers.Status = 200;
@@ -184,7 +185,7 @@ public sealed partial class AtRiskPanelTests(ThrowawayPostgres postgres) : IAsyn
         Assert.Equal(1, await ReadsAsync(page));
         await page.Clock.RunForAsync(1_000);
         Assert.Equal(2, await ReadsAsync(page));
-        await Expect(card).ToHaveAttributeAsync("data-state", "ranked");
+        await Expect(card).ToHaveAttributeAsync("data-state", "ranked", new() { Timeout = Ms(Patience) });
 
         // Each driver in words, in the server's order; the probability to one decimal, the age as the page writes durations.
         var row = page.Locator("#atrisk tbody tr[data-sensor-id='w-1']");
@@ -207,12 +208,12 @@ public sealed partial class AtRiskPanelTests(ThrowawayPostgres postgres) : IAsyn
         Assert.Equal(2, await ReadsAsync(page));
         await page.Clock.RunForAsync(1_000);
         Assert.Equal(3, await ReadsAsync(page));
-        await Eventually.TrueAsync(() => Task.FromResult(answers.Answered == 3), TimeSpan.FromSeconds(10), "the third read answered");
+        await Eventually.TrueAsync(() => Task.FromResult(answers.Answered == 3), Patience, "the third read answered");
 
         // A server without the route: a dash, quietly, as on the Lifespan panel.
         answers.Status = 404;
         await page.Clock.RunForAsync(5 * 60_000);
-        await Expect(card).ToHaveAttributeAsync("data-state", "none");
+        await Expect(card).ToHaveAttributeAsync("data-state", "none", new() { Timeout = Ms(Patience) });
         await Expect(page.Locator("#atrisk-message")).ToHaveTextAsync(KpiText.None);
         await Expect(page.Locator("#atrisk")).ToBeHiddenAsync();
         Assert.Equal(4, await ReadsAsync(page));

@@ -34,6 +34,7 @@ internal sealed class FleetRun
     private long _problems;
     private int _replaced;
     private TimeSpan _lag;
+    private long _slowestAnswerTicks;
     private DateTimeOffset _startedAt;
     private DateTimeOffset _lastStatusAt;
     private long _sentAtLastStatus;
@@ -179,7 +180,8 @@ internal sealed class FleetRun
             _roster.Save();
             return new FleetSummary(
                 _options.Seed, now - _startedAt, _model.Sensors.Count, _model.Sensors.Count(sensor => sensor.IsAlive),
-                _model.Sensors.Count(sensor => !sensor.IsAlive), _replaced, _sent, _outcomes, Interlocked.Read(ref _problems));
+                _model.Sensors.Count(sensor => !sensor.IsAlive), _replaced, _sent, _outcomes, Interlocked.Read(ref _problems),
+                TimeSpan.FromTicks(Interlocked.Read(ref _slowestAnswerTicks)));
         }
     }
 
@@ -195,6 +197,7 @@ internal sealed class FleetRun
         var body = _options.Metrics ? beat.Reading.ToBody() : default(ReadOnlyMemory<byte>);
         // Not cancelled on Ctrl+C: a heartbeat under way gets its answer, so what is counted as stored is exact.
         var outcome = await _transport.SendAsync(HeartbeatUri(id), token, body, CancellationToken.None);
+        NoteAnswer(_clock.GetUtcNow() - beat.At);
         _outcomes.Record(outcome);
         switch (outcome.StatusCode)
         {
@@ -293,6 +296,23 @@ internal sealed class FleetRun
         if (!_stopping.IsCancellationRequested)
         {
             _status.WriteLine(message);
+        }
+    }
+
+    /// <summary>The slowest answer yet, from its heartbeat's due time: the latest the server can have received any heartbeat after the truth's time for it.</summary>
+    private void NoteAnswer(TimeSpan sinceDue)
+    {
+        var ticks = sinceDue.Ticks;
+        var slowest = Interlocked.Read(ref _slowestAnswerTicks);
+        while (ticks > slowest)
+        {
+            var seen = Interlocked.CompareExchange(ref _slowestAnswerTicks, ticks, slowest);
+            if (seen == slowest)
+            {
+                return;
+            }
+
+            slowest = seen;
         }
     }
 
