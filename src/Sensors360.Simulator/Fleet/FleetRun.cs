@@ -197,7 +197,8 @@ internal sealed class FleetRun
         var body = _options.Metrics ? beat.Reading.ToBody() : default(ReadOnlyMemory<byte>);
         // Not cancelled on Ctrl+C: a heartbeat under way gets its answer, so what is counted as stored is exact.
         var outcome = await _transport.SendAsync(HeartbeatUri(id), token, body, CancellationToken.None);
-        NoteAnswer(_clock.GetUtcNow() - beat.At);
+        // The slowest answer from its heartbeat's due time: the latest the server can have stamped any heartbeat after the truth's time for it.
+        RunningMaximum.Raise(ref _slowestAnswerTicks, (_clock.GetUtcNow() - beat.At).Ticks);
         _outcomes.Record(outcome);
         switch (outcome.StatusCode)
         {
@@ -296,23 +297,6 @@ internal sealed class FleetRun
         if (!_stopping.IsCancellationRequested)
         {
             _status.WriteLine(message);
-        }
-    }
-
-    /// <summary>The slowest answer yet, from its heartbeat's due time: the latest the server can have received any heartbeat after the truth's time for it.</summary>
-    private void NoteAnswer(TimeSpan sinceDue)
-    {
-        var ticks = sinceDue.Ticks;
-        var slowest = Interlocked.Read(ref _slowestAnswerTicks);
-        while (ticks > slowest)
-        {
-            var seen = Interlocked.CompareExchange(ref _slowestAnswerTicks, ticks, slowest);
-            if (seen == slowest)
-            {
-                return;
-            }
-
-            slowest = seen;
         }
     }
 

@@ -147,7 +147,7 @@ internal sealed class LoadRun(LoadOptions options, IReadOnlyList<LoadTarget> tar
                 }
             }
 
-            InterlockedMax(ref _lastAnswer, answeredAt);
+            RunningMaximum.Raise(ref _lastAnswer, answeredAt);
         }
 
         lock (_gate)
@@ -258,19 +258,4 @@ internal sealed class LoadRun(LoadOptions options, IReadOnlyList<LoadTarget> tar
 
     private long Microseconds(long timestamps) =>
         Math.Clamp((long)(timestamps * 1_000_000.0 / clock.TimestampFrequency), 0, LatencySummary.HighestMicroseconds);
-
-    private static void InterlockedMax(ref long location, long value)
-    {
-        var current = Interlocked.Read(ref location);
-        while (value > current)
-        {
-            var seen = Interlocked.CompareExchange(ref location, value, current);
-            if (seen == current)
-            {
-                return;
-            }
-
-            current = seen;
-        }
-    }
 }
