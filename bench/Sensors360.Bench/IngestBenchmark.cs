@@ -87,7 +87,7 @@ internal sealed class IngestBenchmark(BenchSettings settings)
                 $"the server's own account: {serverDurations.ShareWithin(0.05):P2} of {serverDurations.Count:N0} answered within 50 ms, p99 ≤ {serverDurations.BoundOf(0.99) * 1000:0} ms; " +
                 $"the client's: send to answer p99 {steady.ServiceP99Ms:0.00} ms, worst send {steady.MaxLagMs:0.00} ms behind schedule; " +
                 $"server {serverCores:0.00} cores, client {clientCores:0.00} cores (connecting included)");
-            PrintUpkeep((await DatabaseActivity.ReadAsync(database)).Since(upkeepBefore));
+            PrintUpkeep((await DatabaseActivity.ReadAsync(database)).Since(upkeepBefore), "  ");
 
             // A trickle of heartbeats, so the fleet's numbers change and every tick has a new snapshot to send.
             Task<LoadNumbers> TrickleAsync(TimeSpan length) => load.RunAsync(
@@ -229,9 +229,12 @@ internal sealed class IngestBenchmark(BenchSettings settings)
         await peakAsync(target.BaseAddress, target.Path, target.Auth, settings.WarmUp);
         if (!target.InServer)
         {
+            // The bare ingest writes into the same database, so its runs see the same upkeep the route's do.
+            var bareUpkeepBefore = await DatabaseActivity.ReadAsync(database);
             target.Meter.ResetPeak();
             var bareCpuBefore = target.Meter.CpuSeconds();
             var bare = await peakAsync(target.BaseAddress, target.Path, target.Auth, settings.RunLength);
+            PrintUpkeep((await DatabaseActivity.ReadAsync(database)).Since(bareUpkeepBefore), "    ");
             Console.WriteLine($"    {bare.SucceededRate:0}/s, p99 {bare.P99Ms:0.00} ms, {bare.Errors} errors");
             return (new BenchRun(target.Name, "(separate process)", bare.SucceededRate, bare.P50Ms, bare.P99Ms, bare.P999Ms, bare.Errors,
                 Math.Round((target.Meter.CpuSeconds() - bareCpuBefore) / bare.ElapsedSeconds, 2), target.Meter.PeakResidentBytes(), null), null);
@@ -257,8 +260,9 @@ internal sealed class IngestBenchmark(BenchSettings settings)
         {
             Console.WriteLine($"    database: {activity.Commits / numbers.ElapsedSeconds:0} commits/s, {rows / (double)activity.Commits:0.0} heartbeats per commit, " +
                 $"sensor updates {activity.SensorUpdates} ({activity.SensorHotUpdates * 100.0 / Math.Max(1, activity.SensorUpdates):0}% HOT), reminder writes {activity.ReminderWrites}");
-            PrintUpkeep(activity);
         }
+
+        PrintUpkeep(activity, "    ");
 
         Console.WriteLine($"    {numbers.SucceededRate:0}/s, p99 {numbers.P99Ms:0.00} ms, {numbers.Errors} errors");
         // Per stored heartbeat: the sensor row updates (the checkpoint's, a few per sensor a minute) and the reminder
@@ -515,9 +519,10 @@ internal sealed class IngestBenchmark(BenchSettings settings)
 
     private static Task<long> CountHeartbeatsAsync(string database) => Sql.ScalarAsync(database, "SELECT count(*) FROM heartbeat");
 
-    private static void PrintUpkeep(DatabaseActivity activity) => Console.WriteLine(
-        $"    upkeep: {activity.Checkpoints} checkpoints started, WAL {activity.WalBytes / 1024.0:0} KiB ({activity.FullPageImages} whole pages), " +
-        $"{activity.Autovacuums} autovacuums or autoanalyzes finished");
+    private static void PrintUpkeep(DatabaseActivity activity, string indent) => Console.WriteLine(
+        $"{indent}upkeep: {activity.Checkpoints} checkpoints counted, {activity.CheckpointBuffers} buffers written by checkpoints, " +
+        $"WAL {activity.WalBytes / 1024.0:0} KiB ({activity.FullPageImages} whole pages), {activity.Autovacuums} autovacuums or autoanalyzes finished, " +
+        $"{activity.VacuumsRunning} vacuums running at either end");
 
     private static string Text(double value) => value.ToString(CultureInfo.InvariantCulture);
 
@@ -526,36 +531,47 @@ internal sealed class IngestBenchmark(BenchSettings settings)
     private sealed record Heap(long ManagedBytes, long ResidentBytes, long HeartbeatBatches, long HeartbeatsStored);
 
     /// <summary>
-    /// Counters from pg_stat views, to see how the writes reached the database and what PostgreSQL's own upkeep
-    /// (checkpoints, whose first write of each page after them logs the whole page, and autovacuum) did meanwhile.
+    /// Counters from pg_stat views, to see how the writes reached the database and what PostgreSQL's own upkeep did
+    /// meanwhile: checkpoints (counted when one begins, or when it ends if it ran behind), the buffers they wrote (a
+    /// checkpoint that began before the window shows here), WAL and its whole-page images (the first change to a page
+    /// after a checkpoint logs all of it), autovacuums finished, and vacuums under way at either end of the window.
     /// </summary>
     private sealed record DatabaseActivity(
-        long Commits, long SensorUpdates, long SensorHotUpdates, long ReminderWrites, long Checkpoints, long WalBytes, long FullPageImages, long Autovacuums)
+        long Commits, long SensorUpdates, long SensorHotUpdates, long ReminderWrites,
+        long Checkpoints, long CheckpointBuffers, long WalBytes, long FullPageImages, long Autovacuums, long VacuumsRunning)
     {
         public static async Task<DatabaseActivity> ReadAsync(string database)
         {
             await using var connection = new NpgsqlConnection(database);
             await connection.OpenAsync();
-            // Statistics are flushed to the views at most every second or so; a short wait keeps deltas honest.
-            await using var command = new NpgsqlCommand("""
+            // PostgreSQL 17 moved the checkpoint counters from pg_stat_bgwriter to pg_stat_checkpointer.
+            var checkpoints = connection.PostgreSqlVersion.Major >= 17
+                ? "(SELECT num_timed + num_requested FROM pg_stat_checkpointer), (SELECT buffers_written FROM pg_stat_checkpointer)"
+                : "(SELECT checkpoints_timed + checkpoints_req FROM pg_stat_bgwriter), (SELECT buffers_checkpoint FROM pg_stat_bgwriter)";
+            // This flushes only this session's counters; the others publish theirs about once a second, so a window's
+            // edges are that approximate.
+            await using var command = new NpgsqlCommand($"""
                 SELECT pg_stat_force_next_flush(),
                        (SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()),
                        (SELECT n_tup_upd FROM pg_stat_user_tables WHERE relname = 'sensor'),
                        (SELECT n_tup_hot_upd FROM pg_stat_user_tables WHERE relname = 'sensor'),
                        (SELECT coalesce(sum(n_tup_ins + n_tup_upd + n_tup_del), 0)::bigint FROM pg_stat_user_tables WHERE relname = 'orleans_reminder'),
-                       (SELECT checkpoints_timed + checkpoints_req FROM pg_stat_bgwriter),
+                       {checkpoints},
                        (SELECT wal_bytes::bigint FROM pg_stat_wal),
                        (SELECT wal_fpi FROM pg_stat_wal),
-                       (SELECT coalesce(sum(autovacuum_count + autoanalyze_count), 0)::bigint FROM pg_stat_user_tables)
+                       (SELECT coalesce(sum(autovacuum_count + autoanalyze_count), 0)::bigint FROM pg_stat_user_tables),
+                       (SELECT count(*) FROM pg_stat_progress_vacuum)
                 """, connection);
             await using var reader = await command.ExecuteReaderAsync();
             await reader.ReadAsync();
             return new DatabaseActivity(
-                reader.GetInt64(1), reader.GetInt64(2), reader.GetInt64(3), reader.GetInt64(4), reader.GetInt64(5), reader.GetInt64(6), reader.GetInt64(7), reader.GetInt64(8));
+                reader.GetInt64(1), reader.GetInt64(2), reader.GetInt64(3), reader.GetInt64(4), reader.GetInt64(5),
+                reader.GetInt64(6), reader.GetInt64(7), reader.GetInt64(8), reader.GetInt64(9), reader.GetInt64(10));
         }
 
         public DatabaseActivity Since(DatabaseActivity before) => new(
             Commits - before.Commits, SensorUpdates - before.SensorUpdates, SensorHotUpdates - before.SensorHotUpdates, ReminderWrites - before.ReminderWrites,
-            Checkpoints - before.Checkpoints, WalBytes - before.WalBytes, FullPageImages - before.FullPageImages, Autovacuums - before.Autovacuums);
+            Checkpoints - before.Checkpoints, CheckpointBuffers - before.CheckpointBuffers, WalBytes - before.WalBytes, FullPageImages - before.FullPageImages,
+            Autovacuums - before.Autovacuums, Math.Max(VacuumsRunning, before.VacuumsRunning));
     }
 }

@@ -128,8 +128,9 @@ public sealed class SimulatorAgainstServerTests(RunningServer server) : IClassFi
 
     /// <summary>
     /// A truth time and the server's record of it differ by no more than the trip to the server: the server stamps a
-    /// heartbeat when it receives it, before it answers, so never later than the run's slowest answer after its due
-    /// time (the simulator's lag on a busy machine included; 1.28 s was seen), nor earlier than the due time.
+    /// heartbeat when it receives it, before it answers, so not after the run's slowest answer from its due time (the
+    /// simulator's lag on a busy machine included; 1.28 s was seen), and not before the due time. Both hold only while
+    /// every heartbeat is stored (asserted above): a refused one's due time can be a truth time with no row behind it.
     /// </summary>
     private async Task AssertCloseAsync(string truth, string column, string id, TimeSpan slowestAnswer)
     {
