@@ -280,12 +280,13 @@ internal sealed partial class OpenLoopHeartbeats
         }
 
         var seconds = sent == 0 ? 0 : Milliseconds(last - first) / 1000;
+        var latency = Quantiles.NearestRanks(latencies, 0.50, 0.99, 0.999);
         return new LoadNumbers(
             succeeded / Math.Max(seconds, 1e-3),
             sent / Math.Max(seconds, 1e-3),
-            Math.Round(Quantiles.NearestRank(latencies, 0.50), 3),
-            Math.Round(Quantiles.NearestRank(latencies, 0.99), 3),
-            Math.Round(Quantiles.NearestRank(latencies, 0.999), 3),
+            Math.Round(latency[0], 3),
+            Math.Round(latency[1], 3),
+            Math.Round(latency[2], 3),
             _due.Length - succeeded,
             succeeded,
             seconds,

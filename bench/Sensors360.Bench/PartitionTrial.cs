@@ -227,11 +227,11 @@ internal sealed class PartitionTrial(PartitionTrialSettings settings)
             var list = runs[(layout.Name, batch)];
             var rows = list.Sum(run => run.Rows);
             var seconds = list.Sum(run => run.Seconds);
-            var commits = list.SelectMany(run => run.CommitMs).ToList();
+            var commit = Quantiles.NearestRanks([.. list.SelectMany(run => run.CommitMs)], 0.5, 0.99);
             return new InsertResult(layout.Name, batch, Math.Round(rows / seconds), rows,
                 Math.Round(list.Sum(run => run.WalBytes) / (double)rows, 1),
                 Math.Round(list.Sum(run => run.PageImageBytes) / (double)rows, 1),
-                Math.Round(Quantiles.NearestRank(commits, 0.5), 2), Math.Round(Quantiles.NearestRank(commits, 0.99), 2),
+                Math.Round(commit[0], 2), Math.Round(commit[1], 2),
                 [.. list.Select(run => Math.Round(run.Rows / run.Seconds))]);
         }))];
     }
@@ -380,8 +380,9 @@ internal sealed class PartitionTrial(PartitionTrialSettings settings)
 
             for (var i = 0; i < databases.Count; i++)
             {
+                var time = Quantiles.NearestRanks(samples[i], 0.5, 0.95);
                 results.Add(new ReadResult(read.Name, read.What, databases[i].Layout.Name, samples[i].Count,
-                    Math.Round(Quantiles.NearestRank(samples[i], 0.5), 3), Math.Round(Quantiles.NearestRank(samples[i], 0.95), 3), plans[i]));
+                    Math.Round(time[0], 3), Math.Round(time[1], 3), plans[i]));
             }
         }
 
