@@ -94,12 +94,17 @@ internal sealed class ScaleBenchmark(ScaleSettings settings)
             {
                 Console.WriteLine($"Measuring {name}...");
                 await wrk.RunAsync(server.BaseAddress, path, auth, sensors, TimeSpan.FromSeconds(3), cancellationToken);
+                var updatesBefore = await SensorRowUpdates.ReadSettledAsync(database, cancellationToken);
                 meter.ResetPeak();
                 var cpuBefore = meter.CpuSeconds();
                 var numbers = await wrk.RunAsync(server.BaseAddress, path, auth, sensors, settings.RunLength, cancellationToken);
+                var cpuCores = Math.Round((meter.CpuSeconds() - cpuBefore) / numbers.ElapsedSeconds, 2);
+                // The checkpoints' row updates in the run, HOT or not: with many sensors each checkpoint moves a
+                // fraction of every page's rows, and whether their new versions fit on the page is the table's fill.
+                var updates = (await SensorRowUpdates.ReadSettledAsync(database, cancellationToken)) - updatesBefore;
                 runs.Add(new ScaleRun(name, sensors.Count, Math.Round(numbers.SucceededRate), Math.Round(numbers.P99Ms, 2), numbers.Errors,
-                    Math.Round((meter.CpuSeconds() - cpuBefore) / numbers.ElapsedSeconds, 2)));
-                Console.WriteLine($"  {numbers.SucceededRate:0}/s, p99 {numbers.P99Ms:0.00} ms, {numbers.Errors} errors");
+                    cpuCores, updates.Updates, updates.HotShare));
+                Console.WriteLine($"  {numbers.SucceededRate:0}/s, p99 {numbers.P99Ms:0.00} ms, {numbers.Errors} errors; {updates.Updates:N0} sensor row updates, {updates.HotShare:P0} HOT");
             }
 
             var afterRuns = await HeapAsync(server, cancellationToken);
@@ -300,7 +305,36 @@ internal sealed class ScaleBenchmark(ScaleSettings settings)
     private sealed record ScaleHeap(long ManagedBytes, long ResidentBytes);
 }
 
-internal sealed record ScaleRun(string Name, int Sensors, double HeartbeatsPerSecond, double P99Ms, long Errors, double CpuCores);
+internal sealed record ScaleRun(
+    string Name, int Sensors, double HeartbeatsPerSecond, double P99Ms, long Errors, double CpuCores, long SensorUpdates, double SensorHotShare);
+
+/// <summary>The <c>sensor</c> table's row updates so far and how many of them were HOT (the new version on the old one's page, no index entry).</summary>
+internal readonly record struct SensorRowUpdates(long Updates, long Hot)
+{
+    public double HotShare => Updates == 0 ? 0 : Math.Round(Hot / (double)Updates, 3);
+
+    public static SensorRowUpdates operator -(SensorRowUpdates after, SensorRowUpdates before) => new(after.Updates - before.Updates, after.Hot - before.Hot);
+
+    public static async Task<SensorRowUpdates> ReadAsync(string database, CancellationToken cancellationToken)
+    {
+        await using var connection = new NpgsqlConnection(database);
+        await connection.OpenAsync(cancellationToken);
+        await using var command = new NpgsqlCommand("SELECT n_tup_upd, n_tup_hot_upd FROM pg_stat_user_tables WHERE relname = 'sensor'", connection);
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        await reader.ReadAsync(cancellationToken);
+        return new SensorRowUpdates(reader.GetInt64(0), reader.GetInt64(1));
+    }
+
+    /// <summary>Other backends flush their statistics when idle, at the latest ten seconds later (PostgreSQL 15).</summary>
+    public static readonly TimeSpan StatisticsFlush = TimeSpan.FromSeconds(11);
+
+    /// <summary>Read once the other backends have flushed what they counted until now (<see cref="StatisticsFlush"/>).</summary>
+    public static async Task<SensorRowUpdates> ReadSettledAsync(string database, CancellationToken cancellationToken)
+    {
+        await Task.Delay(StatisticsFlush, cancellationToken);
+        return await ReadAsync(database, cancellationToken);
+    }
+}
 
 /// <summary>The server's memory after a full GC: empty, with every sensor provisioned (none active), with the online ones active.</summary>
 internal sealed record ScaleMemory(
@@ -356,11 +390,11 @@ internal sealed record ScaleReport(
             .AppendLine(invariant, $"- What bringing them online cost the database, per sensor: {FirstHeartbeatCost.Describe()}.")
             .AppendLine(invariant, $"- Heartbeat peak with all {Online:N0} online tokens round-robin: {HeartbeatOverNoop:0.00}× the no-op route, {ManyOverFewSensors:0.00}× the same route over 1,000 of them.")
             .AppendLine()
-            .AppendLine("| run | sensors | req/s | p99 ms | errors | server CPU (cores) |")
-            .AppendLine("|---|---:|---:|---:|---:|---:|");
+            .AppendLine("| run | sensors | req/s | p99 ms | errors | server CPU (cores) | `sensor` row updates (HOT) |")
+            .AppendLine("|---|---:|---:|---:|---:|---:|---:|");
         foreach (var run in Runs)
         {
-            text.AppendLine(invariant, $"| {run.Name} | {run.Sensors:N0} | {run.HeartbeatsPerSecond:N0} | {run.P99Ms:0.00} | {run.Errors} | {run.CpuCores:0.00} |");
+            text.AppendLine(invariant, $"| {run.Name} | {run.Sensors:N0} | {run.HeartbeatsPerSecond:N0} | {run.P99Ms:0.00} | {run.Errors} | {run.CpuCores:0.00} | {run.SensorUpdates:N0} ({run.SensorHotShare:P0}) |");
         }
 
         text.AppendLine()
@@ -417,8 +451,7 @@ internal sealed record FirstHeartbeatCost(
 
         public async Task<FirstHeartbeatCost> FinishAsync(string database, int sensors, CancellationToken cancellationToken)
         {
-            // Other backends flush their statistics when idle, at the latest ten seconds later (PostgreSQL 15).
-            await Task.Delay(TimeSpan.FromSeconds(11), cancellationToken);
+            await Task.Delay(SensorRowUpdates.StatisticsFlush, cancellationToken);
             await using var connection = new NpgsqlConnection(database);
             await connection.OpenAsync(cancellationToken);
             var after = await ReadAsync(connection, cancellationToken);
