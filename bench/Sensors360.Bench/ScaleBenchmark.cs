@@ -94,17 +94,18 @@ internal sealed class ScaleBenchmark(ScaleSettings settings)
             {
                 Console.WriteLine($"Measuring {name}...");
                 await wrk.RunAsync(server.BaseAddress, path, auth, sensors, TimeSpan.FromSeconds(3), cancellationToken);
-                var updatesBefore = await SensorRowUpdates.ReadSettledAsync(database, cancellationToken);
+                // Only the heartbeat runs write sensor rows (their checkpoints); the no-op run skips the waits.
+                SensorRowUpdates? updatesBefore = auth ? await SensorRowUpdates.ReadSettledAsync(database, cancellationToken) : null;
                 meter.ResetPeak();
                 var cpuBefore = meter.CpuSeconds();
                 var numbers = await wrk.RunAsync(server.BaseAddress, path, auth, sensors, settings.RunLength, cancellationToken);
                 var cpuCores = Math.Round((meter.CpuSeconds() - cpuBefore) / numbers.ElapsedSeconds, 2);
                 // The checkpoints' row updates in the run, HOT or not: with many sensors each checkpoint moves a
                 // fraction of every page's rows, and whether their new versions fit on the page is the table's fill.
-                var updates = (await SensorRowUpdates.ReadSettledAsync(database, cancellationToken)) - updatesBefore;
+                SensorRowUpdates? updates = updatesBefore is { } before ? await SensorRowUpdates.ReadSettledAsync(database, cancellationToken) - before : null;
                 runs.Add(new ScaleRun(name, sensors.Count, Math.Round(numbers.SucceededRate), Math.Round(numbers.P99Ms, 2), numbers.Errors,
-                    cpuCores, updates.Updates, updates.HotShare));
-                Console.WriteLine($"  {numbers.SucceededRate:0}/s, p99 {numbers.P99Ms:0.00} ms, {numbers.Errors} errors; {updates.Updates:N0} sensor row updates, {updates.HotShare:P0} HOT");
+                    cpuCores, updates?.Updates, updates?.HotShare));
+                Console.WriteLine($"  {numbers.SucceededRate:0}/s, p99 {numbers.P99Ms:0.00} ms, {numbers.Errors} errors{(updates is { } u ? $"; {u.Updates:N0} sensor row updates, {u.HotShare * 100:0}% HOT" : "")}");
             }
 
             var afterRuns = await HeapAsync(server, cancellationToken);
@@ -306,7 +307,7 @@ internal sealed class ScaleBenchmark(ScaleSettings settings)
 }
 
 internal sealed record ScaleRun(
-    string Name, int Sensors, double HeartbeatsPerSecond, double P99Ms, long Errors, double CpuCores, long SensorUpdates, double SensorHotShare);
+    string Name, int Sensors, double HeartbeatsPerSecond, double P99Ms, long Errors, double CpuCores, long? SensorUpdates, double? SensorHotShare);
 
 /// <summary>The <c>sensor</c> table's row updates so far and how many of them were HOT (the new version on the old one's page, no index entry).</summary>
 internal readonly record struct SensorRowUpdates(long Updates, long Hot)
@@ -325,13 +326,17 @@ internal readonly record struct SensorRowUpdates(long Updates, long Hot)
         return new SensorRowUpdates(reader.GetInt64(0), reader.GetInt64(1));
     }
 
-    /// <summary>Other backends flush their statistics when idle, at the latest ten seconds later (PostgreSQL 15).</summary>
-    public static readonly TimeSpan StatisticsFlush = TimeSpan.FromSeconds(11);
+    /// <summary>
+    /// How long to wait before reading what the load just did: its last checkpoint statement is written up to a
+    /// checkpoint period (2 s) after it, and a backend flushes its statistics when idle, at the latest ten seconds
+    /// after that (PostgreSQL 15).
+    /// </summary>
+    public static readonly TimeSpan StatisticsSettle = TimeSpan.FromSeconds(13);
 
-    /// <summary>Read once the other backends have flushed what they counted until now (<see cref="StatisticsFlush"/>).</summary>
+    /// <summary>Read once the other backends have flushed what the load until now wrote (<see cref="StatisticsSettle"/>).</summary>
     public static async Task<SensorRowUpdates> ReadSettledAsync(string database, CancellationToken cancellationToken)
     {
-        await Task.Delay(StatisticsFlush, cancellationToken);
+        await Task.Delay(StatisticsSettle, cancellationToken);
         return await ReadAsync(database, cancellationToken);
     }
 }
@@ -394,7 +399,7 @@ internal sealed record ScaleReport(
             .AppendLine("|---|---:|---:|---:|---:|---:|---:|");
         foreach (var run in Runs)
         {
-            text.AppendLine(invariant, $"| {run.Name} | {run.Sensors:N0} | {run.HeartbeatsPerSecond:N0} | {run.P99Ms:0.00} | {run.Errors} | {run.CpuCores:0.00} | {run.SensorUpdates:N0} ({run.SensorHotShare:P0}) |");
+            text.AppendLine(invariant, $"| {run.Name} | {run.Sensors:N0} | {run.HeartbeatsPerSecond:N0} | {run.P99Ms:0.00} | {run.Errors} | {run.CpuCores:0.00} | {(run.SensorUpdates is { } updates ? $"{updates:N0} ({run.SensorHotShare * 100:0}%)" : "–")} |");
         }
 
         text.AppendLine()
@@ -451,7 +456,7 @@ internal sealed record FirstHeartbeatCost(
 
         public async Task<FirstHeartbeatCost> FinishAsync(string database, int sensors, CancellationToken cancellationToken)
         {
-            await Task.Delay(SensorRowUpdates.StatisticsFlush, cancellationToken);
+            await Task.Delay(SensorRowUpdates.StatisticsSettle, cancellationToken);
             await using var connection = new NpgsqlConnection(database);
             await connection.OpenAsync(cancellationToken);
             var after = await ReadAsync(connection, cancellationToken);

@@ -33,6 +33,7 @@ public sealed class SensorTableFillTests(ThrowawayPostgres postgres)
                        FROM generate_series(1, $2) AS g RETURNING id)
             INSERT INTO heartbeat (sensor_id, received_at) SELECT id, $1 FROM s
             """, t0, Sensors);
+        // As autovacuum leaves a provisioned fleet's table: analyzed, so the checkpoint's statements plan as on a real one.
         await Sql.ScalarAsync(connectionString, "VACUUM ANALYZE sensor");
         var pagesBefore = await PagesAsync(connectionString);
 
@@ -60,6 +61,7 @@ public sealed class SensorTableFillTests(ThrowawayPostgres postgres)
         var pagesAfter = await PagesAsync(connectionString);
         var moved = ids.Count(id => pagesAfter[id] != pagesBefore[id]);
         // Packed full (PostgreSQL's default fill) 316 of the 4,000 left their page here; with schema/0019's room, none.
+        // A little slack: an autoanalyze's snapshot in this database can hold back pruning for a moment.
         Assert.True(moved <= Sensors / 100, $"{moved} of {Sensors} sensor rows left their page over {Slices * Cycles} checkpoints: their updates were not HOT");
     }
 
