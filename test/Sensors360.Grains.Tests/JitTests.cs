@@ -1,10 +1,7 @@
-using System.Diagnostics.Metrics;
-using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Logging.Abstractions;
-using Microsoft.Extensions.Options;
 using Npgsql;
 using Sensors360.Grains.Dashboard;
 using Sensors360.Grains.Sensors;
+using Sensors360.Grains.Tests.Sensors;
 using Sensors360.Testing;
 
 namespace Sensors360.Grains.Tests;
@@ -105,9 +102,8 @@ public sealed class JitTests
             """, start);
         var ids = await SensorIdsAsync(connectionString);
         await using var db = NpgsqlDataSource.Create(connectionString);
-        using var services = new ServiceCollection().AddMetrics().BuildServiceProvider();
-        var checkpoint = new SensorCheckpoint(
-            db, Options.Create(new MonitoringOptions()), TimeProvider.System, services.GetRequiredService<IMeterFactory>(), NullLogger<SensorCheckpoint>.Instance);
+        using var standalone = new StandaloneCheckpoint(db);
+        var checkpoint = standalone.Checkpoint;
         foreach (var id in ids)
         {
             checkpoint.Note(id, after: null, start.AddMinutes(2), 3);

@@ -1,7 +1,3 @@
-using System.Diagnostics.Metrics;
-using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Logging.Abstractions;
-using Microsoft.Extensions.Options;
 using Microsoft.Extensions.Time.Testing;
 using Npgsql;
 using Sensors360.Grains.Sensors;
@@ -84,10 +80,9 @@ public sealed class HeartbeatIntervalsFoldTests(ThrowawayPostgres postgres)
         var connectionString = await PreparedDatabase.CreateAsync(postgres, nameof(A_starting_silo_folds_what_the_silos_before_it_left));
         await SeedAsync(connectionString);
         await using var db = NpgsqlDataSource.Create(connectionString);
-        using var services = new ServiceCollection().AddMetrics().BuildServiceProvider();
         // A clock that never moves: no checkpoint period passes, so only the start can have folded.
-        using var checkpoint = new SensorCheckpoint(
-            db, Options.Create(new MonitoringOptions()), new FakeTimeProvider(), services.GetRequiredService<IMeterFactory>(), NullLogger<SensorCheckpoint>.Instance);
+        using var standalone = new StandaloneCheckpoint(db, new FakeTimeProvider());
+        var checkpoint = standalone.Checkpoint;
 
         await checkpoint.StartAsync(CancellationToken.None);
         try

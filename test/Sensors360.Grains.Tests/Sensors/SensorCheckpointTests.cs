@@ -1,7 +1,3 @@
-using System.Diagnostics.Metrics;
-using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Logging.Abstractions;
-using Microsoft.Extensions.Options;
 using Npgsql;
 using Sensors360.Grains.Sensors;
 using Sensors360.Testing;
@@ -31,9 +27,8 @@ public sealed class SensorCheckpointTests(ThrowawayPostgres postgres)
         }
 
         await using var db = NpgsqlDataSource.Create(connectionString);
-        using var services = new ServiceCollection().AddMetrics().BuildServiceProvider();
-        var checkpoint = new SensorCheckpoint(
-            db, Options.Create(new MonitoringOptions()), TimeProvider.System, services.GetRequiredService<IMeterFactory>(), NullLogger<SensorCheckpoint>.Instance);
+        using var standalone = new StandaloneCheckpoint(db);
+        var checkpoint = standalone.Checkpoint;
         foreach (var id in ids.Values)
         {
             checkpoint.Note(id, after: null, t0.AddMinutes(1), 2);

@@ -1,7 +1,3 @@
-using System.Diagnostics.Metrics;
-using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Logging.Abstractions;
-using Microsoft.Extensions.Options;
 using Npgsql;
 using Sensors360.Grains.Sensors;
 using Sensors360.Testing;
@@ -38,9 +34,8 @@ public sealed class SensorTableFillTests(ThrowawayPostgres postgres)
         var pagesBefore = await PagesAsync(connectionString);
 
         await using var db = NpgsqlDataSource.Create(connectionString);
-        using var services = new ServiceCollection().AddMetrics().BuildServiceProvider();
-        var checkpoint = new SensorCheckpoint(
-            db, Options.Create(new MonitoringOptions()), TimeProvider.System, services.GetRequiredService<IMeterFactory>(), NullLogger<SensorCheckpoint>.Instance);
+        using var standalone = new StandaloneCheckpoint(db);
+        var checkpoint = standalone.Checkpoint;
         var ids = pagesBefore.Keys.Order().ToArray();
         var last = ids.ToDictionary(id => id, _ => t0);
         for (var round = 0; round < Slices * Cycles; round++)
