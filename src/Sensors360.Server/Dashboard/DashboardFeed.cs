@@ -24,7 +24,16 @@ public sealed partial class DashboardFeed(IGrainFactory grains, ServerDrain drai
     // transport's I/O threads, which the heartbeats' connections share, from them for a few hundred milliseconds every
     // second (docs/performance.md "Live feed cost").
     private const int Slices = 10;
-    private readonly LatestFanOut<FeedFrames, DashboardSocket> _snapshots = new(socket => socket.Pump(), Slices);
+
+    /// <summary>
+    /// Longest a socket goes without a snapshot while the silo has one: when the dashboard grain's pushes stop, the
+    /// latest is sent again, so proxies keep the connection (docs/websocket.md). This replaces the WebSocket's own
+    /// keep-alive, a timer per socket (docs/performance.md "Live feed cost").
+    /// </summary>
+    public static readonly TimeSpan KeepAlive = TimeSpan.FromSeconds(20);
+
+    private readonly LatestFanOut<FeedFrames, DashboardSocket> _snapshots =
+        new(socket => socket.Pump(), Slices, repeatAfterTicks: (int)(KeepAlive / SnapshotEvery));
     // Observer calls may arrive concurrently; alert frames are linked in one order, which every socket follows.
     private readonly Lock _alertGate = new();
     private AlertFrame _lastAlert = new(0, []);

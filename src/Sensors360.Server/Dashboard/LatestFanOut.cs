@@ -10,8 +10,10 @@ namespace Sensors360.Server.Dashboard;
 /// each slice once a second, one after another), so a period's sends are spread over the period instead of made
 /// all at once. At its slice's tick every receiver that has not taken the newest version is told it may, and takes
 /// it then or later (the feed's sockets send it on the tick's thread when idle): so a receiver takes at most one
-/// value per tick, always the newest, and a slow one skips values instead of queueing them. Joining and leaving
-/// are one concurrent-dictionary add and remove, whatever the number of receivers.
+/// value per tick, always the newest, and a slow one skips values instead of queueing them. A receiver that has taken
+/// nothing for <paramref name="repeatAfterTicks"/> of its slice's ticks is offered the latest value again, so the
+/// stream never falls silent for longer while there is a value. Joining and leaving are one concurrent-dictionary add
+/// and remove, whatever the number of receivers.
 /// </summary>
 /// <remarks>
 /// Not an Rx subject on purpose: nothing is combined here, and a subject copies its observer array on every
@@ -20,13 +22,15 @@ namespace Sensors360.Server.Dashboard;
 /// </remarks>
 /// <param name="due">Tells a receiver that a newer value may be taken; called from the ticks and the first publish, and must not block.</param>
 /// <param name="slices">How many slices the receivers are spread over; each joins the one with the fewest.</param>
-internal sealed class LatestFanOut<TValue, TReceiver>(Action<TReceiver> due, int slices = 1)
+/// <param name="repeatAfterTicks">Ticks of its slice after which a receiver that took nothing may take the latest again; 0: never.</param>
+internal sealed class LatestFanOut<TValue, TReceiver>(Action<TReceiver> due, int slices = 1, int repeatAfterTicks = 0)
     where TValue : class
     where TReceiver : class
 {
     private readonly ConcurrentDictionary<long, Subscription>[] _subscriptions = NewSlices(slices);
     // Each slice's tick: a receiver takes at most one value per tick of its own slice.
     private readonly long[] _ticks = new long[slices];
+    private readonly int _repeatAfterTicks = repeatAfterTicks >= 0 ? repeatAfterTicks : throw new ArgumentOutOfRangeException(nameof(repeatAfterTicks));
     private Versioned? _latest;
     private long _nextId;
 
@@ -120,9 +124,10 @@ internal sealed class LatestFanOut<TValue, TReceiver>(Action<TReceiver> due, int
             return;
         }
 
+        var tick = Volatile.Read(ref _ticks[slice]);
         foreach (var (_, subscription) in _subscriptions[slice])
         {
-            if (subscription.Seen < latest.Version)
+            if (subscription.Seen < latest.Version || subscription.IsQuietSince(tick))
             {
                 due(subscription.Receiver);
             }
@@ -156,16 +161,30 @@ internal sealed class LatestFanOut<TValue, TReceiver>(Action<TReceiver> due, int
         internal long Seen => Volatile.Read(ref _seen);
 
         /// <summary>Whether <see cref="TryTake"/> would take a value now (a hint when read by another than the taker).</summary>
-        public bool IsDue =>
-            Volatile.Read(ref _owner._latest) is { } latest && latest.Version > Volatile.Read(ref _seen)
-            && Volatile.Read(ref _takenOnTick) < Volatile.Read(ref _owner._ticks[Slice]);
+        public bool IsDue
+        {
+            get
+            {
+                var tick = Volatile.Read(ref _owner._ticks[Slice]);
+                return Volatile.Read(ref _owner._latest) is { } latest
+                    && (latest.Version > Volatile.Read(ref _seen) || IsQuietSince(tick))
+                    && Volatile.Read(ref _takenOnTick) < tick;
+            }
+        }
 
-        /// <summary>The latest value, when it is newer than the one taken last and nothing was taken yet in this tick.</summary>
+        /// <summary>Whether this receiver has taken nothing for the fan-out's repeat period as of <paramref name="tick"/> of its slice.</summary>
+        internal bool IsQuietSince(long tick) =>
+            _owner._repeatAfterTicks > 0 && tick - Volatile.Read(ref _takenOnTick) >= _owner._repeatAfterTicks;
+
+        /// <summary>
+        /// The latest value, when nothing was taken yet in this tick and it is newer than the one taken last, or the
+        /// receiver has been quiet for the repeat period (then the same value again).
+        /// </summary>
         public bool TryTake([NotNullWhen(true)] out TValue? value)
         {
             var tick = Volatile.Read(ref _owner._ticks[Slice]);
             var latest = Volatile.Read(ref _owner._latest);
-            if (latest is null || latest.Version <= _seen || _takenOnTick >= tick)
+            if (latest is null || _takenOnTick >= tick || (latest.Version <= _seen && !IsQuietSince(tick)))
             {
                 value = null;
                 return false;

@@ -35,6 +35,61 @@ public sealed class LatestFanOutTests
     }
 
     [Fact]
+    public void A_receiver_that_took_nothing_for_the_repeat_period_is_told_and_takes_the_latest_again_once()
+    {
+        const int RepeatAfter = 4;
+        var fanOut = new LatestFanOut<Value, Receiver>(receiver => receiver.TellDue(), slices: 1, repeatAfterTicks: RepeatAfter);
+        fanOut.Publish(new Value(1));
+        var receiver = new Receiver();
+        using var subscription = fanOut.Join(receiver);
+        Assert.True(subscription.TryTake(out _));
+
+        // Nothing new: quiet for fewer ticks than the period, it is neither told nor able to take.
+        for (var tick = 1; tick < RepeatAfter; tick++)
+        {
+            fanOut.Tick();
+            Assert.Equal(0, receiver.Told);
+            Assert.False(subscription.IsDue);
+            Assert.False(subscription.TryTake(out _));
+        }
+
+        // The period's tick: told, and the same value again, once.
+        fanOut.Tick();
+        Assert.Equal(1, receiver.Told);
+        Assert.True(subscription.IsDue);
+        Assert.True(subscription.TryTake(out var again));
+        Assert.Equal(1, again.Number);
+        Assert.False(subscription.TryTake(out _));
+
+        // Taking it started a new period; a newer value still goes out at the next tick as always.
+        fanOut.Tick();
+        Assert.Equal(1, receiver.Told);
+        Assert.False(subscription.TryTake(out _));
+        fanOut.Publish(new Value(2));
+        fanOut.Tick();
+        Assert.Equal(2, receiver.Told);
+        Assert.True(subscription.TryTake(out var newer));
+        Assert.Equal(2, newer.Number);
+    }
+
+    [Fact]
+    public void Without_a_repeat_period_a_receiver_up_to_date_is_never_told_again()
+    {
+        var fanOut = new LatestFanOut<Value, Receiver>(receiver => receiver.TellDue());
+        fanOut.Publish(new Value(1));
+        var receiver = new Receiver();
+        using var subscription = fanOut.Join(receiver);
+        Assert.True(subscription.TryTake(out _));
+        for (var tick = 0; tick < 100; tick++)
+        {
+            fanOut.Tick();
+        }
+
+        Assert.Equal(0, receiver.Told);
+        Assert.False(subscription.TryTake(out _));
+    }
+
+    [Fact]
     public void Receivers_are_spread_evenly_over_the_slices_and_each_slice_is_told_and_takes_only_on_its_own_tick()
     {
         const int Slices = 3;
