@@ -127,7 +127,7 @@ internal sealed class LatestFanOut<TValue, TReceiver>(Action<TReceiver> due, int
         var tick = Volatile.Read(ref _ticks[slice]);
         foreach (var (_, subscription) in _subscriptions[slice])
         {
-            if (subscription.Seen < latest.Version || subscription.IsQuietSince(tick))
+            if (subscription.IsOffered(latest.Version, tick))
             {
                 due(subscription.Receiver);
             }
@@ -140,6 +140,7 @@ internal sealed class LatestFanOut<TValue, TReceiver>(Action<TReceiver> due, int
     public sealed class Subscription : IDisposable
     {
         private readonly LatestFanOut<TValue, TReceiver> _owner;
+        // The version this receiver took last (0: none yet).
         private long _seen;
         private long _takenOnTick = -1;
 
@@ -157,9 +158,6 @@ internal sealed class LatestFanOut<TValue, TReceiver>(Action<TReceiver> due, int
 
         internal TReceiver Receiver { get; }
 
-        /// <summary>The version this receiver took last (0: none yet).</summary>
-        internal long Seen => Volatile.Read(ref _seen);
-
         /// <summary>Whether <see cref="TryTake"/> would take a value now (a hint when read by another than the taker).</summary>
         public bool IsDue
         {
@@ -167,14 +165,19 @@ internal sealed class LatestFanOut<TValue, TReceiver>(Action<TReceiver> due, int
             {
                 var tick = Volatile.Read(ref _owner._ticks[Slice]);
                 return Volatile.Read(ref _owner._latest) is { } latest
-                    && (latest.Version > Volatile.Read(ref _seen) || IsQuietSince(tick))
+                    && IsOffered(latest.Version, tick)
                     && Volatile.Read(ref _takenOnTick) < tick;
             }
         }
 
-        /// <summary>Whether this receiver has taken nothing for the fan-out's repeat period as of <paramref name="tick"/> of its slice.</summary>
-        internal bool IsQuietSince(long tick) =>
-            _owner._repeatAfterTicks > 0 && tick - Volatile.Read(ref _takenOnTick) >= _owner._repeatAfterTicks;
+        /// <summary>
+        /// Whether the latest value, <paramref name="version"/>, is this receiver's to take as of <paramref name="tick"/>
+        /// of its slice: newer than the one it took last, or it has taken nothing for the fan-out's repeat period (then
+        /// the same again). The one rule behind the ticks' telling, <see cref="IsDue"/> and <see cref="TryTake"/>.
+        /// </summary>
+        internal bool IsOffered(long version, long tick) =>
+            version > Volatile.Read(ref _seen)
+            || (_owner._repeatAfterTicks > 0 && tick - Volatile.Read(ref _takenOnTick) >= _owner._repeatAfterTicks);
 
         /// <summary>
         /// The latest value, when nothing was taken yet in this tick and it is newer than the one taken last, or the
@@ -184,7 +187,7 @@ internal sealed class LatestFanOut<TValue, TReceiver>(Action<TReceiver> due, int
         {
             var tick = Volatile.Read(ref _owner._ticks[Slice]);
             var latest = Volatile.Read(ref _owner._latest);
-            if (latest is null || _takenOnTick >= tick || (latest.Version <= _seen && !IsQuietSince(tick)))
+            if (latest is null || _takenOnTick >= tick || !IsOffered(latest.Version, tick))
             {
                 value = null;
                 return false;
