@@ -96,16 +96,19 @@ internal sealed class ScaleBenchmark(ScaleSettings settings)
                 await wrk.RunAsync(server.BaseAddress, path, auth, sensors, TimeSpan.FromSeconds(3), cancellationToken);
                 // Only the heartbeat runs write sensor rows (their checkpoints); the no-op run skips the waits.
                 SensorRowUpdates? updatesBefore = auth ? await SensorRowUpdates.ReadSettledAsync(database, cancellationToken) : null;
+                DateTime? runStart = auth ? await HeardSensors.NowAsync(database, cancellationToken) : null;
                 meter.ResetPeak();
                 var cpuBefore = meter.CpuSeconds();
                 var numbers = await wrk.RunAsync(server.BaseAddress, path, auth, sensors, settings.RunLength, cancellationToken);
                 var cpuCores = Math.Round((meter.CpuSeconds() - cpuBefore) / numbers.ElapsedSeconds, 2);
-                // The checkpoints' row updates in the run, HOT or not: with many sensors each checkpoint moves a
-                // fraction of every page's rows, and whether their new versions fit on the page is the table's fill.
+                // The checkpoints' row updates in the run, HOT or not: whether each new version fits on its row's page is
+                // the table's fill; which rows they were (how many sensors the run reached) decides how often a page is
+                // rewritten.
                 SensorRowUpdates? updates = updatesBefore is { } before ? await SensorRowUpdates.ReadSettledAsync(database, cancellationToken) - before : null;
+                HeardSensors? heard = runStart is { } start ? await HeardSensors.SinceAsync(database, start, cancellationToken) : null;
                 runs.Add(new ScaleRun(name, sensors.Count, Math.Round(numbers.SucceededRate), Math.Round(numbers.P99Ms, 2), numbers.Errors,
-                    cpuCores, updates?.Updates, updates?.HotShare));
-                Console.WriteLine($"  {numbers.SucceededRate:0}/s, p99 {numbers.P99Ms:0.00} ms, {numbers.Errors} errors{(updates is { } u ? $"; {u.Updates:N0} sensor row updates, {u.HotShare * 100:0}% HOT" : "")}");
+                    cpuCores, updates?.Updates, updates?.HotShare, heard?.Heartbeats, heard?.Sensors));
+                Console.WriteLine($"  {numbers.SucceededRate:0}/s, p99 {numbers.P99Ms:0.00} ms, {numbers.Errors} errors{(updates is { } u ? $"; {u.Updates:N0} sensor row updates, {u.HotShare * 100:0}% HOT" : "")}{(heard is { } h ? $"; {h.Heartbeats:N0} heartbeats stored from {h.Sensors:N0} sensors" : "")}");
             }
 
             var afterRuns = await HeapAsync(server, cancellationToken);
@@ -307,7 +310,31 @@ internal sealed class ScaleBenchmark(ScaleSettings settings)
 }
 
 internal sealed record ScaleRun(
-    string Name, int Sensors, double HeartbeatsPerSecond, double P99Ms, long Errors, double CpuCores, long? SensorUpdates, double? SensorHotShare);
+    string Name, int Sensors, double HeartbeatsPerSecond, double P99Ms, long Errors, double CpuCores, long? SensorUpdates, double? SensorHotShare,
+    long? HeartbeatsStored, long? SensorsHeard);
+
+/// <summary>The heartbeats stored since a moment of the database's clock, and from how many distinct sensors.</summary>
+internal readonly record struct HeardSensors(long Heartbeats, long Sensors)
+{
+    public static async Task<DateTime> NowAsync(string database, CancellationToken cancellationToken)
+    {
+        await using var connection = new NpgsqlConnection(database);
+        await connection.OpenAsync(cancellationToken);
+        await using var command = new NpgsqlCommand("SELECT clock_timestamp()", connection);
+        return (DateTime)(await command.ExecuteScalarAsync(cancellationToken))!;
+    }
+
+    public static async Task<HeardSensors> SinceAsync(string database, DateTime since, CancellationToken cancellationToken)
+    {
+        await using var connection = new NpgsqlConnection(database);
+        await connection.OpenAsync(cancellationToken);
+        await using var command = new NpgsqlCommand("SELECT count(*), count(DISTINCT sensor_id) FROM heartbeat WHERE received_at >= $1", connection);
+        command.Parameters.AddWithValue(since);
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        await reader.ReadAsync(cancellationToken);
+        return new HeardSensors(reader.GetInt64(0), reader.GetInt64(1));
+    }
+}
 
 /// <summary>The <c>sensor</c> table's row updates so far and how many of them were HOT (the new version on the old one's page, no index entry).</summary>
 internal readonly record struct SensorRowUpdates(long Updates, long Hot)
@@ -395,11 +422,11 @@ internal sealed record ScaleReport(
             .AppendLine(invariant, $"- What bringing them online cost the database, per sensor: {FirstHeartbeatCost.Describe()}.")
             .AppendLine(invariant, $"- Heartbeat peak with all {Online:N0} online tokens round-robin: {HeartbeatOverNoop:0.00}× the no-op route, {ManyOverFewSensors:0.00}× the same route over 1,000 of them.")
             .AppendLine()
-            .AppendLine("| run | sensors | req/s | p99 ms | errors | server CPU (cores) | `sensor` row updates (HOT) |")
-            .AppendLine("|---|---:|---:|---:|---:|---:|---:|");
+            .AppendLine("| run | sensors | req/s | p99 ms | errors | server CPU (cores) | `sensor` row updates (HOT) | heartbeats stored, from sensors |")
+            .AppendLine("|---|---:|---:|---:|---:|---:|---:|---:|");
         foreach (var run in Runs)
         {
-            text.AppendLine(invariant, $"| {run.Name} | {run.Sensors:N0} | {run.HeartbeatsPerSecond:N0} | {run.P99Ms:0.00} | {run.Errors} | {run.CpuCores:0.00} | {(run.SensorUpdates is { } updates ? $"{updates:N0} ({run.SensorHotShare * 100:0}%)" : "–")} |");
+            text.AppendLine(invariant, $"| {run.Name} | {run.Sensors:N0} | {run.HeartbeatsPerSecond:N0} | {run.P99Ms:0.00} | {run.Errors} | {run.CpuCores:0.00} | {(run.SensorUpdates is { } updates ? $"{updates:N0} ({run.SensorHotShare * 100:0}%)" : "–")} | {(run.HeartbeatsStored is { } stored ? $"{stored:N0}, {run.SensorsHeard:N0}" : "–")} |");
         }
 
         text.AppendLine()

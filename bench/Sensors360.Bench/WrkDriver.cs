@@ -9,7 +9,8 @@ internal sealed record LoadSensor(string Id, string Token);
 /// <summary>
 /// Runs <c>wrk</c> (Debian's package; a C client that takes far less CPU than a .NET one) against one route, closed
 /// loop: each connection sends its next request when the last was answered. The requests are built once, in the
-/// script's <c>init</c>, so the client spends nothing per request but the send; sensors are taken round-robin.
+/// script's <c>init</c>, so the client spends nothing per request but the send; sensors are taken round-robin, the
+/// threads taking turns (thread k of n sends sensors k, k + n, ...), so no sensor is sent two heartbeats at once.
 /// </summary>
 internal sealed class WrkDriver(string wrk, string workDirectory, int threads, int connections)
 {
@@ -29,7 +30,7 @@ internal sealed class WrkDriver(string wrk, string workDirectory, int threads, i
         var requestsFile = Path.Combine(workDirectory, $"wrk-{run}.txt");
         await File.WriteAllLinesAsync(requestsFile, sensors.Select(sensor =>
             $"{pathTemplate.Replace("{id}", sensor.Id, StringComparison.Ordinal)} {(withToken ? sensor.Token : "")}"), cancellationToken);
-        await File.WriteAllTextAsync(script, Script(requestsFile), cancellationToken);
+        await File.WriteAllTextAsync(script, Script(requestsFile, threads), cancellationToken);
         var start = new ProcessStartInfo(wrk) { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
         foreach (var argument in (string[])["-t", Text(threads), "-c", Text(connections), "-d", $"{Text(Math.Max(1, (int)duration.TotalSeconds))}s",
             "--timeout", "5s", "-s", script, server.GetLeftPart(UriPartial.Authority) + "/"])
@@ -57,10 +58,18 @@ internal sealed class WrkDriver(string wrk, string workDirectory, int threads, i
         return new LoadNumbers(succeeded / seconds, requests / seconds, fields[7] / 1000, fields[8] / 1000, fields[9] / 1000, errors, succeeded, seconds);
     }
 
-    private static string Script(string requestsFile) => $$"""
+    // Each wrk thread runs the script in a Lua state of its own; setup (in the main state) gives each its number.
+    private static string Script(string requestsFile, int threads) => $$"""
             local file = "{{requestsFile.Replace("\\", "\\\\", StringComparison.Ordinal)}}"
             local requests = {}
+            local threads = {{Text(threads)}}
+            local started = 0
             local turn = 0
+
+            setup = function(thread)
+              thread:set("first", started)
+              started = started + 1
+            end
 
             init = function(args)
               for line in io.lines(file) do
@@ -69,11 +78,13 @@ internal sealed class WrkDriver(string wrk, string workDirectory, int threads, i
                 if token ~= "" then headers["Authorization"] = "Bearer " .. token end
                 requests[#requests + 1] = wrk.format("POST", path, headers, "")
               end
+              turn = first % #requests
             end
 
             request = function()
-              turn = turn % #requests + 1
-              return requests[turn]
+              local this = requests[turn + 1]
+              turn = (turn + threads) % #requests
+              return this
             end
 
             done = function(summary, latency, requests)

@@ -5,10 +5,10 @@ using Sensors360.Testing;
 namespace Sensors360.Grains.Tests.Sensors;
 
 /// <summary>
-/// The sensor table's fill (schema/0019): a fleet's checkpoints move a fraction of every page's rows at a time (or all
-/// of them, when the sensors that beat together have consecutive ids), and each moved row's new version must fit on
-/// its page, so that the update is HOT (no index entry, no row leaving its page) and the heap and its indexes do not
-/// grow with every period.
+/// The sensor table's fill (schema/0019): each checkpoint writes a new version of the row of every sensor that beat in
+/// its period, a fraction of each page's rows when those sensors are scattered over the pages, every row of a page
+/// when they have consecutive ids. Each new version must fit on its row's page, so that the update is HOT (no index
+/// entry, no row leaving its page) and the heap and its indexes do not grow with every period.
 /// </summary>
 public sealed class SensorTableFillTests(ThrowawayPostgres postgres)
 {
