@@ -107,8 +107,9 @@ internal sealed class ScaleBenchmark(ScaleSettings settings)
                 SensorRowUpdates? updates = updatesBefore is { } before ? await SensorRowUpdates.ReadSettledAsync(database, cancellationToken) - before : null;
                 HeardSensors? heard = runStart is { } start ? await HeardSensors.SinceAsync(database, start, cancellationToken) : null;
                 runs.Add(new ScaleRun(name, sensors.Count, Math.Round(numbers.SucceededRate), Math.Round(numbers.P99Ms, 2), numbers.Errors,
-                    cpuCores, updates?.Updates, updates?.HotShare, heard?.Heartbeats, heard?.Sensors));
-                Console.WriteLine($"  {numbers.SucceededRate:0}/s, p99 {numbers.P99Ms:0.00} ms, {numbers.Errors} errors{(updates is { } u ? $"; {u.Updates:N0} sensor row updates, {u.HotShare * 100:0}% HOT" : "")}{(heard is { } h ? $"; {h.Heartbeats:N0} heartbeats stored from {h.Sensors:N0} sensors" : "")}");
+                    cpuCores, updates?.Updates, updates?.HotShare, heard?.Heartbeats, heard?.Sensors,
+                    heard is { Seconds: > 0 } span ? Math.Round(span.Heartbeats / span.Seconds) : null));
+                Console.WriteLine($"  {numbers.SucceededRate:0}/s, p99 {numbers.P99Ms:0.00} ms, {numbers.Errors} errors{(updates is { } u ? $"; {u.Updates:N0} sensor row updates, {u.HotShare * 100:0}% HOT" : "")}{(heard is { } h ? $"; {h.Heartbeats:N0} heartbeats stored from {h.Sensors:N0} sensors over {h.Seconds:0.0} s" : "")}");
             }
 
             var afterRuns = await HeapAsync(server, cancellationToken);
@@ -311,10 +312,14 @@ internal sealed class ScaleBenchmark(ScaleSettings settings)
 
 internal sealed record ScaleRun(
     string Name, int Sensors, double HeartbeatsPerSecond, double P99Ms, long Errors, double CpuCores, long? SensorUpdates, double? SensorHotShare,
-    long? HeartbeatsStored, long? SensorsHeard);
+    long? HeartbeatsStored, long? SensorsHeard, double? StoredPerSecond);
 
-/// <summary>The heartbeats stored since a moment of the database's clock, and from how many distinct sensors.</summary>
-internal readonly record struct HeardSensors(long Heartbeats, long Sensors)
+/// <summary>
+/// The heartbeats stored since a moment of the database's clock, from how many distinct sensors, and the seconds between
+/// the first and the last of them. <c>received_at</c> is the server's clock, so the start compares the two machines'
+/// clocks (one machine here); the span is the server's alone, a rate wrk's own timing cannot skew.
+/// </summary>
+internal readonly record struct HeardSensors(long Heartbeats, long Sensors, double Seconds)
 {
     public static async Task<DateTime> NowAsync(string database, CancellationToken cancellationToken)
     {
@@ -328,11 +333,14 @@ internal readonly record struct HeardSensors(long Heartbeats, long Sensors)
     {
         await using var connection = new NpgsqlConnection(database);
         await connection.OpenAsync(cancellationToken);
-        await using var command = new NpgsqlCommand("SELECT count(*), count(DISTINCT sensor_id) FROM heartbeat WHERE received_at >= $1", connection);
+        await using var command = new NpgsqlCommand("""
+            SELECT count(*), count(DISTINCT sensor_id), coalesce(extract(epoch FROM max(received_at) - min(received_at)), 0)::float8
+            FROM heartbeat WHERE received_at >= $1
+            """, connection);
         command.Parameters.AddWithValue(since);
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
         await reader.ReadAsync(cancellationToken);
-        return new HeardSensors(reader.GetInt64(0), reader.GetInt64(1));
+        return new HeardSensors(reader.GetInt64(0), reader.GetInt64(1), reader.GetDouble(2));
     }
 }
 
@@ -422,11 +430,11 @@ internal sealed record ScaleReport(
             .AppendLine(invariant, $"- What bringing them online cost the database, per sensor: {FirstHeartbeatCost.Describe()}.")
             .AppendLine(invariant, $"- Heartbeat peak with all {Online:N0} online tokens round-robin: {HeartbeatOverNoop:0.00}× the no-op route, {ManyOverFewSensors:0.00}× the same route over 1,000 of them.")
             .AppendLine()
-            .AppendLine("| run | sensors | req/s | p99 ms | errors | server CPU (cores) | `sensor` row updates (HOT) | heartbeats stored, from sensors |")
-            .AppendLine("|---|---:|---:|---:|---:|---:|---:|---:|");
+            .AppendLine("| run | sensors | req/s | p99 ms | errors | server CPU (cores) | `sensor` row updates (HOT) | heartbeats stored, from sensors | stored/s (server's clock) |")
+            .AppendLine("|---|---:|---:|---:|---:|---:|---:|---:|---:|");
         foreach (var run in Runs)
         {
-            text.AppendLine(invariant, $"| {run.Name} | {run.Sensors:N0} | {run.HeartbeatsPerSecond:N0} | {run.P99Ms:0.00} | {run.Errors} | {run.CpuCores:0.00} | {(run.SensorUpdates is { } updates ? $"{updates:N0} ({run.SensorHotShare * 100:0}%)" : "–")} | {(run.HeartbeatsStored is { } stored ? $"{stored:N0}, {run.SensorsHeard:N0}" : "–")} |");
+            text.AppendLine(invariant, $"| {run.Name} | {run.Sensors:N0} | {run.HeartbeatsPerSecond:N0} | {run.P99Ms:0.00} | {run.Errors} | {run.CpuCores:0.00} | {(run.SensorUpdates is { } updates ? $"{updates:N0} ({run.SensorHotShare * 100:0}%)" : "–")} | {(run.HeartbeatsStored is { } stored ? $"{stored:N0}, {run.SensorsHeard:N0}" : "–")} | {(run.StoredPerSecond is { } rate ? $"{rate:N0}" : "–")} |");
         }
 
         text.AppendLine()
