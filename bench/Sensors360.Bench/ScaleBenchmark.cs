@@ -468,19 +468,20 @@ internal sealed record ScaleReport(
 }
 
 /// <summary>
-/// What bringing sensors online cost the database, per sensor: commits, <c>sensor</c> row updates, reminder writes, WAL
-/// flushes (pg_stat views), and the calls and database time of the statements that took the most (pg_stat_statements),
+/// What bringing sensors online cost the database, per sensor: commits, <c>sensor</c> row updates (and the share that was
+/// HOT: the first checkpoint widens each row), reminder writes, WAL flushes (pg_stat views), and the calls and database time of the statements that took the most (pg_stat_statements),
 /// over the whole phase.
 /// </summary>
 internal sealed record FirstHeartbeatCost(
     double Commits,
     double SensorUpdates,
+    double SensorHotShare,
     double ReminderWrites,
     double WalSyncs,
     IReadOnlyDictionary<string, double> StatementCalls,
     IReadOnlyDictionary<string, double> StatementMilliseconds)
 {
-    internal sealed record Counters(long Commits, long SensorUpdates, long ReminderWrites, long WalSyncs);
+    internal sealed record Counters(long Commits, long SensorUpdates, long SensorHotUpdates, long ReminderWrites, long WalSyncs);
 
     /// <summary>The counters before the phase; pg_stat_statements starts from zero.</summary>
     public sealed class Start
@@ -514,6 +515,9 @@ internal sealed record FirstHeartbeatCost(
             return new FirstHeartbeatCost(
                 Math.Round((after.Commits - _before.Commits) / (double)sensors, 3),
                 Math.Round((after.SensorUpdates - _before.SensorUpdates) / (double)sensors, 3),
+                after.SensorUpdates > _before.SensorUpdates
+                    ? Math.Round((after.SensorHotUpdates - _before.SensorHotUpdates) / (double)(after.SensorUpdates - _before.SensorUpdates), 3)
+                    : 0,
                 Math.Round((after.ReminderWrites - _before.ReminderWrites) / (double)sensors, 3),
                 Math.Round((after.WalSyncs - _before.WalSyncs) / (double)sensors, 3),
                 calls,
@@ -539,12 +543,13 @@ internal sealed record FirstHeartbeatCost(
             SELECT pg_stat_force_next_flush(),
                    (SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()),
                    (SELECT n_tup_upd FROM pg_stat_user_tables WHERE relname = 'sensor'),
+                   (SELECT n_tup_hot_upd FROM pg_stat_user_tables WHERE relname = 'sensor'),
                    (SELECT coalesce(sum(n_tup_ins + n_tup_upd + n_tup_del), 0)::bigint FROM pg_stat_user_tables WHERE relname = 'orleans_reminder'),
                    (SELECT wal_sync FROM pg_stat_wal)
             """, connection);
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
         await reader.ReadAsync(cancellationToken);
-        return new Counters(reader.GetInt64(1), reader.GetInt64(2), reader.GetInt64(3), reader.GetInt64(4));
+        return new Counters(reader.GetInt64(1), reader.GetInt64(2), reader.GetInt64(3), reader.GetInt64(4), reader.GetInt64(5));
     }
 
     public string Describe()
@@ -553,6 +558,6 @@ internal sealed record FirstHeartbeatCost(
         var statements = string.Join("; ", StatementCalls.Select(call =>
             string.Create(invariant, $"{call.Value:0.###} × `{call.Key}` ({StatementMilliseconds[call.Key]:0.###} ms)")));
         return string.Create(invariant,
-            $"{Commits:0.###} commits, {SensorUpdates:0.###} `sensor` row updates, {ReminderWrites:0.###} reminder writes, {WalSyncs:0.###} WAL flushes; statements by database time (calls, ms): {statements}");
+            $"{Commits:0.###} commits, {SensorUpdates:0.###} `sensor` row updates ({SensorHotShare * 100:0}% HOT), {ReminderWrites:0.###} reminder writes, {WalSyncs:0.###} WAL flushes; statements by database time (calls, ms): {statements}");
     }
 }
