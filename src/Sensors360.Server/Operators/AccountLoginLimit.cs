@@ -1,5 +1,6 @@
 using System.Net;
 using System.Threading.RateLimiting;
+using Sensors360.Server.Http;
 
 namespace Sensors360.Server.Operators;
 
@@ -26,12 +27,12 @@ internal sealed partial class AccountLoginLimit(ILogger<AccountLoginLimit> logge
 
     /// <summary>This attempt's turn at the name (dispose when done); not acquired when too many attempts wait already.</summary>
     public ValueTask<RateLimitLease> WaitTurnAsync(string username, CancellationToken cancellationToken) =>
-        _turns.AcquireAsync(username, 1, cancellationToken);
+        IdlePartitionSweep.AcquireAsync(_turns, username, cancellationToken);
 
     /// <summary>Whether the name has used up its failures; <paramref name="retryAfter"/> is at most the window.</summary>
     public bool IsLocked(string username, IPAddress? address, out TimeSpan retryAfter)
     {
-        using var probe = _failures.AttemptAcquire(username, 0);
+        using var probe = IdlePartitionSweep.AttemptAcquire(_failures, username, 0);
         retryAfter = probe.TryGetMetadata(MetadataName.RetryAfter, out var after) && after > TimeSpan.Zero ? after : Window;
         if (!probe.IsAcquired)
         {
@@ -43,7 +44,7 @@ internal sealed partial class AccountLoginLimit(ILogger<AccountLoginLimit> logge
 
     public void RecordFailure(string username, IPAddress? address)
     {
-        _failures.AttemptAcquire(username).Dispose();
+        IdlePartitionSweep.AttemptAcquire(_failures, username).Dispose();
         LogFailed(logger, username, address?.ToString() ?? "unknown");
     }
 

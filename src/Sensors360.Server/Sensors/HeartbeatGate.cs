@@ -4,6 +4,7 @@ using Microsoft.Extensions.Caching.Memory;
 using Microsoft.Extensions.Internal;
 using Microsoft.Extensions.Options;
 using Sensors360.Abstractions.Sensors;
+using Sensors360.Server.Http;
 
 namespace Sensors360.Server.Sensors;
 
@@ -93,7 +94,7 @@ internal sealed class HeartbeatGate : IDisposable
     {
         retryAfter = TimeSpan.Zero;
         generation = Volatile.Read(ref _generation);
-        using (var budget = _refusalsPerAddress.AttemptAcquire(address, 0))
+        using (var budget = IdlePartitionSweep.AttemptAcquire(_refusalsPerAddress, address, 0))
         {
             if (!budget.IsAcquired)
             {
@@ -108,7 +109,7 @@ internal sealed class HeartbeatGate : IDisposable
             return HeartbeatAdmission.Refused;
         }
 
-        using var permit = _perSensor.AttemptAcquire(sensorId);
+        using var permit = IdlePartitionSweep.AttemptAcquire(_perSensor, sensorId);
         if (!permit.IsAcquired)
         {
             retryAfter = RetryAfter(permit, SensorWindow);
@@ -170,7 +171,7 @@ internal sealed class HeartbeatGate : IDisposable
         _refused.Dispose();
     }
 
-    private void CountRefusal(IPAddress address) => _refusalsPerAddress.AttemptAcquire(address).Dispose();
+    private void CountRefusal(IPAddress address) => IdlePartitionSweep.AttemptAcquire(_refusalsPerAddress, address).Dispose();
 
     private static TimeSpan RetryAfter(RateLimitLease lease, TimeSpan fallback) =>
         lease.TryGetMetadata(MetadataName.RetryAfter, out var retryAfter) && retryAfter > TimeSpan.Zero ? retryAfter : fallback;

@@ -1,0 +1,98 @@
+using System.Threading.RateLimiting;
+using Sensors360.Server.Http;
+
+namespace Sensors360.Server.Tests.Http;
+
+/// <summary>
+/// A partitioned limiter's idle-partition sweep (dotnet/runtime#99865): a request whose partition is disposed under
+/// it is asked again, not failed. The sweep runs on the framework's own 10 s timer, so these tests stand in for it
+/// with a limiter whose partition is disposed between the lookup and the lease, as the sweep's is.
+/// </summary>
+public sealed class IdlePartitionSweepTests
+{
+    [Fact]
+    public void A_partition_swept_under_a_request_is_made_afresh_and_the_request_counted()
+    {
+        using var limiter = new SweptOnce(permitLimit: 2);
+
+        using (var first = IdlePartitionSweep.AttemptAcquire(limiter, "sensor-1"))
+        {
+            Assert.True(first.IsAcquired);
+        }
+
+        Assert.Equal(1, limiter.Swept);
+        // The fresh partition counts from where the request left it: one more permit, then none.
+        Assert.True(IdlePartitionSweep.AttemptAcquire(limiter, "sensor-1").IsAcquired);
+        Assert.False(IdlePartitionSweep.AttemptAcquire(limiter, "sensor-1").IsAcquired);
+    }
+
+    [Fact]
+    public async Task A_wait_whose_partition_is_swept_is_made_afresh()
+    {
+        using var limiter = new SweptOnce(permitLimit: 1);
+
+        using var lease = await IdlePartitionSweep.AcquireAsync(limiter, "operator", CancellationToken.None);
+
+        Assert.True(lease.IsAcquired);
+        Assert.Equal(1, limiter.Swept);
+    }
+
+    [Fact]
+    public void A_limiter_that_is_itself_disposed_still_throws()
+    {
+        var limiter = PartitionedRateLimiter.Create<string, string>(key =>
+            RateLimitPartition.GetFixedWindowLimiter(key, _ => new FixedWindowRateLimiterOptions { PermitLimit = 1, Window = TimeSpan.FromMinutes(1) }));
+        limiter.Dispose();
+
+        Assert.Throws<ObjectDisposedException>(() => IdlePartitionSweep.AttemptAcquire(limiter, "sensor-1"));
+    }
+
+    /// <summary>
+    /// Fixed-window partitions, the first of which is disposed once it has been looked up and before it leases, as a
+    /// sweep racing the request does; the next lookup makes a fresh one.
+    /// </summary>
+    private sealed class SweptOnce(int permitLimit) : PartitionedRateLimiter<string>
+    {
+        private readonly Dictionary<string, RateLimiter> _partitions = [];
+
+        public int Swept { get; private set; }
+
+        public override RateLimiterStatistics? GetStatistics(string resource) => Partition(resource).GetStatistics();
+
+        protected override RateLimitLease AttemptAcquireCore(string resource, int permitCount) =>
+            Partition(resource).AttemptAcquire(permitCount);
+
+        protected override ValueTask<RateLimitLease> AcquireAsyncCore(string resource, int permitCount, CancellationToken cancellationToken) =>
+            Partition(resource).AcquireAsync(permitCount, cancellationToken);
+
+        protected override void Dispose(bool disposing)
+        {
+            foreach (var partition in _partitions.Values)
+            {
+                partition.Dispose();
+            }
+
+            base.Dispose(disposing);
+        }
+
+        private RateLimiter Partition(string resource)
+        {
+            if (!_partitions.TryGetValue(resource, out var partition))
+            {
+                partition = new FixedWindowRateLimiter(new FixedWindowRateLimiterOptions
+                {
+                    PermitLimit = permitLimit, Window = TimeSpan.FromMinutes(1), QueueLimit = 0, AutoReplenishment = false,
+                });
+                _partitions[resource] = partition;
+                if (Swept == 0)
+                {
+                    Swept++;
+                    _partitions.Remove(resource);
+                    partition.Dispose();
+                }
+            }
+
+            return partition;
+        }
+    }
+}
