@@ -9,8 +9,9 @@ internal sealed record LoadSensor(string Id, string Token);
 /// <summary>
 /// Runs <c>wrk</c> (Debian's package; a C client that takes far less CPU than a .NET one) against one route, closed
 /// loop: each connection sends its next request when the last was answered. The requests are built once, in the
-/// script's <c>setup</c>, so the client spends nothing per request but the send. Thread k of n sends sensors k, k + n, ...
-/// round-robin, so no sensor is sent two heartbeats at once (with fewer sensors than threads it cannot be helped).
+/// script's <c>setup</c>; a request's first send also cuts it from its thread's share, later ones only send. Thread k
+/// of n sends sensors k, k + n, ... round-robin, so no sensor is sent two heartbeats at once unless one request
+/// outlasts its thread's whole round (or there are fewer sensors than threads).
 /// </summary>
 internal sealed class WrkDriver(string wrk, string workDirectory, int threads, int connections)
 {
@@ -73,7 +74,8 @@ internal sealed class WrkDriver(string wrk, string workDirectory, int threads, i
             setup = function(thread)
               if shares == nil then
                 -- wrk adds the Host header in each thread's init; these requests are made before that.
-                local host = wrk.port and (wrk.host .. ":" .. wrk.port) or wrk.host
+                local host = wrk.host:find(":") and ("[" .. wrk.host .. "]") or wrk.host
+                if wrk.port then host = host .. ":" .. wrk.port end
                 local lists = {}
                 for k = 1, threads do lists[k] = {} end
                 local all = {}
@@ -95,6 +97,8 @@ internal sealed class WrkDriver(string wrk, string workDirectory, int threads, i
               thread:set("share", shares[started])
             end
 
+            -- wrk calls request() once in the first thread before the run, to check it: that request is sent after
+            -- the thread's first round instead of first.
             local requests = {}
             local unsplit = 1
             local turn = 0
