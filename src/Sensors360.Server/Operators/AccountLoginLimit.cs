@@ -19,20 +19,20 @@ internal sealed partial class AccountLoginLimit(ILogger<AccountLoginLimit> logge
     // Attempts at one name take turns, so a burst of parallel guesses cannot all pass the check before any counts.
     private const int WaitingTurns = 16;
 
-    private readonly PartitionedRateLimiter<string> _failures = PartitionedRateLimiter.Create<string, string>(username =>
-        RateLimitPartition.GetFixedWindowLimiter(username, _ => new FixedWindowRateLimiterOptions { PermitLimit = MaxFailures, Window = Window, QueueLimit = 0 }));
+    private readonly PartitionedRateLimiter<string> _failures = IdlePartitionSweep.Tolerate(PartitionedRateLimiter.Create<string, string>(username =>
+        RateLimitPartition.GetFixedWindowLimiter(username, _ => new FixedWindowRateLimiterOptions { PermitLimit = MaxFailures, Window = Window, QueueLimit = 0 })));
 
-    private readonly PartitionedRateLimiter<string> _turns = PartitionedRateLimiter.Create<string, string>(username =>
-        RateLimitPartition.GetConcurrencyLimiter(username, _ => new ConcurrencyLimiterOptions { PermitLimit = 1, QueueLimit = WaitingTurns }));
+    private readonly PartitionedRateLimiter<string> _turns = IdlePartitionSweep.Tolerate(PartitionedRateLimiter.Create<string, string>(username =>
+        RateLimitPartition.GetConcurrencyLimiter(username, _ => new ConcurrencyLimiterOptions { PermitLimit = 1, QueueLimit = WaitingTurns })));
 
     /// <summary>This attempt's turn at the name (dispose when done); not acquired when too many attempts wait already.</summary>
     public ValueTask<RateLimitLease> WaitTurnAsync(string username, CancellationToken cancellationToken) =>
-        IdlePartitionSweep.AcquireAsync(_turns, username, cancellationToken);
+        _turns.AcquireAsync(username, 1, cancellationToken);
 
     /// <summary>Whether the name has used up its failures; <paramref name="retryAfter"/> is at most the window.</summary>
     public bool IsLocked(string username, IPAddress? address, out TimeSpan retryAfter)
     {
-        using var probe = IdlePartitionSweep.AttemptAcquire(_failures, username, 0);
+        using var probe = _failures.AttemptAcquire(username, 0);
         retryAfter = probe.TryGetMetadata(MetadataName.RetryAfter, out var after) && after > TimeSpan.Zero ? after : Window;
         if (!probe.IsAcquired)
         {
@@ -44,7 +44,7 @@ internal sealed partial class AccountLoginLimit(ILogger<AccountLoginLimit> logge
 
     public void RecordFailure(string username, IPAddress? address)
     {
-        IdlePartitionSweep.AttemptAcquire(_failures, username).Dispose();
+        _failures.AttemptAcquire(username).Dispose();
         LogFailed(logger, username, address?.ToString() ?? "unknown");
     }
 

@@ -79,8 +79,10 @@ internal sealed class HeartbeatGate : IDisposable
         // replenishes its partitions on its own timer instead of one timer per partition.
         Func<string, RateLimiter> newSensorLimiter = _ => new SlidingWindowRateLimiter(sensorLimit);
         Func<IPAddress, RateLimiter> newAddressLimiter = _ => new FixedWindowRateLimiter(addressLimit);
-        _perSensor = PartitionedRateLimiter.Create<string, string>(sensorId => RateLimitPartition.Get(sensorId, newSensorLimiter));
-        _refusalsPerAddress = PartitionedRateLimiter.Create<IPAddress, IPAddress>(address => RateLimitPartition.Get(address, newAddressLimiter));
+        _perSensor = IdlePartitionSweep.Tolerate(
+            PartitionedRateLimiter.Create<string, string>(sensorId => RateLimitPartition.Get(sensorId, newSensorLimiter)));
+        _refusalsPerAddress = IdlePartitionSweep.Tolerate(
+            PartitionedRateLimiter.Create<IPAddress, IPAddress>(address => RateLimitPartition.Get(address, newAddressLimiter)));
         _refused = new MemoryCache(new MemoryCacheOptions { SizeLimit = RememberedSensors, Clock = new Clock(time) });
     }
 
@@ -94,7 +96,7 @@ internal sealed class HeartbeatGate : IDisposable
     {
         retryAfter = TimeSpan.Zero;
         generation = Volatile.Read(ref _generation);
-        using (var budget = IdlePartitionSweep.AttemptAcquire(_refusalsPerAddress, address, 0))
+        using (var budget = _refusalsPerAddress.AttemptAcquire(address, 0))
         {
             if (!budget.IsAcquired)
             {
@@ -109,7 +111,7 @@ internal sealed class HeartbeatGate : IDisposable
             return HeartbeatAdmission.Refused;
         }
 
-        using var permit = IdlePartitionSweep.AttemptAcquire(_perSensor, sensorId);
+        using var permit = _perSensor.AttemptAcquire(sensorId);
         if (!permit.IsAcquired)
         {
             retryAfter = RetryAfter(permit, SensorWindow);
@@ -171,7 +173,7 @@ internal sealed class HeartbeatGate : IDisposable
         _refused.Dispose();
     }
 
-    private void CountRefusal(IPAddress address) => IdlePartitionSweep.AttemptAcquire(_refusalsPerAddress, address).Dispose();
+    private void CountRefusal(IPAddress address) => _refusalsPerAddress.AttemptAcquire(address).Dispose();
 
     private static TimeSpan RetryAfter(RateLimitLease lease, TimeSpan fallback) =>
         lease.TryGetMetadata(MetadataName.RetryAfter, out var retryAfter) && retryAfter > TimeSpan.Zero ? retryAfter : fallback;

@@ -13,38 +13,40 @@ public sealed class IdlePartitionSweepTests
     [Fact]
     public void A_partition_swept_under_a_request_is_made_afresh_and_the_request_counted()
     {
-        using var limiter = new SweptOnce(permitLimit: 2);
+        var swept = new SweptOnce(permitLimit: 2);
+        using var limiter = IdlePartitionSweep.Tolerate(swept);
 
-        using (var first = IdlePartitionSweep.AttemptAcquire(limiter, "sensor-1"))
+        using (var first = limiter.AttemptAcquire("sensor-1"))
         {
             Assert.True(first.IsAcquired);
         }
 
-        Assert.Equal(1, limiter.Swept);
+        Assert.Equal(1, swept.Swept);
         // The fresh partition counts from where the request left it: one more permit, then none.
-        Assert.True(IdlePartitionSweep.AttemptAcquire(limiter, "sensor-1").IsAcquired);
-        Assert.False(IdlePartitionSweep.AttemptAcquire(limiter, "sensor-1").IsAcquired);
+        Assert.True(limiter.AttemptAcquire("sensor-1").IsAcquired);
+        Assert.False(limiter.AttemptAcquire("sensor-1").IsAcquired);
     }
 
     [Fact]
     public async Task A_wait_whose_partition_is_swept_is_made_afresh()
     {
-        using var limiter = new SweptOnce(permitLimit: 1);
+        var swept = new SweptOnce(permitLimit: 1);
+        using var limiter = IdlePartitionSweep.Tolerate(swept);
 
-        using var lease = await IdlePartitionSweep.AcquireAsync(limiter, "operator", CancellationToken.None);
+        using var lease = await limiter.AcquireAsync("operator", 1, CancellationToken.None);
 
         Assert.True(lease.IsAcquired);
-        Assert.Equal(1, limiter.Swept);
+        Assert.Equal(1, swept.Swept);
     }
 
     [Fact]
     public void A_limiter_that_is_itself_disposed_still_throws()
     {
-        var limiter = PartitionedRateLimiter.Create<string, string>(key =>
-            RateLimitPartition.GetFixedWindowLimiter(key, _ => new FixedWindowRateLimiterOptions { PermitLimit = 1, Window = TimeSpan.FromMinutes(1) }));
+        var limiter = IdlePartitionSweep.Tolerate(PartitionedRateLimiter.Create<string, string>(key =>
+            RateLimitPartition.GetFixedWindowLimiter(key, _ => new FixedWindowRateLimiterOptions { PermitLimit = 1, Window = TimeSpan.FromMinutes(1) })));
         limiter.Dispose();
 
-        Assert.Throws<ObjectDisposedException>(() => IdlePartitionSweep.AttemptAcquire(limiter, "sensor-1"));
+        Assert.Throws<ObjectDisposedException>(() => limiter.AttemptAcquire("sensor-1"));
     }
 
     /// <summary>
