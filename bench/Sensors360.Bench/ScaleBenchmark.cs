@@ -481,7 +481,7 @@ internal sealed record FirstHeartbeatCost(
     IReadOnlyDictionary<string, double> StatementCalls,
     IReadOnlyDictionary<string, double> StatementMilliseconds)
 {
-    internal sealed record Counters(long Commits, long SensorUpdates, long SensorHotUpdates, long ReminderWrites, long WalSyncs);
+    internal sealed record Counters(long Commits, SensorRowUpdates SensorRows, long ReminderWrites, long WalSyncs);
 
     /// <summary>The counters before the phase; pg_stat_statements starts from zero.</summary>
     public sealed class Start
@@ -514,10 +514,8 @@ internal sealed record FirstHeartbeatCost(
 
             return new FirstHeartbeatCost(
                 Math.Round((after.Commits - _before.Commits) / (double)sensors, 3),
-                Math.Round((after.SensorUpdates - _before.SensorUpdates) / (double)sensors, 3),
-                after.SensorUpdates > _before.SensorUpdates
-                    ? Math.Round((after.SensorHotUpdates - _before.SensorHotUpdates) / (double)(after.SensorUpdates - _before.SensorUpdates), 3)
-                    : 0,
+                Math.Round((after.SensorRows - _before.SensorRows).Updates / (double)sensors, 3),
+                (after.SensorRows - _before.SensorRows).HotShare,
                 Math.Round((after.ReminderWrites - _before.ReminderWrites) / (double)sensors, 3),
                 Math.Round((after.WalSyncs - _before.WalSyncs) / (double)sensors, 3),
                 calls,
@@ -549,7 +547,7 @@ internal sealed record FirstHeartbeatCost(
             """, connection);
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
         await reader.ReadAsync(cancellationToken);
-        return new Counters(reader.GetInt64(1), reader.GetInt64(2), reader.GetInt64(3), reader.GetInt64(4), reader.GetInt64(5));
+        return new Counters(reader.GetInt64(1), new SensorRowUpdates(reader.GetInt64(2), reader.GetInt64(3)), reader.GetInt64(4), reader.GetInt64(5));
     }
 
     public string Describe()
