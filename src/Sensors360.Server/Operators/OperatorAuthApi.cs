@@ -1,7 +1,6 @@
 using System.Globalization;
 using System.Security.Claims;
 using System.Text.Json;
-using System.Threading.RateLimiting;
 using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.Authentication.Cookies;
 using Microsoft.AspNetCore.Http.HttpResults;
@@ -13,43 +12,23 @@ namespace Sensors360.Server.Operators;
 /// <summary><c>/api/auth</c>: log in, log out, and who the current session belongs to.</summary>
 public static class OperatorAuthApi
 {
-    public const string LoginRateLimit = "login";
-
     /// <summary>Login attempts accepted per client address and minute; more get 429.</summary>
     public const int LoginAttemptsPerMinute = 10;
+
+    /// <summary>Per client address: slows password guessing without letting one client lock others out.</summary>
+    internal static readonly EndpointRateLimit LoginLimit = new(
+        "login", LoginAttemptsPerMinute, TimeSpan.FromMinutes(1), http => http.Connection.RemoteIpAddress?.ToString() ?? "");
 
     public static IEndpointRouteBuilder MapOperatorAuth(this IEndpointRouteBuilder app)
     {
         var auth = app.MapGroup("/api/auth");
-        auth.MapPost("/login", LoginAsync).AllowAnonymous().RequireRateLimiting(LoginRateLimit)
+        auth.MapPost("/login", LoginAsync).AllowAnonymous().RequireRateLimit(LoginLimit)
             .WithMetadata(StartsNewOperatorSession.Instance).WithName("Login");
         // The cast makes the framework write the handler's result instead of taking it for a RequestDelegate.
         auth.MapPost("/logout", (Delegate)LogoutAsync).WithName("Logout").RequireAuthorization(OperatorPolicies.Viewer);
         auth.MapGet("/me", GetCurrentOperator).WithName("GetCurrentOperator").RequireAuthorization(OperatorPolicies.Viewer);
         return app;
     }
-
-    internal static IServiceCollection AddLoginRateLimit(this IServiceCollection services) => services.AddRateLimiter(options =>
-    {
-        options.RejectionStatusCode = StatusCodes.Status429TooManyRequests;
-        // Applies to every rate-limit policy, so it names none.
-        options.OnRejected = (context, _) =>
-        {
-            var detail = "Too many requests from this address; try again later.";
-            if (context.Lease.TryGetMetadata(MetadataName.RetryAfter, out var retryAfter))
-            {
-                var seconds = (int)Math.Ceiling(retryAfter.TotalSeconds);
-                context.HttpContext.Response.Headers.RetryAfter = seconds.ToString(CultureInfo.InvariantCulture);
-                detail = $"Too many requests from this address; try again in {seconds} s.";
-            }
-
-            return new ValueTask(HttpProblems.Problem(StatusCodes.Status429TooManyRequests, "Too many requests", detail).ExecuteAsync(context.HttpContext));
-        };
-        // Per client address: slows password guessing without letting one client lock others out.
-        options.AddPolicy(LoginRateLimit, http => RateLimitPartition.GetFixedWindowLimiter(
-            http.Connection.RemoteIpAddress?.ToString() ?? "",
-            _ => new FixedWindowRateLimiterOptions { PermitLimit = LoginAttemptsPerMinute, Window = TimeSpan.FromMinutes(1), QueueLimit = 0 }));
-    });
 
     /// <summary>
     /// <c>POST /api/auth/login</c> (anonymous): starts a new session for a name and password, ending the one the request

@@ -1,9 +1,8 @@
 using System.Globalization;
 using System.Security.Claims;
-using System.Threading.RateLimiting;
 using Microsoft.AspNetCore.Http.HttpResults;
-using Microsoft.AspNetCore.RateLimiting;
 using Sensors360.Server.Audit;
+using Sensors360.Server.Http;
 using static Sensors360.Server.Http.HttpProblems;
 
 namespace Sensors360.Server.Operators;
@@ -14,8 +13,6 @@ namespace Sensors360.Server.Operators;
 /// </summary>
 public static class OperatorsApi
 {
-    public const string PasswordChangeRateLimit = "password-change";
-
     /// <summary>Own password changes (each checks the current password) accepted per operator in <see cref="PasswordChangeWindow"/>.</summary>
     public const int PasswordChangesPerWindow = 5;
 
@@ -25,10 +22,8 @@ public static class OperatorsApi
     /// Per operator, not per address: someone holding a stolen session cannot guess the current password
     /// (and so take the account over) faster than this, from however many addresses.
     /// </summary>
-    internal static IServiceCollection AddPasswordChangeRateLimit(this IServiceCollection services) =>
-        services.Configure<RateLimiterOptions>(options => options.AddPolicy(PasswordChangeRateLimit, http => RateLimitPartition.GetFixedWindowLimiter(
-            http.User.FindFirstValue(ClaimTypes.NameIdentifier) ?? "",
-            _ => new FixedWindowRateLimiterOptions { PermitLimit = PasswordChangesPerWindow, Window = PasswordChangeWindow, QueueLimit = 0 })));
+    internal static readonly EndpointRateLimit PasswordChangeLimit = new(
+        "password-change", PasswordChangesPerWindow, PasswordChangeWindow, http => http.User.FindFirstValue(ClaimTypes.NameIdentifier) ?? "");
 
     public static IEndpointRouteBuilder MapOperators(this IEndpointRouteBuilder app)
     {
@@ -41,7 +36,7 @@ public static class OperatorsApi
         // Any role changes its own password.
         app.MapPost("/api/auth/password", ChangeOwnPasswordAsync)
             .RequireAuthorization(OperatorPolicies.Viewer)
-            .RequireRateLimiting(PasswordChangeRateLimit);
+            .RequireRateLimit(PasswordChangeLimit);
         return app;
     }
 

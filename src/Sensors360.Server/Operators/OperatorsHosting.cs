@@ -1,10 +1,11 @@
 using Microsoft.AspNetCore.Identity;
+using Sensors360.Server.Http;
 
 namespace Sensors360.Server.Operators;
 
 public static class OperatorsHosting
 {
-    /// <summary>Operators' accounts, the first admin, sessions shared by every silo, and the login rate limit.</summary>
+    /// <summary>Operators' accounts, the first admin, sessions shared by every silo, and the login and password-change rate limits.</summary>
     public static WebApplicationBuilder AddOperators(this WebApplicationBuilder builder)
     {
         builder.Services.Configure<BootstrapOptions>(builder.Configuration.GetSection(BootstrapOptions.Section));
@@ -12,9 +13,8 @@ public static class OperatorsHosting
         builder.Services.AddSingleton<OperatorAccounts>();
         builder.Services.AddSingleton<OperatorBootstrap>();
         builder.Services.AddOperatorSessions(builder.Configuration);
-        builder.Services.AddLoginRateLimit();
+        builder.Services.AddEndpointRateLimits();
         builder.Services.AddSingleton<AccountLoginLimit>();
-        builder.Services.AddPasswordChangeRateLimit();
         return builder;
     }
 

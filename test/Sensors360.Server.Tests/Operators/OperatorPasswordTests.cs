@@ -68,6 +68,6 @@ public sealed class OperatorPasswordTests(RunningServer running) : IClassFixture
         Assert.Equal(HttpStatusCode.OK, await TryLoginAsync(running.Server, "reset-pw", "set-by-the-admin"));
     }
 
-    private static Task<HttpResponseMessage> ChangeOwnAsync(HttpClient client, string current, string @new) =>
+    internal static Task<HttpResponseMessage> ChangeOwnAsync(HttpClient client, string current, string @new) =>
         client.PostAsJsonAsync(new Uri("/api/auth/password", UriKind.Relative), new { current, @new }, Cancel);
 }
