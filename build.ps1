@@ -200,7 +200,8 @@ function Install-Chromium {
         -Find { if (Test-Path '/usr/bin/chromium') { '/usr/bin/chromium' } } | Out-Null
 }
 
-# wrk, the benchmark's HTTP client (a C client: far less CPU per request than the simulator's .NET one).
+# wrk, the benchmark's HTTP client (a C client: far less CPU per request than the simulator's .NET one); its script's
+# tests run it too.
 function Install-Wrk {
     return Install-DebianPackage -Package 'wrk' -Wanted 'wrk (the HTTP benchmark client)' `
         -Find { if (Test-Path '/usr/bin/wrk') { '/usr/bin/wrk' } }
@@ -943,6 +944,7 @@ function Invoke-Test {
     Install-Postgres | Out-Null
     Install-Chromium
     Install-HAProxy | Out-Null
+    Install-Wrk | Out-Null
     Invoke-Build
     $results = Join-Path $Root 'artifacts/test-results'
     if (Test-Path $results) { Remove-Item $results -Recurse -Force }
