@@ -30,6 +30,8 @@ public sealed class SensorTableFillTests(ThrowawayPostgres postgres)
         var checkpoint = standalone.Checkpoint;
         var ids = pagesBefore.Keys.Order().ToArray();
         var last = ids.ToDictionary(id => id, _ => t0);
+        var pages = pagesBefore;
+        var movedPerCheckpoint = new List<int>();
         for (var round = 0; round < Slices * Cycles; round++)
         {
             // One heartbeat since each noted sensor's checkpoint; the slices interleave over the pages, as beating sensors do.
@@ -42,15 +44,18 @@ public sealed class SensorTableFillTests(ThrowawayPostgres postgres)
 
             await NoOtherSnapshotAsync(connectionString);
             await checkpoint.WriteAsync(CancellationToken.None);
+            var after = await PagesAsync(connectionString);
+            movedPerCheckpoint.Add(ids.Count(id => after[id] != pages[id]));
+            pages = after;
         }
 
         Assert.Equal(0, checkpoint.Pending);
         Assert.Equal(Sensors * (1 + Cycles), await Sql.ScalarAsync(connectionString, "SELECT sum(heartbeat_count)::bigint FROM sensor"));
-        var pagesAfter = await PagesAsync(connectionString);
-        var moved = ids.Count(id => pagesAfter[id] != pagesBefore[id]);
+        var moved = ids.Count(id => pages[id] != pagesBefore[id]);
         // Packed full (PostgreSQL's default fill) 316 of the 4,000 left their page here; with schema/0019's room, none.
-        // A little slack: an autoanalyze can still take its snapshot just after the wait and hold back a prune.
-        Assert.True(moved <= Sensors / 100, $"{moved} of {Sensors} sensor rows left their page over {Slices * Cycles} checkpoints: their updates were not HOT");
+        // A little slack for a prune held back by something this test does not control.
+        Assert.True(moved <= Sensors / 100,
+            $"{moved} of {Sensors} sensor rows left their page over {Slices * Cycles} checkpoints: their updates were not HOT; per checkpoint: {string.Join(", ", movedPerCheckpoint)}");
     }
 
     [Fact]
@@ -110,6 +115,10 @@ public sealed class SensorTableFillTests(ThrowawayPostgres postgres)
             INSERT INTO heartbeat (sensor_id, received_at) SELECT id, $1 FROM s
             """, at, sensors);
         await Sql.ScalarAsync(connectionString, "VACUUM ANALYZE sensor");
+        // No autovacuum or autoanalyze of the table during the test: an autoanalyze's snapshot keeps old versions from
+        // being pruned, and a vacuum's pin on a page skips its prune, so rows would move for reasons that are not the
+        // fill (under a loaded CI, 751 of 4,000 moved once, with the wait below in place).
+        await Sql.ScalarAsync(connectionString, "ALTER TABLE sensor SET (autovacuum_enabled = false)");
     }
 
     /// <summary>
