@@ -116,8 +116,8 @@ public sealed class SensorTableFillTests(ThrowawayPostgres postgres)
             """, at, sensors);
         await Sql.ScalarAsync(connectionString, "VACUUM ANALYZE sensor");
         // No autovacuum or autoanalyze of the table during the test: an autoanalyze's snapshot keeps old versions from
-        // being pruned, and a vacuum's pin on a page skips its prune, so rows would move for reasons that are not the
-        // fill (under a loaded CI, 751 of 4,000 moved once, with the wait below in place).
+        // being pruned, and a vacuum's pin on a page skips its prune, so rows can move for reasons that are not the fill
+        // (under a loaded CI, 751 of 4,000 moved once with the wait below in place; the cause inferred, not observed).
         await Sql.ScalarAsync(connectionString, "ALTER TABLE sensor SET (autovacuum_enabled = false)");
     }
 
