@@ -6,7 +6,7 @@ namespace Sensors360.Server.Http;
 /// <summary>
 /// Endpoint metadata: at most <paramref name="PermitLimit"/> requests per <paramref name="Window"/> (fixed) for each
 /// partition <paramref name="PartitionOf"/> names (a client address, an operator); more get 429 with
-/// <c>Retry-After</c>. <paramref name="Name"/> keeps two endpoints' partitions apart.
+/// <c>Retry-After</c>. <paramref name="Name"/> names it; each limit (the record) has partitions of its own.
 /// </summary>
 public sealed record EndpointRateLimit(string Name, int PermitLimit, TimeSpan Window, Func<HttpContext, string> PartitionOf);
 
@@ -43,9 +43,9 @@ public static class EndpointRateLimits
 
     /// <summary>The global limiter: each limited endpoint's partitions apart, every other request through one no-op partition.</summary>
     internal static PartitionedRateLimiter<HttpContext> Create() =>
-        IdlePartitionSweep.Tolerate(PartitionedRateLimiter.Create<HttpContext, (string? Limit, string Partition)>(http =>
+        IdlePartitionSweep.Tolerate(PartitionedRateLimiter.Create<HttpContext, (EndpointRateLimit? Limit, string Partition)>(http =>
             http.GetEndpoint()?.Metadata.GetMetadata<EndpointRateLimit>() is { } limit
-                ? RateLimitPartition.GetFixedWindowLimiter<(string?, string)>((limit.Name, limit.PartitionOf(http)), _ =>
+                ? RateLimitPartition.GetFixedWindowLimiter<(EndpointRateLimit?, string)>((limit, limit.PartitionOf(http)), _ =>
                     new FixedWindowRateLimiterOptions { PermitLimit = limit.PermitLimit, Window = limit.Window, QueueLimit = 0 })
-                : RateLimitPartition.GetNoLimiter<(string?, string)>((null, string.Empty))));
+                : RateLimitPartition.GetNoLimiter<(EndpointRateLimit?, string)>((null, string.Empty))));
 }

@@ -1,4 +1,5 @@
 using System.Net;
+using System.Threading.RateLimiting;
 using Microsoft.AspNetCore.Http;
 using Sensors360.Server.Http;
 
@@ -35,7 +36,7 @@ public sealed class EndpointRateLimitTests
         Assert.True(Acquired(limiter, new DefaultHttpContext()));
     }
 
-    private static bool Acquired(System.Threading.RateLimiting.PartitionedRateLimiter<HttpContext> limiter, HttpContext request)
+    private static bool Acquired(PartitionedRateLimiter<HttpContext> limiter, HttpContext request)
     {
         using var lease = limiter.AttemptAcquire(request);
         return lease.IsAcquired;
