@@ -56,13 +56,12 @@ if (!app.CheckSettings() || !await app.PrepareDatabaseAsync() || !await app.Boot
 app.UseHttpEdge();
 app.UseSensors360Problems();
 // Routing here, after the edge and the problem bodies: endpoints marked ShortCircuit (the heartbeat routes) run
-// from this point and skip the page, cookie, origin and rate-limit steps below, which they do not use.
+// from this point and skip the page, cookie, origin and authorization steps below, which they do not use.
 app.UseRouting();
 app.UseDashboardPage();
 app.UsePageOriginCheck();
 app.UseAuthentication();
 app.UseAuthorization();
-app.UseRateLimiter();
 
 app.MapHealth();
 app.MapMetrics();

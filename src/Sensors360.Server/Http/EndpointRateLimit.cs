@@ -1,51 +1,75 @@
 using System.Globalization;
 using System.Threading.RateLimiting;
+using Microsoft.AspNetCore.Http.HttpResults;
 
 namespace Sensors360.Server.Http;
 
 /// <summary>
-/// Endpoint metadata: at most <paramref name="PermitLimit"/> requests per <paramref name="Window"/> (fixed) for each
-/// partition <paramref name="PartitionOf"/> names (a client address, an operator); more get 429 with
-/// <c>Retry-After</c>. <paramref name="Name"/> names it; each limit (the record) has partitions of its own.
+/// At most <paramref name="PermitLimit"/> requests per <paramref name="Window"/> (fixed) for each partition
+/// <paramref name="PartitionOf"/> names (a client address, an operator); more get 429 with <c>Retry-After</c>.
+/// <paramref name="Name"/> names it; each limit (the record) has partitions of its own.
 /// </summary>
 public sealed record EndpointRateLimit(string Name, int PermitLimit, TimeSpan Window, Func<HttpContext, string> PartitionOf);
 
 /// <summary>
-/// ASP.NET Core's rate-limiting middleware with one global limiter that applies each endpoint's
-/// <see cref="EndpointRateLimit"/>, instead of named policies: the middleware makes the policies' partitioned
-/// limiter itself, where <see cref="IdlePartitionSweep"/> cannot reach it, and that limiter has the same race with
-/// its sweep of idle partitions (a rare 500).
+/// The partitions of every <see cref="EndpointRateLimit"/>, one per server, wrapped by <see cref="IdlePartitionSweep"/>.
+/// Applied as an endpoint filter (<see cref="EndpointRateLimitFilter.RequireRateLimit"/>) rather than through ASP.NET
+/// Core's rate-limiting middleware: the middleware makes its policies' partitioned limiter itself, out of the wrapper's
+/// reach, and a global limiter would take a lookup and a lease for every request that reaches it.
 /// </summary>
-public static class EndpointRateLimits
+public sealed class EndpointRateLimiters : IDisposable
 {
-    public static IServiceCollection AddEndpointRateLimits(this IServiceCollection services) => services.AddRateLimiter(options =>
+    private readonly PartitionedRateLimiter<(EndpointRateLimit Limit, string Partition)> _partitions;
+
+    public EndpointRateLimiters()
+        : this(PartitionedRateLimiter.Create<(EndpointRateLimit Limit, string Partition), (EndpointRateLimit, string)>(static key =>
+            RateLimitPartition.GetFixedWindowLimiter(key, static key =>
+                new FixedWindowRateLimiterOptions { PermitLimit = key.Item1.PermitLimit, Window = key.Item1.Window, QueueLimit = 0 })))
     {
-        options.RejectionStatusCode = StatusCodes.Status429TooManyRequests;
-        options.GlobalLimiter = Create();
-        // The limit is per address for logins and per operator for password changes, so the detail names neither.
-        options.OnRejected = (context, _) =>
+    }
+
+    /// <summary>Over <paramref name="partitions"/> (tests give a limiter whose partition is swept under a request).</summary>
+    internal EndpointRateLimiters(PartitionedRateLimiter<(EndpointRateLimit Limit, string Partition)> partitions) =>
+        _partitions = IdlePartitionSweep.Tolerate(partitions);
+
+    /// <summary>A permit of <paramref name="limit"/> for the request's partition, or a lease that is not acquired.</summary>
+    public RateLimitLease Acquire(EndpointRateLimit limit, HttpContext http) => _partitions.AttemptAcquire((limit, limit.PartitionOf(http)));
+
+    public void Dispose() => _partitions.Dispose();
+}
+
+public static class EndpointRateLimitFilter
+{
+    /// <summary>Limits the endpoint's requests by <paramref name="limit"/>; the filter runs after authorization.</summary>
+    public static TBuilder RequireRateLimit<TBuilder>(this TBuilder builder, EndpointRateLimit limit)
+        where TBuilder : IEndpointConventionBuilder => builder.AddEndpointFilterFactory((factory, next) =>
+    {
+        var limiters = factory.ApplicationServices.GetRequiredService<EndpointRateLimiters>();
+        return async invocation =>
         {
-            var detail = "Too many requests; try again later.";
-            if (context.Lease.TryGetMetadata(MetadataName.RetryAfter, out var retryAfter))
+            using (var lease = limiters.Acquire(limit, invocation.HttpContext))
             {
-                var seconds = (int)Math.Ceiling(retryAfter.TotalSeconds);
-                context.HttpContext.Response.Headers.RetryAfter = seconds.ToString(CultureInfo.InvariantCulture);
-                detail = $"Too many requests; try again in {seconds} s.";
+                if (!lease.IsAcquired)
+                {
+                    return Refuse(invocation.HttpContext.Response, lease);
+                }
             }
 
-            return new ValueTask(HttpProblems.Problem(StatusCodes.Status429TooManyRequests, "Too many requests", detail).ExecuteAsync(context.HttpContext));
+            return await next(invocation);
         };
     });
 
-    /// <summary>Limits the endpoint's requests by <paramref name="limit"/>.</summary>
-    public static TBuilder RequireRateLimit<TBuilder>(this TBuilder builder, EndpointRateLimit limit)
-        where TBuilder : IEndpointConventionBuilder => builder.WithMetadata(limit);
+    // The limit is per address for logins and per operator for password changes, so the detail names neither.
+    private static ProblemHttpResult Refuse(HttpResponse response, RateLimitLease lease)
+    {
+        var detail = "Too many requests; try again later.";
+        if (lease.TryGetMetadata(MetadataName.RetryAfter, out var retryAfter))
+        {
+            var seconds = Math.Max(1, (int)Math.Ceiling(retryAfter.TotalSeconds));
+            response.Headers.RetryAfter = seconds.ToString(CultureInfo.InvariantCulture);
+            detail = $"Too many requests; try again in {seconds} s.";
+        }
 
-    /// <summary>The global limiter: each limited endpoint's partitions apart, every other request through one no-op partition.</summary>
-    internal static PartitionedRateLimiter<HttpContext> Create() =>
-        IdlePartitionSweep.Tolerate(PartitionedRateLimiter.Create<HttpContext, (EndpointRateLimit? Limit, string Partition)>(http =>
-            http.GetEndpoint()?.Metadata.GetMetadata<EndpointRateLimit>() is { } limit
-                ? RateLimitPartition.GetFixedWindowLimiter<(EndpointRateLimit?, string)>((limit, limit.PartitionOf(http)), _ =>
-                    new FixedWindowRateLimiterOptions { PermitLimit = limit.PermitLimit, Window = limit.Window, QueueLimit = 0 })
-                : RateLimitPartition.GetNoLimiter<(EndpointRateLimit?, string)>((null, string.Empty))));
+        return HttpProblems.Problem(StatusCodes.Status429TooManyRequests, "Too many requests", detail);
+    }
 }

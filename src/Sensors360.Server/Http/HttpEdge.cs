@@ -79,6 +79,8 @@ public static class HttpEdge
             options.ExcludedHosts.Clear();
             options.ExcludedHosts.Add("localhost");
         });
+        // The partitions of the endpoints' own rate limits (RequireRateLimit): one set per server, disposed with it.
+        builder.Services.AddSingleton<EndpointRateLimiters>();
         return builder;
     }
 

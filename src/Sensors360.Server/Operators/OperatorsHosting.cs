@@ -1,11 +1,10 @@
 using Microsoft.AspNetCore.Identity;
-using Sensors360.Server.Http;
 
 namespace Sensors360.Server.Operators;
 
 public static class OperatorsHosting
 {
-    /// <summary>Operators' accounts, the first admin, sessions shared by every silo, and the login and password-change rate limits.</summary>
+    /// <summary>Operators' accounts, the first admin, and sessions shared by every silo.</summary>
     public static WebApplicationBuilder AddOperators(this WebApplicationBuilder builder)
     {
         builder.Services.Configure<BootstrapOptions>(builder.Configuration.GetSection(BootstrapOptions.Section));
@@ -13,7 +12,6 @@ public static class OperatorsHosting
         builder.Services.AddSingleton<OperatorAccounts>();
         builder.Services.AddSingleton<OperatorBootstrap>();
         builder.Services.AddOperatorSessions(builder.Configuration);
-        builder.Services.AddEndpointRateLimits();
         builder.Services.AddSingleton<AccountLoginLimit>();
         return builder;
     }

@@ -25,7 +25,7 @@ public static class HeartbeatsApi
 
         // Sensors authenticate with their own bearer token, checked by the sensor grain, not with a session; what
         // reaches the grain is limited first (HeartbeatGate: per sensor, and per client address for refusals).
-        // Short-circuited at routing: they use no cookie, session, origin check or ASP.NET rate-limit policy, so the
+        // Short-circuited at routing: they use no cookie, session or origin check, so the
         // middleware after UseRouting is skipped; the edge (forwarded headers, HSTS, security headers) and the problem
         // bodies, which come before routing, still apply (docs/performance.md#the-pipeline).
         app.MapPost("/api/sensors/{id}/heartbeat", (string id, HttpContext http) => ReceiveAsync(id, http, ingest))

@@ -1,13 +1,14 @@
 using System.Net;
-using System.Threading.RateLimiting;
 using Microsoft.AspNetCore.Http;
 using Sensors360.Server.Http;
+using static Sensors360.Server.Tests.Http.IdlePartitionSweepTests;
 
 namespace Sensors360.Server.Tests.Http;
 
 /// <summary>
-/// The server's one global rate limiter: each endpoint's <see cref="EndpointRateLimit"/> per its own partitions, and
-/// nothing for endpoints without one. The login and password-change tests show the limits through the real server.
+/// The endpoints' own rate limits (<see cref="EndpointRateLimiters"/>): each limit per its own partitions, and a
+/// partition swept under a request asked again. The login and password-change tests show the limits through the real
+/// server, and every other endpoint's tests that they have none.
 /// </summary>
 public sealed class EndpointRateLimitTests
 {
@@ -15,38 +16,39 @@ public sealed class EndpointRateLimitTests
     private static readonly EndpointRateLimit AlsoPerAddress = new("also-per-address", 1, TimeSpan.FromMinutes(1), http => http.Connection.RemoteIpAddress!.ToString());
 
     [Fact]
-    public void Each_limited_endpoint_counts_each_partition_apart()
+    public void Each_limit_counts_each_partition_apart()
     {
-        using var limiter = EndpointRateLimits.Create();
-        var first = Request(PerAddress, "192.0.2.1");
+        using var limiters = new EndpointRateLimiters();
+        var first = Request("192.0.2.1");
 
-        Assert.Equal([true, true, true, false], Enumerable.Range(0, 4).Select(_ => Acquired(limiter, first)));
-        // Another address, and the same address at another limited endpoint, have their own permits.
-        Assert.True(Acquired(limiter, Request(PerAddress, "192.0.2.2")));
-        Assert.True(Acquired(limiter, Request(AlsoPerAddress, "192.0.2.1")));
-        Assert.False(Acquired(limiter, Request(AlsoPerAddress, "192.0.2.1")));
+        Assert.Equal([true, true, true, false], Enumerable.Range(0, 4).Select(_ => Acquired(limiters, PerAddress, first)));
+        // Another address, and the same address under another limit, have their own permits.
+        Assert.True(Acquired(limiters, PerAddress, Request("192.0.2.2")));
+        Assert.True(Acquired(limiters, AlsoPerAddress, first));
+        Assert.False(Acquired(limiters, AlsoPerAddress, first));
     }
 
     [Fact]
-    public void An_endpoint_without_a_limit_and_a_request_without_an_endpoint_are_never_refused()
+    public void A_partition_swept_under_a_request_is_asked_again_not_failed()
     {
-        using var limiter = EndpointRateLimits.Create();
+        var swept = new SweptOnce<(EndpointRateLimit, string)>(permitLimit: 1);
+        using var limiters = new EndpointRateLimiters(swept);
 
-        Assert.All(Enumerable.Range(0, 1_000), _ => Assert.True(Acquired(limiter, Request(null, "192.0.2.1"))));
-        Assert.True(Acquired(limiter, new DefaultHttpContext()));
+        Assert.True(Acquired(limiters, PerAddress, Request("192.0.2.1")));
+        Assert.Equal(1, swept.Swept);
+        Assert.False(Acquired(limiters, PerAddress, Request("192.0.2.1")));
     }
 
-    private static bool Acquired(PartitionedRateLimiter<HttpContext> limiter, HttpContext request)
+    private static bool Acquired(EndpointRateLimiters limiters, EndpointRateLimit limit, HttpContext request)
     {
-        using var lease = limiter.AttemptAcquire(request);
+        using var lease = limiters.Acquire(limit, request);
         return lease.IsAcquired;
     }
 
-    private static DefaultHttpContext Request(EndpointRateLimit? limit, string address)
+    private static DefaultHttpContext Request(string address)
     {
         var request = new DefaultHttpContext();
         request.Connection.RemoteIpAddress = IPAddress.Parse(address);
-        request.SetEndpoint(new Endpoint(_ => Task.CompletedTask, limit is null ? EndpointMetadataCollection.Empty : new EndpointMetadataCollection(limit), "test"));
         return request;
     }
 }

@@ -13,7 +13,7 @@ public sealed class IdlePartitionSweepTests
     [Fact]
     public void A_partition_swept_under_a_request_is_made_afresh_and_the_request_counted()
     {
-        var swept = new SweptOnce(permitLimit: 2);
+        var swept = new SweptOnce<string>(permitLimit: 2);
         using var limiter = IdlePartitionSweep.Tolerate(swept);
 
         using (var first = limiter.AttemptAcquire("sensor-1"))
@@ -30,7 +30,7 @@ public sealed class IdlePartitionSweepTests
     [Fact]
     public async Task A_wait_whose_partition_is_swept_is_made_afresh()
     {
-        var swept = new SweptOnce(permitLimit: 1);
+        var swept = new SweptOnce<string>(permitLimit: 1);
         using var limiter = IdlePartitionSweep.Tolerate(swept);
 
         using var lease = await limiter.AcquireAsync("operator", 1, CancellationToken.None);
@@ -53,18 +53,19 @@ public sealed class IdlePartitionSweepTests
     /// Fixed-window partitions, the first of which is disposed once it has been looked up and before it leases, as a
     /// sweep racing the request does; the next lookup makes a fresh one.
     /// </summary>
-    private sealed class SweptOnce(int permitLimit) : PartitionedRateLimiter<string>
+    internal sealed class SweptOnce<TKey>(int permitLimit) : PartitionedRateLimiter<TKey>
+        where TKey : notnull
     {
-        private readonly Dictionary<string, RateLimiter> _partitions = [];
+        private readonly Dictionary<TKey, RateLimiter> _partitions = [];
 
         public int Swept { get; private set; }
 
-        public override RateLimiterStatistics? GetStatistics(string resource) => Partition(resource).GetStatistics();
+        public override RateLimiterStatistics? GetStatistics(TKey resource) => Partition(resource).GetStatistics();
 
-        protected override RateLimitLease AttemptAcquireCore(string resource, int permitCount) =>
+        protected override RateLimitLease AttemptAcquireCore(TKey resource, int permitCount) =>
             Partition(resource).AttemptAcquire(permitCount);
 
-        protected override ValueTask<RateLimitLease> AcquireAsyncCore(string resource, int permitCount, CancellationToken cancellationToken) =>
+        protected override ValueTask<RateLimitLease> AcquireAsyncCore(TKey resource, int permitCount, CancellationToken cancellationToken) =>
             Partition(resource).AcquireAsync(permitCount, cancellationToken);
 
         protected override void Dispose(bool disposing)
@@ -77,7 +78,7 @@ public sealed class IdlePartitionSweepTests
             base.Dispose(disposing);
         }
 
-        private RateLimiter Partition(string resource)
+        private RateLimiter Partition(TKey resource)
         {
             if (!_partitions.TryGetValue(resource, out var partition))
             {
