@@ -28,6 +28,7 @@ var migrate = args is ["migrate", ..];
 var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = migrate ? args[1..] : args, ContentRootPath = AppContext.BaseDirectory });
 builder.AddSensors360Problems();
 builder.AddHttpEdge();
+builder.AddEndpointRateLimits();
 builder.AddSensors360Database();
 builder.AddSensors360Silo();
 builder.AddSensors360Health();

@@ -22,9 +22,9 @@ public sealed class EndpointRateLimiters : IDisposable
     private readonly PartitionedRateLimiter<(EndpointRateLimit Limit, string Partition)> _partitions;
 
     public EndpointRateLimiters()
-        : this(PartitionedRateLimiter.Create<(EndpointRateLimit Limit, string Partition), (EndpointRateLimit, string)>(static key =>
+        : this(PartitionedRateLimiter.Create<(EndpointRateLimit Limit, string Partition), (EndpointRateLimit Limit, string Partition)>(static key =>
             RateLimitPartition.GetFixedWindowLimiter(key, static key =>
-                new FixedWindowRateLimiterOptions { PermitLimit = key.Item1.PermitLimit, Window = key.Item1.Window, QueueLimit = 0 })))
+                new FixedWindowRateLimiterOptions { PermitLimit = key.Limit.PermitLimit, Window = key.Limit.Window, QueueLimit = 0 })))
     {
     }
 
@@ -40,6 +40,13 @@ public sealed class EndpointRateLimiters : IDisposable
 
 public static class EndpointRateLimitFilter
 {
+    /// <summary>The partitions of every endpoint's own limit: one set per server, disposed with it.</summary>
+    public static WebApplicationBuilder AddEndpointRateLimits(this WebApplicationBuilder builder)
+    {
+        builder.Services.AddSingleton<EndpointRateLimiters>();
+        return builder;
+    }
+
     /// <summary>Limits the endpoint's requests by <paramref name="limit"/>; the filter runs after authorization.</summary>
     public static TBuilder RequireRateLimit<TBuilder>(this TBuilder builder, EndpointRateLimit limit)
         where TBuilder : IEndpointConventionBuilder => builder.AddEndpointFilterFactory((factory, next) =>
@@ -47,6 +54,13 @@ public static class EndpointRateLimitFilter
         var limiters = factory.ApplicationServices.GetRequiredService<EndpointRateLimiters>();
         return async invocation =>
         {
+            // A body that did not bind (empty, or JSON null) has its 400 set already and the handler will not run:
+            // filters still do, and it must not spend a permit.
+            if (invocation.HttpContext.Response.StatusCode >= StatusCodes.Status400BadRequest)
+            {
+                return await next(invocation);
+            }
+
             using (var lease = limiters.Acquire(limit, invocation.HttpContext))
             {
                 if (!lease.IsAcquired)

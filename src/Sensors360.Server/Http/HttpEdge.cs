@@ -79,8 +79,6 @@ public static class HttpEdge
             options.ExcludedHosts.Clear();
             options.ExcludedHosts.Add("localhost");
         });
-        // The partitions of the endpoints' own rate limits (RequireRateLimit): one set per server, disposed with it.
-        builder.Services.AddSingleton<EndpointRateLimiters>();
         return builder;
     }
 

@@ -1,7 +1,6 @@
 using System.Net;
 using Microsoft.AspNetCore.Http;
 using Sensors360.Server.Http;
-using static Sensors360.Server.Tests.Http.IdlePartitionSweepTests;
 
 namespace Sensors360.Server.Tests.Http;
 
@@ -31,6 +30,7 @@ public sealed class EndpointRateLimitTests
     [Fact]
     public void A_partition_swept_under_a_request_is_asked_again_not_failed()
     {
+        // The stand-in's partitions allow one permit each (it does not read the limit's three).
         var swept = new SweptOnce<(EndpointRateLimit, string)>(permitLimit: 1);
         using var limiters = new EndpointRateLimiters(swept);
 

@@ -68,8 +68,8 @@ public sealed class HttpsTests(ThrowawayPostgres postgres)
     }
 
     /// <summary>
-    /// The heartbeat route is short-circuited at routing (it skips the cookie, origin and rate-limit middleware it does
-    /// not use); what stands before routing still applies to it: the forwarded client keys its refusal limit, HSTS and
+    /// The heartbeat route is short-circuited at routing (it skips the cookie, origin and authorization middleware it
+    /// does not use); what stands before routing still applies to it: the forwarded client keys its refusal limit, HSTS and
     /// the security headers are sent, and refusals are problem bodies.
     /// </summary>
     [Fact]

@@ -1,4 +1,5 @@
 using System.Net;
+using System.Text;
 using Sensors360.Server.Operators;
 using Sensors360.Testing;
 using static Sensors360.Server.Tests.Operators.OperatorClient;
@@ -39,5 +40,23 @@ public sealed class OperatorPasswordLimitTests(RunningServer running) : IClassFi
         {
             Assert.Equal(HttpStatusCode.NoContent, other.StatusCode);
         }
+    }
+
+    [Fact]
+    public async Task Bodies_that_do_not_bind_get_400_and_spend_no_permit()
+    {
+        await CreateAsync(running.Operator, "sloppy-pw", "viewer");
+        using var client = await running.Server.LoginAsync("sloppy-pw", PasswordOf("sloppy-pw"));
+
+        // More than the limit allows, alternating an empty body and JSON null: neither reaches the handler.
+        for (var attempt = 0; attempt <= OperatorsApi.PasswordChangesPerWindow; attempt++)
+        {
+            using var body = new StringContent(attempt % 2 == 0 ? "" : "null", Encoding.UTF8, "application/json");
+            using var unbound = await client.PostAsync(new Uri("/api/auth/password", UriKind.Relative), body, TestContext.Current.CancellationToken);
+            await AssertProblemAsync(unbound, 400);
+        }
+
+        using var changed = await ChangeOwnAsync(client, PasswordOf("sloppy-pw"), "a-brand-new-password");
+        Assert.Equal(HttpStatusCode.NoContent, changed.StatusCode);
     }
 }
