@@ -55,7 +55,7 @@ public static class EndpointRateLimitFilter
         return async invocation =>
         {
             // A body that did not bind (empty, or JSON null) has its 400 set already and the handler will not run:
-            // filters still do, and it must not spend a permit.
+            // filters still do, and it must not spend a permit. Passing is safe: the framework runs no handler at 400+.
             if (invocation.HttpContext.Response.StatusCode >= StatusCodes.Status400BadRequest)
             {
                 return await next(invocation);

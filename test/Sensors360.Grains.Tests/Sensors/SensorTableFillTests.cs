@@ -42,11 +42,8 @@ public sealed class SensorTableFillTests(ThrowawayPostgres postgres)
                 last[id] = beat;
             }
 
-            await NoOtherSnapshotAsync(connectionString);
-            await checkpoint.WriteAsync(CancellationToken.None);
-            var after = await PagesAsync(connectionString);
-            movedPerCheckpoint.Add(ids.Count(id => after[id] != pages[id]));
-            pages = after;
+            (pages, var movedNow) = await WriteCheckpointAsync(connectionString, checkpoint, pages);
+            movedPerCheckpoint.Add(movedNow);
         }
 
         Assert.Equal(0, checkpoint.Pending);
@@ -86,11 +83,8 @@ public sealed class SensorTableFillTests(ThrowawayPostgres postgres)
                 checkpoint.Note(id, t0.AddMinutes(round), t0.AddMinutes(round + 1), 1);
             }
 
-            await NoOtherSnapshotAsync(connectionString);
-            await checkpoint.WriteAsync(CancellationToken.None);
-            var after = await PagesAsync(connectionString);
-            movedPerCheckpoint.Add(ids.Count(id => after[id] != pages[id]));
-            pages = after;
+            (pages, var movedNow) = await WriteCheckpointAsync(connectionString, checkpoint, pages);
+            movedPerCheckpoint.Add(movedNow);
         }
 
         Assert.Equal(0, checkpoint.Pending);
@@ -132,6 +126,16 @@ public sealed class SensorTableFillTests(ThrowawayPostgres postgres)
             WHERE datname = current_database() AND pid <> pg_backend_pid() AND (backend_xmin IS NOT NULL OR backend_xid IS NOT NULL)
             """) == 0,
         TimeSpan.FromSeconds(30), "no other session in the test's database holds a snapshot");
+
+    /// <summary>Writes what is noted, with no other snapshot open, and counts the rows that left their page.</summary>
+    private static async Task<(Dictionary<long, long> Pages, int Moved)> WriteCheckpointAsync(
+        string connectionString, SensorCheckpoint checkpoint, Dictionary<long, long> pages)
+    {
+        await NoOtherSnapshotAsync(connectionString);
+        await checkpoint.WriteAsync(CancellationToken.None);
+        var after = await PagesAsync(connectionString);
+        return (after, after.Count(row => row.Value != pages[row.Key]));
+    }
 
     /// <summary>Each sensor row's heap page.</summary>
     private static async Task<Dictionary<long, long>> PagesAsync(string connectionString)
