@@ -1,4 +1,3 @@
-using System.Globalization;
 using System.Threading.RateLimiting;
 using Microsoft.AspNetCore.Http.HttpResults;
 
@@ -79,8 +78,7 @@ public static class EndpointRateLimitFilter
         var detail = "Too many requests; try again later.";
         if (lease.TryGetMetadata(MetadataName.RetryAfter, out var retryAfter))
         {
-            var seconds = Math.Max(1, (int)Math.Ceiling(retryAfter.TotalSeconds));
-            response.Headers.RetryAfter = seconds.ToString(CultureInfo.InvariantCulture);
+            var seconds = HttpProblems.SetRetryAfter(response, retryAfter);
             detail = $"Too many requests; try again in {seconds} s.";
         }
 

@@ -1,3 +1,4 @@
+using System.Globalization;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Mvc;
 
@@ -26,6 +27,17 @@ public static class HttpProblems
     /// <summary>A problem result with a status, a short title and a detail that says what to fix.</summary>
     public static ProblemHttpResult Problem(int status, string title, string? detail = null) =>
         TypedResults.Problem(new ProblemDetails { Status = status, Title = title, Detail = detail });
+
+    /// <summary>
+    /// Sets <c>Retry-After</c> to <paramref name="retryAfter"/> in whole seconds, rounded up and at least 1 (a client
+    /// told 0 would retry at once), and returns them for the problem's detail.
+    /// </summary>
+    public static int SetRetryAfter(HttpResponse response, TimeSpan retryAfter)
+    {
+        var seconds = Math.Max(1, (int)Math.Ceiling(retryAfter.TotalSeconds));
+        response.Headers.RetryAfter = seconds.ToString(CultureInfo.InvariantCulture);
+        return seconds;
+    }
 
     /// <summary>The 503 of a change the database could not take (a grain reported it unavailable); nothing was changed.</summary>
     public static ProblemHttpResult ChangeUnavailable() =>

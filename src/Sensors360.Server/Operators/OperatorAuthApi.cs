@@ -1,4 +1,3 @@
-using System.Globalization;
 using System.Security.Claims;
 using System.Text.Json;
 using Microsoft.AspNetCore.Authentication;
@@ -54,8 +53,7 @@ public static class OperatorAuthApi
         // Checked before the password, so a locked name tells nothing about a guess.
         if (accountLimit.IsLocked(request.Username, address, out var retryAfter))
         {
-            var seconds = Math.Max(1, (int)Math.Ceiling(retryAfter.TotalSeconds));
-            context.Response.Headers.RetryAfter = seconds.ToString(CultureInfo.InvariantCulture);
+            var seconds = HttpProblems.SetRetryAfter(context.Response, retryAfter);
             return HttpProblems.Problem(StatusCodes.Status429TooManyRequests, "Too many failed logins",
                 $"Too many failed logins for this account; try again in {seconds} s.");
         }

@@ -286,8 +286,7 @@ public static class HeartbeatsApi
 
     private static ProblemHttpResult TooMany(HttpContext http, TimeSpan retryAfter, string title, string detail)
     {
-        var seconds = Math.Max(1, (int)Math.Ceiling(retryAfter.TotalSeconds));
-        http.Response.Headers.RetryAfter = seconds.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        var seconds = SetRetryAfter(http.Response, retryAfter);
         return Problem(429, title, $"{detail} Try again in {seconds} s.");
     }
 
