@@ -11,7 +11,7 @@ namespace Sensors360.Server.Operators;
 /// nobody has count alike, so the limit says nothing about which names exist. The price: someone who knows a
 /// name can keep it locked by failing ten times every 15 minutes (docs/security.md).
 /// </summary>
-internal sealed partial class AccountLoginLimit(ILogger<AccountLoginLimit> logger) : IDisposable
+internal sealed partial class AccountLoginLimit : IDisposable
 {
     public const int MaxFailures = 10;
     public static readonly TimeSpan Window = TimeSpan.FromMinutes(15);
@@ -19,11 +19,27 @@ internal sealed partial class AccountLoginLimit(ILogger<AccountLoginLimit> logge
     // Attempts at one name take turns, so a burst of parallel guesses cannot all pass the check before any counts.
     private const int WaitingTurns = 16;
 
-    private readonly PartitionedRateLimiter<string> _failures = IdlePartitionSweep.Tolerate(PartitionedRateLimiter.Create<string, string>(username =>
-        RateLimitPartition.GetFixedWindowLimiter(username, _ => new FixedWindowRateLimiterOptions { PermitLimit = MaxFailures, Window = Window, QueueLimit = 0 })));
+    private readonly ILogger<AccountLoginLimit> _logger;
+    private readonly PartitionedRateLimiter<string> _failures;
+    private readonly PartitionedRateLimiter<string> _turns;
 
-    private readonly PartitionedRateLimiter<string> _turns = IdlePartitionSweep.Tolerate(PartitionedRateLimiter.Create<string, string>(username =>
-        RateLimitPartition.GetConcurrencyLimiter(username, _ => new ConcurrencyLimiterOptions { PermitLimit = 1, QueueLimit = WaitingTurns })));
+    public AccountLoginLimit(ILogger<AccountLoginLimit> logger)
+        : this(
+            logger,
+            PartitionedRateLimiter.Create<string, string>(username => RateLimitPartition.GetFixedWindowLimiter(
+                username, _ => new FixedWindowRateLimiterOptions { PermitLimit = MaxFailures, Window = Window, QueueLimit = 0 })),
+            PartitionedRateLimiter.Create<string, string>(username => RateLimitPartition.GetConcurrencyLimiter(
+                username, _ => new ConcurrencyLimiterOptions { PermitLimit = 1, QueueLimit = WaitingTurns })))
+    {
+    }
+
+    /// <summary>Over the given partitions (tests give limiters whose partition is swept under a request).</summary>
+    internal AccountLoginLimit(ILogger<AccountLoginLimit> logger, PartitionedRateLimiter<string> failures, PartitionedRateLimiter<string> turns)
+    {
+        _logger = logger;
+        _failures = IdlePartitionSweep.Tolerate(failures);
+        _turns = IdlePartitionSweep.Tolerate(turns);
+    }
 
     /// <summary>This attempt's turn at the name (dispose when done); not acquired when too many attempts wait already.</summary>
     public ValueTask<RateLimitLease> WaitTurnAsync(string username, CancellationToken cancellationToken) =>
@@ -36,7 +52,7 @@ internal sealed partial class AccountLoginLimit(ILogger<AccountLoginLimit> logge
         retryAfter = probe.TryGetMetadata(MetadataName.RetryAfter, out var after) && after > TimeSpan.Zero ? after : Window;
         if (!probe.IsAcquired)
         {
-            LogLocked(logger, username, address?.ToString() ?? "unknown");
+            LogLocked(_logger, username, address?.ToString() ?? "unknown");
         }
 
         return !probe.IsAcquired;
@@ -45,7 +61,7 @@ internal sealed partial class AccountLoginLimit(ILogger<AccountLoginLimit> logge
     public void RecordFailure(string username, IPAddress? address)
     {
         _failures.AttemptAcquire(username).Dispose();
-        LogFailed(logger, username, address?.ToString() ?? "unknown");
+        LogFailed(_logger, username, address?.ToString() ?? "unknown");
     }
 
     public void Dispose()

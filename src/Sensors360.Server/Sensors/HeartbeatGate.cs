@@ -61,29 +61,42 @@ internal sealed class HeartbeatGate : IDisposable
     private volatile bool _remembering;
 
     public HeartbeatGate(IOptions<IngestOptions> options, TimeProvider time)
+        : this(options.Value.MaxHeartbeatsPerSecond, SensorLimits(options.Value), AddressLimits(options.Value), time)
     {
-        var ingest = options.Value;
-        MaxHeartbeatsPerSecond = ingest.MaxHeartbeatsPerSecond;
+    }
+
+    /// <summary>Over the given partitions (tests give limiters whose partition is swept under a request).</summary>
+    internal HeartbeatGate(int maxHeartbeatsPerSecond, PartitionedRateLimiter<string> perSensor, PartitionedRateLimiter<IPAddress> refusalsPerAddress, TimeProvider time)
+    {
+        MaxHeartbeatsPerSecond = maxHeartbeatsPerSecond;
+        _perSensor = IdlePartitionSweep.Tolerate(perSensor);
+        _refusalsPerAddress = IdlePartitionSweep.Tolerate(refusalsPerAddress);
+        _refused = new MemoryCache(new MemoryCacheOptions { SizeLimit = RememberedSensors, Clock = new Clock(time) });
+    }
+
+    private static PartitionedRateLimiter<string> SensorLimits(IngestOptions ingest)
+    {
         // A sliding window of five segments: no more than the limit in any second, unlike a fixed window that lets
         // twice the limit through around its boundary.
         var sensorLimit = new SlidingWindowRateLimiterOptions
         {
             PermitLimit = ingest.MaxHeartbeatsPerSecond, Window = SensorWindow, SegmentsPerWindow = 5, QueueLimit = 0, AutoReplenishment = false,
         };
+        // The partition factory is made once: RateLimitPartition.GetSlidingWindowLimiter makes a new delegate (and
+        // closure) on every request. Without auto-replenishment, as it arranges: the partitioned limiter replenishes
+        // its partitions on its own timer instead of one timer per partition.
+        Func<string, RateLimiter> newSensorLimiter = _ => new SlidingWindowRateLimiter(sensorLimit);
+        return PartitionedRateLimiter.Create<string, string>(sensorId => RateLimitPartition.Get(sensorId, newSensorLimiter));
+    }
+
+    private static PartitionedRateLimiter<IPAddress> AddressLimits(IngestOptions ingest)
+    {
         var addressLimit = new FixedWindowRateLimiterOptions
         {
             PermitLimit = ingest.MaxRefusedHeartbeatsPerMinute, Window = AddressWindow, QueueLimit = 0, AutoReplenishment = false,
         };
-        // The partitions' factories are made once: RateLimitPartition.GetSlidingWindowLimiter makes a new delegate
-        // (and closure) on every request. Without auto-replenishment, as it arranges: the partitioned limiter
-        // replenishes its partitions on its own timer instead of one timer per partition.
-        Func<string, RateLimiter> newSensorLimiter = _ => new SlidingWindowRateLimiter(sensorLimit);
         Func<IPAddress, RateLimiter> newAddressLimiter = _ => new FixedWindowRateLimiter(addressLimit);
-        _perSensor = IdlePartitionSweep.Tolerate(
-            PartitionedRateLimiter.Create<string, string>(sensorId => RateLimitPartition.Get(sensorId, newSensorLimiter)));
-        _refusalsPerAddress = IdlePartitionSweep.Tolerate(
-            PartitionedRateLimiter.Create<IPAddress, IPAddress>(address => RateLimitPartition.Get(address, newAddressLimiter)));
-        _refused = new MemoryCache(new MemoryCacheOptions { SizeLimit = RememberedSensors, Clock = new Clock(time) });
+        return PartitionedRateLimiter.Create<IPAddress, IPAddress>(address => RateLimitPartition.Get(address, newAddressLimiter));
     }
 
     public int MaxHeartbeatsPerSecond { get; }
