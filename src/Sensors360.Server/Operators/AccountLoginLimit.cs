@@ -33,7 +33,7 @@ internal sealed partial class AccountLoginLimit : IDisposable
     {
     }
 
-    /// <summary>Over the given partitions (tests give limiters whose partition is swept under a request).</summary>
+    /// <summary>Over the given partitioned limiters (tests give limiters whose partition is swept under a request).</summary>
     internal AccountLoginLimit(ILogger<AccountLoginLimit> logger, PartitionedRateLimiter<string> failures, PartitionedRateLimiter<string> turns)
     {
         _logger = logger;

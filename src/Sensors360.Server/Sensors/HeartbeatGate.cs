@@ -65,7 +65,7 @@ internal sealed class HeartbeatGate : IDisposable
     {
     }
 
-    /// <summary>Over the given partitions (tests give limiters whose partition is swept under a request).</summary>
+    /// <summary>Over the given partitioned limiters (tests give limiters whose partition is swept under a request).</summary>
     internal HeartbeatGate(int maxHeartbeatsPerSecond, PartitionedRateLimiter<string> perSensor, PartitionedRateLimiter<IPAddress> refusalsPerAddress, TimeProvider time)
     {
         MaxHeartbeatsPerSecond = maxHeartbeatsPerSecond;
@@ -95,6 +95,7 @@ internal sealed class HeartbeatGate : IDisposable
         {
             PermitLimit = ingest.MaxRefusedHeartbeatsPerMinute, Window = AddressWindow, QueueLimit = 0, AutoReplenishment = false,
         };
+        // Made once and replenished by the partitioned limiter, as the sensor limit's.
         Func<IPAddress, RateLimiter> newAddressLimiter = _ => new FixedWindowRateLimiter(addressLimit);
         return PartitionedRateLimiter.Create<IPAddress, IPAddress>(address => RateLimitPartition.Get(address, newAddressLimiter));
     }

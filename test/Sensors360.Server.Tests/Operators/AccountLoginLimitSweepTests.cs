@@ -25,7 +25,7 @@ public sealed class AccountLoginLimitSweepTests
 
         Assert.False(limit.IsLocked("admin", null, out _));
         Assert.Equal((1, 1), (failures.Swept, turns.Swept));
-        // The name's fresh partition counts the failure: its one is used, so the name is locked.
+        // The name's fresh partition counts the failure: its one permit is used, so the name is locked.
         limit.RecordFailure("admin", null);
         Assert.True(limit.IsLocked("admin", null, out _));
     }

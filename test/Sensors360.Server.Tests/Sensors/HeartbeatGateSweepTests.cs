@@ -1,4 +1,5 @@
 using System.Net;
+using Sensors360.Abstractions.Sensors;
 using Sensors360.Server.Sensors;
 using Sensors360.Server.Tests.Http;
 
@@ -18,7 +19,7 @@ public sealed class HeartbeatGateSweepTests
     {
         var perSensor = new SweptOnce<string>(permitLimit: 1);
         var perAddress = new SweptOnce<IPAddress>(permitLimit: 1);
-        using var gate = new HeartbeatGate(1, perSensor, perAddress, TimeProvider.System);
+        using var gate = new HeartbeatGate(maxHeartbeatsPerSecond: 1, perSensor, perAddress, TimeProvider.System);
 
         Assert.Equal(HeartbeatAdmission.Pass, gate.Admit("sensor-1", "hash", Client, out _, out _));
         Assert.Equal((1, 1), (perSensor.Swept, perAddress.Swept));
@@ -30,9 +31,9 @@ public sealed class HeartbeatGateSweepTests
     public void A_refusal_whose_address_partition_is_swept_under_it_is_still_counted()
     {
         var perAddress = new SweptOnce<IPAddress>(permitLimit: 1);
-        using var gate = new HeartbeatGate(1, new SweptOnce<string>(permitLimit: 1), perAddress, TimeProvider.System);
+        using var gate = new HeartbeatGate(maxHeartbeatsPerSecond: 1, new SweptOnce<string>(permitLimit: 1), perAddress, TimeProvider.System);
 
-        gate.Refused("sensor-1", "wrong", Client, Abstractions.Sensors.HeartbeatResult.Unauthorized, generation: 0);
+        gate.Refused("sensor-1", "wrong", Client, HeartbeatResult.Unauthorized, generation: 0);
 
         Assert.Equal(1, perAddress.Swept);
         // The address's one refusal is used, so its next heartbeat is held back.
