@@ -24,10 +24,14 @@ internal sealed partial class OpenLoopHeartbeats
     private readonly long[] _sent;
     private readonly long[] _answered;
     private readonly int[] _status;
+    // The warm-up's requests come first and are not counted.
+    private readonly long _measuredFrom;
     private long _outstanding;
 
-    private OpenLoopHeartbeats(long requests)
+    private OpenLoopHeartbeats(long warmUpRequests, long requests)
     {
+        _measuredFrom = warmUpRequests;
+        requests += warmUpRequests;
         _due = new long[requests];
         _sent = new long[requests];
         _answered = new long[requests];
@@ -35,17 +39,20 @@ internal sealed partial class OpenLoopHeartbeats
     }
 
     /// <summary>
-    /// Sends <c>rate × duration</c> heartbeats to <paramref name="pathTemplate"/> (<c>{id}</c> replaced) for the sensors in
-    /// turn, each with its token, on <paramref name="connections"/> connections. A request that got no 2xx (unsent, refused,
-    /// lost with its connection, unanswered after 10 s) counts as an error and as infinitely slow in the percentiles.
+    /// Sends heartbeats to <paramref name="pathTemplate"/> (<c>{id}</c> replaced) for the sensors in turn, each with its
+    /// token, on <paramref name="connections"/> connections: <paramref name="warmUp"/> at the rate, not counted, then
+    /// <c>rate × duration</c> measured ones on the same connections; <paramref name="measuring"/> is set as the first of
+    /// those falls due. A measured request that got no 2xx (unsent, refused, lost with its connection, unanswered after
+    /// 10 s) counts as an error and as infinitely slow in the percentiles.
     /// </summary>
     public static async Task<LoadNumbers> RunAsync(
-        Uri server, string pathTemplate, IReadOnlyList<LoadSensor> sensors, double rate, TimeSpan duration, int connections, CancellationToken cancellationToken)
+        Uri server, string pathTemplate, IReadOnlyList<LoadSensor> sensors, double rate, TimeSpan warmUp, TimeSpan duration, int connections,
+        TaskCompletionSource measuring, CancellationToken cancellationToken)
     {
         var requests = sensors.Select(sensor => Encoding.ASCII.GetBytes(
             $"POST {pathTemplate.Replace("{id}", sensor.Id, StringComparison.Ordinal)} HTTP/1.1\r\nHost: {server.Authority}\r\n" +
             $"Authorization: Bearer {sensor.Token}\r\nContent-Length: 0\r\n\r\n")).ToArray();
-        var run = new OpenLoopHeartbeats((long)(rate * duration.TotalSeconds));
+        var run = new OpenLoopHeartbeats((long)(rate * warmUp.TotalSeconds), (long)(rate * duration.TotalSeconds));
         var endpoint = new IPEndPoint(IPAddress.Parse(server.Host), server.Port);
         var open = new Connection[connections];
         using var answers = new AnswerWait();
@@ -64,7 +71,7 @@ internal sealed partial class OpenLoopHeartbeats
                 }
             }, cancellationToken);
 
-            var loop = new Thread(() => run.SendAndRead(requests, rate, answers, open)) { IsBackground = true, Name = "open-loop-heartbeats" };
+            var loop = new Thread(() => run.SendAndRead(requests, rate, answers, open, measuring)) { IsBackground = true, Name = "open-loop-heartbeats" };
             loop.Start();
             // Not cancellable: the sockets and the epoll set are disposed only once the loop has stopped using them.
             await Task.Run(loop.Join, CancellationToken.None);
@@ -79,7 +86,7 @@ internal sealed partial class OpenLoopHeartbeats
         }
     }
 
-    private void SendAndRead(byte[][] requests, double rate, AnswerWait answers, Connection[] connections)
+    private void SendAndRead(byte[][] requests, double rate, AnswerWait answers, Connection[] connections, TaskCompletionSource measuring)
     {
         var start = Stopwatch.GetTimestamp();
         long Due(int request) => start + (long)(request * Stopwatch.Frequency / rate);
@@ -91,6 +98,11 @@ internal sealed partial class OpenLoopHeartbeats
             var now = Stopwatch.GetTimestamp();
             while (next < _due.Length && Due(next) <= now && TryTakeIdle(out var connection))
             {
+                if (next == _measuredFrom)
+                {
+                    measuring.TrySetResult();
+                }
+
                 _due[next] = Due(next);
                 _sent[next] = lastSend = Stopwatch.GetTimestamp();
                 var request = requests[next % requests.Length];
@@ -249,14 +261,15 @@ internal sealed partial class OpenLoopHeartbeats
 
     private LoadNumbers Numbers()
     {
-        var latencies = new List<double>(_due.Length);
-        var serviceTimes = new List<double>(_due.Length);
+        var measured = _due.Length - _measuredFrom;
+        var latencies = new List<double>((int)measured);
+        var serviceTimes = new List<double>((int)measured);
         long succeeded = 0;
         long sent = 0;
         var maxLag = 0L;
         var first = long.MaxValue;
         var last = 0L;
-        for (var i = 0; i < _due.Length; i++)
+        for (var i = _measuredFrom; i < _due.Length; i++)
         {
             if (_sent[i] != 0)
             {
@@ -287,7 +300,7 @@ internal sealed partial class OpenLoopHeartbeats
             Math.Round(latency[0], 3),
             Math.Round(latency[1], 3),
             Math.Round(latency[2], 3),
-            _due.Length - succeeded,
+            measured - succeeded,
             succeeded,
             seconds,
             Math.Round(Quantiles.NearestRank(serviceTimes, 0.99), 3),
