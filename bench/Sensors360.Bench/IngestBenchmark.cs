@@ -79,8 +79,13 @@ internal sealed class IngestBenchmark(BenchSettings settings)
                 // One request in flight a connection, room for 100 ms of them: twice the goal, so a request can wait for a
                 // free connection only in a run that misses anyway.
                 connections: (int)Math.Ceiling(rate / 10), measuring, cancellationToken);
-            // The server's counters are read as the measured requests begin (give or take those in flight across it).
-            await Task.WhenAny(measuring.Task, steadyRun);
+            // The server's counters are read just before the measured requests begin.
+            if (await Task.WhenAny(measuring.Task, steadyRun) == steadyRun)
+            {
+                // It failed, or gave up before the measured requests (each then an error): a failure is thrown here.
+                await steadyRun;
+            }
+
             var durationsBefore = await RouteDurations.ReadAsync(server.Http, HeartbeatRoute, 204, cancellationToken);
             var upkeepBefore = await DatabaseActivity.ReadAsync(database);
             var openLoopMeter = new ProcessMeter(Environment.ProcessId);

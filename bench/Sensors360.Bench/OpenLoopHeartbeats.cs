@@ -26,11 +26,14 @@ internal sealed partial class OpenLoopHeartbeats
     private readonly int[] _status;
     // The warm-up's requests come first and are not counted.
     private readonly long _measuredFrom;
+    // The request whose send tells the caller to read the server's counters.
+    private readonly long _readAt;
     private long _outstanding;
 
-    private OpenLoopHeartbeats(long warmUpRequests, long requests)
+    private OpenLoopHeartbeats(long warmUpRequests, long requests, long readLeadRequests)
     {
         _measuredFrom = warmUpRequests;
+        _readAt = Math.Max(0, warmUpRequests - readLeadRequests);
         requests += warmUpRequests;
         _due = new long[requests];
         _sent = new long[requests];
@@ -41,8 +44,9 @@ internal sealed partial class OpenLoopHeartbeats
     /// <summary>
     /// Sends heartbeats to <paramref name="pathTemplate"/> (<c>{id}</c> replaced) for the sensors in turn, each with its
     /// token, on <paramref name="connections"/> connections: <paramref name="warmUp"/> at the rate, not counted, then
-    /// <c>rate × duration</c> measured ones on the same connections; <paramref name="measuring"/> is set as the first of
-    /// those falls due. A measured request that got no 2xx (unsent, refused, lost with its connection, unanswered after
+    /// <c>rate × duration</c> measured ones on the same connections. <paramref name="measuring"/> is set half a second
+    /// before the first of those is due (at the start if the warm-up is shorter): the caller's reads of the server then
+    /// fall outside the measured requests. A measured request that got no 2xx (unsent, refused, lost with its connection, unanswered after
     /// 10 s) counts as an error and as infinitely slow in the percentiles.
     /// </summary>
     public static async Task<LoadNumbers> RunAsync(
@@ -52,7 +56,7 @@ internal sealed partial class OpenLoopHeartbeats
         var requests = sensors.Select(sensor => Encoding.ASCII.GetBytes(
             $"POST {pathTemplate.Replace("{id}", sensor.Id, StringComparison.Ordinal)} HTTP/1.1\r\nHost: {server.Authority}\r\n" +
             $"Authorization: Bearer {sensor.Token}\r\nContent-Length: 0\r\n\r\n")).ToArray();
-        var run = new OpenLoopHeartbeats((long)(rate * warmUp.TotalSeconds), (long)(rate * duration.TotalSeconds));
+        var run = new OpenLoopHeartbeats((long)(rate * warmUp.TotalSeconds), (long)(rate * duration.TotalSeconds), (long)(rate * 0.5));
         var endpoint = new IPEndPoint(IPAddress.Parse(server.Host), server.Port);
         var open = new Connection[connections];
         using var answers = new AnswerWait();
@@ -98,7 +102,7 @@ internal sealed partial class OpenLoopHeartbeats
             var now = Stopwatch.GetTimestamp();
             while (next < _due.Length && Due(next) <= now && TryTakeIdle(out var connection))
             {
-                if (next == _measuredFrom)
+                if (next == _readAt)
                 {
                     measuring.TrySetResult();
                 }
