@@ -18,6 +18,9 @@ internal sealed partial class OpenLoopHeartbeats
 {
     // Seconds a request waits for a free connection, and the run for its last answers, before giving up.
     private const int GiveUpAfter = 10;
+    // How long before the first measured request the caller is told to read the server's counters: time for a /metrics
+    // scrape and a query to finish before the measured requests begin.
+    private static readonly TimeSpan ReadLead = TimeSpan.FromSeconds(0.5);
 
     private readonly Queue<Connection> _idle = new();
     private readonly long[] _due;
@@ -46,8 +49,8 @@ internal sealed partial class OpenLoopHeartbeats
     /// token, on <paramref name="connections"/> connections: <paramref name="warmUp"/> at the rate, not counted, then
     /// <c>rate × duration</c> measured ones on the same connections. <paramref name="measuring"/> is set half a second
     /// before the first of those is due (at the start if the warm-up is shorter): the caller's reads of the server then
-    /// fall outside the measured requests. A measured request that got no 2xx (unsent, refused, lost with its connection, unanswered after
-    /// 10 s) counts as an error and as infinitely slow in the percentiles.
+    /// fall outside the measured requests. A measured request that got no 2xx (unsent, refused, lost with its
+    /// connection, unanswered after 10 s) counts as an error and as infinitely slow in the percentiles.
     /// </summary>
     public static async Task<LoadNumbers> RunAsync(
         Uri server, string pathTemplate, IReadOnlyList<LoadSensor> sensors, double rate, TimeSpan warmUp, TimeSpan duration, int connections,
@@ -56,7 +59,7 @@ internal sealed partial class OpenLoopHeartbeats
         var requests = sensors.Select(sensor => Encoding.ASCII.GetBytes(
             $"POST {pathTemplate.Replace("{id}", sensor.Id, StringComparison.Ordinal)} HTTP/1.1\r\nHost: {server.Authority}\r\n" +
             $"Authorization: Bearer {sensor.Token}\r\nContent-Length: 0\r\n\r\n")).ToArray();
-        var run = new OpenLoopHeartbeats((long)(rate * warmUp.TotalSeconds), (long)(rate * duration.TotalSeconds), (long)(rate * 0.5));
+        var run = new OpenLoopHeartbeats((long)(rate * warmUp.TotalSeconds), (long)(rate * duration.TotalSeconds), (long)(rate * ReadLead.TotalSeconds));
         var endpoint = new IPEndPoint(IPAddress.Parse(server.Host), server.Port);
         var open = new Connection[connections];
         using var answers = new AnswerWait();
