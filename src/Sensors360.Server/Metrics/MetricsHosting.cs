@@ -25,6 +25,9 @@ public static class MetricsHosting
     /// <summary>ASP.NET Core's per-request instruments that are not exported.</summary>
     public const string ActiveRequests = "http.server.active_requests", RoutingMatchAttempts = "aspnetcore.routing.match_attempts";
 
+    /// <summary>Kestrel's memory pool's instruments updated on every buffer rented or returned, several times a request.</summary>
+    public const string PooledMemory = "aspnetcore.memory_pool.pooled", RentedMemory = "aspnetcore.memory_pool.rented";
+
     public static WebApplicationBuilder AddSensors360Metrics(this WebApplicationBuilder builder)
     {
         builder.Services.AddOptions<MetricsOptions>()
@@ -40,6 +43,10 @@ public static class MetricsHosting
                 // duration): not listened to, ASP.NET Core skips them (docs/performance.md#the-pipeline).
                 .AddView(ActiveRequests, MetricStreamConfiguration.Drop)
                 .AddView(RoutingMatchAttempts, MetricStreamConfiguration.Drop)
+                // Read by nothing and, at several updates a request, dearer than the request duration (performance.md);
+                // the pool's growth (allocated) and eviction are rare and stay.
+                .AddView(PooledMemory, MetricStreamConfiguration.Drop)
+                .AddView(RentedMemory, MetricStreamConfiguration.Drop)
                 .AddRuntimeInstrumentation()
                 .AddNpgsqlInstrumentation()
                 // Every scrape reads the instruments afresh: a cached answer would show a counter behind what was stored.

@@ -148,6 +148,10 @@ public sealed partial class MetricsTests(LoopbackOnlyMetricsServer running) : IC
         // Dropped by views (docs/performance.md#the-pipeline): recorded on every request, read by nothing.
         Assert.DoesNotContain(scrape.Names, name => name.StartsWith("http_server_active_requests", StringComparison.Ordinal));
         Assert.DoesNotContain(scrape.Names, name => name.StartsWith("aspnetcore_routing_match_attempts", StringComparison.Ordinal));
+        // Kestrel's memory pool: the two updated on every buffer rented or returned are dropped; its growth and eviction stay.
+        Assert.DoesNotContain(scrape.Names, name => name.StartsWith("aspnetcore_memory_pool_pooled", StringComparison.Ordinal));
+        Assert.DoesNotContain(scrape.Names, name => name.StartsWith("aspnetcore_memory_pool_rented", StringComparison.Ordinal));
+        Assert.Contains(scrape.Names, name => name.StartsWith("aspnetcore_memory_pool_allocated", StringComparison.Ordinal));
     }
 
     [Fact]
