@@ -25,7 +25,7 @@ public static class MetricsHosting
     /// <summary>ASP.NET Core's per-request instruments that are not exported.</summary>
     public const string ActiveRequests = "http.server.active_requests", RoutingMatchAttempts = "aspnetcore.routing.match_attempts";
 
-    /// <summary>Kestrel's memory pool's instruments updated on every buffer rented or returned, several times a request.</summary>
+    /// <summary>Kestrel's memory pool's instruments updated as buffers are rented and returned, several times a request.</summary>
     public const string PooledMemory = "aspnetcore.memory_pool.pooled", RentedMemory = "aspnetcore.memory_pool.rented";
 
     public static WebApplicationBuilder AddSensors360Metrics(this WebApplicationBuilder builder)
@@ -43,7 +43,7 @@ public static class MetricsHosting
                 // duration): not listened to, ASP.NET Core skips them (docs/performance.md#the-pipeline).
                 .AddView(ActiveRequests, MetricStreamConfiguration.Drop)
                 .AddView(RoutingMatchAttempts, MetricStreamConfiguration.Drop)
-                // Read by nothing and, at several updates a request, dearer than the request duration (performance.md);
+                // Read by nothing, and dearer than the request duration (docs/performance.md#the-pipeline);
                 // the pool's growth (allocated) and eviction are rare and stay.
                 .AddView(PooledMemory, MetricStreamConfiguration.Drop)
                 .AddView(RentedMemory, MetricStreamConfiguration.Drop)
