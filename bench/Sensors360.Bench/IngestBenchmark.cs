@@ -182,13 +182,19 @@ internal sealed class IngestBenchmark(BenchSettings settings)
             new("bare-ingest", "/bare/{id}", false, bareIngest.BaseAddress, new ProcessMeter(bareIngest.ProcessId), false),
         ];
 
+        // A target left out of the chain would otherwise fail the ratios only after a whole round.
+        if (!RoundOrder(0).Order().SequenceEqual(targets.Select(target => target.Name).Order()))
+        {
+            throw new InvalidOperationException("The round order must name every peak target once.");
+        }
+
         var phase = Stopwatch.StartNew();
         var rounds = new List<BenchRound>();
         var reminderWrites = 0L;
         var heartbeatsStored = 0L;
         for (var round = 0; round < settings.Rounds; round++)
         {
-            var order = RoundOrder(targets, round, settings.Rounds);
+            var order = RoundOrder(round).Select(name => targets.Single(target => target.Name == name)).ToList();
             Console.WriteLine($"Round {round + 1} of {settings.Rounds}: {string.Join(", ", order.Select(target => target.Name))}");
             var runs = new List<BenchRun>();
             foreach (var target in order)
@@ -216,20 +222,14 @@ internal sealed class IngestBenchmark(BenchSettings settings)
     }
 
     /// <summary>
-    /// The targets in the order of one round: the start moves evenly over the list from round to round and every other
-    /// round walks it backwards, so no target always runs first or right after the same neighbour.
+    /// A chain of the targets in which each goal's two runs are neighbours (bare Kestrel and <c>noop</c>, <c>noop</c>
+    /// and the route, the route and <c>naive</c>), so its ratio compares runs under a minute apart (docs/performance.md,
+    /// the thirteenth pass).
     /// </summary>
-    private static List<PeakTarget> RoundOrder(PeakTarget[] targets, int round, int rounds)
-    {
-        var start = rounds <= targets.Length ? round * targets.Length / rounds : round % targets.Length;
-        var order = targets.Skip(start).Concat(targets.Take(start)).ToList();
-        if (round % 2 == 1)
-        {
-            order.Reverse();
-        }
+    private static readonly string[] Chain = ["grain", "naive", "sensors360", "noop", "bare-kestrel", "bare-ingest"];
 
-        return order;
-    }
+    /// <summary>The targets' names in the order of one round: the chain, walked backwards every other round, so neither run of a pair always goes first.</summary>
+    internal static string[] RoundOrder(int round) => round % 2 == 0 ? [.. Chain] : [.. Enumerable.Reverse(Chain)];
 
     /// <summary>One target's warm-up and then its measured run, with the server's write counters for a route of the server.</summary>
     private async Task<(BenchRun Run, (long ReminderWrites, long Heartbeats)? Activity)> MeasurePeakAsync(

@@ -1,0 +1,31 @@
+namespace Sensors360.Bench.Tests;
+
+/// <summary>
+/// The ingest peaks' order: every target once a round, and the two runs each goal compares (issue 14: the route against
+/// <c>noop</c> and <c>naive</c>, <c>noop</c> against bare Kestrel) side by side in every round, each first in turn.
+/// </summary>
+public sealed class RoundOrderTests
+{
+    private static readonly string[] Targets = ["noop", "grain", "naive", "sensors360", "bare-kestrel", "bare-ingest"];
+
+    [Theory]
+    [InlineData("sensors360", "noop")]
+    [InlineData("sensors360", "naive")]
+    [InlineData("noop", "bare-kestrel")]
+    public void The_two_runs_of_a_goal_are_neighbours_in_every_round_and_take_turns_going_first(string numerator, string denominator)
+    {
+        var firsts = new List<string>();
+        for (var round = 0; round < 4; round++)
+        {
+            var order = IngestBenchmark.RoundOrder(round);
+
+            Assert.Equal(Targets.Order(), order.Order());
+            var (a, b) = (Array.IndexOf(order, numerator), Array.IndexOf(order, denominator));
+            Assert.Equal(1, Math.Abs(a - b));
+            firsts.Add(a < b ? numerator : denominator);
+        }
+
+        Assert.Equal([firsts[0], firsts[1], firsts[0], firsts[1]], firsts);
+        Assert.NotEqual(firsts[0], firsts[1]);
+    }
+}
