@@ -203,12 +203,16 @@ public sealed partial class AtRiskPanelTests(ThrowawayPostgres postgres) : IAsyn
         await row.GetByRole(AriaRole.Button, new() { Name = "w-1" }).ClickAsync();
         Assert.Equal(["w-1"], await page.EvaluateAsync<string[]>("() => opened"));
 
-        // Then every 5 minutes.
+        // Then every 5 minutes. The third answer is a later ranking, so the page can be seen to have shown it.
+        answers.ScoredAt = "2026-11-27T13:00:00Z";
         await page.Clock.RunForAsync((5 * 60_000) - 1_000);
         Assert.Equal(2, await ReadsAsync(page));
         await page.Clock.RunForAsync(1_000);
         Assert.Equal(3, await ReadsAsync(page));
-        await Eventually.TrueAsync(() => Task.FromResult(answers.Answered == 3), Patience, "the third read answered");
+        // The panel schedules its next read in the task that shows an answer: once the page shows the third, the clock
+        // may move. The route having answered is not enough (the page may not have read the answer yet, and then the
+        // read 5 minutes on would be scheduled after the clock had already moved past it).
+        await Expect(card).ToHaveAttributeAsync("data-scored-at", "2026-11-27T13:00:00Z", new() { Timeout = Ms(Patience) });
 
         // A server without the route: a dash, quietly, as on the Lifespan panel.
         answers.Status = 404;
@@ -229,7 +233,7 @@ public sealed partial class AtRiskPanelTests(ThrowawayPostgres postgres) : IAsyn
         private readonly Lock _lock = new();
         private readonly List<string> _queries = [];
         private int _status = 503;
-        private int _answered;
+        private string _scoredAt = WordingScoredAt;
 
         /// <summary>503 (no model, Retry-After 90 s), 200 (<see cref="WordingReport"/>) or 404; changed only between reads.</summary>
         public int Status
@@ -238,22 +242,29 @@ public sealed partial class AtRiskPanelTests(ThrowawayPostgres postgres) : IAsyn
             set { lock (_lock) { _status = value; } }
         }
 
-        public IReadOnlyList<string> Queries { get { lock (_lock) { return [.. _queries]; } } }
+        /// <summary>The ranking time a 200 answer carries (<see cref="WordingScoredAt"/> unless changed between reads).</summary>
+        public string ScoredAt
+        {
+            get { lock (_lock) { return _scoredAt; } }
+            set { lock (_lock) { _scoredAt = value; } }
+        }
 
-        public int Answered => Volatile.Read(ref _answered);
+        public IReadOnlyList<string> Queries { get { lock (_lock) { return [.. _queries]; } } }
 
         public async Task AnswerAsync(IRoute route)
         {
             int status;
+            string scoredAt;
             lock (_lock)
             {
                 _queries.Add(new Uri(route.Request.Url).Query);
                 status = _status;
+                scoredAt = _scoredAt;
             }
 
             await route.FulfillAsync(status switch
             {
-                200 => new() { Status = 200, ContentType = "application/json", Body = JsonSerializer.Serialize(WordingReport) },
+                200 => new() { Status = 200, ContentType = "application/json", Body = JsonSerializer.Serialize(WordingReport).Replace(WordingScoredAt, scoredAt, StringComparison.Ordinal) },
                 503 => new()
                 {
                     Status = 503,
@@ -263,9 +274,10 @@ public sealed partial class AtRiskPanelTests(ThrowawayPostgres postgres) : IAsyn
                 },
                 _ => new() { Status = status, ContentType = "application/problem+json", Body = $$"""{"status":{{status}},"title":"Not Found"}""" },
             });
-            Interlocked.Increment(ref _answered);
         }
     }
+
+    private const string WordingScoredAt = "2026-11-27T12:55:00Z";
 
     /// <summary>One sensor with a driver of every name the server gives, and one it may give one day.</summary>
     private static readonly object WordingReport = new
@@ -276,7 +288,7 @@ public sealed partial class AtRiskPanelTests(ThrowawayPostgres postgres) : IAsyn
             kind = "gradientBoostedTrees", trainedAt = "2026-11-27T09:00:00Z", trainedOn = 11127, trainingFailures = 2424,
             validationAuc = 0.6541, ageOnlyAuc = 0.5643, features = Array.Empty<string>(),
         },
-        scoredAt = "2026-11-27T12:55:00Z",
+        scoredAt = WordingScoredAt,
         liveSensors = 640,
         sensors = new[]
         {
