@@ -264,7 +264,7 @@ public sealed partial class AtRiskPanelTests(ThrowawayPostgres postgres) : IAsyn
 
             await route.FulfillAsync(status switch
             {
-                200 => new() { Status = 200, ContentType = "application/json", Body = JsonSerializer.Serialize(WordingReport).Replace(WordingScoredAt, scoredAt, StringComparison.Ordinal) },
+                200 => new() { Status = 200, ContentType = "application/json", Body = WordingReportScoredAt(scoredAt) },
                 503 => new()
                 {
                     Status = 503,
@@ -278,6 +278,14 @@ public sealed partial class AtRiskPanelTests(ThrowawayPostgres postgres) : IAsyn
     }
 
     private const string WordingScoredAt = "2026-11-27T12:55:00Z";
+
+    /// <summary><see cref="WordingReport"/> as JSON, ranked at <paramref name="scoredAt"/>.</summary>
+    private static string WordingReportScoredAt(string scoredAt)
+    {
+        var report = JsonSerializer.SerializeToNode(WordingReport)!;
+        report["scoredAt"] = scoredAt;
+        return report.ToJsonString();
+    }
 
     /// <summary>One sensor with a driver of every name the server gives, and one it may give one day.</summary>
     private static readonly object WordingReport = new
