@@ -19,7 +19,8 @@ public sealed class HistoryChartsTests
     private static readonly object Battery = Series("battery", (2, 1, 2, 1.5), (1, 3, 3, 3), (0, null, null, null), (2, 4, 5, 4.5), (1, 6, 6, 6), (0, null, null, null));
     private static readonly object Temperature = Series("temperatureC", (0, null, null, null), (0, null, null, null), (0, null, null, null), (0, null, null, null), (0, null, null, null), (0, null, null, null));
 
-    private readonly List<string> _seriesQueries = [];
+    // Playwright answers routes on threads of its own.
+    private readonly System.Collections.Concurrent.ConcurrentQueue<string> _seriesQueries = new();
     private readonly List<string> _pageErrors = [];
     private int _latestReads;
     private int _lifespanReads;
@@ -72,8 +73,12 @@ public sealed class HistoryChartsTests
 
         await SaveScreenshotAsync(page, "sensor-history.png");
 
-        // Closed, it reads nothing more, whatever frames come.
+        // Closed, it reads nothing more, whatever frames come. The panel stops reading in the dialog's close event,
+        // which the browser fires at a later frame, not in close() itself: the frame and the clock wait for it.
+        await page.EvaluateAsync(
+            "() => { window.detailClosed = new Promise(resolve => document.getElementById('sensor-detail').addEventListener('close', () => resolve(), { once: true })); }");
         await page.ClickAsync("#detail-close");
+        await page.EvaluateAsync("() => window.detailClosed").WaitAsync(TimeSpan.FromSeconds(10), TestContext.Current.CancellationToken);
         await SendSensorAsync(page, 12);
         await page.Clock.RunForAsync(60_000);
         Assert.Equal(6, _seriesQueries.Count);
@@ -176,7 +181,7 @@ public sealed class HistoryChartsTests
 
     private object SeriesAnswer(string query)
     {
-        _seriesQueries.Add(query);
+        _seriesQueries.Enqueue(query);
         return HttpUtility.ParseQueryString(query)["metric"] switch
         {
             null => Beats,
@@ -187,13 +192,13 @@ public sealed class HistoryChartsTests
 
     private object Latest()
     {
-        _latestReads++;
+        Interlocked.Increment(ref _latestReads);
         return new { items = new[] { new { at = "2026-11-27T12:59:58Z", metrics = new Dictionary<string, double> { ["temperatureC"] = 21.5, ["battery"] = 6 } } }, next = "x" };
     }
 
     private object LifespanAnswer()
     {
-        _lifespanReads++;
+        Interlocked.Increment(ref _lifespanReads);
         return new
         {
             sensors = 40,
