@@ -18,7 +18,7 @@
            (bench/results/analytics.md and analytics.json). -Part ingest or -Part analytics runs one of them;
            -Part pipeline (not in all) runs the bare Kestrel, the product's noop and its variants in interleaved
            rounds (bench/results/pipeline.md; docs/performance.md, "The pipeline");
-           -Quick runs short and small, to check the machinery. -Connections N (64) sets the connections wrk holds
+           -Quick runs short and small, to check the machinery. -Connections N (256) sets the connections wrk holds
            in the ingest, pipeline and scale peaks. wrk is installed with apt-get when missing.
            -Part scale (not in all): 1,000,000 sensors bulk-provisioned, 250,000 online: memory, heartbeat peak,
            database size (bench/results/scale.md and scale.json; -Quick: 20,000 and 5,000).
@@ -66,7 +66,7 @@ param(
 
     # bench: the connections wrk holds open in the ingest, pipeline and scale peaks (docs/performance.md, "The peaks' connection count").
     [ValidateRange(1, 4096)]
-    [int] $Connections = 64,
+    [int] $Connections = 256,
 
     # cluster: how many silos behind HAProxy.
     [ValidateRange(1, 9)]
@@ -1049,7 +1049,7 @@ switch ($Command) {
         Write-Host '  run    start the server on http://localhost:5000 (with a private PostgreSQL under .data/ unless ConnectionStrings__Postgres is set)'
         Write-Host '         -Https: serve https://localhost:5001 with a self-signed certificate made once under .data/https/'
         Write-Host '  test   build and run every test; ends with "N passed, N failed, N skipped"'
-        Write-Host '  bench  run the ingest and analytics (fleet answers, failure model training) benchmarks (-Part ingest|analytics for one, -Part pipeline for the pipeline comparison, -Partition for the partition trial alone, -Quick to check the machinery, -Connections N for the connections of the ingest, pipeline and scale peaks, 64); results in bench/results/'
+        Write-Host '  bench  run the ingest and analytics (fleet answers, failure model training) benchmarks (-Part ingest|analytics for one, -Part pipeline for the pipeline comparison, -Partition for the partition trial alone, -Quick to check the machinery, -Connections N for the connections of the ingest, pipeline and scale peaks, 256); results in bench/results/'
         Write-Host '  build  build the solution'
         Write-Host '  cluster  start PostgreSQL, -Silos silos (3) and HAProxy locally; one URL, http://127.0.0.1:5000'
         Write-Host '  soak   3 silos behind HAProxy at half their measured peak for -Minutes (30); results in bench/results/soak.md'

@@ -6,8 +6,8 @@ using Sensors360.Bench;
 //     [--fleet-sensors N] [--heartbeats-per-sensor N] [--requests N]
 // --quick true: short runs and small counts, to see that the machinery works (its numbers mean little).
 // --rounds N: interleaved rounds of the ingest peaks (3; --quick 1), every ratio the median of the rounds'.
-// --concurrency N: the connections of the closed-loop peaks, ingest's, pipeline's and scale's (64; the positional argument's
-// twin). docs/performance.md, "The peaks' connection count", says what 256 changes.
+// --concurrency N: the connections of the closed-loop peaks, ingest's, pipeline's and scale's (256; the positional argument's
+// twin; 64 until 2026-12-06). docs/performance.md, "The peaks' connection count", says why.
 // dotnet Sensors360.Bench.dll [results-directory] --part pipeline --wrk PATH [--rounds 5] [--quick true]   (not in all)
 // dotnet Sensors360.Bench.dll [results-directory] --part soak [--minutes 30] [--soak-sensors 5000]   (build.ps1 soak; not in all)
 // dotnet Sensors360.Bench.dll [results-directory] --part scale --wrk PATH [--provisioned 1000000] [--online 250000] [--online-concurrency 256]   (build.ps1 bench -Part scale; not in all)
@@ -51,7 +51,7 @@ if (part is not ("all" or "ingest" or "analytics" or "soak" or "partition" or "p
 var quick = options.GetValueOrDefault("quick") == "true";
 var results = positional.Count > 0 ? positional[0] : Path.Combine("bench", "results");
 var seconds = positional.Count > 1 ? int.Parse(positional[1], CultureInfo.InvariantCulture) : quick ? 4 : 20;
-var concurrency = Number("concurrency", positional.Count > 2 ? int.Parse(positional[2], CultureInfo.InvariantCulture) : 64);
+var concurrency = Number("concurrency", positional.Count > 2 ? int.Parse(positional[2], CultureInfo.InvariantCulture) : 256);
 var activeSensors = positional.Count > 3 ? int.Parse(positional[3], CultureInfo.InvariantCulture) : quick ? 5_000 : 100_000;
 
 using var stop = new CancellationTokenSource();
