@@ -7,7 +7,7 @@ using Sensors360.Bench;
 // --quick true: short runs and small counts, to see that the machinery works (its numbers mean little).
 // --rounds N: interleaved rounds of the ingest peaks (3; --quick 1), every ratio the median of the rounds'.
 // --concurrency N: the connections of the closed-loop peaks, ingest's, pipeline's and scale's (256; the positional argument's
-// twin; 64 until 2026-12-06). docs/performance.md, "The peaks' connection count", says why.
+// twin; 64 until 2026-12-06). docs/performance.md, "The default count 256", says why.
 // dotnet Sensors360.Bench.dll [results-directory] --part pipeline --wrk PATH [--rounds 5] [--quick true]   (not in all)
 // dotnet Sensors360.Bench.dll [results-directory] --part soak [--minutes 30] [--soak-sensors 5000]   (build.ps1 soak; not in all)
 // dotnet Sensors360.Bench.dll [results-directory] --part scale --wrk PATH [--provisioned 1000000] [--online 250000] [--online-concurrency 256]   (build.ps1 bench -Part scale; not in all)

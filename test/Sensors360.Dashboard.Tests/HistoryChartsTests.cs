@@ -21,7 +21,7 @@ public sealed class HistoryChartsTests
 
     // Playwright answers routes on threads of its own.
     private readonly System.Collections.Concurrent.ConcurrentQueue<string> _seriesQueries = new();
-    private readonly List<string> _pageErrors = [];
+    private readonly System.Collections.Concurrent.ConcurrentQueue<string> _pageErrors = new();
     private int _latestReads;
     private int _lifespanReads;
     private int _lifespanStatus = 200;
@@ -152,7 +152,7 @@ public sealed class HistoryChartsTests
     private async Task<IPage> OpenAsync(Browser browser)
     {
         var page = await browser.NewPageAsync();
-        page.PageError += (_, error) => _pageErrors.Add(error);
+        page.PageError += (_, error) => _pageErrors.Enqueue(error);
         // The fixed time is where the page's clock starts; it runs on from there, and RunFor moves it ahead.
         await page.Clock.InstallAsync(new() { TimeString = "2026-11-27T13:00:00Z" });
         await Wwwroot.ServePartsAsync(page);

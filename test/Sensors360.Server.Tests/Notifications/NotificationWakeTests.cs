@@ -89,8 +89,10 @@ public sealed class NotificationWakeTests
         await stopping.CancelAsync();
         await Assert.ThrowsAnyAsync<OperationCanceledException>(() => waiting.WaitAsync(TimeSpan.FromSeconds(10), TestContext.Current.CancellationToken));
 
-        // The wait for a signal stays usable after a cancelled one.
+        // The wait for a signal stays usable after a cancelled one: quiet until signalled, then woken.
         var next = wake.WaitAsync(Poll, time, CancellationToken.None);
+        time.Advance(Poll - TimeSpan.FromMilliseconds(1));
+        Assert.False(next.IsCompleted);
         wake.Signal();
         await next.WaitAsync(TimeSpan.FromSeconds(10), TestContext.Current.CancellationToken);
     }
