@@ -8,6 +8,9 @@ public sealed class NotificationWakeTests
 {
     private static readonly TimeSpan Poll = TimeSpan.FromSeconds(2);
 
+    // A wait that should already be over, or about to be: a broken one fails the test instead of hanging it.
+    private static Task Bounded(Task wait) => wait.WaitAsync(TimeSpan.FromSeconds(10), TestContext.Current.CancellationToken);
+
     [Fact]
     public async Task A_quiet_poll_ends_after_its_timeout_and_throws_nothing_on_the_way()
     {
@@ -36,7 +39,7 @@ public sealed class NotificationWakeTests
                 time.Advance(Poll - TimeSpan.FromMilliseconds(1));
                 Assert.False(waiting.IsCompleted);
                 time.Advance(TimeSpan.FromMilliseconds(1));
-                await waiting.WaitAsync(TimeSpan.FromSeconds(10), TestContext.Current.CancellationToken);
+                await Bounded(waiting);
                 Assert.True(waiting.IsCompletedSuccessfully);
             }
         }
@@ -60,23 +63,23 @@ public sealed class NotificationWakeTests
         {
             var quiet = wake.WaitAsync(Poll, time, CancellationToken.None);
             time.Advance(Poll);
-            await quiet.WaitAsync(TimeSpan.FromSeconds(10), TestContext.Current.CancellationToken);
+            await Bounded(quiet);
         }
 
         // Signalled while a wait is out: it returns with no time passing.
         var waiting = wake.WaitAsync(Poll, time, CancellationToken.None);
         wake.Signal();
-        await waiting.WaitAsync(TimeSpan.FromSeconds(10), TestContext.Current.CancellationToken);
+        await Bounded(waiting);
 
         // Signalled twice between waits: the next wait returns at once, the one after waits for its timeout.
         wake.Signal();
         wake.Signal();
-        await wake.WaitAsync(Poll, time, CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(10), TestContext.Current.CancellationToken);
+        await Bounded(wake.WaitAsync(Poll, time, CancellationToken.None));
         var after = wake.WaitAsync(Poll, time, CancellationToken.None);
         time.Advance(Poll - TimeSpan.FromMilliseconds(1));
         Assert.False(after.IsCompleted);
         time.Advance(TimeSpan.FromMilliseconds(1));
-        await after.WaitAsync(TimeSpan.FromSeconds(10), TestContext.Current.CancellationToken);
+        await Bounded(after);
     }
 
     [Fact]
@@ -87,13 +90,13 @@ public sealed class NotificationWakeTests
         using var stopping = new CancellationTokenSource();
         var waiting = wake.WaitAsync(Poll, time, stopping.Token);
         await stopping.CancelAsync();
-        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => waiting.WaitAsync(TimeSpan.FromSeconds(10), TestContext.Current.CancellationToken));
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => Bounded(waiting));
 
         // The wait for a signal stays usable after a cancelled one: quiet until signalled, then woken.
         var next = wake.WaitAsync(Poll, time, CancellationToken.None);
         time.Advance(Poll - TimeSpan.FromMilliseconds(1));
         Assert.False(next.IsCompleted);
         wake.Signal();
-        await next.WaitAsync(TimeSpan.FromSeconds(10), TestContext.Current.CancellationToken);
+        await Bounded(next);
     }
 }
