@@ -127,8 +127,17 @@ internal sealed record BenchReport(
             .AppendLine(invariant, $"Ratios (medians): sensors360/noop = {Ratios["sensors360/noop"]:0.00}, sensors360/naive = {Ratios["sensors360/naive"]:0.00}, noop/bare Kestrel = {Ratios["noop/bare-kestrel"]:0.00}.")
             .AppendLine(invariant, $"The same durable work bare (bench/Sensors360.BareIngest: Kestrel, a grain call, a group-committed insert): sensors360/bare-ingest = {Ratios["sensors360/bare-ingest"]:0.00}, bare-ingest/bare Kestrel = {Ratios["bare-ingest/bare-kestrel"]:0.00}.")
             .AppendLine(invariant, $"Reminder table writes during the sensors360 runs (all rounds): {Reminders.Writes} for {Reminders.Heartbeats} stored heartbeats.")
-            .AppendLine(invariant, $"Live feed: sensors360 at {Feed.WithoutSocketsPerSecond:0}/s without sockets (the mean of {Feed.WithoutBeforePerSecond:0}/s before they opened and {Feed.WithoutAfterPerSecond:0}/s after they closed), {Feed.WithSocketsPerSecond:0}/s with {Feed.Sockets:N0} dashboard sockets open ({Feed.SnapshotsPerSocketPerSecond:0.00} snapshots a socket a second received, {Feed.BytesPerSnapshot:0} bytes each, {Feed.BrokenSockets} sockets broken); server CPU {Feed.ServerCoresWithout:0.00} → {Feed.ServerCoresWith:0.00} cores, the sockets' client (the bench process, on the same cores) {Feed.ClientCoresWithout:0.00} → {Feed.ClientCoresWith:0.00} cores. " +
-                $"At a trickle of heartbeats, the machine otherwise quiet: server CPU {Feed.QuietServerCoresWithout:0.000} cores without the sockets (the mean of {Feed.QuietServerCoresWithoutBefore:0.000} before and {Feed.QuietServerCoresWithoutAfter:0.000} after), {Feed.QuietServerCoresWith:0.000} with them sending {Feed.QuietSnapshotsPerSecond:0} snapshots a second: {Feed.ServerMicrosecondsPerSnapshot:0.0} µs of server CPU a snapshot.")
+            .AppendLine(invariant, $"Live feed: sensors360 at {Feed.WithoutSocketsPerSecond:0}/s without sockets and {Feed.WithSocketsPerSecond:0}/s with {Feed.Sockets:N0} dashboard sockets open ({Feed.SnapshotsPerSocketPerSecond:0.00} snapshots a socket a second received, {Feed.BytesPerSnapshot:0} bytes each, {Feed.BrokenSockets} sockets broken), the medians of {Feed.Rounds.Count} rounds in which the two runs are neighbours, each first in turn (below; the goal's ratio is the median of the rounds'); server CPU {Feed.ServerCoresWithout:0.00} → {Feed.ServerCoresWith:0.00} cores, the sockets' client (the bench process, on the same cores) {Feed.ClientCoresWithout:0.00} → {Feed.ClientCoresWith:0.00} cores. " +
+                $"At a trickle of heartbeats, the machine otherwise quiet: server CPU {Feed.QuietServerCoresWithout:0.000} cores without the sockets (the mean of {Feed.QuietServerCoresWithoutBefore:0.000} before they first opened and {Feed.QuietServerCoresWithoutAfter:0.000} after they last closed), {Feed.QuietServerCoresWith:0.000} with them sending {Feed.QuietSnapshotsPerSecond:0} snapshots a second: {Feed.ServerMicrosecondsPerSnapshot:0.0} µs of server CPU a snapshot.")
+            .AppendLine()
+            .AppendLine("| feed round | first | without /s | with /s | with ÷ without | snapshots a socket a second |")
+            .AppendLine("|---:|---|---:|---:|---:|---:|");
+        foreach (var round in Feed.Rounds)
+        {
+            text.AppendLine(invariant, $"| {round.Round} | {(round.SocketsFirst ? "with" : "without")} | {round.Without.PerSecond:0} | {round.With.PerSecond:0} | {round.Ratio:0.000} | {round.SnapshotsPerSocketPerSecond:0.00} |");
+        }
+
+        text.AppendLine()
             .AppendLine(invariant, $"At 70% of the sensors360 peak ({RateAt70PercentOfPeak:0}/s, open loop, the bench's own lean HTTP client, after a warm-up at that rate on the same connections, not counted): p99 = {P99At70PercentOfPeakMs:0.00} ms, {ClientAt70PercentOfPeak.Errors} requests without a 2xx (each counted as infinitely slow). The server's own account of the same requests (ASP.NET Core's request duration histogram, parse to response): {ServerAt70PercentOfPeak.ShareWithin50Ms:P2} of {ServerAt70PercentOfPeak.Requests:N0} answered within 50 ms, its p99 at or below the {ServerAt70PercentOfPeak.P99BoundMs:0} ms bound. The client's own split: from its actual send to the answer (service time) p99 = {ClientAt70PercentOfPeak.ServiceTimeP99Ms:0.00} ms; its worst send behind schedule {ClientAt70PercentOfPeak.WorstScheduleLagMs:0.00} ms late (counted in the p99 above, which runs from the intended send).")
             .AppendLine(invariant, $"Memory per active sensor grain ({ActiveSensors:N0} online sensors vs none, after a full GC): {BytesPerActiveSensor:0} bytes RSS, {ManagedBytesPerActiveSensor:0} bytes managed heap; a grain that only loaded its record (not online: no timer, no reminder) costs {BytesPerLoadedSensor:0} bytes RSS.")
             .AppendLine()
@@ -214,16 +223,13 @@ internal sealed record ReminderWrites(long Writes, long Heartbeats)
 }
 
 /// <summary>
-/// The sensors360 peak with dashboard sockets open against the mean of a run right before they opened and one right
-/// after they closed (so a drift of the machine over the step falls on both sides), the snapshots each socket received
-/// and their size (UTF-8 JSON, without framing), and the CPU (cores) of the server and of the sockets' client (the
-/// bench process) without (the run before) and with. The quiet fields: the server's CPU at a trickle of heartbeats
-/// before the sockets open, after they close and while they are open, the snapshots sent meanwhile, and so the
-/// server's CPU per snapshot sent.
+/// The sensors360 peak without and with dashboard sockets open, in <paramref name="Rounds"/> whose two runs are neighbours
+/// (so a drift of the machine over the step falls on both sides of each ratio); every figure here is the median over
+/// the rounds. The quiet fields: the server's CPU at a trickle of heartbeats before the sockets first open, after they
+/// last close and while they are open, the snapshots sent meanwhile, and so the server's CPU per snapshot sent.
 /// </summary>
 internal sealed record FeedCost(
-    int Sockets, double WithoutBeforePerSecond, double WithoutAfterPerSecond, double WithSocketsPerSecond, double SnapshotsPerSocketPerSecond, long BrokenSockets,
-    double BytesPerSnapshot, double ServerCoresWithout, double ServerCoresWith, double ClientCoresWithout, double ClientCoresWith,
+    int Sockets, IReadOnlyList<FeedRound> Rounds, long BrokenSockets,
     double QuietServerCoresWithoutBefore, double QuietServerCoresWithoutAfter, double QuietServerCoresWith, double QuietSnapshotsPerSecond)
 {
     public double QuietServerCoresWithout => Math.Round((QuietServerCoresWithoutBefore + QuietServerCoresWithoutAfter) / 2, 3);
@@ -232,10 +238,39 @@ internal sealed record FeedCost(
     public double? ServerMicrosecondsPerSnapshot =>
         QuietSnapshotsPerSecond > 0 ? Math.Round((QuietServerCoresWith - QuietServerCoresWithout) / QuietSnapshotsPerSecond * 1e6, 1) : null;
 
-    public double WithoutSocketsPerSecond => Math.Round((WithoutBeforePerSecond + WithoutAfterPerSecond) / 2);
+    /// <summary>The goal's figure: the median over the rounds of each round's with ÷ without.</summary>
+    public double Ratio => Median(round => round.Ratio, 3);
 
-    public double Ratio => WithoutSocketsPerSecond == 0 ? 0 : Math.Round(WithSocketsPerSecond / WithoutSocketsPerSecond, 3);
+    public double WithoutSocketsPerSecond => Median(round => round.Without.PerSecond, 0);
+
+    public double WithSocketsPerSecond => Median(round => round.With.PerSecond, 0);
+
+    public double SnapshotsPerSocketPerSecond => Median(round => round.SnapshotsPerSocketPerSecond, 2);
+
+    public double BytesPerSnapshot => Median(round => round.BytesPerSnapshot, 0);
+
+    public double ServerCoresWithout => Median(round => round.Without.ServerCores, 2);
+
+    public double ServerCoresWith => Median(round => round.With.ServerCores, 2);
+
+    public double ClientCoresWithout => Median(round => round.Without.ClientCores, 2);
+
+    public double ClientCoresWith => Median(round => round.With.ClientCores, 2);
+
+    private double Median(Func<FeedRound, double> value, int digits) => Math.Round(BenchRound.Median(Rounds.Select(value)), digits);
 }
+
+/// <summary>
+/// One round of the feed step: the route's peak without the sockets and with them, one right after the other
+/// (<paramref name="SocketsFirst"/>: which went first), and what each socket received in the run with them.
+/// </summary>
+internal sealed record FeedRound(int Round, bool SocketsFirst, FeedRun Without, FeedRun With, double SnapshotsPerSocketPerSecond, double BytesPerSnapshot)
+{
+    public double Ratio => Without.PerSecond == 0 ? 0 : Math.Round(With.PerSecond / Without.PerSecond, 3);
+}
+
+/// <summary>One run of the feed step: heartbeats a second, and the server's and the sockets' client's CPU in cores.</summary>
+internal sealed record FeedRun(double PerSecond, double ServerCores, double ClientCores);
 
 /// <summary>
 /// The server's own durations of the 70% run's heartbeats (<see cref="RouteDurations"/>): how many, the share answered

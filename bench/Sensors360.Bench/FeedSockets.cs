@@ -89,25 +89,45 @@ internal sealed class FeedSockets : IAsyncDisposable
         }
     }
 
-    public static async Task<FeedSockets> OpenAsync(Uri server, string password, int count, CancellationToken cancellationToken)
+    /// <summary>
+    /// Sessions of the bootstrap admin for <paramref name="sockets"/> sockets (<see cref="SocketsPerSession"/> each), logged
+    /// in once: every <see cref="OpenAsync"/> after that connects with them, without a password hash per session.
+    /// </summary>
+    public static async Task<IReadOnlyList<CookieContainer>> LoginAsync(Uri server, string password, int sockets, CancellationToken cancellationToken)
+    {
+        var origin = server.GetLeftPart(UriPartial.Authority);
+        var sessions = new List<CookieContainer>();
+        for (var session = 0; session < (sockets + SocketsPerSession - 1) / SocketsPerSession; session++)
+        {
+            sessions.Add(await LoginFromAsync(server, origin, password, IPAddress.Parse($"127.0.0.{2 + (session / LoginsPerAddress)}"), cancellationToken));
+        }
+
+        return sessions;
+    }
+
+    /// <summary><paramref name="count"/> sockets, <see cref="SocketsPerSession"/> on each of <paramref name="sessions"/> in turn.</summary>
+    public static async Task<FeedSockets> OpenAsync(Uri server, IReadOnlyList<CookieContainer> sessions, int count, CancellationToken cancellationToken)
     {
         if (server.Scheme != Uri.UriSchemeHttp)
         {
             throw new ArgumentException("The dashboard sockets read plain TCP: the bench's server listens on http.", nameof(server));
         }
 
+        if (count > sessions.Count * SocketsPerSession)
+        {
+            throw new ArgumentException($"{sessions.Count} sessions hold at most {sessions.Count * SocketsPerSession} sockets, not {count}.", nameof(count));
+        }
+
         var feed = new FeedSockets();
         try
         {
             var origin = server.GetLeftPart(UriPartial.Authority);
-            var sessions = (count + SocketsPerSession - 1) / SocketsPerSession;
-            for (var session = 0; session < sessions; session++)
+            for (var session = 0; session * SocketsPerSession < count; session++)
             {
-                var cookies = await LoginAsync(server, origin, password, IPAddress.Parse($"127.0.0.{2 + (session / LoginsPerAddress)}"), cancellationToken);
                 var sockets = Math.Min(SocketsPerSession, count - (session * SocketsPerSession));
                 // A session's sockets connect at once, as far as the pool's threads allow; sessions one after another, so
                 // the server is never flooded.
-                await Task.WhenAll(Enumerable.Range(0, sockets).Select(_ => feed.ConnectAsync(server, origin, cookies, cancellationToken)));
+                await Task.WhenAll(Enumerable.Range(0, sockets).Select(_ => feed.ConnectAsync(server, origin, sessions[session], cancellationToken)));
             }
         }
         catch
@@ -180,7 +200,8 @@ internal sealed class FeedSockets : IAsyncDisposable
 
     private async Task ConnectAsync(Uri server, string origin, CookieContainer cookies, CancellationToken cancellationToken)
     {
-        // As the page does: a 503 (the session lookup's database busy on a loaded machine) is tried again, a few times.
+        // As the page does: a 503 (the session lookup's database busy on a loaded machine) is tried again, a few times; so is
+        // a 429, which a session's earlier sockets get until the server has seen them close.
         const int Attempts = 5;
         for (var attempt = 1; ; attempt++)
         {
@@ -210,7 +231,7 @@ internal sealed class FeedSockets : IAsyncDisposable
                 }
 
                 socket.Dispose();
-                if (status != (int)HttpStatusCode.ServiceUnavailable || attempt == Attempts)
+                if (status is not ((int)HttpStatusCode.ServiceUnavailable or (int)HttpStatusCode.TooManyRequests) || attempt == Attempts)
                 {
                     throw new InvalidOperationException($"The dashboard socket's upgrade was answered {status}.");
                 }
@@ -506,7 +527,7 @@ internal sealed class FeedSockets : IAsyncDisposable
     }
 
     /// <summary>A new session of the bootstrap admin, logged in from <paramref name="address"/>: its cookie.</summary>
-    private static async Task<CookieContainer> LoginAsync(Uri server, string origin, string password, IPAddress address, CancellationToken cancellationToken)
+    private static async Task<CookieContainer> LoginFromAsync(Uri server, string origin, string password, IPAddress address, CancellationToken cancellationToken)
     {
         var cookies = new CookieContainer();
         using var handler = new SocketsHttpHandler

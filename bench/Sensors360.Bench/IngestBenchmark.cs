@@ -286,12 +286,12 @@ internal sealed class IngestBenchmark(BenchSettings settings)
     }
 
     /// <summary>
-    /// The live feed's cost: the sensors360 peak right before, while and right after <see cref="BenchSettings.FeedSockets"/>
-    /// dashboard sockets are open, each reading every snapshot the server sends it (at most one a second), how
-    /// many snapshots a socket actually got per second and how big they were, and the CPU the server and this
-    /// process (the sockets' client, on the same cores) used in each run. Then the same apart from contention: the
-    /// server's CPU at a trickle of heartbeats with the sockets open, against the mean of the same before they open and
-    /// after they close, per snapshot sent.
+    /// The live feed's cost: the sensors360 peak without and with <see cref="BenchSettings.FeedSockets"/> dashboard sockets
+    /// open, in rounds whose two runs are neighbours (<see cref="FeedRoundOrder"/>), each socket reading every snapshot
+    /// the server sends it (at most one a second); how many snapshots a socket actually got per second and how big they
+    /// were, and the CPU the server and this process (the sockets' client, on the same cores) used in each run. Then the
+    /// same apart from contention: the server's CPU at a trickle of heartbeats with the sockets open, against the mean of
+    /// the same before they first open and after they last close, per snapshot sent.
     /// </summary>
     private async Task<FeedCost> MeasureFeedCostAsync(
         ServerProcess server, Func<Uri, string, bool, TimeSpan, Task<LoadNumbers>> peak, Func<TimeSpan, Task<LoadNumbers>> trickle, CancellationToken cancellationToken)
@@ -300,16 +300,20 @@ internal sealed class IngestBenchmark(BenchSettings settings)
         var serverMeter = new ProcessMeter(server.ProcessId);
         var clientMeter = new ProcessMeter(Environment.ProcessId);
 
-        // One run at the peak: its numbers with the server's and the client's CPU in cores.
-        async Task<(LoadNumbers Load, double ServerCores, double ClientCores)> MeteredPeakAsync()
+        // One run at the peak after its warm-up, as every peak run: its rate and the server's and the client's CPU in cores.
+        async Task<FeedRun> MeteredPeakAsync(string name)
         {
+            await peak(server.BaseAddress, Path, true, settings.WarmUp);
+            Console.WriteLine($"Measuring sensors360 {name}...");
             var (serverBefore, clientBefore) = (serverMeter.CpuSeconds(), clientMeter.CpuSeconds());
             var numbers = await peak(server.BaseAddress, Path, true, settings.RunLength);
-            return (numbers, Math.Round((serverMeter.CpuSeconds() - serverBefore) / numbers.ElapsedSeconds, 2),
-                    Math.Round((clientMeter.CpuSeconds() - clientBefore) / numbers.ElapsedSeconds, 2));
+            var run = new FeedRun(Math.Round(numbers.SucceededRate), Math.Round((serverMeter.CpuSeconds() - serverBefore) / numbers.ElapsedSeconds, 2),
+                Math.Round((clientMeter.CpuSeconds() - clientBefore) / numbers.ElapsedSeconds, 2));
+            Console.WriteLine($"  {run.PerSecond:0}/s (p50 {numbers.P50Ms:0.0} ms, p99 {numbers.P99Ms:0.0} ms), server {run.ServerCores:0.00} cores, bench client {run.ClientCores:0.00} cores");
+            return run;
         }
 
-        // The fleet's open alerts, as the sockets would list them: the with-run must start with as many as the without-run.
+        // The fleet's open alerts, as the sockets would list them: the with-runs must start with as many as the without-runs.
         using var viewer = await server.LoginAsync();
         async Task<int> OpenAlertsAsync() =>
             (await viewer.GetFromJsonAsync<System.Text.Json.JsonElement>(new Uri("/api/fleet", UriKind.Relative), cancellationToken)).GetProperty("openAlerts").GetInt32();
@@ -342,82 +346,138 @@ internal sealed class IngestBenchmark(BenchSettings settings)
             return ((end.Cpu - start.Cpu) / seconds, sockets is null ? 0 : end.Tally!.PerSocketPerSecondSince(start.Tally!, sockets.Count) * sockets.Count);
         }
 
-        Console.WriteLine("Measuring sensors360 without dashboard sockets...");
         var openAlerts = await OpenAlertsAsync();
-        var without = await MeteredPeakAsync();
-        Console.WriteLine($"  {without.Load.SucceededRate:0}/s (p50 {without.Load.P50Ms:0.0} ms, p99 {without.Load.P99Ms:0.0} ms), server {without.ServerCores:0.00} cores, bench client {without.ClientCores:0.00} cores");
         var (quietBefore, _) = await QuietAsync(null);
         Console.WriteLine($"  at {QuietHeartbeatsPerSecond} heartbeats a second: server {quietBefore:0.000} cores");
-        Console.WriteLine($"Opening {settings.FeedSockets:N0} dashboard sockets ({(settings.FeedSockets + FeedSockets.SocketsPerSession - 1) / FeedSockets.SocketsPerSession} sessions)...");
-        var opening = Stopwatch.StartNew();
-        var sockets = await FeedSockets.OpenAsync(server.BaseAddress, server.AdminPassword, settings.FeedSockets, cancellationToken);
-        FeedCost cost;
+        var sessionCount = (settings.FeedSockets + FeedSockets.SocketsPerSession - 1) / FeedSockets.SocketsPerSession;
+        Console.WriteLine($"Logging in {sessionCount} sessions for {settings.FeedSockets:N0} dashboard sockets...");
+        var sessions = await FeedSockets.LoginAsync(server.BaseAddress, server.AdminPassword, settings.FeedSockets, cancellationToken);
+
+        // Opens the sockets and waits until they receive nothing but snapshots.
+        async Task<FeedSockets> OpenAsync()
+        {
+            var opening = Stopwatch.StartNew();
+            var sockets = await FeedSockets.OpenAsync(server.BaseAddress, sessions, settings.FeedSockets, cancellationToken);
+            try
+            {
+                await sockets.WaitForFirstSnapshotsAsync(TimeSpan.FromMinutes(2), cancellationToken);
+                Console.WriteLine($"  {sockets.Count:N0} sockets open after {opening.Elapsed.TotalSeconds:0} s; a snapshot: {sockets.SampleSnapshot}");
+                // Should the load's sensors have gone silent meanwhile, their alerts would fill every snapshot's list and send
+                // each socket an alert frame per sensor twice (raised, resolved), a storm rather than the steady feed this
+                // step measures. So the load runs until they are online again and every socket has received the frames that caused.
+                for (var round = 0; round == 0 || (await OpenAlertsAsync() > openAlerts && round < 10); round++)
+                {
+                    await peak(server.BaseAddress, Path, true, settings.WarmUp);
+                }
+
+                await sockets.WaitUntilOnlySnapshotsArriveAsync(TimeSpan.FromMinutes(5), cancellationToken);
+                Console.WriteLine($"  open alerts {await OpenAlertsAsync()} (before the sockets: {openAlerts}); every socket received {sockets.Messages / (double)sockets.Count:0} messages so far");
+                return sockets;
+            }
+            catch
+            {
+                await sockets.DisposeAsync();
+                throw;
+            }
+        }
+
+        // Closes the sockets and waits until the server has let them all go: thousands closing at once keep it busy for a
+        // while, and a session's next sockets are refused until its last ones are released.
+        async Task<long> CloseAsync(FeedSockets sockets)
+        {
+            var broken = sockets.Broken;
+            await sockets.DisposeAsync();
+            var closing = Stopwatch.StartNew();
+            await Eventually.TrueAsync(
+                async () =>
+                {
+                    using var probe = new HttpClient { BaseAddress = server.BaseAddress, Timeout = TimeSpan.FromSeconds(5) };
+                    try
+                    {
+                        return await DashboardSocketsAsync(probe, cancellationToken) == 0;
+                    }
+                    catch (Exception e) when (e is HttpRequestException or TaskCanceledException)
+                    {
+                        return false;
+                    }
+                },
+                TimeSpan.FromMinutes(10),
+                "the server letting every dashboard socket go");
+            Console.WriteLine($"  sockets closed; the server had let them all go after {closing.Elapsed.TotalSeconds:0} s");
+            return broken;
+        }
+
+        var rounds = new List<FeedRound>();
+        FeedSockets? open = null;
+        var broken = 0L;
+        double quietWith, quietSnapshots;
         try
         {
-            await sockets.WaitForFirstSnapshotsAsync(TimeSpan.FromMinutes(2), cancellationToken);
-            Console.WriteLine($"  open after {opening.Elapsed.TotalSeconds:0} s; a snapshot: {sockets.SampleSnapshot}");
-            // Opening takes minutes (a password hash per session), long enough for the load's sensors to go silent: their
-            // alerts would fill every snapshot's list and send each socket an alert frame per sensor twice (raised,
-            // resolved), a storm rather than the steady feed this step measures. So the load runs until they are
-            // online again and every socket has received the frames that caused.
-            for (var round = 0; round == 0 || (await OpenAlertsAsync() > openAlerts && round < 10); round++)
+            for (var round = 0; round < settings.Rounds; round++)
             {
-                await peak(server.BaseAddress, Path, true, settings.WarmUp);
+                var runs = new Dictionary<bool, FeedRun>();
+                var (perSocket, bytesPerSnapshot) = (0.0, 0.0);
+                foreach (var withSockets in FeedRoundOrder(round))
+                {
+                    if (withSockets)
+                    {
+                        open ??= await OpenAsync();
+                        var before = await open.NextTallyAsync(cancellationToken);
+                        runs[true] = await MeteredPeakAsync($"with {open.Count:N0} sockets open (round {round + 1})");
+                        var after = await open.NextTallyAsync(cancellationToken);
+                        (perSocket, bytesPerSnapshot) = (after.PerSocketPerSecondSince(before, open.Count), after.BytesPerSnapshotSince(before));
+                    }
+                    else
+                    {
+                        if (open is not null)
+                        {
+                            broken += await CloseAsync(open);
+                            open = null;
+                        }
+
+                        runs[false] = await MeteredPeakAsync($"without dashboard sockets (round {round + 1})");
+                    }
+                }
+
+                var feedRound = new FeedRound(round + 1, FeedRoundOrder(round)[0], runs[false], runs[true], Math.Round(perSocket, 2), Math.Round(bytesPerSnapshot));
+                Console.WriteLine($"  round {feedRound.Round}: with ÷ without {feedRound.Ratio:0.000}, {feedRound.SnapshotsPerSocketPerSecond:0.00} snapshots a socket a second of {feedRound.BytesPerSnapshot:0} bytes");
+                rounds.Add(feedRound);
             }
 
-            await sockets.WaitUntilOnlySnapshotsArriveAsync(TimeSpan.FromMinutes(5), cancellationToken);
-            Console.WriteLine($"  open alerts {await OpenAlertsAsync()} (before the sockets: {openAlerts}); every socket received {sockets.Messages / (double)sockets.Count:0} messages so far");
-            await peak(server.BaseAddress, Path, true, settings.WarmUp);
-            Console.WriteLine("Measuring sensors360 with the sockets open...");
-            var tallyBefore = await sockets.NextTallyAsync(cancellationToken);
-            var with = await MeteredPeakAsync();
-            var tallyAfter = await sockets.NextTallyAsync(cancellationToken);
-            var perSocket = tallyAfter.PerSocketPerSecondSince(tallyBefore, sockets.Count);
-            var bytesPerSnapshot = tallyAfter.BytesPerSnapshotSince(tallyBefore);
-            Console.WriteLine($"  {with.Load.SucceededRate:0}/s (p50 {with.Load.P50Ms:0.0} ms, p99 {with.Load.P99Ms:0.0} ms), server {with.ServerCores:0.00} cores, bench client {with.ClientCores:0.00} cores, " +
-                $"{perSocket:0.00} snapshots a socket a second of {bytesPerSnapshot:0} bytes, {sockets.Broken} sockets broken");
-            var (quietWith, quietSnapshots) = await QuietAsync(sockets);
+            open ??= await OpenAsync();
+            (quietWith, quietSnapshots) = await QuietAsync(open);
             Console.WriteLine($"  at {QuietHeartbeatsPerSecond} heartbeats a second: server {quietWith:0.000} cores for {quietSnapshots:0} snapshots a second");
-            cost = new FeedCost(sockets.Count, Math.Round(without.Load.SucceededRate), 0, Math.Round(with.Load.SucceededRate), Math.Round(perSocket, 2), sockets.Broken,
-                Math.Round(bytesPerSnapshot), without.ServerCores, with.ServerCores, without.ClientCores, with.ClientCores,
-                Math.Round(quietBefore, 3), 0, Math.Round(quietWith, 3), Math.Round(quietSnapshots));
         }
         finally
         {
-            await sockets.DisposeAsync();
+            if (open is not null)
+            {
+                broken += await CloseAsync(open);
+            }
         }
 
-        // Thousands of sockets closing at once keep the server busy for a while (at 10,000, longer than a request's
-        // timeout); the memory step after this needs it answering again.
-        var closing = Stopwatch.StartNew();
-        await Eventually.TrueAsync(
-            async () =>
-            {
-                using var probe = new HttpClient { BaseAddress = server.BaseAddress, Timeout = TimeSpan.FromSeconds(5) };
-                try
-                {
-                    using var response = await probe.GetAsync(new Uri("/healthz", UriKind.Relative), cancellationToken);
-                    return response.IsSuccessStatusCode;
-                }
-                catch (Exception e) when (e is HttpRequestException or TaskCanceledException)
-                {
-                    return false;
-                }
-            },
-            TimeSpan.FromMinutes(10),
-            "the server answering again after the dashboard sockets closed");
-        Console.WriteLine($"  sockets closed; the server answered again after {closing.Elapsed.TotalSeconds:0} s");
-
-        // Once more without, so the with-run is compared with both sides of it: single runs here move by ±10%.
-        await peak(server.BaseAddress, Path, true, settings.WarmUp);
-        Console.WriteLine("Measuring sensors360 without dashboard sockets again...");
-        var after = await MeteredPeakAsync();
-        Console.WriteLine($"  {after.Load.SucceededRate:0}/s (p50 {after.Load.P50Ms:0.0} ms, p99 {after.Load.P99Ms:0.0} ms), server {after.ServerCores:0.00} cores, bench client {after.ClientCores:0.00} cores");
         var (quietAfter, _) = await QuietAsync(null);
-        cost = cost with { WithoutAfterPerSecond = Math.Round(after.Load.SucceededRate), QuietServerCoresWithoutAfter = Math.Round(quietAfter, 3) };
+        var cost = new FeedCost(settings.FeedSockets, rounds, broken, Math.Round(quietBefore, 3), Math.Round(quietAfter, 3), Math.Round(quietWith, 3), Math.Round(quietSnapshots));
         Console.WriteLine($"  at {QuietHeartbeatsPerSecond} heartbeats a second: server {quietAfter:0.000} cores; " +
-            $"the sockets cost the server {cost.ServerMicrosecondsPerSnapshot:0.0} µs of CPU a snapshot");
+            $"the sockets cost the server {cost.ServerMicrosecondsPerSnapshot:0.0} µs of CPU a snapshot; with ÷ without over the rounds {cost.Ratio:0.000}");
         return cost;
+    }
+
+    /// <summary>
+    /// Whether each run of a feed round has the sockets open, in order: one run without and one with, the one that ended
+    /// the last round first, so the sockets open and close once every two rounds and neither run always goes first.
+    /// </summary>
+    internal static bool[] FeedRoundOrder(int round) => round % 2 == 0 ? [false, true] : [true, false];
+
+    /// <summary>The server's open dashboard sockets, from its <c>sensors360_dashboard_sockets</c> gauge at <c>/metrics</c>.</summary>
+    private static async Task<long> DashboardSocketsAsync(HttpClient server, CancellationToken cancellationToken)
+    {
+        const string Gauge = "sensors360_dashboard_sockets";
+        var text = await server.GetStringAsync(new Uri("/metrics", UriKind.Relative), cancellationToken);
+        var lines = text.Split('\n').Where(line => line.StartsWith(Gauge + " ", StringComparison.Ordinal) || line.StartsWith(Gauge + "{", StringComparison.Ordinal)).ToList();
+        return lines.Count == 0
+            ? throw new InvalidOperationException($"The server's /metrics has no {Gauge}.")
+            : lines.Sum(line => (long)double.Parse(line[(line.LastIndexOf(' ') + 1)..], System.Globalization.CultureInfo.InvariantCulture));
     }
 
     /// <summary>The sensors the simulator provisioned in the warm-up, with their tokens, from its state file.</summary>

@@ -28,4 +28,15 @@ public sealed class RoundOrderTests
         Assert.Equal([firsts[0], firsts[1], firsts[0], firsts[1]], firsts);
         Assert.NotEqual(firsts[0], firsts[1]);
     }
+
+    [Fact]
+    public void A_feed_round_runs_once_without_and_once_with_the_sockets_the_sockets_state_carrying_over_and_each_first_in_turn()
+    {
+        var rounds = Enumerable.Range(0, 4).Select(IngestBenchmark.FeedRoundOrder).ToList();
+
+        Assert.All(rounds, order => Assert.Equal([false, true], order.Order()));
+        Assert.NotEqual(rounds[0][0], rounds[1][0]);
+        // A round starts as the last one ended, so the sockets open or close once a round, between its two runs.
+        Assert.All(rounds.Zip(rounds.Skip(1)), pair => Assert.Equal(pair.First[^1], pair.Second[0]));
+    }
 }
