@@ -200,8 +200,7 @@ internal sealed class FeedSockets : IAsyncDisposable
 
     private async Task ConnectAsync(Uri server, string origin, CookieContainer cookies, CancellationToken cancellationToken)
     {
-        // As the page does: a 503 (the session lookup's database busy on a loaded machine) is tried again, a few times; so is
-        // a 429, which a session's earlier sockets get until the server has seen them close.
+        // As the page does: a 503 (the session lookup's database busy on a loaded machine) is tried again, a few times.
         const int Attempts = 5;
         for (var attempt = 1; ; attempt++)
         {
@@ -231,7 +230,7 @@ internal sealed class FeedSockets : IAsyncDisposable
                 }
 
                 socket.Dispose();
-                if (status is not ((int)HttpStatusCode.ServiceUnavailable or (int)HttpStatusCode.TooManyRequests) || attempt == Attempts)
+                if (status != (int)HttpStatusCode.ServiceUnavailable || attempt == Attempts)
                 {
                     throw new InvalidOperationException($"The dashboard socket's upgrade was answered {status}.");
                 }

@@ -287,7 +287,7 @@ internal sealed class IngestBenchmark(BenchSettings settings)
 
     /// <summary>
     /// The live feed's cost: the sensors360 peak without and with <see cref="BenchSettings.FeedSockets"/> dashboard sockets
-    /// open, in rounds whose two runs are neighbours (<see cref="FeedRoundOrder"/>), each socket reading every snapshot
+    /// open, in rounds whose two runs are neighbours (<see cref="FeedRoundOrder"/>, <see cref="FeedRounds"/>), each socket reading every snapshot
     /// the server sends it (at most one a second); how many snapshots a socket actually got per second and how big they
     /// were, and the CPU the server and this process (the sockets' client, on the same cores) used in each run. Then the
     /// same apart from contention: the server's CPU at a trickle of heartbeats with the sockets open, against the mean of
@@ -300,17 +300,25 @@ internal sealed class IngestBenchmark(BenchSettings settings)
         var serverMeter = new ProcessMeter(server.ProcessId);
         var clientMeter = new ProcessMeter(Environment.ProcessId);
 
-        // One run at the peak after its warm-up, as every peak run: its rate and the server's and the client's CPU in cores.
-        async Task<FeedRun> MeteredPeakAsync(string name)
+        // One run at the peak after its warm-up, as every peak run: its rate and the server's and the client's CPU in cores,
+        // and with the sockets open, the snapshots a socket received a second and their size, counted over the run only.
+        async Task<(FeedRun Run, double PerSocket, double BytesPerSnapshot)> MeteredPeakAsync(string name, FeedSockets? sockets)
         {
             await peak(server.BaseAddress, Path, true, settings.WarmUp);
             Console.WriteLine($"Measuring sensors360 {name}...");
+            var tallyBefore = sockets is null ? null : await sockets.NextTallyAsync(cancellationToken);
             var (serverBefore, clientBefore) = (serverMeter.CpuSeconds(), clientMeter.CpuSeconds());
             var numbers = await peak(server.BaseAddress, Path, true, settings.RunLength);
             var run = new FeedRun(Math.Round(numbers.SucceededRate), Math.Round((serverMeter.CpuSeconds() - serverBefore) / numbers.ElapsedSeconds, 2),
                 Math.Round((clientMeter.CpuSeconds() - clientBefore) / numbers.ElapsedSeconds, 2));
             Console.WriteLine($"  {run.PerSecond:0}/s (p50 {numbers.P50Ms:0.0} ms, p99 {numbers.P99Ms:0.0} ms), server {run.ServerCores:0.00} cores, bench client {run.ClientCores:0.00} cores");
-            return run;
+            if (sockets is null)
+            {
+                return (run, 0, 0);
+            }
+
+            var tallyAfter = await sockets.NextTallyAsync(cancellationToken);
+            return (run, tallyAfter.PerSocketPerSecondSince(tallyBefore!, sockets.Count), tallyAfter.BytesPerSnapshotSince(tallyBefore!));
         }
 
         // The fleet's open alerts, as the sockets would list them: the with-runs must start with as many as the without-runs.
@@ -349,9 +357,10 @@ internal sealed class IngestBenchmark(BenchSettings settings)
         var openAlerts = await OpenAlertsAsync();
         var (quietBefore, _) = await QuietAsync(null);
         Console.WriteLine($"  at {QuietHeartbeatsPerSecond} heartbeats a second: server {quietBefore:0.000} cores");
-        var sessionCount = (settings.FeedSockets + FeedSockets.SocketsPerSession - 1) / FeedSockets.SocketsPerSession;
-        Console.WriteLine($"Logging in {sessionCount} sessions for {settings.FeedSockets:N0} dashboard sockets...");
+        Console.WriteLine($"Logging in the sessions for {settings.FeedSockets:N0} dashboard sockets...");
+        var loggingIn = Stopwatch.StartNew();
         var sessions = await FeedSockets.LoginAsync(server.BaseAddress, server.AdminPassword, settings.FeedSockets, cancellationToken);
+        Console.WriteLine($"  {sessions.Count} sessions logged in after {loggingIn.Elapsed.TotalSeconds:0} s");
 
         // Opens the sockets and waits until they receive nothing but snapshots.
         async Task<FeedSockets> OpenAsync()
@@ -382,29 +391,37 @@ internal sealed class IngestBenchmark(BenchSettings settings)
         }
 
         // Closes the sockets and waits until the server has let them all go: thousands closing at once keep it busy for a
-        // while, and a session's next sockets are refused until its last ones are released.
+        // while, and a session's next sockets are refused until its last ones are released. Returns the sockets that broke.
         async Task<long> CloseAsync(FeedSockets sockets)
         {
-            var broken = sockets.Broken;
             await sockets.DisposeAsync();
             var closing = Stopwatch.StartNew();
-            await Eventually.TrueAsync(
-                async () =>
+            using var probe = new HttpClient { BaseAddress = server.BaseAddress, Timeout = TimeSpan.FromSeconds(5) };
+            while (true)
+            {
+                try
                 {
-                    using var probe = new HttpClient { BaseAddress = server.BaseAddress, Timeout = TimeSpan.FromSeconds(5) };
-                    try
+                    // A scrape without the gauge throws at once: waiting would not bring it.
+                    if ((await MetricsScrape.ReadAsync(probe, cancellationToken)).Sum(DashboardSocketsGauge) == 0)
                     {
-                        return await DashboardSocketsAsync(probe, cancellationToken) == 0;
+                        break;
                     }
-                    catch (Exception e) when (e is HttpRequestException or TaskCanceledException)
-                    {
-                        return false;
-                    }
-                },
-                TimeSpan.FromMinutes(10),
-                "the server letting every dashboard socket go");
+                }
+                catch (Exception e) when (e is HttpRequestException or TaskCanceledException && !cancellationToken.IsCancellationRequested)
+                {
+                    // Still busy with the closes, or a probe timed out: look again.
+                }
+
+                if (closing.Elapsed > TimeSpan.FromMinutes(10))
+                {
+                    throw new TimeoutException("The server still held dashboard sockets 10 minutes after they closed.");
+                }
+
+                await Task.Delay(TimeSpan.FromMilliseconds(200), cancellationToken);
+            }
+
             Console.WriteLine($"  sockets closed; the server had let them all go after {closing.Elapsed.TotalSeconds:0} s");
-            return broken;
+            return sockets.Broken;
         }
 
         var rounds = new List<FeedRound>();
@@ -413,7 +430,7 @@ internal sealed class IngestBenchmark(BenchSettings settings)
         double quietWith, quietSnapshots;
         try
         {
-            for (var round = 0; round < settings.Rounds; round++)
+            for (var round = 0; round < FeedRounds(settings.Rounds); round++)
             {
                 var runs = new Dictionary<bool, FeedRun>();
                 var (perSocket, bytesPerSnapshot) = (0.0, 0.0);
@@ -422,20 +439,17 @@ internal sealed class IngestBenchmark(BenchSettings settings)
                     if (withSockets)
                     {
                         open ??= await OpenAsync();
-                        var before = await open.NextTallyAsync(cancellationToken);
-                        runs[true] = await MeteredPeakAsync($"with {open.Count:N0} sockets open (round {round + 1})");
-                        var after = await open.NextTallyAsync(cancellationToken);
-                        (perSocket, bytesPerSnapshot) = (after.PerSocketPerSecondSince(before, open.Count), after.BytesPerSnapshotSince(before));
+                        (runs[true], perSocket, bytesPerSnapshot) = await MeteredPeakAsync($"with {open.Count:N0} sockets open (round {round + 1})", open);
                     }
                     else
                     {
-                        if (open is not null)
+                        if (open is { } closing)
                         {
-                            broken += await CloseAsync(open);
                             open = null;
+                            broken += await CloseAsync(closing);
                         }
 
-                        runs[false] = await MeteredPeakAsync($"without dashboard sockets (round {round + 1})");
+                        (runs[false], _, _) = await MeteredPeakAsync($"without dashboard sockets (round {round + 1})", null);
                     }
                 }
 
@@ -447,13 +461,15 @@ internal sealed class IngestBenchmark(BenchSettings settings)
             open ??= await OpenAsync();
             (quietWith, quietSnapshots) = await QuietAsync(open);
             Console.WriteLine($"  at {QuietHeartbeatsPerSecond} heartbeats a second: server {quietWith:0.000} cores for {quietSnapshots:0} snapshots a second");
+            var last = open;
+            open = null;
+            broken += await CloseAsync(last);
         }
-        finally
+        catch when (open is not null)
         {
-            if (open is not null)
-            {
-                broken += await CloseAsync(open);
-            }
+            // Only closed: waiting for the server to let them go would hide the failure behind a timeout if it is down.
+            await open.DisposeAsync();
+            throw;
         }
 
         var (quietAfter, _) = await QuietAsync(null);
@@ -465,20 +481,17 @@ internal sealed class IngestBenchmark(BenchSettings settings)
 
     /// <summary>
     /// Whether each run of a feed round has the sockets open, in order: one run without and one with, the one that ended
-    /// the last round first, so the sockets open and close once every two rounds and neither run always goes first.
+    /// the last round first, so the sockets open or close once a round, between its two runs, and neither run always goes first.
     /// </summary>
     internal static bool[] FeedRoundOrder(int round) => round % 2 == 0 ? [false, true] : [true, false];
 
-    /// <summary>The server's open dashboard sockets, from its <c>sensors360_dashboard_sockets</c> gauge at <c>/metrics</c>.</summary>
-    private static async Task<long> DashboardSocketsAsync(HttpClient server, CancellationToken cancellationToken)
-    {
-        const string Gauge = "sensors360_dashboard_sockets";
-        var text = await server.GetStringAsync(new Uri("/metrics", UriKind.Relative), cancellationToken);
-        var lines = text.Split('\n').Where(line => line.StartsWith(Gauge + " ", StringComparison.Ordinal) || line.StartsWith(Gauge + "{", StringComparison.Ordinal)).ToList();
-        return lines.Count == 0
-            ? throw new InvalidOperationException($"The server's /metrics has no {Gauge}.")
-            : lines.Sum(line => (long)double.Parse(line[(line.LastIndexOf(' ') + 1)..], System.Globalization.CultureInfo.InvariantCulture));
-    }
+    /// <summary>
+    /// The feed step's rounds: the peaks' count rounded up to an even number, so the run right after the sockets open
+    /// (a with-run) and the run right after they close (a without-run) come as often as each other.
+    /// </summary>
+    internal static int FeedRounds(int peakRounds) => peakRounds + (peakRounds % 2);
+
+    private const string DashboardSocketsGauge = "sensors360_dashboard_sockets";
 
     /// <summary>The sensors the simulator provisioned in the warm-up, with their tokens, from its state file.</summary>
     private static List<LoadSensor> ProvisionedSensors(string stateFile)

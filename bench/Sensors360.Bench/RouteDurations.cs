@@ -10,18 +10,18 @@ namespace Sensors360.Bench;
 /// </summary>
 internal sealed record RouteDurations(IReadOnlyDictionary<double, long> CountWithin)
 {
-    private const string Bucket = "http_server_request_duration_seconds_bucket{";
+    private const string Bucket = "http_server_request_duration_seconds_bucket";
 
     /// <summary>The histogram of <paramref name="route"/>'s requests answered <paramref name="status"/>, now.</summary>
     public static async Task<RouteDurations> ReadAsync(HttpClient server, string route, int status, CancellationToken cancellationToken)
     {
-        var text = await server.GetStringAsync(new Uri("/metrics", UriKind.Relative), cancellationToken);
+        var scrape = await MetricsScrape.ReadAsync(server, cancellationToken);
         var counts = new Dictionary<double, long>();
         var routeLabel = $"http_route=\"{route}\"";
         var statusLabel = $"http_response_status_code=\"{status.ToString(CultureInfo.InvariantCulture)}\"";
-        foreach (var line in text.Split('\n'))
+        foreach (var line in scrape.Samples(Bucket))
         {
-            if (!line.StartsWith(Bucket, StringComparison.Ordinal) || !line.Contains(routeLabel, StringComparison.Ordinal) || !line.Contains(statusLabel, StringComparison.Ordinal))
+            if (!line.Contains(routeLabel, StringComparison.Ordinal) || !line.Contains(statusLabel, StringComparison.Ordinal))
             {
                 continue;
             }
@@ -29,7 +29,7 @@ internal sealed record RouteDurations(IReadOnlyDictionary<double, long> CountWit
             var bound = line[(line.IndexOf("le=\"", StringComparison.Ordinal) + 4)..];
             bound = bound[..bound.IndexOf('"', StringComparison.Ordinal)];
             var key = bound == "+Inf" ? double.PositiveInfinity : double.Parse(bound, CultureInfo.InvariantCulture);
-            counts[key] = counts.GetValueOrDefault(key) + long.Parse(line[(line.LastIndexOf(' ') + 1)..], CultureInfo.InvariantCulture);
+            counts[key] = counts.GetValueOrDefault(key) + (long)MetricsScrape.ValueOf(line);
         }
 
         return new RouteDurations(counts);

@@ -39,4 +39,16 @@ public sealed class RoundOrderTests
         // A round starts as the last one ended, so the sockets open or close once a round, between its two runs.
         Assert.All(rounds.Zip(rounds.Skip(1)), pair => Assert.Equal(pair.First[^1], pair.Second[0]));
     }
+
+    [Theory]
+    [InlineData(1, 2)]
+    [InlineData(2, 2)]
+    [InlineData(3, 4)]
+    [InlineData(5, 6)]
+    public void The_feed_step_has_an_even_number_of_rounds_so_as_many_start_with_the_sockets_as_without(int peakRounds, int feedRounds)
+    {
+        Assert.Equal(feedRounds, IngestBenchmark.FeedRounds(peakRounds));
+        var firsts = Enumerable.Range(0, feedRounds).Select(round => IngestBenchmark.FeedRoundOrder(round)[0]).ToList();
+        Assert.Equal(firsts.Count(first => first), firsts.Count(first => !first));
+    }
 }
