@@ -361,6 +361,9 @@ internal sealed class IngestBenchmark(BenchSettings settings)
         var loggingIn = Stopwatch.StartNew();
         var sessions = await FeedSockets.LoginAsync(server.BaseAddress, server.AdminPassword, settings.FeedSockets, cancellationToken);
         Console.WriteLine($"  {sessions.Count} sessions logged in after {loggingIn.Elapsed.TotalSeconds:0} s");
+        // The server's memory for the sockets: after a full collection, with the sessions but before any socket opens, and
+        // below with them open (quiet).
+        var heapWithout = await HeapAsync(server, cancellationToken);
 
         // Opens the sockets and waits until they receive nothing but snapshots.
         async Task<FeedSockets> OpenAsync()
@@ -428,6 +431,7 @@ internal sealed class IngestBenchmark(BenchSettings settings)
         FeedSockets? open = null;
         var broken = 0L;
         double quietWith, quietSnapshots;
+        SocketMemory memory;
         try
         {
             for (var round = 0; round < FeedRounds(settings.Rounds); round++)
@@ -461,6 +465,11 @@ internal sealed class IngestBenchmark(BenchSettings settings)
             open ??= await OpenAsync();
             (quietWith, quietSnapshots) = await QuietAsync(open);
             Console.WriteLine($"  at {QuietHeartbeatsPerSecond} heartbeats a second: server {quietWith:0.000} cores for {quietSnapshots:0} snapshots a second");
+            var heapWith = await HeapAsync(server, cancellationToken);
+            memory = new SocketMemory(
+                Math.Round((heapWith.ManagedBytes - heapWithout.ManagedBytes) / (double)open.Count),
+                Math.Round((heapWith.ResidentBytes - heapWithout.ResidentBytes) / (double)open.Count));
+            Console.WriteLine($"  the server's memory a socket open: {memory.ManagedBytes:0} bytes managed heap, {memory.ResidentBytes:0} bytes RSS");
             var last = open;
             open = null;
             broken += await CloseAsync(last);
@@ -473,7 +482,7 @@ internal sealed class IngestBenchmark(BenchSettings settings)
         }
 
         var (quietAfter, _) = await QuietAsync(null);
-        var cost = new FeedCost(settings.FeedSockets, rounds, broken, Math.Round(quietBefore, 3), Math.Round(quietAfter, 3), Math.Round(quietWith, 3), Math.Round(quietSnapshots));
+        var cost = new FeedCost(settings.FeedSockets, rounds, broken, Math.Round(quietBefore, 3), Math.Round(quietAfter, 3), Math.Round(quietWith, 3), Math.Round(quietSnapshots), memory);
         Console.WriteLine($"  at {QuietHeartbeatsPerSecond} heartbeats a second: server {quietAfter:0.000} cores; " +
             $"the sockets cost the server {cost.ServerMicrosecondsPerSnapshot:0.0} µs of CPU a snapshot; with ÷ without over the rounds {cost.Ratio:0.000}");
         return cost;

@@ -14,7 +14,7 @@ public sealed class FeedCostTests
             new(3, false, new FeedRun(16_000, 1.1, 0.02), new FeedRun(15_200, 1.2, 0.05), 1.0, 470),
         ];
 
-        var cost = new FeedCost(10_000, rounds, 0, 0.1, 0.1, 0.3, 10_000);
+        var cost = new FeedCost(10_000, rounds, 0, 0.1, 0.1, 0.3, 10_000, new SocketMemory(0, 0));
 
         Assert.Equal(0.9, cost.Ratio);
         Assert.Equal(16_000, cost.WithoutSocketsPerSecond);

@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Collections.Concurrent;
 using System.Net.WebSockets;
 using System.Text.Json;
@@ -310,39 +311,65 @@ internal sealed partial class DashboardSocket(WebSocket socket, DashboardFeed fe
         }
     }
 
+    /// <summary>
+    /// Reads the client's messages one at a time. Between messages the socket waits with a zero-byte read and holds no
+    /// buffer; one is rented for a message only once its first frame has come (10,000 idle sockets each holding their
+    /// own 16 KiB had cost 160 MB: docs/performance.md "Live feed cost").
+    /// </summary>
     private async Task ReceiveAsync(CancellationToken cancellationToken)
     {
-        var buffer = new byte[MaxMessageBytes + 1];
-        while (socket.State == WebSocketState.Open)
+        byte[]? buffer = null;
+        try
         {
-            var length = 0;
-            ValueWebSocketReceiveResult result;
-            do
+            while (socket.State == WebSocketState.Open)
             {
-                // The buffer holds one byte more than allowed, so an oversized message always shows as one.
-                result = await socket.ReceiveAsync(buffer.AsMemory(length), cancellationToken);
-                if (result.MessageType == WebSocketMessageType.Close)
+                var length = 0;
+                ValueWebSocketReceiveResult result;
+                do
                 {
-                    await CloseAsync(WebSocketCloseStatus.NormalClosure, "bye");
-                    return;
-                }
+                    // One byte more than allowed, so an oversized message always shows as one.
+                    var space = buffer is null ? Memory<byte>.Empty : buffer.AsMemory(length, MaxMessageBytes + 1 - length);
+                    result = await socket.ReceiveAsync(space, cancellationToken);
+                    if (result.MessageType == WebSocketMessageType.Close)
+                    {
+                        await CloseAsync(WebSocketCloseStatus.NormalClosure, "bye");
+                        return;
+                    }
 
-                if (result.MessageType == WebSocketMessageType.Binary)
-                {
-                    await CloseAsync(WebSocketCloseStatus.InvalidMessageType, "binary frames are not accepted");
-                    return;
-                }
+                    if (result.MessageType == WebSocketMessageType.Binary)
+                    {
+                        await CloseAsync(WebSocketCloseStatus.InvalidMessageType, "binary frames are not accepted");
+                        return;
+                    }
 
-                length += result.Count;
-                if (length > MaxMessageBytes)
+                    length += result.Count;
+                    if (length > MaxMessageBytes)
+                    {
+                        await CloseAsync(WebSocketCloseStatus.MessageTooBig, $"messages are limited to {MaxMessageBytes} bytes");
+                        return;
+                    }
+
+                    if (!result.EndOfMessage)
+                    {
+                        buffer ??= ArrayPool<byte>.Shared.Rent(MaxMessageBytes + 1);
+                    }
+                }
+                while (!result.EndOfMessage);
+
+                await HandleAsync(buffer is null ? ReadOnlyMemory<byte>.Empty : buffer.AsMemory(0, length));
+                if (buffer is not null)
                 {
-                    await CloseAsync(WebSocketCloseStatus.MessageTooBig, $"messages are limited to {MaxMessageBytes} bytes");
-                    return;
+                    ArrayPool<byte>.Shared.Return(buffer);
+                    buffer = null;
                 }
             }
-            while (!result.EndOfMessage);
-
-            await HandleAsync(buffer.AsMemory(0, length));
+        }
+        finally
+        {
+            if (buffer is not null)
+            {
+                ArrayPool<byte>.Shared.Return(buffer);
+            }
         }
     }
 

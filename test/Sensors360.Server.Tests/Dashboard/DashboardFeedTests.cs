@@ -104,4 +104,47 @@ public sealed class DashboardFeedTests(RunningServer running) : IClassFixture<Ru
         await big.SendAsync("{\"type\":\"ping\",\"pad\":\"" + new string('x', 17 * 1024) + "\"}");
         Assert.Equal(WebSocketCloseStatus.MessageTooBig, await big.ClosedWithAsync(Patience));
     }
+
+    [Fact]
+    public async Task A_message_of_16_KiB_in_fragments_is_answered_and_one_byte_more_closes_with_1009()
+    {
+        // docs/websocket.md: 16 KiB is allowed, however the client splits it into frames.
+        const int Limit = 16 * 1024;
+        await using (var atLimit = await FeedClient.ConnectAsync(running.Server, running.OperatorCookies))
+        {
+            await SendInFragmentsAsync(atLimit.Socket, Ping(Limit));
+            await atLimit.WaitForAsync("pong", _ => true, Patience);
+            // The socket goes on reading messages after a large one.
+            await atLimit.SendAsync("""{"type":"ping"}""");
+            await atLimit.WaitForAsync("pong", _ => true, Patience);
+        }
+
+        await using var over = await FeedClient.ConnectAsync(running.Server, running.OperatorCookies);
+        await SendInFragmentsAsync(over.Socket, Ping(Limit + 1));
+        Assert.Equal(WebSocketCloseStatus.MessageTooBig, await over.ClosedWithAsync(Patience));
+    }
+
+    /// <summary>A ping message of exactly <paramref name="bytes"/> bytes of UTF-8.</summary>
+    private static byte[] Ping(int bytes)
+    {
+        const string Start = "{\"type\":\"ping\",\"pad\":\"", End = "\"}";
+        var json = System.Text.Encoding.UTF8.GetBytes(Start + new string('x', bytes - Start.Length - End.Length) + End);
+        Assert.Equal(bytes, json.Length);
+        return json;
+    }
+
+    /// <summary>Sends <paramref name="message"/> as one text message in frames of uneven sizes, the first a single byte.</summary>
+    private static async Task SendInFragmentsAsync(WebSocket socket, byte[] message)
+    {
+        var cancellation = TestContext.Current.CancellationToken;
+        int[] cuts = [1, 700, message.Length / 2];
+        var sent = 0;
+        foreach (var cut in cuts)
+        {
+            await socket.SendAsync(message.AsMemory(sent, cut - sent), WebSocketMessageType.Text, endOfMessage: false, cancellation);
+            sent = cut;
+        }
+
+        await socket.SendAsync(message.AsMemory(sent), WebSocketMessageType.Text, endOfMessage: true, cancellation);
+    }
 }
