@@ -129,7 +129,7 @@ internal sealed record BenchReport(
             .AppendLine(invariant, $"Reminder table writes during the sensors360 runs (all rounds): {Reminders.Writes} for {Reminders.Heartbeats} stored heartbeats.")
             .AppendLine(invariant, $"Live feed, in {Feed.Rounds.Count} rounds of a run without and a run with {Feed.Sockets:N0} dashboard sockets open, side by side, each first in turn (below): the goal's figure is the median of the rounds' own ratios, {Feed.Ratio:0.000}. The medians of each column, from different rounds (so their ratio is not the goal's): sensors360 at {Feed.WithoutSocketsPerSecond:0}/s without and {Feed.WithSocketsPerSecond:0}/s with the sockets ({Feed.SnapshotsPerSocketPerSecond:0.00} snapshots a socket a second received, {Feed.BytesPerSnapshot:0} bytes each; {Feed.BrokenSockets} sockets broken in all); server CPU {Feed.ServerCoresWithout:0.00} → {Feed.ServerCoresWith:0.00} cores, the sockets' client (the bench process, on the same cores) {Feed.ClientCoresWithout:0.00} → {Feed.ClientCoresWith:0.00} cores. " +
                 $"At a trickle of heartbeats, the machine otherwise quiet: server CPU {Feed.QuietServerCoresWithout:0.000} cores without the sockets (the mean of {Feed.QuietServerCoresWithoutBefore:0.000} before they first opened and {Feed.QuietServerCoresWithoutAfter:0.000} after they last closed), {Feed.QuietServerCoresWith:0.000} with them sending {Feed.QuietSnapshotsPerSecond:0} snapshots a second: {Feed.ServerMicrosecondsPerSnapshot:0.0} µs of server CPU a snapshot. " +
-                $"The server's memory a socket open (after a full collection, with them open against before they first opened): {Feed.MemoryPerSocket.ManagedBytes:0} bytes managed heap, {Feed.MemoryPerSocket.ResidentBytes:0} bytes RSS.")
+                $"The server's memory per open socket (after a full collection, with them open against the mean of right before they last opened and right after they closed): {Feed.MemoryPerSocket.ManagedBytes:0} bytes managed heap, {Feed.MemoryPerSocket.ResidentBytes:0} bytes RSS.")
             .AppendLine()
             .AppendLine("| feed round | first | without /s | with /s | with ÷ without | snapshots a socket a second |")
             .AppendLine("|---:|---|---:|---:|---:|---:|");
@@ -272,8 +272,8 @@ internal sealed record FeedRound(int Round, bool SocketsFirst, FeedRun Without, 
 }
 
 /// <summary>
-/// The server's memory a dashboard socket holds: after a full collection with the sockets open and quiet, less the same
-/// before they first opened (the sessions already logged in), over the sockets.
+/// The server's memory per open dashboard socket: after a full collection with the sockets open and quiet, less the mean
+/// of the same right before they last opened and right after they closed, over the sockets.
 /// </summary>
 internal sealed record SocketMemory(double ManagedBytes, double ResidentBytes);
 

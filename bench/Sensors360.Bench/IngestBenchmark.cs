@@ -361,9 +361,6 @@ internal sealed class IngestBenchmark(BenchSettings settings)
         var loggingIn = Stopwatch.StartNew();
         var sessions = await FeedSockets.LoginAsync(server.BaseAddress, server.AdminPassword, settings.FeedSockets, cancellationToken);
         Console.WriteLine($"  {sessions.Count} sessions logged in after {loggingIn.Elapsed.TotalSeconds:0} s");
-        // The server's memory for the sockets: after a full collection, with the sessions but before any socket opens, and
-        // below with them open (quiet).
-        var heapWithout = await HeapAsync(server, cancellationToken);
 
         // Opens the sockets and waits until they receive nothing but snapshots.
         async Task<FeedSockets> OpenAsync()
@@ -462,17 +459,23 @@ internal sealed class IngestBenchmark(BenchSettings settings)
                 rounds.Add(feedRound);
             }
 
+            // The server's memory for the sockets, each reading after a full collection: with them open (quiet) against the
+            // mean of right before they open this last time and right after they close, so what the rounds before grew
+            // (pools, caches) is on both sides. The rounds are even, so the last one ended with the sockets closed.
+            var heapBefore = await HeapAsync(server, cancellationToken);
             open ??= await OpenAsync();
             (quietWith, quietSnapshots) = await QuietAsync(open);
             Console.WriteLine($"  at {QuietHeartbeatsPerSecond} heartbeats a second: server {quietWith:0.000} cores for {quietSnapshots:0} snapshots a second");
             var heapWith = await HeapAsync(server, cancellationToken);
-            memory = new SocketMemory(
-                Math.Round((heapWith.ManagedBytes - heapWithout.ManagedBytes) / (double)open.Count),
-                Math.Round((heapWith.ResidentBytes - heapWithout.ResidentBytes) / (double)open.Count));
-            Console.WriteLine($"  the server's memory a socket open: {memory.ManagedBytes:0} bytes managed heap, {memory.ResidentBytes:0} bytes RSS");
             var last = open;
             open = null;
             broken += await CloseAsync(last);
+            var heapAfter = await HeapAsync(server, cancellationToken);
+            memory = new SocketMemory(
+                Math.Round((heapWith.ManagedBytes - ((heapBefore.ManagedBytes + heapAfter.ManagedBytes) / 2.0)) / last.Count),
+                Math.Round((heapWith.ResidentBytes - ((heapBefore.ResidentBytes + heapAfter.ResidentBytes) / 2.0)) / last.Count));
+            Console.WriteLine($"  the server's memory per open socket: {memory.ManagedBytes:0} bytes managed heap, {memory.ResidentBytes:0} bytes RSS " +
+                $"(managed {heapBefore.ManagedBytes / 1048576.0:0} MB before they opened, {heapWith.ManagedBytes / 1048576.0:0} MB with them, {heapAfter.ManagedBytes / 1048576.0:0} MB after they closed)");
         }
         catch when (open is not null)
         {

@@ -24,6 +24,8 @@ internal sealed partial class DashboardSocket(WebSocket socket, DashboardFeed fe
     /// <summary>Sensors one socket may watch at once (tighter than issue 11's bound of 200; the page watches at most 91).</summary>
     public const int MaxSubscriptions = 200;
     private const int MaxQueued = 5_000;
+    // A first buffer that holds any message the page sends; a larger message grows it up to the limit.
+    private const int FirstBufferBytes = 4 * 1024;
     private static readonly TimeSpan DrainTimeout = TimeSpan.FromSeconds(30);
     private static readonly TimeSpan CloseTimeout = TimeSpan.FromSeconds(2);
 
@@ -313,8 +315,9 @@ internal sealed partial class DashboardSocket(WebSocket socket, DashboardFeed fe
 
     /// <summary>
     /// Reads the client's messages one at a time. Between messages the socket waits with a zero-byte read and holds no
-    /// buffer; one is rented for a message only once its first frame has come (10,000 idle sockets each holding their
-    /// own 16 KiB had cost 160 MB: docs/performance.md "Live feed cost").
+    /// buffer; one is rented for a message once its first frame has come, starting small (a page's messages are a few
+    /// hundred bytes), and returned as soon as the message is parsed. 10,000 idle sockets each holding their own 16 KiB
+    /// had cost 160 MB (docs/performance.md "Live feed cost").
     /// </summary>
     private async Task ReceiveAsync(CancellationToken cancellationToken)
     {
@@ -327,8 +330,13 @@ internal sealed partial class DashboardSocket(WebSocket socket, DashboardFeed fe
                 ValueWebSocketReceiveResult result;
                 do
                 {
-                    // One byte more than allowed, so an oversized message always shows as one.
-                    var space = buffer is null ? Memory<byte>.Empty : buffer.AsMemory(length, MaxMessageBytes + 1 - length);
+                    if (buffer is not null && length == buffer.Length)
+                    {
+                        buffer = Grown(buffer);
+                    }
+
+                    // Room for one byte more than allowed, so an oversized message always shows as one.
+                    var space = buffer is null ? Memory<byte>.Empty : buffer.AsMemory(length, Math.Min(buffer.Length, MaxMessageBytes + 1) - length);
                     result = await socket.ReceiveAsync(space, cancellationToken);
                     if (result.MessageType == WebSocketMessageType.Close)
                     {
@@ -351,16 +359,21 @@ internal sealed partial class DashboardSocket(WebSocket socket, DashboardFeed fe
 
                     if (!result.EndOfMessage)
                     {
-                        buffer ??= ArrayPool<byte>.Shared.Rent(MaxMessageBytes + 1);
+                        buffer ??= ArrayPool<byte>.Shared.Rent(FirstBufferBytes);
                     }
                 }
                 while (!result.EndOfMessage);
 
-                await HandleAsync(buffer is null ? ReadOnlyMemory<byte>.Empty : buffer.AsMemory(0, length));
+                var read = TryRead(buffer is null ? ReadOnlyMemory<byte>.Empty : buffer.AsMemory(0, length), out var type, out var sensors);
                 if (buffer is not null)
                 {
                     ArrayPool<byte>.Shared.Return(buffer);
                     buffer = null;
+                }
+
+                if (read)
+                {
+                    await HandleAsync(type, sensors);
                 }
             }
         }
@@ -373,10 +386,22 @@ internal sealed partial class DashboardSocket(WebSocket socket, DashboardFeed fe
         }
     }
 
-    private async Task HandleAsync(ReadOnlyMemory<byte> message)
+    /// <summary>A rented buffer twice the size of <paramref name="full"/>, holding its bytes; <paramref name="full"/> goes back to the pool.</summary>
+    private static byte[] Grown(byte[] full)
     {
-        string type;
-        JsonElement sensors;
+        var larger = ArrayPool<byte>.Shared.Rent(full.Length * 2);
+        full.CopyTo(larger, 0);
+        ArrayPool<byte>.Shared.Return(full);
+        return larger;
+    }
+
+    /// <summary>
+    /// The message's type and, when it has them, its sensors (copied out of <paramref name="message"/>, whose buffer goes
+    /// back to the pool); false, with an error frame queued, when it is not a JSON object with a string type.
+    /// </summary>
+    private bool TryRead(ReadOnlyMemory<byte> message, out string type, out JsonElement sensors)
+    {
+        (type, sensors) = ("", default);
         try
         {
             using var document = JsonDocument.Parse(message);
@@ -384,18 +409,22 @@ internal sealed partial class DashboardSocket(WebSocket socket, DashboardFeed fe
             if (root.ValueKind != JsonValueKind.Object || !root.TryGetProperty("type", out var typeElement) || typeElement.ValueKind != JsonValueKind.String)
             {
                 Error("A message must be a JSON object with a string \"type\".");
-                return;
+                return false;
             }
 
             type = typeElement.GetString()!;
             sensors = root.TryGetProperty("sensors", out var list) ? list.Clone() : default;
+            return true;
         }
         catch (JsonException)
         {
             Error("A message must be JSON.");
-            return;
+            return false;
         }
+    }
 
+    private async Task HandleAsync(string type, JsonElement sensors)
+    {
         switch (type)
         {
             case "ping":

@@ -1,6 +1,7 @@
 using System.Net;
 using System.Net.Http.Json;
 using System.Net.WebSockets;
+using System.Text;
 using System.Text.Json;
 using Sensors360.Testing;
 using static Sensors360.Server.Tests.Sensors.SensorClient;
@@ -101,7 +102,7 @@ public sealed class DashboardFeedTests(RunningServer running) : IClassFixture<Ru
         }
 
         await using var big = await FeedClient.ConnectAsync(running.Server, running.OperatorCookies);
-        await big.SendAsync("{\"type\":\"ping\",\"pad\":\"" + new string('x', 17 * 1024) + "\"}");
+        await big.SendAsync(Encoding.UTF8.GetString(Ping(17 * 1024)));
         Assert.Equal(WebSocketCloseStatus.MessageTooBig, await big.ClosedWithAsync(Patience));
     }
 
@@ -128,7 +129,7 @@ public sealed class DashboardFeedTests(RunningServer running) : IClassFixture<Ru
     private static byte[] Ping(int bytes)
     {
         const string Start = "{\"type\":\"ping\",\"pad\":\"", End = "\"}";
-        var json = System.Text.Encoding.UTF8.GetBytes(Start + new string('x', bytes - Start.Length - End.Length) + End);
+        var json = Encoding.UTF8.GetBytes(Start + new string('x', bytes - Start.Length - End.Length) + End);
         Assert.Equal(bytes, json.Length);
         return json;
     }
