@@ -462,8 +462,13 @@ internal sealed class IngestBenchmark(BenchSettings settings)
             // The server's memory for the sockets, each reading after a full collection: with them open (quiet) against the
             // mean of right before they open this last time and right after they close, so what the rounds before grew
             // (pools, caches) is on both sides. The rounds are even, so the last one ended with the sockets closed.
+            if (open is not null)
+            {
+                throw new InvalidOperationException("The feed rounds ended with the sockets open; the memory baseline needs them closed.");
+            }
+
             var heapBefore = await HeapAsync(server, cancellationToken);
-            open ??= await OpenAsync();
+            open = await OpenAsync();
             (quietWith, quietSnapshots) = await QuietAsync(open);
             Console.WriteLine($"  at {QuietHeartbeatsPerSecond} heartbeats a second: server {quietWith:0.000} cores for {quietSnapshots:0} snapshots a second");
             var heapWith = await HeapAsync(server, cancellationToken);

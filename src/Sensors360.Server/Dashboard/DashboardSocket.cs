@@ -24,7 +24,7 @@ internal sealed partial class DashboardSocket(WebSocket socket, DashboardFeed fe
     /// <summary>Sensors one socket may watch at once (tighter than issue 11's bound of 200; the page watches at most 91).</summary>
     public const int MaxSubscriptions = 200;
     private const int MaxQueued = 5_000;
-    // A first buffer that holds any message the page sends; a larger message grows it up to the limit.
+    // A first buffer that holds most of what a page sends; a larger message (a resubscription of many sensors) doubles it up to the limit.
     private const int FirstBufferBytes = 4 * 1024;
     private static readonly TimeSpan DrainTimeout = TimeSpan.FromSeconds(30);
     private static readonly TimeSpan CloseTimeout = TimeSpan.FromSeconds(2);
@@ -315,8 +315,8 @@ internal sealed partial class DashboardSocket(WebSocket socket, DashboardFeed fe
 
     /// <summary>
     /// Reads the client's messages one at a time. Between messages the socket waits with a zero-byte read and holds no
-    /// buffer; one is rented for a message once its first frame has come, starting small (a page's messages are a few
-    /// hundred bytes), and returned as soon as the message is parsed. 10,000 idle sockets each holding their own 16 KiB
+    /// buffer; one is rented for a message once its first frame has come, starting small (most of a page's messages are
+    /// a few hundred bytes), and returned as soon as the message is parsed. 10,000 idle sockets each holding their own 16 KiB
     /// had cost 160 MB (docs/performance.md "Live feed cost").
     /// </summary>
     private async Task ReceiveAsync(CancellationToken cancellationToken)
@@ -330,13 +330,15 @@ internal sealed partial class DashboardSocket(WebSocket socket, DashboardFeed fe
                 ValueWebSocketReceiveResult result;
                 do
                 {
-                    if (buffer is not null && length == buffer.Length)
+                    if (buffer is not null && length == buffer.Length && length < MaxMessageBytes)
                     {
                         buffer = Grown(buffer);
                     }
 
-                    // Room for one byte more than allowed, so an oversized message always shows as one.
-                    var space = buffer is null ? Memory<byte>.Empty : buffer.AsMemory(length, Math.Min(buffer.Length, MaxMessageBytes + 1) - length);
+                    // At the limit, a byte of its own: any byte more shows the message is too big.
+                    var space = buffer is null ? Memory<byte>.Empty
+                        : length < MaxMessageBytes ? buffer.AsMemory(length, Math.Min(buffer.Length, MaxMessageBytes) - length)
+                        : new byte[1];
                     result = await socket.ReceiveAsync(space, cancellationToken);
                     if (result.MessageType == WebSocketMessageType.Close)
                     {
