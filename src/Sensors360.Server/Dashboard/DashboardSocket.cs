@@ -29,7 +29,8 @@ internal sealed partial class DashboardSocket(WebSocket socket, DashboardFeed fe
     private static readonly TimeSpan DrainTimeout = TimeSpan.FromSeconds(30);
     private static readonly TimeSpan CloseTimeout = TimeSpan.FromSeconds(2);
 
-    private readonly ConcurrentQueue<byte[]> _queue = new();
+    // Made by the first frame for this socket alone: most sockets never get one, and an empty queue holds a 32-slot segment.
+    private ConcurrentQueue<byte[]>? _queue;
     private readonly SemaphoreSlim _signal = new(0);
     private readonly HashSet<string> _subscribed = new(StringComparer.Ordinal);
     private readonly Lock _gate = new();
@@ -159,15 +160,22 @@ internal sealed partial class DashboardSocket(WebSocket socket, DashboardFeed fe
 
     private void Enqueue(byte[] message)
     {
-        if (_queue.Count >= MaxQueued)
+        var queue = Volatile.Read(ref _queue) ?? Queue();
+        if (queue.Count >= MaxQueued)
         {
             // The client has stopped reading; nothing more is kept for it.
             Drop();
             return;
         }
 
-        _queue.Enqueue(message);
+        queue.Enqueue(message);
         Wake();
+    }
+
+    private ConcurrentQueue<byte[]> Queue()
+    {
+        var made = new ConcurrentQueue<byte[]>();
+        return Interlocked.CompareExchange(ref _queue, made, null) ?? made;
     }
 
     /// <summary>
@@ -190,7 +198,7 @@ internal sealed partial class DashboardSocket(WebSocket socket, DashboardFeed fe
     private void EndSend()
     {
         Volatile.Write(ref _sendingSince, 0);
-        if (!_queue.IsEmpty || _alertSent?.Next is not null || _snapshots?.IsDue == true)
+        if (Volatile.Read(ref _queue)?.IsEmpty == false || _alertSent?.Next is not null || _snapshots?.IsDue == true)
         {
             Wake();
         }
@@ -206,7 +214,7 @@ internal sealed partial class DashboardSocket(WebSocket socket, DashboardFeed fe
         {
             while (true)
             {
-                if (_queue.TryDequeue(out var message))
+                if (Volatile.Read(ref _queue)?.TryDequeue(out var message) == true)
                 {
                     await SendFrameAsync(message);
                 }

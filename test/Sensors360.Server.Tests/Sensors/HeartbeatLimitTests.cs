@@ -86,23 +86,70 @@ public sealed class HeartbeatLimitTests(HeartbeatLimitTests.Server running) : IC
     [Fact]
     public async Task An_id_remembered_as_unknown_on_one_silo_is_accepted_there_as_soon_as_another_silo_provisions_it()
     {
-        await using var second = ServerProcess.Start(running.ConnectionString, running.ClusterId, new Dictionary<string, string?>
-        {
-            ["Sensors360__Ingest__MaxHeartbeatsPerSecond"] = null,
-            ["Sensors360__Ingest__MaxRefusedHeartbeatsPerMinute"] = RefusalsPerMinute.ToString(System.Globalization.CultureInfo.InvariantCulture),
-        }, running.Process.AdminPassword);
-        await second.WaitUntilReadyAsync();
+        await using var second = await StartSecondSiloAsync(running.ConnectionString);
         using var sensor = LoopbackClient.From("127.0.0.5", second.BaseAddress);
 
         // Remembered on the second silo: the device sends before anyone provisioned it.
         Assert.Equal(HttpStatusCode.Unauthorized, (await SendAsync(sensor, "late-1", "s360_not-yet")).Status);
         Assert.Equal(HttpStatusCode.Unauthorized, (await SendAsync(sensor, "late-1", "s360_not-yet")).Status);
+        await AcceptedAsSoonAsProvisionedAsync(sensor, "late-1");
+    }
 
-        var (_, token) = await ProvisionAsync(running.Operator, "late-1");
+    [Fact]
+    public async Task A_silo_whose_listening_connection_is_cut_listens_again_and_then_forgets_an_id_another_silo_provisions()
+    {
+        // The second silo's connections carry a name of their own, so the test can find its listening one.
+        const string Application = "limits-relisten";
+        await using var second = await StartSecondSiloAsync(
+            new Npgsql.NpgsqlConnectionStringBuilder(running.ConnectionString) { ApplicationName = Application }.ConnectionString);
 
-        // Not after the minute the second silo would otherwise remember it: the announcement arrives in milliseconds.
+        // The listener's connection is the one whose last statement was its LISTEN (until its first probe, 30 s on).
+        const string Listening = "SELECT pid::text FROM pg_stat_activity WHERE application_name = $1 AND query LIKE 'LISTEN %'";
+        var cut = await Eventually.MatchesAsync(
+            () => Sql.TextAsync(running.ConnectionString, Listening, Application), pid => pid is not null, Patience, "the second silo listens");
+        Assert.Equal(1, await Sql.ScalarAsync(running.ConnectionString, "SELECT pg_terminate_backend($1)::int", int.Parse(cut!, System.Globalization.CultureInfo.InvariantCulture)));
+
         await Eventually.TrueAsync(
-            async () => (await SendAsync(sensor, "late-1", token)).Status == HttpStatusCode.NoContent,
+            () => Task.FromResult(second.Output.Any(line => line.Contains("Not listening for new sensors", StringComparison.Ordinal))),
+            Patience,
+            "the second silo logs that it lost its listening connection");
+        await Eventually.MatchesAsync(
+            () => Sql.TextAsync(running.ConnectionString, Listening, Application), pid => pid is not null && pid != cut, Patience, "the second silo listens again");
+
+        using var sensor = LoopbackClient.From("127.0.0.6", second.BaseAddress);
+        Assert.Equal(HttpStatusCode.Unauthorized, (await SendAsync(sensor, "relisten-1", "s360_not-yet")).Status);
+        await AcceptedAsSoonAsProvisionedAsync(sensor, "relisten-1");
+    }
+
+    /// <summary>A second silo of the same cluster, with the first one's limits.</summary>
+    private async Task<ServerProcess> StartSecondSiloAsync(string connectionString)
+    {
+        var second = ServerProcess.Start(connectionString, running.ClusterId, new Dictionary<string, string?>
+        {
+            ["Sensors360__Ingest__MaxHeartbeatsPerSecond"] = null,
+            ["Sensors360__Ingest__MaxRefusedHeartbeatsPerMinute"] = RefusalsPerMinute.ToString(System.Globalization.CultureInfo.InvariantCulture),
+        }, running.Process.AdminPassword);
+        try
+        {
+            await second.WaitUntilReadyAsync();
+            return second;
+        }
+        catch
+        {
+            await second.DisposeAsync();
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// Provisions <paramref name="id"/> on the first silo; the silo <paramref name="sensor"/> sends to, which refused the id
+    /// before, accepts it well within the minute it would otherwise remember the refusal: the announcement arrives in milliseconds.
+    /// </summary>
+    private async Task AcceptedAsSoonAsProvisionedAsync(HttpClient sensor, string id)
+    {
+        var (_, token) = await ProvisionAsync(running.Operator, id);
+        await Eventually.TrueAsync(
+            async () => (await SendAsync(sensor, id, token)).Status == HttpStatusCode.NoContent,
             TimeSpan.FromSeconds(10),
             "the second silo accepts the newly provisioned sensor");
     }
