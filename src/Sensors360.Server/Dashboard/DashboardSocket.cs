@@ -29,8 +29,7 @@ internal sealed partial class DashboardSocket(WebSocket socket, DashboardFeed fe
     private static readonly TimeSpan DrainTimeout = TimeSpan.FromSeconds(30);
     private static readonly TimeSpan CloseTimeout = TimeSpan.FromSeconds(2);
 
-    // Made by the first frame for this socket alone: most sockets never get one, and an empty queue holds a 32-slot segment.
-    private ConcurrentQueue<byte[]>? _queue;
+    private readonly ConcurrentQueue<byte[]> _queue = new();
     private readonly SemaphoreSlim _signal = new(0);
     private readonly HashSet<string> _subscribed = new(StringComparer.Ordinal);
     private readonly Lock _gate = new();
@@ -160,22 +159,15 @@ internal sealed partial class DashboardSocket(WebSocket socket, DashboardFeed fe
 
     private void Enqueue(byte[] message)
     {
-        var queue = Volatile.Read(ref _queue) ?? Queue();
-        if (queue.Count >= MaxQueued)
+        if (_queue.Count >= MaxQueued)
         {
             // The client has stopped reading; nothing more is kept for it.
             Drop();
             return;
         }
 
-        queue.Enqueue(message);
+        _queue.Enqueue(message);
         Wake();
-    }
-
-    private ConcurrentQueue<byte[]> Queue()
-    {
-        var made = new ConcurrentQueue<byte[]>();
-        return Interlocked.CompareExchange(ref _queue, made, null) ?? made;
     }
 
     /// <summary>
@@ -197,8 +189,10 @@ internal sealed partial class DashboardSocket(WebSocket socket, DashboardFeed fe
     /// </summary>
     private void EndSend()
     {
-        Volatile.Write(ref _sendingSince, 0);
-        if (Volatile.Read(ref _queue)?.IsEmpty == false || _alertSent?.Next is not null || _snapshots?.IsDue == true)
+        // A full fence: the looks below must not be read before the send is let go, or a frame made due meanwhile by
+        // someone who found the send taken would wait for the next wake-up.
+        Interlocked.Exchange(ref _sendingSince, 0);
+        if (!_queue.IsEmpty || _alertSent?.Next is not null || _snapshots?.IsDue == true)
         {
             Wake();
         }
@@ -214,7 +208,7 @@ internal sealed partial class DashboardSocket(WebSocket socket, DashboardFeed fe
         {
             while (true)
             {
-                if (Volatile.Read(ref _queue)?.TryDequeue(out var message) == true)
+                if (_queue.TryDequeue(out var message))
                 {
                     await SendFrameAsync(message);
                 }

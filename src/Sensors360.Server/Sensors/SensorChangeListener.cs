@@ -24,11 +24,12 @@ internal sealed partial class SensorChangeListener(
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
+        var lost = false;
         while (!stoppingToken.IsCancellationRequested)
         {
             try
             {
-                await ListenAsync(stoppingToken);
+                await ListenAsync(lost, stoppingToken);
             }
             catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
             {
@@ -37,6 +38,7 @@ internal sealed partial class SensorChangeListener(
             catch (Exception e) when (e is NpgsqlException or TimeoutException or IOException or InvalidOperationException)
             {
                 LogListenFailed(logger, e.Message.ReplaceLineEndings(" "));
+                lost = true;
             }
             finally
             {
@@ -54,7 +56,7 @@ internal sealed partial class SensorChangeListener(
         }
     }
 
-    private async Task ListenAsync(CancellationToken cancellationToken)
+    private async Task ListenAsync(bool afterLoss, CancellationToken cancellationToken)
     {
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
         connection.Notification += (_, notification) =>
@@ -82,11 +84,18 @@ internal sealed partial class SensorChangeListener(
         notificationWake.Signal();
 
         gate.StartRemembering();
+        if (afterLoss)
+        {
+            // The warning said it was lost; operators also learn when it is back.
+            LogListeningAgain(logger);
+        }
+
         while (true)
         {
             if (!await connection.WaitAsync(ProbeEvery, cancellationToken))
             {
-                await using var probe = new NpgsqlCommand("SELECT 1", connection);
+                // Named, so the connection can be told apart in pg_stat_activity (the readiness check sends a bare SELECT 1).
+                await using var probe = new NpgsqlCommand("SELECT 1 /* change listener probe */", connection);
                 await probe.ExecuteScalarAsync(cancellationToken);
             }
         }
@@ -94,4 +103,7 @@ internal sealed partial class SensorChangeListener(
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Not listening for new sensors and token rotations, so refused heartbeats are not remembered; retrying: {Reason}")]
     private static partial void LogListenFailed(ILogger logger, string reason);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Listening again for new sensors and token rotations")]
+    private static partial void LogListeningAgain(ILogger logger);
 }

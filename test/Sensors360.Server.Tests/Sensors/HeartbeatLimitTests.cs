@@ -103,8 +103,8 @@ public sealed class HeartbeatLimitTests(HeartbeatLimitTests.Server running) : IC
         await using var second = await StartSecondSiloAsync(
             new Npgsql.NpgsqlConnectionStringBuilder(running.ConnectionString) { ApplicationName = Application }.ConnectionString);
 
-        // The listener's connection is the one whose last statement was its LISTEN (until its first probe, 30 s on).
-        const string Listening = "SELECT pid::text FROM pg_stat_activity WHERE application_name = $1 AND query LIKE 'LISTEN %'";
+        // The listener's connection is the one whose last statement was its LISTEN or its probe of a silent connection.
+        const string Listening = "SELECT pid::text FROM pg_stat_activity WHERE datname = current_database() AND application_name = $1 AND (query LIKE 'LISTEN %' OR query LIKE '%change listener probe%')";
         var cut = await Eventually.MatchesAsync(
             () => Sql.TextAsync(running.ConnectionString, Listening, Application), pid => pid is not null, Patience, "the second silo listens");
         Assert.Equal(1, await Sql.ScalarAsync(running.ConnectionString, "SELECT pg_terminate_backend($1)::int", int.Parse(cut!, System.Globalization.CultureInfo.InvariantCulture)));
@@ -113,8 +113,13 @@ public sealed class HeartbeatLimitTests(HeartbeatLimitTests.Server running) : IC
             () => Task.FromResult(second.Output.Any(line => line.Contains("Not listening for new sensors", StringComparison.Ordinal))),
             Patience,
             "the second silo logs that it lost its listening connection");
+        // Logged once it remembers refusals again, so the refusal below is one it remembers.
+        await Eventually.TrueAsync(
+            () => Task.FromResult(second.Output.Any(line => line.Contains("Listening again for new sensors", StringComparison.Ordinal))),
+            Patience,
+            "the second silo logs that it listens again");
         await Eventually.MatchesAsync(
-            () => Sql.TextAsync(running.ConnectionString, Listening, Application), pid => pid is not null && pid != cut, Patience, "the second silo listens again");
+            () => Sql.TextAsync(running.ConnectionString, Listening, Application), pid => pid is not null && pid != cut, Patience, "the second silo listens on a new connection");
 
         using var sensor = LoopbackClient.From("127.0.0.6", second.BaseAddress);
         Assert.Equal(HttpStatusCode.Unauthorized, (await SendAsync(sensor, "relisten-1", "s360_not-yet")).Status);
