@@ -7,8 +7,11 @@ public static class Eventually
 {
     private static readonly TimeSpan Interval = TimeSpan.FromMilliseconds(100);
 
-    /// <summary>Returns once <paramref name="condition"/> is true; fails with <paramref name="what"/> at the deadline.</summary>
-    public static async Task TrueAsync(Func<Task<bool>> condition, TimeSpan timeout, string what)
+    /// <summary>
+    /// Returns once <paramref name="condition"/> is true, asked every <paramref name="every"/> (100 ms unless given: more
+    /// when each try costs something, such as a refusal counted against a limit); fails with <paramref name="what"/> at the deadline.
+    /// </summary>
+    public static async Task TrueAsync(Func<Task<bool>> condition, TimeSpan timeout, string what, TimeSpan? every = null)
     {
         var clock = Stopwatch.StartNew();
         Exception? last = null;
@@ -26,7 +29,7 @@ public static class Eventually
                 last = e;
             }
 
-            await Task.Delay(Interval);
+            await Task.Delay(every ?? Interval);
         }
 
         throw new TimeoutException($"Not true within {timeout.TotalSeconds:0.#} s: {what}.{(last is null ? "" : $" Last error: {last.Message}")}");
