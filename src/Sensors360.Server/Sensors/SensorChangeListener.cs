@@ -84,10 +84,14 @@ internal sealed partial class SensorChangeListener(
         notificationWake.Signal();
 
         gate.StartRemembering();
+        // After a loss, the warning said so; operators also learn when it is back.
         if (afterLoss)
         {
-            // The warning said it was lost; operators also learn when it is back.
             LogListeningAgain(logger);
+        }
+        else
+        {
+            LogListening(logger);
         }
 
         while (true)
@@ -103,6 +107,9 @@ internal sealed partial class SensorChangeListener(
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Not listening for new sensors and token rotations, so refused heartbeats are not remembered; retrying: {Reason}")]
     private static partial void LogListenFailed(ILogger logger, string reason);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Listening for new sensors and token rotations")]
+    private static partial void LogListening(ILogger logger);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Listening again for new sensors and token rotations")]
     private static partial void LogListeningAgain(ILogger logger);

@@ -93,6 +93,11 @@ public sealed class HeartbeatLimitTests(HeartbeatLimitTests.Server running) : IC
             ["Sensors360__Ingest__MaxRefusedHeartbeatsPerMinute"] = RefusalsPerMinute.ToString(System.Globalization.CultureInfo.InvariantCulture),
         }, running.Process.AdminPassword);
         await second.WaitUntilReadyAsync();
+        // Ready does not wait for the listener, and until it listens the silo remembers no refusal.
+        await Eventually.TrueAsync(
+            () => Task.FromResult(second.Output.Any(line => line.Contains("Listening for new sensors", StringComparison.Ordinal))),
+            Patience,
+            "the second silo logs that it listens");
         using var sensor = LoopbackClient.From("127.0.0.5", second.BaseAddress);
 
         // Remembered on the second silo: the device sends before anyone provisioned it.
