@@ -476,11 +476,10 @@ internal sealed class IngestBenchmark(BenchSettings settings)
             open = null;
             broken += await CloseAsync(last);
             var heapAfter = await HeapAsync(server, cancellationToken);
-            memory = new SocketMemory(
-                Math.Round((heapWith.ManagedBytes - ((heapBefore.ManagedBytes + heapAfter.ManagedBytes) / 2.0)) / last.Count),
-                Math.Round((heapWith.ResidentBytes - ((heapBefore.ResidentBytes + heapAfter.ResidentBytes) / 2.0)) / last.Count));
+            double PerSocket(Func<Heap, long> bytes) => Math.Round((bytes(heapWith) - ((bytes(heapBefore) + bytes(heapAfter)) / 2.0)) / last.Count);
+            memory = new SocketMemory(PerSocket(heap => heap.ManagedBytes), PerSocket(heap => heap.ResidentBytes));
             Console.WriteLine($"  the server's memory per open socket: {memory.ManagedBytes:0} bytes managed heap, {memory.ResidentBytes:0} bytes RSS " +
-                $"(managed {heapBefore.ManagedBytes / 1048576.0:0} MB before they opened, {heapWith.ManagedBytes / 1048576.0:0} MB with them, {heapAfter.ManagedBytes / 1048576.0:0} MB after they closed)");
+                $"(managed {heapBefore.ManagedBytes / 1048576.0:0} MiB before they opened, {heapWith.ManagedBytes / 1048576.0:0} MiB with them, {heapAfter.ManagedBytes / 1048576.0:0} MiB after they closed)");
         }
         catch when (open is not null)
         {

@@ -77,10 +77,7 @@ public sealed class HeartbeatLimitTests(HeartbeatLimitTests.Server running) : IC
         // A fence in the log (written in order): once the fence's activation is there, every activation for the
         // storm's id is there before it. Each activation is that id's one database read.
         Assert.Equal(HttpStatusCode.Unauthorized, (await SendAsync(bystander, "storm-fence-1", token)).Status);
-        await Eventually.TrueAsync(
-            () => Task.FromResult(running.Process.Output.Any(line => line.Contains(Server.Activated("storm-fence-1"), StringComparison.Ordinal))),
-            Patience,
-            "the fence's grain activation is logged");
+        await LoggedAsync(running.Process, Server.Activated("storm-fence-1"), "the fence's grain activation is logged");
         Assert.Single(running.Process.Output, line => line.Contains(Server.Activated("storm-ghost-1"), StringComparison.Ordinal));
     }
 
@@ -94,10 +91,7 @@ public sealed class HeartbeatLimitTests(HeartbeatLimitTests.Server running) : IC
         }, running.Process.AdminPassword);
         await second.WaitUntilReadyAsync();
         // Ready does not wait for the listener, and until it listens the silo remembers no refusal.
-        await Eventually.TrueAsync(
-            () => Task.FromResult(second.Output.Any(line => line.Contains("Listening for new sensors", StringComparison.Ordinal))),
-            Patience,
-            "the second silo logs that it listens");
+        await LoggedAsync(second, "Listening for new sensors", "the second silo logs that it listens");
         using var sensor = LoopbackClient.From("127.0.0.5", second.BaseAddress);
 
         // Remembered on the second silo: the device sends before anyone provisioned it.
@@ -118,15 +112,9 @@ public sealed class HeartbeatLimitTests(HeartbeatLimitTests.Server running) : IC
         var seen = running.Process.Output.Count;
         Assert.Equal(1, await Sql.ScalarAsync(running.ConnectionString, "SELECT pg_terminate_backend($1)::int", cutPid));
 
-        await Eventually.TrueAsync(
-            () => Task.FromResult(running.Process.Output.Skip(seen).Any(line => line.Contains("Not listening for new sensors", StringComparison.Ordinal))),
-            Patience,
-            "the silo logs that it lost its listening connection");
+        await LoggedAsync(running.Process, "Not listening for new sensors", "the silo logs that it lost its listening connection", after: seen);
         // Logged once it remembers refusals again.
-        await Eventually.TrueAsync(
-            () => Task.FromResult(running.Process.Output.Skip(seen).Any(line => line.Contains("Listening again for new sensors", StringComparison.Ordinal))),
-            Patience,
-            "the silo logs that it listens again");
+        await LoggedAsync(running.Process, "Listening again for new sensors", "the silo logs that it listens again", after: seen);
         Assert.NotNull(await Sql.TextAsync(running.ConnectionString, Listening, Server.Application, cutPid));
 
         // Remembered again: the second refusal does not reach the grain, so its id is activated once. The fence, as in
@@ -136,10 +124,7 @@ public sealed class HeartbeatLimitTests(HeartbeatLimitTests.Server running) : IC
         Assert.Equal(HttpStatusCode.Unauthorized, (await SendAsync(sensor, "relisten-1", "s360_not-yet")).Status);
         Assert.Equal(HttpStatusCode.Unauthorized, (await SendAsync(sensor, "relisten-1", "s360_not-yet")).Status);
         Assert.Equal(HttpStatusCode.Unauthorized, (await SendAsync(bystander, "relisten-fence-1", "s360_not-yet")).Status);
-        await Eventually.TrueAsync(
-            () => Task.FromResult(running.Process.Output.Any(line => line.Contains(Server.Activated("relisten-fence-1"), StringComparison.Ordinal))),
-            Patience,
-            "the fence's grain activation is logged");
+        await LoggedAsync(running.Process, Server.Activated("relisten-fence-1"), "the fence's grain activation is logged");
         Assert.Single(running.Process.Output, line => line.Contains(Server.Activated("relisten-1"), StringComparison.Ordinal));
 
         // Forgotten through the new connection: the announcement of the silo's own provisioning comes back on it.
@@ -161,6 +146,10 @@ public sealed class HeartbeatLimitTests(HeartbeatLimitTests.Server running) : IC
             "the silo accepts the newly provisioned sensor",
             every: TimeSpan.FromMilliseconds(700));
     }
+
+    /// <summary>Waits until a line of <paramref name="server"/>'s output after its first <paramref name="after"/> contains <paramref name="text"/>.</summary>
+    private static Task LoggedAsync(ServerProcess server, string text, string what, int after = 0) =>
+        Eventually.TrueAsync(() => Task.FromResult(server.Output.Skip(after).Any(line => line.Contains(text, StringComparison.Ordinal))), Patience, what);
 
     private static async Task<(HttpStatusCode Status, int RetryAfterSeconds, string? MediaType)> SendAsync(HttpClient client, string id, string token)
     {
