@@ -14,7 +14,9 @@ public static partial class DatabaseHosting
     {
         builder.Services.AddOptions<DatabaseOptions>().Bind(builder.Configuration.GetSection(DatabaseOptions.Section))
             .Validate(options => options.MaxConnections >= ConnectionBudget.Minimum,
-                $"{DatabaseOptions.Section}:MaxConnections must be at least {ConnectionBudget.Minimum} (Orleans, the heartbeat writers and requests each need some); see docs/operations.md.");
+                $"{DatabaseOptions.Section}:MaxConnections must be at least {ConnectionBudget.Minimum} (Orleans, the heartbeat writers and requests each need some); see docs/operations.md.")
+            .Validate(options => options.ListenerProbeEvery >= TimeSpan.FromSeconds(1) && options.ListenerProbeEvery <= TimeSpan.FromHours(1),
+                $"{DatabaseOptions.Section}:ListenerProbeEvery must be from 00:00:01 to 01:00:00.");
         builder.Services.AddSingleton(provider =>
         {
             var connectionString = builder.Configuration.GetPostgresConnectionString();

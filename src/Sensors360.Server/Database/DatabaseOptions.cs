@@ -27,6 +27,13 @@ public sealed class DatabaseOptions
     /// </summary>
     public int MaxConnections { get; set; } = ConnectionBudget.DefaultTotal;
 
+    /// <summary>
+    /// How often each silo's change listener sends itself an announcement through another connection. One not back on
+    /// the listening connection by the next is taken for a lost connection, so a connection that died without a word
+    /// is noticed within twice this. From 1 second to 1 hour.
+    /// </summary>
+    public TimeSpan ListenerProbeEvery { get; set; } = TimeSpan.FromSeconds(30);
+
     /// <summary>How long start-up waits for the database before giving up.</summary>
     public TimeSpan ConnectTimeout { get; set; } = TimeSpan.FromSeconds(15);
 }

@@ -1,6 +1,8 @@
+using Microsoft.Extensions.Options;
 using Npgsql;
 using Sensors360.Grains.Maintenance;
 using Sensors360.Grains.Sensors;
+using Sensors360.Server.Database;
 using Sensors360.Server.Notifications;
 
 namespace Sensors360.Server.Sensors;
@@ -15,12 +17,12 @@ namespace Sensors360.Server.Sensors;
 /// </summary>
 internal sealed partial class SensorChangeListener(
     NpgsqlDataSource dataSource, HeartbeatGate gate, MaintenanceCalendar maintenance, NotificationWake notificationWake, TimeProvider time,
-    ILogger<SensorChangeListener> logger) : BackgroundService
+    IOptions<DatabaseOptions> options, ILogger<SensorChangeListener> logger) : BackgroundService
 {
     private static readonly TimeSpan RetryEvery = TimeSpan.FromSeconds(5);
 
-    // A silent connection is probed this often, so one that died without a word is noticed.
-    private static readonly TimeSpan ProbeEvery = TimeSpan.FromSeconds(30);
+    // This silo's own channel for its probes, so that silos do not hear each other's.
+    private readonly string _probeChannel = $"sensors360_listener_{Guid.NewGuid():N}";
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
@@ -59,9 +61,16 @@ internal sealed partial class SensorChangeListener(
     private async Task ListenAsync(bool afterLoss, CancellationToken cancellationToken)
     {
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        var answers = new ProbeAnswers();
+        // Cancelled when a probe goes unanswered, which ends the wait below and breaks the connection.
+        using var unanswered = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         connection.Notification += (_, notification) =>
         {
-            if (notification.Channel == NotificationOutbox.WakeChannel)
+            if (notification.Channel == _probeChannel)
+            {
+                answers.Hear();
+            }
+            else if (notification.Channel == NotificationOutbox.WakeChannel)
             {
                 notificationWake.Signal();
             }
@@ -75,7 +84,7 @@ internal sealed partial class SensorChangeListener(
             }
         };
         await using (var listen = new NpgsqlCommand(
-            $"LISTEN {SensorStore.ChangeChannel}; LISTEN {NotificationOutbox.WakeChannel}; LISTEN {MaintenanceStore.ChangeChannel}", connection))
+            $"LISTEN {SensorStore.ChangeChannel}; LISTEN {NotificationOutbox.WakeChannel}; LISTEN {MaintenanceStore.ChangeChannel}; LISTEN {_probeChannel}", connection))
         {
             await listen.ExecuteNonQueryAsync(cancellationToken);
         }
@@ -87,30 +96,93 @@ internal sealed partial class SensorChangeListener(
         // After a loss, the warning said so; operators also learn when it is back.
         if (afterLoss)
         {
-            LogListeningAgain(logger);
+            LogListeningAgain(logger, _probeChannel);
         }
         else
         {
-            LogListening(logger);
+            LogListening(logger, _probeChannel);
         }
 
-        while (true)
+        // The wait has no timeout: Npgsql ends a timed wait by throwing and catching, five exceptions each time, and an
+        // idle silo's exception count should stay still. The probe notices a connection that died without a word.
+        var probing = ProbeAsync(answers, unanswered);
+        try
         {
-            if (!await connection.WaitAsync(ProbeEvery, cancellationToken))
+            while (true)
             {
-                // Named, so the connection can be told apart in pg_stat_activity (the readiness check sends a bare SELECT 1).
-                await using var probe = new NpgsqlCommand("SELECT 1 /* change listener probe */", connection);
-                await probe.ExecuteScalarAsync(cancellationToken);
+                await connection.WaitAsync(unanswered.Token);
             }
         }
+        catch (Exception e) when (unanswered.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
+        {
+            throw new TimeoutException($"its own announcement on {_probeChannel} did not come back within {ProbeEvery.TotalSeconds:0.###} s", e);
+        }
+        finally
+        {
+            await unanswered.CancelAsync();
+            await probing;
+        }
+    }
+
+    private TimeSpan ProbeEvery => options.Value.ListenerProbeEvery;
+
+    /// <summary>
+    /// Every <see cref="ProbeEvery"/>, announces on this silo's probe channel through another connection, and cancels
+    /// <paramref name="unanswered"/> when the announcement before has not come back on the listening connection since.
+    /// An announcement that cannot be sent judges nothing: the database is then out of reach, so nothing can commit
+    /// that the listener would have to hear.
+    /// </summary>
+    private async Task ProbeAsync(ProbeAnswers answers, CancellationTokenSource unanswered)
+    {
+        var awaited = 0L;
+        try
+        {
+            while (true)
+            {
+                await Task.Delay(ProbeEvery, time, unanswered.Token);
+                if (awaited > answers.Heard)
+                {
+                    await unanswered.CancelAsync();
+                    return;
+                }
+
+                // Counted before it is sent, since its answer may come before the command returns.
+                var before = answers.Heard;
+                try
+                {
+                    await using var probe = dataSource.CreateCommand("SELECT pg_notify($1, '')");
+                    probe.Parameters.Add(new NpgsqlParameter { Value = _probeChannel });
+                    await probe.ExecuteNonQueryAsync(unanswered.Token);
+                    awaited = before + 1;
+                }
+                catch (Exception e) when (e is NpgsqlException or TimeoutException or IOException)
+                {
+                    awaited = 0;
+                }
+            }
+        }
+        catch (OperationCanceledException)
+        {
+            // The listening connection failed or the silo stops; either way the probe ends with it.
+        }
+    }
+
+    /// <summary>How many of this silo's probes have come back on the current listening connection.</summary>
+    private sealed class ProbeAnswers
+    {
+        private long _heard;
+
+        public long Heard => Interlocked.Read(ref _heard);
+
+        public void Hear() => Interlocked.Increment(ref _heard);
     }
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Not listening for new sensors and token rotations, so refused heartbeats are not remembered; retrying: {Reason}")]
     private static partial void LogListenFailed(ILogger logger, string reason);
 
-    [LoggerMessage(Level = LogLevel.Information, Message = "Listening for new sensors and token rotations")]
-    private static partial void LogListening(ILogger logger);
+    [LoggerMessage(Level = LogLevel.Information, Message = "Listening for new sensors and token rotations, probing on {ProbeChannel}")]
+    private static partial void LogListening(ILogger logger, string probeChannel);
 
-    [LoggerMessage(Level = LogLevel.Information, Message = "Listening again for new sensors and token rotations")]
-    private static partial void LogListeningAgain(ILogger logger);
+    [LoggerMessage(Level = LogLevel.Information, Message = "Listening again for new sensors and token rotations, probing on {ProbeChannel}")]
+    private static partial void LogListeningAgain(ILogger logger, string probeChannel);
 }

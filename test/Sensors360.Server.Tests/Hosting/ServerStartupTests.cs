@@ -114,6 +114,8 @@ public sealed class ServerStartupTests(ThrowawayPostgres postgres)
     [InlineData("Sensors360__Notifications__SendTimeout", "00:00:00", "SendTimeout, FirstRetry, GiveUpAfter and PollEvery must be positive")]
     // Past what a timer takes (about 49.7 days): before its bound it stopped the dispatcher after the start.
     [InlineData("Sensors360__Notifications__PollEvery", "60.00:00:00", "PollEvery at most 1.00:00:00")]
+    [InlineData("Sensors360__Database__ListenerProbeEvery", "00:00:00.500", "ListenerProbeEvery must be from 00:00:01 to 01:00:00")]
+    [InlineData("Sensors360__Database__ListenerProbeEvery", "60.00:00:00", "ListenerProbeEvery must be from 00:00:01 to 01:00:00")]
     public async Task An_invalid_setting_stops_the_server_with_one_clear_line(string setting, string value, string line)
     {
         var database = await postgres.CreateDatabaseAsync("invalid_setting");
