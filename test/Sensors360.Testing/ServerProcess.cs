@@ -9,10 +9,8 @@ namespace Sensors360.Testing;
 /// The real server, started as an operator would start it (<c>dotnet Sensors360.Server.dll</c>), on free
 /// ports, configured through environment variables only.
 /// </summary>
-public sealed partial class ServerProcess : IAsyncDisposable
+public sealed class ServerProcess : IAsyncDisposable
 {
-    private const int SigTerm = 15;
-
     private readonly Process _process;
     private readonly ConcurrentQueue<string> _output = new();
     private readonly SelfSignedCertificate? _certificate;
@@ -244,7 +242,7 @@ public sealed partial class ServerProcess : IAsyncDisposable
     {
         if (!_process.HasExited)
         {
-            _ = Kill(_process.Id, SigTerm);
+            _ = Signals.Send(_process.Id, Signals.Term);
             using var cancel = new CancellationTokenSource(TimeSpan.FromSeconds(30));
             try
             {
@@ -261,7 +259,7 @@ public sealed partial class ServerProcess : IAsyncDisposable
     /// <summary>Sends SIGTERM, as a service manager does to stop a server, and returns at once (the drain runs on).</summary>
     public void Terminate()
     {
-        if (!_process.HasExited && Kill(_process.Id, SigTerm) != 0)
+        if (!_process.HasExited && Signals.Send(_process.Id, Signals.Term) != 0)
         {
             throw new InvalidOperationException($"Could not send SIGTERM to the server (pid {_process.Id}): errno {Marshal.GetLastPInvokeError()}.");
         }
@@ -295,9 +293,6 @@ public sealed partial class ServerProcess : IAsyncDisposable
             _output.Enqueue(line);
         }
     }
-
-    [LibraryImport("libc", EntryPoint = "kill", SetLastError = true)]
-    private static partial int Kill(int pid, int signal);
 }
 
 public sealed record ClusterResponse(IReadOnlyList<SiloResponse> Silos);

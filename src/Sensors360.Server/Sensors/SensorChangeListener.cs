@@ -1,3 +1,4 @@
+using System.Globalization;
 using Microsoft.Extensions.Options;
 using Npgsql;
 using Sensors360.Grains.Maintenance;
@@ -23,6 +24,8 @@ internal sealed partial class SensorChangeListener(
 
     // This silo's own channel for its probes, so that silos do not hear each other's.
     private readonly string _probeChannel = $"sensors360_listener_{Guid.NewGuid():N}";
+
+    private TimeSpan ProbeEvery => options.Value.ListenerProbeEvery;
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
@@ -62,8 +65,8 @@ internal sealed partial class SensorChangeListener(
     {
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
         var answers = new ProbeAnswers();
-        // Cancelled when a probe goes unanswered, which ends the wait below and breaks the connection.
-        using var unanswered = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        // Cancelled when this listen ends: the silo stops, the connection fails, or a probe goes unanswered.
+        using var ended = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         connection.Notification += (_, notification) =>
         {
             if (notification.Channel == _probeChannel)
@@ -105,65 +108,84 @@ internal sealed partial class SensorChangeListener(
 
         // The wait has no timeout: Npgsql ends a timed wait by throwing and catching, five exceptions each time, and an
         // idle silo's exception count should stay still. The probe notices a connection that died without a word.
-        var probing = ProbeAsync(answers, unanswered);
+        var probing = ProbeAsync(answers, ended);
         try
         {
             while (true)
             {
-                await connection.WaitAsync(unanswered.Token);
+                await connection.WaitAsync(ended.Token);
             }
         }
-        catch (Exception e) when (unanswered.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
+        catch (Exception e) when (ended.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
         {
-            throw new TimeoutException($"its own announcement on {_probeChannel} did not come back within {ProbeEvery.TotalSeconds:0.###} s", e);
+            // Npgsql keeps a connection whose wait was cancelled, and would lend this silent one out again: clearing
+            // the pool closes it when it is returned (and the idle ones, which are as suspect).
+            dataSource.Clear();
+            throw new TimeoutException(await probing, e);
         }
         finally
         {
-            await unanswered.CancelAsync();
+            gate.StopRemembering();
+            await ended.CancelAsync();
             await probing;
         }
     }
 
-    private TimeSpan ProbeEvery => options.Value.ListenerProbeEvery;
-
     /// <summary>
-    /// Every <see cref="ProbeEvery"/>, announces on this silo's probe channel through another connection, and cancels
-    /// <paramref name="unanswered"/> when the announcement before has not come back on the listening connection since.
-    /// An announcement that cannot be sent judges nothing: the database is then out of reach, so nothing can commit
-    /// that the listener would have to hear.
+    /// Every <see cref="ProbeEvery"/>, announces on this silo's probe channel through another connection, and ends
+    /// the listen (<paramref name="ended"/>) when the announcement before has not come back on the listening
+    /// connection since; returns why. An announcement that cannot be sent within the period judges nothing: the
+    /// silo's other connections fail then too, and the gate forgets what it remembers within a minute anyway.
     /// </summary>
-    private async Task ProbeAsync(ProbeAnswers answers, CancellationTokenSource unanswered)
+    private async Task<string> ProbeAsync(ProbeAnswers answers, CancellationTokenSource ended)
     {
         var awaited = 0L;
         try
         {
             while (true)
             {
-                await Task.Delay(ProbeEvery, time, unanswered.Token);
+                await Task.Delay(ProbeEvery, time, ended.Token);
                 if (awaited > answers.Heard)
                 {
-                    await unanswered.CancelAsync();
-                    return;
+                    var seconds = ProbeEvery.TotalSeconds.ToString("0.###", CultureInfo.InvariantCulture);
+                    await ended.CancelAsync();
+                    return $"its own announcement on {_probeChannel} did not come back within {seconds} s";
                 }
 
                 // Counted before it is sent, since its answer may come before the command returns.
                 var before = answers.Heard;
-                try
-                {
-                    await using var probe = dataSource.CreateCommand("SELECT pg_notify($1, '')");
-                    probe.Parameters.Add(new NpgsqlParameter { Value = _probeChannel });
-                    await probe.ExecuteNonQueryAsync(unanswered.Token);
-                    awaited = before + 1;
-                }
-                catch (Exception e) when (e is NpgsqlException or TimeoutException or IOException)
-                {
-                    awaited = 0;
-                }
+                awaited = await SentAsync(ended.Token) ? before + 1 : 0;
             }
         }
-        catch (OperationCanceledException)
+        catch (OperationCanceledException) when (ended.IsCancellationRequested)
         {
-            // The listening connection failed or the silo stops; either way the probe ends with it.
+            return "the listen ended";
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            // Rather than listen on unwatched, the listen ends with the reason.
+            await ended.CancelAsync();
+            return $"its probe failed: {e.Message}";
+        }
+    }
+
+    /// <summary>Sends one probe through the pool, within one period; false when it could not.</summary>
+    private async Task<bool> SentAsync(CancellationToken ended)
+    {
+        using var deadline = new CancellationTokenSource(ProbeEvery, time);
+        using var either = CancellationTokenSource.CreateLinkedTokenSource(ended, deadline.Token);
+        try
+        {
+            // Named, so the probe can be told apart in pg_stat_activity.
+            await using var probe = dataSource.CreateCommand("SELECT pg_notify($1, '') /* change listener probe */");
+            probe.Parameters.Add(new NpgsqlParameter { Value = _probeChannel });
+            await probe.ExecuteNonQueryAsync(either.Token);
+            return true;
+        }
+        catch (Exception e) when (e is NpgsqlException or TimeoutException or IOException
+            || (e is OperationCanceledException && deadline.IsCancellationRequested && !ended.IsCancellationRequested))
+        {
+            return false;
         }
     }
 

@@ -1,8 +1,6 @@
 using System.Diagnostics;
 using System.Net;
-using System.Text.RegularExpressions;
 using Npgsql;
-using Sensors360.Server.Tests.Metrics;
 using Sensors360.Testing;
 using static Sensors360.Server.Tests.Sensors.SensorClient;
 
@@ -17,8 +15,6 @@ public sealed class HeartbeatLimitTests(HeartbeatLimitTests.Server running) : IC
 {
     private const int RefusalsPerMinute = 20;
     private static readonly TimeSpan Patience = TimeSpan.FromSeconds(20);
-
-    private static CancellationToken Cancel => TestContext.Current.CancellationToken;
 
     [Fact]
     public async Task A_sensor_over_5_a_second_gets_429_with_Retry_After_and_nothing_of_those_stored_while_another_sensor_gets_204()
@@ -107,14 +103,14 @@ public sealed class HeartbeatLimitTests(HeartbeatLimitTests.Server running) : IC
     [Fact]
     public async Task A_silo_whose_listening_connection_is_cut_listens_again_then_remembers_a_refused_id_and_forgets_it_when_provisioned()
     {
-        var cutPid = await ListeningBackendAsync(other: 0);
+        var cutPid = await ChangeListenerTests.ListeningBackendAsync(running.ConnectionString, Server.Application, other: 0);
         var seen = running.Process.Output.Count;
         Assert.Equal(1, await Sql.ScalarAsync(running.ConnectionString, "SELECT pg_terminate_backend($1)::int", cutPid));
 
         await LoggedAsync(running.Process, "Not listening for new sensors", "the silo logs that it lost its listening connection", after: seen);
         // Logged once it remembers refusals again.
         await LoggedAsync(running.Process, "Listening again for new sensors", "the silo logs that it listens again", after: seen);
-        await ListeningBackendAsync(other: cutPid);
+        await ChangeListenerTests.ListeningBackendAsync(running.ConnectionString, Server.Application, other: cutPid);
 
         // Remembered again: the second refusal does not reach the grain, so its id is activated once. The fence, as in
         // the storm test, makes sure every activation before it is in the log.
@@ -128,68 +124,6 @@ public sealed class HeartbeatLimitTests(HeartbeatLimitTests.Server running) : IC
 
         // Forgotten through the new connection: the announcement of the silo's own provisioning comes back on it.
         await AcceptedAsSoonAsProvisionedAsync(sensor, "relisten-1");
-    }
-
-    [Fact]
-    public async Task A_silo_whose_listening_connection_stops_answering_notices_by_its_probe_and_listens_again()
-    {
-        var stoppedPid = await ListeningBackendAsync(other: 0);
-        var seen = running.Process.Output.Count;
-        using (PostgresBackend.Stop(stoppedPid))
-        {
-            // Nothing on the connection fails: only the probe's announcement not coming back tells.
-            await LoggedAsync(running.Process, "did not come back within 2 s", "the silo's probe notices the silent connection", after: seen);
-            await LoggedAsync(running.Process, "Listening again for new sensors", "the silo logs that it listens again", after: seen);
-            await ListeningBackendAsync(other: stoppedPid);
-        }
-
-        // Heard through the new connection: a refused id is accepted as soon as it is provisioned.
-        using var sensor = LoopbackClient.From("127.0.0.8", running.Process.BaseAddress);
-        Assert.Equal(HttpStatusCode.Unauthorized, (await SendAsync(sensor, "reprobed-1", "s360_not-yet")).Status);
-        await AcceptedAsSoonAsProvisionedAsync(sensor, "reprobed-1");
-    }
-
-    [Fact]
-    public async Task An_idle_silos_listener_hears_its_own_probes_without_a_single_exception()
-    {
-        await LoggedAsync(running.Process, "probing on ", "the silo logs its probe channel");
-        var channel = running.Process.Output.Select(line => Regex.Match(line, "probing on (sensors360_listener_[0-9a-f]{32})")).First(match => match.Success).Groups[1].Value;
-        await using var overhearing = new NpgsqlConnection(running.ConnectionString);
-        await overhearing.OpenAsync(Cancel);
-        var overheard = 0;
-        overhearing.Notification += (_, _) => overheard++;
-        await using (var listen = new NpgsqlCommand($"LISTEN {channel}", overhearing))
-        {
-            await listen.ExecuteNonQueryAsync(Cancel);
-        }
-
-        // Three probes overheard here were three sent and, on a healthy connection, heard by the silo: three whole
-        // periods, in each of which a wait timed to the period (Npgsql's timed wait) would have thrown five times.
-        var before = await Scrape.ReadAsync(running.Process.Http, Cancel);
-        while (overheard < 3)
-        {
-            Assert.True(await overhearing.WaitAsync(Patience, Cancel), $"a probe every 2 s on {channel}, {overheard} heard so far");
-        }
-
-        var after = await Scrape.ReadAsync(running.Process.Http, Cancel);
-        foreach (var type in new[] { "Npgsql", "Canceled", "Timeout" })
-        {
-            Assert.True(
-                before.Sum("dotnet_exceptions_total", type) == after.Sum("dotnet_exceptions_total", type),
-                $"exceptions of types with {type}: {before.Sum("dotnet_exceptions_total", type)} before, {after.Sum("dotnet_exceptions_total", type)} after");
-        }
-    }
-
-    /// <summary>
-    /// The pid of the class server's listening backend: the one whose last statement was its LISTEN, other than
-    /// <paramref name="other"/> (an ended one may linger a moment). Waits until there is one.
-    /// </summary>
-    private async Task<int> ListeningBackendAsync(int other)
-    {
-        const string Listening = "SELECT pid::text FROM pg_stat_activity WHERE datname = current_database() AND application_name = $1 AND pid <> $2 AND query LIKE 'LISTEN %'";
-        var pid = await Eventually.MatchesAsync(
-            () => Sql.TextAsync(running.ConnectionString, Listening, Server.Application, other), found => found is not null, Patience, "the silo listens");
-        return int.Parse(pid!, System.Globalization.CultureInfo.InvariantCulture);
     }
 
     /// <summary>
@@ -209,7 +143,7 @@ public sealed class HeartbeatLimitTests(HeartbeatLimitTests.Server running) : IC
     }
 
     /// <summary>Waits until a line of <paramref name="server"/>'s output after its first <paramref name="after"/> contains <paramref name="text"/>.</summary>
-    private static Task LoggedAsync(ServerProcess server, string text, string what, int after = 0) =>
+    internal static Task LoggedAsync(ServerProcess server, string text, string what, int after = 0) =>
         Eventually.TrueAsync(() => Task.FromResult(server.Output.Skip(after).Any(line => line.Contains(text, StringComparison.Ordinal))), Patience, what);
 
     private static async Task<(HttpStatusCode Status, int RetryAfterSeconds, string? MediaType)> SendAsync(HttpClient client, string id, string token)
@@ -246,8 +180,6 @@ public sealed class HeartbeatLimitTests(HeartbeatLimitTests.Server running) : IC
                 ["Sensors360__Ingest__MaxHeartbeatsPerSecond"] = null,
                 ["Sensors360__Ingest__MaxRefusedHeartbeatsPerMinute"] = RefusalsPerMinute.ToString(System.Globalization.CultureInfo.InvariantCulture),
                 ["Logging__LogLevel__Sensors360.Grains.Sensors.SensorGrain"] = "Debug",
-                // Probed often, so that a silent listening connection is noticed within seconds.
-                ["Sensors360__Database__ListenerProbeEvery"] = "00:00:02",
             });
             await _process.WaitUntilReadyAsync();
             Operator = await _process.LoginAsync();
