@@ -237,6 +237,10 @@ public sealed class ServerProcess : IAsyncDisposable
         return _process.ExitCode;
     }
 
+    /// <summary>Waits until a line of the output after its first <paramref name="after"/> contains <paramref name="text"/>.</summary>
+    public Task LoggedAsync(string text, string what, TimeSpan timeout, int after = 0) =>
+        Eventually.TrueAsync(() => Task.FromResult(Output.Skip(after).Any(line => line.Contains(text, StringComparison.Ordinal))), timeout, what);
+
     /// <summary>Asks the server to shut down as Ctrl+C or a service manager would, and waits for it.</summary>
     public async Task StopAsync()
     {

@@ -2,7 +2,7 @@ using System.Runtime.InteropServices;
 
 namespace Sensors360.Testing;
 
-/// <summary>POSIX signals sent to processes the tests start or stop.</summary>
+/// <summary>Signals sent to processes the tests start or stop; the numbers are Linux's.</summary>
 internal static partial class Signals
 {
     public const int Term = 15;

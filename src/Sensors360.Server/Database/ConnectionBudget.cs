@@ -7,9 +7,9 @@ namespace Sensors360.Server.Database;
 /// How <see cref="DatabaseOptions.MaxConnections"/> is shared among the process's connection pools, so that the
 /// process never holds more connections to PostgreSQL than that, however busy it is: Orleans' providers
 /// (membership, grain state, reminders: one ADO.NET pool, as they share one connection string) get a fixed share,
-/// the readiness check one connection of its own (<see cref="ReadinessDatabase"/>), and the server's
-/// <see cref="NpgsqlDataSource"/> (heartbeat writers, the LISTEN connection, every read and write of requests and
-/// grains) the rest. A pool that is full makes the next caller wait for a connection (up to the
+/// the readiness check one connection of its own (<see cref="ReadinessDatabase"/>), and the server the rest: the change
+/// listener's LISTEN connection (<see cref="ListenerDatabase"/>) and its <see cref="NpgsqlDataSource"/> (heartbeat writers,
+/// every read and write of requests and grains). A pool that is full makes the next caller wait for a connection (up to the
 /// connection string's <c>Timeout</c>) instead of opening one more. docs/operations.md has the formula.
 /// </summary>
 public sealed record ConnectionBudget(int Total, int Orleans, int Server)
@@ -54,8 +54,18 @@ public sealed record ConnectionBudget(int Total, int Orleans, int Server)
     /// <summary>The connection string Orleans' ADO.NET providers use: pooled, at most <see cref="Orleans"/> connections.</summary>
     public string ForOrleans(string connectionString) => Sized(connectionString, Orleans);
 
-    /// <summary>The connection string of the server's data source: pooled, at most <see cref="Server"/> connections.</summary>
-    public string ForServer(string connectionString) => Sized(connectionString, Server);
+    /// <summary>The change listener's LISTEN connection, of the server's share.</summary>
+    public const int Listener = 1;
+
+    /// <summary>The connection string of the server's data source: pooled, at most <see cref="Server"/> connections but the <see cref="Listener"/>'s.</summary>
+    public string ForServer(string connectionString) => Sized(connectionString, Server - Listener);
+
+    /// <summary>
+    /// The connection string of the change listener's data source: one connection, not pooled, so that it is closed
+    /// when a listen ends, never lent out again.
+    /// </summary>
+    public static string ForListener(string connectionString) =>
+        new NpgsqlConnectionStringBuilder(connectionString) { Pooling = false }.ConnectionString;
 
     /// <summary>The connection string of the readiness check's data source: one connection.</summary>
     public string ForReadiness(string connectionString) => Sized(connectionString, Readiness);
@@ -87,6 +97,14 @@ public sealed record ConnectionBudget(int Total, int Orleans, int Server)
 /// still answers <c>/readyz</c>, so a load balancer does not take it out, and its load onto the others, for being busy.
 /// </summary>
 public sealed class ReadinessDatabase(NpgsqlDataSource dataSource) : IAsyncDisposable
+{
+    public NpgsqlDataSource DataSource { get; } = dataSource;
+
+    public ValueTask DisposeAsync() => DataSource.DisposeAsync();
+}
+
+/// <summary>The change listener's own data source (<see cref="ConnectionBudget.ForListener"/>): its one connection, opened per listen.</summary>
+public sealed class ListenerDatabase(NpgsqlDataSource dataSource) : IAsyncDisposable
 {
     public NpgsqlDataSource DataSource { get; } = dataSource;
 

@@ -33,6 +33,8 @@ public static partial class DatabaseHosting
         builder.Services.AddSingleton(provider => new ReadinessDatabase(NpgsqlDataSource.Create(
             ConnectionBudget.Of(provider.GetRequiredService<IOptions<DatabaseOptions>>().Value.MaxConnections)
                 .ForReadiness(builder.Configuration.GetPostgresConnectionString()))));
+        builder.Services.AddSingleton(_ => new ListenerDatabase(NpgsqlDataSource.Create(
+            ConnectionBudget.ForListener(builder.Configuration.GetPostgresConnectionString()))));
         builder.Services.AddSingleton<DatabaseSetup>();
         builder.Services.AddHostedService<HeartbeatPartitions>();
         builder.Services.AddOptions<RetentionOptions>().Bind(builder.Configuration.GetSection(RetentionOptions.Section))

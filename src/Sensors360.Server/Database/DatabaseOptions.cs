@@ -30,8 +30,7 @@ public sealed class DatabaseOptions
     /// <summary>
     /// How often each silo's change listener sends itself an announcement through another connection. One not back on
     /// the listening connection by the next is taken for a lost connection, so a connection that died without a word
-    /// is noticed within twice this (while the silo still reaches the database on its other connections). From 1 second
-    /// to 1 hour.
+    /// is noticed within twice this. From 1 second to 1 hour.
     /// </summary>
     public TimeSpan ListenerProbeEvery { get; set; } = TimeSpan.FromSeconds(30);
 

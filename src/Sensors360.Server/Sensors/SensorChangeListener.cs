@@ -17,8 +17,8 @@ namespace Sensors360.Server.Sensors;
 /// the notification outbox's announcements, which wake the dispatcher (no connection more).
 /// </summary>
 internal sealed partial class SensorChangeListener(
-    NpgsqlDataSource dataSource, HeartbeatGate gate, MaintenanceCalendar maintenance, NotificationWake notificationWake, TimeProvider time,
-    IOptions<DatabaseOptions> options, ILogger<SensorChangeListener> logger) : BackgroundService
+    NpgsqlDataSource dataSource, ListenerDatabase listenerDatabase, HeartbeatGate gate, MaintenanceCalendar maintenance,
+    NotificationWake notificationWake, TimeProvider time, IOptions<DatabaseOptions> options, ILogger<SensorChangeListener> logger) : BackgroundService
 {
     private static readonly TimeSpan RetryEvery = TimeSpan.FromSeconds(5);
 
@@ -63,7 +63,9 @@ internal sealed partial class SensorChangeListener(
 
     private async Task ListenAsync(bool afterLoss, CancellationToken cancellationToken)
     {
-        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        // Not pooled: closed when the listen ends, so a connection the probe gave up on is never lent out again (Npgsql
+        // keeps one whose wait was cancelled).
+        await using var connection = await listenerDatabase.DataSource.OpenConnectionAsync(cancellationToken);
         var answers = new ProbeAnswers();
         // Cancelled when this listen ends: the silo stops, the connection fails, or a probe goes unanswered.
         using var ended = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
@@ -118,10 +120,8 @@ internal sealed partial class SensorChangeListener(
         }
         catch (Exception e) when (ended.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
         {
-            // Npgsql keeps a connection whose wait was cancelled, and would lend this silent one out again: clearing
-            // the pool closes it when it is returned (and the idle ones, which are as suspect).
-            dataSource.Clear();
-            throw new TimeoutException(await probing, e);
+            gate.StopRemembering();
+            throw new IOException(await probing, e);
         }
         finally
         {
@@ -132,13 +132,13 @@ internal sealed partial class SensorChangeListener(
     }
 
     /// <summary>
-    /// Every <see cref="ProbeEvery"/>, announces on this silo's probe channel through another connection, and ends
-    /// the listen (<paramref name="ended"/>) when the announcement before has not come back on the listening
-    /// connection since; returns why. An announcement that cannot be sent within the period judges nothing: the
-    /// silo's other connections fail then too, and the gate forgets what it remembers within a minute anyway.
+    /// Every <see cref="ProbeEvery"/>, announces on this silo's probe channel through the pool, and ends the listen
+    /// (<paramref name="ended"/>) when the announcement before has not come back on the listening connection since, or
+    /// when one cannot be sent within the period: not listening is the safe side. Returns why.
     /// </summary>
     private async Task<string> ProbeAsync(ProbeAnswers answers, CancellationTokenSource ended)
     {
+        var seconds = ProbeEvery.TotalSeconds.ToString("0.###", CultureInfo.InvariantCulture);
         var awaited = 0L;
         try
         {
@@ -147,14 +147,28 @@ internal sealed partial class SensorChangeListener(
                 await Task.Delay(ProbeEvery, time, ended.Token);
                 if (awaited > answers.Heard)
                 {
-                    var seconds = ProbeEvery.TotalSeconds.ToString("0.###", CultureInfo.InvariantCulture);
                     await ended.CancelAsync();
                     return $"its own announcement on {_probeChannel} did not come back within {seconds} s";
                 }
 
                 // Counted before it is sent, since its answer may come before the command returns.
                 var before = answers.Heard;
-                awaited = await SentAsync(ended.Token) ? before + 1 : 0;
+                using var deadline = new CancellationTokenSource(ProbeEvery, time);
+                using var either = CancellationTokenSource.CreateLinkedTokenSource(ended.Token, deadline.Token);
+                try
+                {
+                    // Named, so the probe can be told apart in pg_stat_activity.
+                    await using var probe = dataSource.CreateCommand("SELECT pg_notify($1, '') /* change listener probe */");
+                    probe.Parameters.Add(new NpgsqlParameter { Value = _probeChannel });
+                    await probe.ExecuteNonQueryAsync(either.Token);
+                }
+                catch (OperationCanceledException) when (deadline.IsCancellationRequested && !ended.IsCancellationRequested)
+                {
+                    await ended.CancelAsync();
+                    return $"its own announcement on {_probeChannel} could not be sent within {seconds} s";
+                }
+
+                awaited = before + 1;
             }
         }
         catch (OperationCanceledException) when (ended.IsCancellationRequested)
@@ -163,29 +177,8 @@ internal sealed partial class SensorChangeListener(
         }
         catch (Exception e) when (e is not OutOfMemoryException)
         {
-            // Rather than listen on unwatched, the listen ends with the reason.
             await ended.CancelAsync();
-            return $"its probe failed: {e.Message}";
-        }
-    }
-
-    /// <summary>Sends one probe through the pool, within one period; false when it could not.</summary>
-    private async Task<bool> SentAsync(CancellationToken ended)
-    {
-        using var deadline = new CancellationTokenSource(ProbeEvery, time);
-        using var either = CancellationTokenSource.CreateLinkedTokenSource(ended, deadline.Token);
-        try
-        {
-            // Named, so the probe can be told apart in pg_stat_activity.
-            await using var probe = dataSource.CreateCommand("SELECT pg_notify($1, '') /* change listener probe */");
-            probe.Parameters.Add(new NpgsqlParameter { Value = _probeChannel });
-            await probe.ExecuteNonQueryAsync(either.Token);
-            return true;
-        }
-        catch (Exception e) when (e is NpgsqlException or TimeoutException or IOException
-            || (e is OperationCanceledException && deadline.IsCancellationRequested && !ended.IsCancellationRequested))
-        {
-            return false;
+            return $"its own announcement on {_probeChannel} could not be sent: {e.Message}";
         }
     }
 

@@ -1,4 +1,3 @@
-using System.Globalization;
 using System.Text.RegularExpressions;
 using Npgsql;
 using Sensors360.Server.Tests.Metrics;
@@ -20,15 +19,15 @@ public sealed partial class ChangeListenerTests(ChangeListenerTests.Server runni
     [Fact]
     public async Task A_listening_backend_that_stops_answering_is_noticed_by_the_probe_closed_and_replaced()
     {
-        var stoppedPid = await ListeningBackendAsync(running.ConnectionString, Server.Application, other: 0);
+        var stoppedPid = await PostgresBackend.ListeningAsync(running.ConnectionString, Server.Application, other: 0, Patience);
         var before = await Scrape.ReadAsync(running.Process.Http, Cancel);
         var seen = running.Process.Output.Count;
         using (PostgresBackend.Stop(stoppedPid))
         {
             // Nothing on the connection fails: only the probe's announcement not coming back tells.
-            await HeartbeatLimitTests.LoggedAsync(running.Process, "did not come back within 2 s", "the silo's probe notices the silent connection", after: seen);
-            await HeartbeatLimitTests.LoggedAsync(running.Process, "Listening again for new sensors", "the silo logs that it listens again", after: seen);
-            await ListeningBackendAsync(running.ConnectionString, Server.Application, other: stoppedPid);
+            await running.Process.LoggedAsync("did not come back within 2 s", "the silo's probe notices the silent connection", Patience, after: seen);
+            await running.Process.LoggedAsync("Listening again for new sensors", "the silo logs that it listens again", Patience, after: seen);
+            await PostgresBackend.ListeningAsync(running.ConnectionString, Server.Application, other: stoppedPid, Patience);
         }
 
         // Closed, not lent out again: once it runs again the backend finds its client gone and ends.
@@ -37,15 +36,15 @@ public sealed partial class ChangeListenerTests(ChangeListenerTests.Server runni
             Patience,
             "the stopped backend's connection is closed");
 
-        // What the idle test counts does count: the probe's verdict is thrown as a TimeoutException.
+        // What the idle test counts does count: the probe's verdict is thrown as an IOException.
         var after = await Scrape.ReadAsync(running.Process.Http, Cancel);
-        Assert.True(Thrown(after, "TimeoutException") > Thrown(before, "TimeoutException"), "the verdict is counted in dotnet_exceptions_total");
+        Assert.True(Thrown(after, "IOException") > Thrown(before, "IOException"), "the verdict is counted in dotnet_exceptions_total");
     }
 
     [Fact]
     public async Task An_idle_silos_listener_hears_its_own_probes_without_a_single_exception()
     {
-        await HeartbeatLimitTests.LoggedAsync(running.Process, "probing on ", "the silo logs its probe channel");
+        await running.Process.LoggedAsync("probing on ", "the silo logs its probe channel", Patience);
         var channel = running.Process.Output.Select(line => ProbeChannel().Match(line)).Last(match => match.Success).Groups[1].Value;
         var before = await Scrape.ReadAsync(running.Process.Http, Cancel);
 
@@ -67,26 +66,14 @@ public sealed partial class ChangeListenerTests(ChangeListenerTests.Server runni
         }
 
         var after = await Scrape.ReadAsync(running.Process.Http, Cancel);
-        foreach (var type in new[] { "NpgsqlException", "PostgresException", "OperationCanceledException", "TimeoutException" })
+        foreach (var type in new[] { "NpgsqlException", "PostgresException", "OperationCanceledException", "TimeoutException", "IOException" })
         {
             Assert.True(Thrown(before, type) == Thrown(after, type), $"{type}: {Thrown(before, type)} before, {Thrown(after, type)} after");
         }
     }
 
-    /// <summary>
-    /// The pid of the listening backend of the server whose connections carry <paramref name="application"/>: the one
-    /// whose last statement was its LISTEN, other than <paramref name="other"/> (an ended one may linger a moment).
-    /// Waits until there is one.
-    /// </summary>
-    internal static async Task<int> ListeningBackendAsync(string connectionString, string application, int other)
-    {
-        const string Listening = "SELECT pid::text FROM pg_stat_activity WHERE datname = current_database() AND application_name = $1 AND pid <> $2 AND query LIKE 'LISTEN %'";
-        var pid = await Eventually.MatchesAsync(
-            () => Sql.TextAsync(connectionString, Listening, application, other), found => found is not null, Patience, "the silo listens");
-        return int.Parse(pid!, CultureInfo.InvariantCulture);
-    }
-
-    // Exact label values: "OperationCanceledException" is also the end of "TaskCanceledException", which Orleans throws on its own.
+    // Exact label values: "OperationCanceledException" is also the end of "TaskCanceledException", which Orleans throws
+    // when a reminder is removed, not the listener.
     private static double Thrown(Scrape scrape, string type) => scrape.Sum("dotnet_exceptions_total", $"error_type=\"{type}\"");
 
     [GeneratedRegex("probing on (sensors360_listener_[0-9a-f]{32})")]

@@ -77,7 +77,7 @@ public sealed class HeartbeatLimitTests(HeartbeatLimitTests.Server running) : IC
         // A fence in the log (written in order): once the fence's activation is there, every activation for the
         // storm's id is there before it. Each activation is that id's one database read.
         Assert.Equal(HttpStatusCode.Unauthorized, (await SendAsync(bystander, "storm-fence-1", token)).Status);
-        await LoggedAsync(running.Process, Server.Activated("storm-fence-1"), "the fence's grain activation is logged");
+        await running.Process.LoggedAsync(Server.Activated("storm-fence-1"), "the fence's grain activation is logged", Patience);
         Assert.Single(running.Process.Output, line => line.Contains(Server.Activated("storm-ghost-1"), StringComparison.Ordinal));
     }
 
@@ -91,7 +91,7 @@ public sealed class HeartbeatLimitTests(HeartbeatLimitTests.Server running) : IC
         }, running.Process.AdminPassword);
         await second.WaitUntilReadyAsync();
         // Ready does not wait for the listener, and until it listens the silo remembers no refusal.
-        await LoggedAsync(second, "Listening for new sensors", "the second silo logs that it listens");
+        await second.LoggedAsync("Listening for new sensors", "the second silo logs that it listens", Patience);
         using var sensor = LoopbackClient.From("127.0.0.5", second.BaseAddress);
 
         // Remembered on the second silo: the device sends before anyone provisioned it.
@@ -103,14 +103,14 @@ public sealed class HeartbeatLimitTests(HeartbeatLimitTests.Server running) : IC
     [Fact]
     public async Task A_silo_whose_listening_connection_is_cut_listens_again_then_remembers_a_refused_id_and_forgets_it_when_provisioned()
     {
-        var cutPid = await ChangeListenerTests.ListeningBackendAsync(running.ConnectionString, Server.Application, other: 0);
+        var cutPid = await PostgresBackend.ListeningAsync(running.ConnectionString, Server.Application, other: 0, Patience);
         var seen = running.Process.Output.Count;
         Assert.Equal(1, await Sql.ScalarAsync(running.ConnectionString, "SELECT pg_terminate_backend($1)::int", cutPid));
 
-        await LoggedAsync(running.Process, "Not listening for new sensors", "the silo logs that it lost its listening connection", after: seen);
+        await running.Process.LoggedAsync("Not listening for new sensors", "the silo logs that it lost its listening connection", Patience, after: seen);
         // Logged once it remembers refusals again.
-        await LoggedAsync(running.Process, "Listening again for new sensors", "the silo logs that it listens again", after: seen);
-        await ChangeListenerTests.ListeningBackendAsync(running.ConnectionString, Server.Application, other: cutPid);
+        await running.Process.LoggedAsync("Listening again for new sensors", "the silo logs that it listens again", Patience, after: seen);
+        await PostgresBackend.ListeningAsync(running.ConnectionString, Server.Application, other: cutPid, Patience);
 
         // Remembered again: the second refusal does not reach the grain, so its id is activated once. The fence, as in
         // the storm test, makes sure every activation before it is in the log.
@@ -119,7 +119,7 @@ public sealed class HeartbeatLimitTests(HeartbeatLimitTests.Server running) : IC
         Assert.Equal(HttpStatusCode.Unauthorized, (await SendAsync(sensor, "relisten-1", "s360_not-yet")).Status);
         Assert.Equal(HttpStatusCode.Unauthorized, (await SendAsync(sensor, "relisten-1", "s360_not-yet")).Status);
         Assert.Equal(HttpStatusCode.Unauthorized, (await SendAsync(bystander, "relisten-fence-1", "s360_not-yet")).Status);
-        await LoggedAsync(running.Process, Server.Activated("relisten-fence-1"), "the fence's grain activation is logged");
+        await running.Process.LoggedAsync(Server.Activated("relisten-fence-1"), "the fence's grain activation is logged", Patience);
         Assert.Single(running.Process.Output, line => line.Contains(Server.Activated("relisten-1"), StringComparison.Ordinal));
 
         // Forgotten through the new connection: the announcement of the silo's own provisioning comes back on it.
@@ -141,10 +141,6 @@ public sealed class HeartbeatLimitTests(HeartbeatLimitTests.Server running) : IC
             "the silo accepts the newly provisioned sensor",
             every: TimeSpan.FromMilliseconds(700));
     }
-
-    /// <summary>Waits until a line of <paramref name="server"/>'s output after its first <paramref name="after"/> contains <paramref name="text"/>.</summary>
-    internal static Task LoggedAsync(ServerProcess server, string text, string what, int after = 0) =>
-        Eventually.TrueAsync(() => Task.FromResult(server.Output.Skip(after).Any(line => line.Contains(text, StringComparison.Ordinal))), Patience, what);
 
     private static async Task<(HttpStatusCode Status, int RetryAfterSeconds, string? MediaType)> SendAsync(HttpClient client, string id, string token)
     {
