@@ -17,13 +17,16 @@ public sealed record ConnectionBudget(int Total, int Orleans, int Server)
     /// <summary>The readiness check's own connection.</summary>
     public const int Readiness = 1;
 
+    /// <summary>The change listener's LISTEN connection, of the server's share.</summary>
+    public const int Listener = 1;
+
     public const int DefaultTotal = 20;
 
     /// <summary>
-    /// Connections the server's pool holds for as long as the process runs: one per heartbeat writer, and the
-    /// LISTEN connection of <c>SensorChangeListener</c>.
+    /// Connections of the server's share held for as long as the process runs: one per heartbeat writer (from the
+    /// server's pool), and the LISTEN connection of <c>SensorChangeListener</c> (its own, <see cref="Listener"/>).
     /// </summary>
-    public const int Held = HeartbeatLog.Writers + 1;
+    public const int Held = HeartbeatLog.Writers + Listener;
 
     // Orleans at its smallest, the readiness check, the held connections, and a few for requests and grains.
     private const int SmallestOrleansShare = 2;
@@ -54,9 +57,6 @@ public sealed record ConnectionBudget(int Total, int Orleans, int Server)
     /// <summary>The connection string Orleans' ADO.NET providers use: pooled, at most <see cref="Orleans"/> connections.</summary>
     public string ForOrleans(string connectionString) => Sized(connectionString, Orleans);
 
-    /// <summary>The change listener's LISTEN connection, of the server's share.</summary>
-    public const int Listener = 1;
-
     /// <summary>The connection string of the server's data source: pooled, at most <see cref="Server"/> connections but the <see cref="Listener"/>'s.</summary>
     public string ForServer(string connectionString) => Sized(connectionString, Server - Listener);
 
@@ -65,7 +65,7 @@ public sealed record ConnectionBudget(int Total, int Orleans, int Server)
     /// when a listen ends, never lent out again.
     /// </summary>
     public static string ForListener(string connectionString) =>
-        new NpgsqlConnectionStringBuilder(connectionString) { Pooling = false }.ConnectionString;
+        new NpgsqlConnectionStringBuilder(connectionString) { Pooling = false, Multiplexing = false }.ConnectionString;
 
     /// <summary>The connection string of the readiness check's data source: one connection.</summary>
     public string ForReadiness(string connectionString) => Sized(connectionString, Readiness);
@@ -95,6 +95,7 @@ public sealed record ConnectionBudget(int Total, int Orleans, int Server)
 /// <summary>
 /// The readiness check's own pool of one connection: a busy server whose pool is full (requests waiting their turn)
 /// still answers <c>/readyz</c>, so a load balancer does not take it out, and its load onto the others, for being busy.
+/// The change listener's probe (one statement a period) uses it too, so a full pool does not end a healthy listen.
 /// </summary>
 public sealed class ReadinessDatabase(NpgsqlDataSource dataSource) : IAsyncDisposable
 {

@@ -8,7 +8,8 @@ public static partial class DatabaseHosting
     public const string ConnectionStringName = "Postgres";
 
     /// <summary>
-    /// Registers the process's one <see cref="NpgsqlDataSource"/>, sized by the connection budget, and the schema set-up.
+    /// Registers the process's data sources, sized by the connection budget (the server's pool, the readiness check's
+    /// and the change listener's connection), and the schema set-up.
     /// </summary>
     public static WebApplicationBuilder AddSensors360Database(this WebApplicationBuilder builder)
     {

@@ -29,8 +29,8 @@ public sealed class DatabaseOptions
 
     /// <summary>
     /// How often each silo's change listener sends itself an announcement through another connection. One not back on
-    /// the listening connection by the next is taken for a lost connection, so a connection that died without a word
-    /// is noticed within twice this. From 1 second to 1 hour.
+    /// the listening connection by the next, or not sent within the period, is taken for a lost connection, so a
+    /// connection that died without a word is noticed within about twice this. From 1 second to 1 hour.
     /// </summary>
     public TimeSpan ListenerProbeEvery { get; set; } = TimeSpan.FromSeconds(30);
 

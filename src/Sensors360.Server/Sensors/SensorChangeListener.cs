@@ -17,7 +17,7 @@ namespace Sensors360.Server.Sensors;
 /// the notification outbox's announcements, which wake the dispatcher (no connection more).
 /// </summary>
 internal sealed partial class SensorChangeListener(
-    NpgsqlDataSource dataSource, ListenerDatabase listenerDatabase, HeartbeatGate gate, MaintenanceCalendar maintenance,
+    ListenerDatabase listenerDatabase, ReadinessDatabase readiness, HeartbeatGate gate, MaintenanceCalendar maintenance,
     NotificationWake notificationWake, TimeProvider time, IOptions<DatabaseOptions> options, ILogger<SensorChangeListener> logger) : BackgroundService
 {
     private static readonly TimeSpan RetryEvery = TimeSpan.FromSeconds(5);
@@ -27,14 +27,16 @@ internal sealed partial class SensorChangeListener(
 
     private TimeSpan ProbeEvery => options.Value.ListenerProbeEvery;
 
+    // Until the first listen, a failure is not a loss: the first success is logged as the first.
+    private bool _listenedBefore;
+
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
-        var lost = false;
         while (!stoppingToken.IsCancellationRequested)
         {
             try
             {
-                await ListenAsync(lost, stoppingToken);
+                await ListenAsync(stoppingToken);
             }
             catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
             {
@@ -43,7 +45,6 @@ internal sealed partial class SensorChangeListener(
             catch (Exception e) when (e is NpgsqlException or TimeoutException or IOException or InvalidOperationException)
             {
                 LogListenFailed(logger, e.Message.ReplaceLineEndings(" "));
-                lost = true;
             }
             finally
             {
@@ -61,7 +62,7 @@ internal sealed partial class SensorChangeListener(
         }
     }
 
-    private async Task ListenAsync(bool afterLoss, CancellationToken cancellationToken)
+    private async Task ListenAsync(CancellationToken cancellationToken)
     {
         // Not pooled: closed when the listen ends, so a connection the probe gave up on is never lent out again (Npgsql
         // keeps one whose wait was cancelled).
@@ -99,13 +100,14 @@ internal sealed partial class SensorChangeListener(
 
         gate.StartRemembering();
         // After a loss, the warning said so; operators also learn when it is back.
-        if (afterLoss)
+        if (_listenedBefore)
         {
             LogListeningAgain(logger, _probeChannel);
         }
         else
         {
             LogListening(logger, _probeChannel);
+            _listenedBefore = true;
         }
 
         // The wait has no timeout: Npgsql ends a timed wait by throwing and catching, five exceptions each time, and an
@@ -132,7 +134,8 @@ internal sealed partial class SensorChangeListener(
     }
 
     /// <summary>
-    /// Every <see cref="ProbeEvery"/>, announces on this silo's probe channel through the pool, and ends the listen
+    /// Every <see cref="ProbeEvery"/>, announces on this silo's probe channel through the readiness check's connection
+    /// (which a full server pool does not hold up), and ends the listen
     /// (<paramref name="ended"/>) when the announcement before has not come back on the listening connection since, or
     /// when one cannot be sent within the period: not listening is the safe side. Returns why.
     /// </summary>
@@ -158,7 +161,7 @@ internal sealed partial class SensorChangeListener(
                 try
                 {
                     // Named, so the probe can be told apart in pg_stat_activity.
-                    await using var probe = dataSource.CreateCommand("SELECT pg_notify($1, '') /* change listener probe */");
+                    await using var probe = readiness.DataSource.CreateCommand("SELECT pg_notify($1, '') /* change listener probe */");
                     probe.Parameters.Add(new NpgsqlParameter { Value = _probeChannel });
                     await probe.ExecuteNonQueryAsync(either.Token);
                 }
@@ -178,7 +181,8 @@ internal sealed partial class SensorChangeListener(
         catch (Exception e) when (e is not OutOfMemoryException)
         {
             await ended.CancelAsync();
-            return $"its own announcement on {_probeChannel} could not be sent: {e.Message}";
+            var reason = e.InnerException is { } inner ? $"{e.Message} ({inner.Message})" : e.Message;
+            return $"its own announcement on {_probeChannel} could not be sent: {reason}";
         }
     }
 

@@ -80,9 +80,14 @@ public sealed class ConnectionBudgetTests(ThrowawayPostgres postgres)
         await using var server = ServerProcess.Start(
             new NpgsqlConnectionStringBuilder(database) { ApplicationName = Application }.ConnectionString,
             "budget-busy",
-            new Dictionary<string, string?> { ["Sensors360__Database__MaxConnections"] = $"{Budget}" });
+            new Dictionary<string, string?>
+            {
+                ["Sensors360__Database__MaxConnections"] = $"{Budget}",
+                ["Sensors360__Database__ListenerProbeEvery"] = "00:00:01",
+            });
         await server.WaitUntilReadyAsync();
         using var operatorClient = await server.LoginAsync();
+        await using var overhearing = await ProbeOverhearing.StartAsync(server, database, TimeSpan.FromSeconds(10));
 
         // Every read of the sensor table waits while this transaction holds it, each on a connection of the pool.
         await using var holder = new NpgsqlConnection(database);
@@ -111,6 +116,12 @@ public sealed class ConnectionBudgetTests(ThrowawayPostgres postgres)
         {
             Assert.Equal(HttpStatusCode.OK, ready.StatusCode);
         }
+
+        // The change listener's probe goes through the readiness check's connection too: with the pool full, three are
+        // sent (a second apart, each within its second) and the listen goes on.
+        var seen = server.Output.Count;
+        await overhearing.HeardAsync(3, TimeSpan.FromSeconds(10));
+        Assert.DoesNotContain(server.Output.Skip(seen), line => line.Contains("Not listening", StringComparison.Ordinal));
 
         // The waiting requests wait for a connection, not fail: once the lock goes, all are answered.
         await holding.RollbackAsync(Cancel);

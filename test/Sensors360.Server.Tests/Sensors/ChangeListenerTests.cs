@@ -1,4 +1,3 @@
-using System.Text.RegularExpressions;
 using Npgsql;
 using Sensors360.Server.Tests.Metrics;
 using Sensors360.Testing;
@@ -10,7 +9,7 @@ namespace Sensors360.Server.Tests.Sensors;
 /// own through another connection and expects to hear it back on its listening connection. A listening backend that
 /// stops answering is noticed, closed and replaced; a healthy one is watched without a single exception thrown.
 /// </summary>
-public sealed partial class ChangeListenerTests(ChangeListenerTests.Server running) : IClassFixture<ChangeListenerTests.Server>
+public sealed class ChangeListenerTests(ChangeListenerTests.Server running) : IClassFixture<ChangeListenerTests.Server>
 {
     private static readonly TimeSpan Patience = TimeSpan.FromSeconds(20);
 
@@ -44,26 +43,13 @@ public sealed partial class ChangeListenerTests(ChangeListenerTests.Server runni
     [Fact]
     public async Task An_idle_silos_listener_hears_its_own_probes_without_a_single_exception()
     {
-        await running.Process.LoggedAsync("probing on ", "the silo logs its probe channel", Patience);
-        var channel = running.Process.Output.Select(line => ProbeChannel().Match(line)).Last(match => match.Success).Groups[1].Value;
         var before = await Scrape.ReadAsync(running.Process.Http, Cancel);
-
-        await using var overhearing = new NpgsqlConnection(running.ConnectionString);
-        await overhearing.OpenAsync(Cancel);
-        var overheard = 0;
-        overhearing.Notification += (_, _) => overheard++;
-        await using (var listen = new NpgsqlCommand($"LISTEN {channel}", overhearing))
-        {
-            await listen.ExecuteNonQueryAsync(Cancel);
-        }
+        await using var overhearing = await ProbeOverhearing.StartAsync(running.Process, running.ConnectionString, Patience);
 
         // Three probes overheard after the first scrape were three sent and, on a healthy connection, heard by the
         // silo: at least two whole periods, in each of which a wait timed to the period (Npgsql's timed wait) would
         // have thrown five times.
-        while (overheard < 3)
-        {
-            Assert.True(await overhearing.WaitAsync(Patience, Cancel), $"a probe every 2 s on {channel}, {overheard} heard so far");
-        }
+        await overhearing.HeardAsync(3, Patience);
 
         var after = await Scrape.ReadAsync(running.Process.Http, Cancel);
         foreach (var type in new[] { "NpgsqlException", "PostgresException", "OperationCanceledException", "TimeoutException", "IOException" })
@@ -75,9 +61,6 @@ public sealed partial class ChangeListenerTests(ChangeListenerTests.Server runni
     // Exact label values: "OperationCanceledException" is also the end of "TaskCanceledException", which Orleans throws
     // when a reminder is removed, not the listener.
     private static double Thrown(Scrape scrape, string type) => scrape.Sum("dotnet_exceptions_total", $"error_type=\"{type}\"");
-
-    [GeneratedRegex("probing on (sensors360_listener_[0-9a-f]{32})")]
-    private static partial Regex ProbeChannel();
 
     /// <summary>
     /// A server probing every 2 s, on a PostgreSQL cluster of its own: a stopped backend holds up every
