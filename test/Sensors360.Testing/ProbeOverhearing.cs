@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Text.RegularExpressions;
 using Npgsql;
 
@@ -52,6 +53,23 @@ public sealed partial class ProbeOverhearing : IAsyncDisposable
                 throw new TimeoutException($"No probe on {Channel} within {timeout.TotalSeconds:0.#} s; {count - (until - _heard)} of {count} heard.");
             }
         }
+    }
+
+    /// <summary>Takes in the probes already delivered, then counts those heard over <paramref name="duration"/>.</summary>
+    public async Task<int> CountOverAsync(TimeSpan duration)
+    {
+        while (await _connection.WaitAsync(TimeSpan.FromMilliseconds(50)))
+        {
+        }
+
+        var from = _heard;
+        var clock = Stopwatch.StartNew();
+        while (clock.Elapsed < duration)
+        {
+            await _connection.WaitAsync(duration - clock.Elapsed);
+        }
+
+        return _heard - from;
     }
 
     public ValueTask DisposeAsync() => _connection.DisposeAsync();

@@ -95,7 +95,6 @@ public sealed record ConnectionBudget(int Total, int Orleans, int Server)
 /// <summary>
 /// The readiness check's own pool of one connection: a busy server whose pool is full (requests waiting their turn)
 /// still answers <c>/readyz</c>, so a load balancer does not take it out, and its load onto the others, for being busy.
-/// The change listener's probe (one statement a period) uses it too, so a full pool does not end a healthy listen.
 /// </summary>
 public sealed class ReadinessDatabase(NpgsqlDataSource dataSource) : IAsyncDisposable
 {

@@ -28,9 +28,9 @@ public sealed class DatabaseOptions
     public int MaxConnections { get; set; } = ConnectionBudget.DefaultTotal;
 
     /// <summary>
-    /// How often each silo's change listener sends itself an announcement through another connection. One not back on
-    /// the listening connection by the next, or not sent within the period, is taken for a lost connection, so a
-    /// connection that died without a word is noticed within about twice this. From 1 second to 1 hour.
+    /// How often each silo's change listener sends itself an announcement through the pool. One not back on the
+    /// listening connection by the next, or whose statement does not finish within the period, is taken for a lost
+    /// connection, so a connection that died without a word is noticed within about twice this. From 1 second to 1 hour.
     /// </summary>
     public TimeSpan ListenerProbeEvery { get; set; } = TimeSpan.FromSeconds(30);
 

@@ -17,7 +17,7 @@ namespace Sensors360.Server.Sensors;
 /// the notification outbox's announcements, which wake the dispatcher (no connection more).
 /// </summary>
 internal sealed partial class SensorChangeListener(
-    ListenerDatabase listenerDatabase, ReadinessDatabase readiness, HeartbeatGate gate, MaintenanceCalendar maintenance,
+    NpgsqlDataSource dataSource, ListenerDatabase listenerDatabase, HeartbeatGate gate, MaintenanceCalendar maintenance,
     NotificationWake notificationWake, TimeProvider time, IOptions<DatabaseOptions> options, ILogger<SensorChangeListener> logger) : BackgroundService
 {
     private static readonly TimeSpan RetryEvery = TimeSpan.FromSeconds(5);
@@ -134,10 +134,11 @@ internal sealed partial class SensorChangeListener(
     }
 
     /// <summary>
-    /// Every <see cref="ProbeEvery"/>, announces on this silo's probe channel through the readiness check's connection
-    /// (which a full server pool does not hold up), and ends the listen
+    /// Every <see cref="ProbeEvery"/>, announces on this silo's probe channel through the pool, and ends the listen
     /// (<paramref name="ended"/>) when the announcement before has not come back on the listening connection since, or
-    /// when one cannot be sent within the period: not listening is the safe side. Returns why.
+    /// when one sent does not finish within the period: not listening is the safe side. Returns why. A period in which
+    /// the pool gives no connection judges nothing: a full pool (a busy silo) or an unreachable database says nothing
+    /// of the listening connection, and a refusal is remembered for a minute at most anyway.
     /// </summary>
     private async Task<string> ProbeAsync(ProbeAnswers answers, CancellationTokenSource ended)
     {
@@ -158,12 +159,27 @@ internal sealed partial class SensorChangeListener(
                 var before = answers.Heard;
                 using var deadline = new CancellationTokenSource(ProbeEvery, time);
                 using var either = CancellationTokenSource.CreateLinkedTokenSource(ended.Token, deadline.Token);
+                NpgsqlConnection connection;
                 try
                 {
-                    // Named, so the probe can be told apart in pg_stat_activity.
-                    await using var probe = readiness.DataSource.CreateCommand("SELECT pg_notify($1, '') /* change listener probe */");
-                    probe.Parameters.Add(new NpgsqlParameter { Value = _probeChannel });
-                    await probe.ExecuteNonQueryAsync(either.Token);
+                    connection = await dataSource.OpenConnectionAsync(either.Token);
+                }
+                catch (Exception e) when (e is NpgsqlException or TimeoutException
+                    || (e is OperationCanceledException && deadline.IsCancellationRequested && !ended.IsCancellationRequested))
+                {
+                    awaited = 0;
+                    continue;
+                }
+
+                try
+                {
+                    await using (connection)
+                    {
+                        // Named, so the probe can be told apart in pg_stat_activity.
+                        await using var probe = new NpgsqlCommand("SELECT pg_notify($1, '') /* change listener probe */", connection);
+                        probe.Parameters.Add(new NpgsqlParameter { Value = _probeChannel });
+                        await probe.ExecuteNonQueryAsync(either.Token);
+                    }
                 }
                 catch (OperationCanceledException) when (deadline.IsCancellationRequested && !ended.IsCancellationRequested)
                 {
