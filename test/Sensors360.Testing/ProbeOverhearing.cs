@@ -64,9 +64,10 @@ public sealed partial class ProbeOverhearing : IAsyncDisposable
 
         var from = _heard;
         var clock = Stopwatch.StartNew();
-        while (clock.Elapsed < duration)
+        // Whole milliseconds, rounded up: Npgsql waits without a limit when given 0.
+        for (var left = duration; left >= TimeSpan.FromMilliseconds(1); left = duration - clock.Elapsed)
         {
-            await _connection.WaitAsync(duration - clock.Elapsed);
+            await _connection.WaitAsync((int)Math.Ceiling(left.TotalMilliseconds));
         }
 
         return _heard - from;

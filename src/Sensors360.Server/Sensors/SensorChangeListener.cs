@@ -27,6 +27,8 @@ internal sealed partial class SensorChangeListener(
 
     private TimeSpan ProbeEvery => options.Value.ListenerProbeEvery;
 
+    private string ProbeSeconds => ProbeEvery.TotalSeconds.ToString("0.###", CultureInfo.InvariantCulture);
+
     // Until the first listen, a failure is not a loss: the first success is logged as the first.
     private bool _listenedBefore;
 
@@ -136,13 +138,11 @@ internal sealed partial class SensorChangeListener(
     /// <summary>
     /// Every <see cref="ProbeEvery"/>, announces on this silo's probe channel through the pool, and ends the listen
     /// (<paramref name="ended"/>) when the announcement before has not come back on the listening connection since, or
-    /// when one sent does not finish within the period: not listening is the safe side. Returns why. A period in which
-    /// the pool gives no connection judges nothing: a full pool (a busy silo) or an unreachable database says nothing
-    /// of the listening connection, and a refusal is remembered for a minute at most anyway.
+    /// when one sent does not finish within the period: not listening is the safe side. Returns why. A probe that
+    /// could not be sent (<see cref="SentAsync"/>) judges nothing, and a refusal is remembered for a minute at most anyway.
     /// </summary>
     private async Task<string> ProbeAsync(ProbeAnswers answers, CancellationTokenSource ended)
     {
-        var seconds = ProbeEvery.TotalSeconds.ToString("0.###", CultureInfo.InvariantCulture);
         var awaited = 0L;
         try
         {
@@ -152,39 +152,15 @@ internal sealed partial class SensorChangeListener(
                 if (awaited > answers.Heard)
                 {
                     await ended.CancelAsync();
-                    return $"its own announcement on {_probeChannel} did not come back within {seconds} s";
+                    return $"its own announcement on {_probeChannel} did not come back within {ProbeSeconds} s";
                 }
 
                 // Counted before it is sent, since its answer may come before the command returns.
                 var before = answers.Heard;
-                using var deadline = new CancellationTokenSource(ProbeEvery, time);
-                using var either = CancellationTokenSource.CreateLinkedTokenSource(ended.Token, deadline.Token);
-                NpgsqlConnection connection;
-                try
-                {
-                    connection = await dataSource.OpenConnectionAsync(either.Token);
-                }
-                catch (Exception e) when (e is NpgsqlException or TimeoutException
-                    || (e is OperationCanceledException && deadline.IsCancellationRequested && !ended.IsCancellationRequested))
+                if (!await SentAsync(ended.Token))
                 {
                     awaited = 0;
                     continue;
-                }
-
-                try
-                {
-                    await using (connection)
-                    {
-                        // Named, so the probe can be told apart in pg_stat_activity.
-                        await using var probe = new NpgsqlCommand("SELECT pg_notify($1, '') /* change listener probe */", connection);
-                        probe.Parameters.Add(new NpgsqlParameter { Value = _probeChannel });
-                        await probe.ExecuteNonQueryAsync(either.Token);
-                    }
-                }
-                catch (OperationCanceledException) when (deadline.IsCancellationRequested && !ended.IsCancellationRequested)
-                {
-                    await ended.CancelAsync();
-                    return $"its own announcement on {_probeChannel} could not be sent within {seconds} s";
                 }
 
                 awaited = before + 1;
@@ -194,11 +170,61 @@ internal sealed partial class SensorChangeListener(
         {
             return "the listen ended";
         }
+        catch (TimeoutException e)
+        {
+            await ended.CancelAsync();
+            return e.Message;
+        }
         catch (Exception e) when (e is not OutOfMemoryException)
         {
             await ended.CancelAsync();
             var reason = e.InnerException is { } inner ? $"{e.Message} ({inner.Message})" : e.Message;
             return $"its own announcement on {_probeChannel} could not be sent: {reason}";
+        }
+    }
+
+    /// <summary>
+    /// Sends one probe through the pool: false when the pool gives no connection within a period (a full pool, an
+    /// unreachable database) or the one it gives fails as a connection does (one that died while idle), which says
+    /// nothing of the listening connection. A statement that does not finish within a period of its own throws.
+    /// </summary>
+    private async Task<bool> SentAsync(CancellationToken ended)
+    {
+        NpgsqlConnection connection;
+        using (var opening = new CancellationTokenSource(ProbeEvery, time))
+        using (var either = CancellationTokenSource.CreateLinkedTokenSource(ended, opening.Token))
+        {
+            try
+            {
+                connection = await dataSource.OpenConnectionAsync(either.Token);
+            }
+            catch (Exception e) when (e is NpgsqlException or TimeoutException
+                || (e is OperationCanceledException && opening.IsCancellationRequested && !ended.IsCancellationRequested))
+            {
+                return false;
+            }
+        }
+
+        await using (connection)
+        {
+            using var deadline = new CancellationTokenSource(ProbeEvery, time);
+            using var either = CancellationTokenSource.CreateLinkedTokenSource(ended, deadline.Token);
+            try
+            {
+                // Named, so the probe can be told apart in pg_stat_activity.
+                await using var probe = new NpgsqlCommand("SELECT pg_notify($1, '') /* change listener probe */", connection);
+                probe.Parameters.Add(new NpgsqlParameter { Value = _probeChannel });
+                await probe.ExecuteNonQueryAsync(either.Token);
+                return true;
+            }
+            catch (NpgsqlException e) when (e.IsTransient && !deadline.IsCancellationRequested)
+            {
+                return false;
+            }
+            catch (OperationCanceledException) when (deadline.IsCancellationRequested && !ended.IsCancellationRequested)
+            {
+                throw new TimeoutException($"its own announcement on {_probeChannel} could not be sent within {ProbeSeconds} s");
+            }
         }
     }
 
