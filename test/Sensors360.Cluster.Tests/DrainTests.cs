@@ -61,10 +61,7 @@ public sealed class DrainTests(ThrowawayPostgres postgres)
 
         var lockedAt = TimeProvider.System.GetUtcNow();
         Assert.True(lockedAt < terminatedAt + DrainDelay, "The heartbeat table was locked only after the drain delay; the machine is too slow for this test's schedule.");
-        await Eventually.TrueAsync(
-            () => Task.FromResult(server.Output.Any(line => line.Contains("Drain delay over", StringComparison.Ordinal))),
-            DrainDelay + TimeSpan.FromSeconds(5),
-            "the server ending its drain delay");
+        await server.LoggedAsync("Drain delay over", "the server ending its drain delay", DrainDelay + TimeSpan.FromSeconds(5));
         var closingSeenAt = TimeProvider.System.GetUtcNow();
         await transaction.RollbackAsync();
 

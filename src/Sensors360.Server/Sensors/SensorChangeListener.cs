@@ -124,7 +124,7 @@ internal sealed partial class SensorChangeListener(
         }
         catch (Exception e) when (ended.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
         {
-            gate.StopRemembering();
+            // The probe has ended the listen, so its reason is ready.
             throw new IOException(await probing, e);
         }
         finally

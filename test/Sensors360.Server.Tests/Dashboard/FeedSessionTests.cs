@@ -145,10 +145,7 @@ public sealed class FeedSessionTests(FeedSessionTests.Server running) : IClassFi
             Assert.Equal(HttpStatusCode.Unauthorized, fence.StatusCode);
         }
 
-        await Eventually.TrueAsync(
-            () => Task.FromResult(running.Process.Output.Any(line => line.Contains(Server.Activated("feedfence-1"), StringComparison.Ordinal))),
-            Patience,
-            "the fence's grain activation is logged");
+        await running.Process.LoggedAsync(Server.Activated("feedfence-1"), "the fence's grain activation is logged", Patience);
         Assert.DoesNotContain(running.Process.Output, line => line.Contains(Server.Activated("feedghost-1"), StringComparison.Ordinal));
         Assert.DoesNotContain(running.Process.Output, line => line.Contains(Server.Activated("feedghost-2"), StringComparison.Ordinal));
     }

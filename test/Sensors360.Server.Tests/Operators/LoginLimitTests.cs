@@ -38,10 +38,7 @@ public sealed class LoginLimitTests(RunningServer running) : IClassFixture<Runni
         }
 
         // Failed logins are logged with the client's address.
-        await Eventually.TrueAsync(
-            () => Task.FromResult(running.Server.Output.Any(line => line.Contains("Failed login for mallory-target from 127.0.1.2", StringComparison.Ordinal))),
-            TimeSpan.FromSeconds(10),
-            "a failed login is logged with its address");
+        await running.Server.LoggedAsync("Failed login for mallory-target from 127.0.1.2", "a failed login is logged with its address", TimeSpan.FromSeconds(10));
     }
 
     [Fact]
