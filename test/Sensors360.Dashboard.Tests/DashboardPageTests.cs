@@ -18,6 +18,7 @@ public sealed class DashboardPageTests(ThrowawayPostgres postgres) : IAsyncLifet
 {
     private const string SensorId = "e2e-boiler-7";
     private static readonly TimeSpan Patience = TimeSpan.FromSeconds(20);
+    private static readonly TimeSpan SensorThreshold = TimeSpan.FromSeconds(15);
 
     private readonly Dictionary<string, string?> _environment = new()
     {
@@ -79,9 +80,10 @@ public sealed class DashboardPageTests(ThrowawayPostgres postgres) : IAsyncLifet
             await ExpectTilesMatchFleetAsync(page);
 
             // A sensor appears, reports twice while its details are open (live through the feed), then stops.
-            // Its own threshold, longer than the page's steps before its first heartbeat take: past it, a sensor never
-            // heard from turns silent (never reported) rather than staying pending.
-            using var provisioned = await _operator.PostAsJsonAsync("/api/sensors", new { id = SensorId, tags = new[] { "plant-a" }, silenceThresholdSeconds = 8 });
+            // Its own threshold, longer than the page's steps before its first heartbeat take on a loaded machine: past
+            // it, a sensor never heard from turns silent (never reported) rather than staying pending.
+            using var provisioned = await _operator.PostAsJsonAsync(
+                "/api/sensors", new { id = SensorId, tags = new[] { "plant-a" }, silenceThresholdSeconds = (int)SensorThreshold.TotalSeconds });
             Assert.Equal(HttpStatusCode.Created, provisioned.StatusCode);
             var token = (await provisioned.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("token").GetString()!;
             var row = page.Locator($"#sensors tbody tr[data-sensor-id='{SensorId}']");
@@ -100,7 +102,7 @@ public sealed class DashboardPageTests(ThrowawayPostgres postgres) : IAsyncLifet
             await Expect(page.Locator("#sensor-detail")).ToBeHiddenAsync();
 
             // Silence: the row turns silent and the alert appears, without a reload.
-            await Expect(row).ToHaveAttributeAsync("data-status", "silent", new() { Timeout = Ms(Patience) });
+            await Expect(row).ToHaveAttributeAsync("data-status", "silent", new() { Timeout = Ms(SensorThreshold + Patience) });
             var alert = page.Locator($"#alerts li[data-sensor-id='{SensorId}']");
             await Expect(alert).ToBeVisibleAsync(new() { Timeout = Ms(Patience) });
 

@@ -25,12 +25,17 @@ internal static class ChannelClient
     public static async Task<JsonElement> DeliveriesAsync(HttpClient admin, long channelId) =>
         (await admin.GetFromJsonAsync<JsonElement>(new Uri($"/api/channels/{channelId}/deliveries", UriKind.Relative), Cancel)).GetProperty("items");
 
-    /// <summary>Provisions a sensor with a 1 s threshold and sends one heartbeat: its silence alert follows within seconds.</summary>
+    /// <summary>
+    /// Provisions a sensor with a 2 s threshold and sends one heartbeat: its silence alert follows within seconds. A
+    /// heartbeat later than the threshold would add a never-reported alert, raised and resolved, to what the test counts.
+    /// </summary>
     public static async Task<string> SilentSensorAsync(HttpClient admin, HttpClient anonymous, string id, params string[] tags)
     {
-        var (_, token) = await ProvisionAsync(admin, id, new { id, tags, silenceThresholdSeconds = 1 });
+        var (_, token) = await ProvisionAsync(admin, id, new { id, tags, silenceThresholdSeconds = 2 });
         using var beat = await HeartbeatAsync(anonymous, id, token);
         Assert.Equal(HttpStatusCode.NoContent, beat.StatusCode);
+        var resolved = (await admin.GetFromJsonAsync<JsonElement>(new Uri($"/api/alerts?state=resolved&sensor={id}", UriKind.Relative), Cancel)).GetProperty("items");
+        Assert.True(resolved.GetArrayLength() == 0, $"{id} was alerted as never reported before its first heartbeat: the set-up took longer than the threshold");
         return token;
     }
 
