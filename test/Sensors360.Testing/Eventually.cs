@@ -13,6 +13,8 @@ public static class Eventually
     /// </summary>
     public static async Task TrueAsync(Func<Task<bool>> condition, TimeSpan timeout, string what, TimeSpan? every = null)
     {
+        // A zero interval would spin: Task.Delay(0) returns at once.
+        ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(every ?? Interval, TimeSpan.Zero, nameof(every));
         var clock = Stopwatch.StartNew();
         Exception? last = null;
         while (clock.Elapsed < timeout)

@@ -68,8 +68,8 @@ public sealed class ConnectionBudgetTests(ThrowawayPostgres postgres)
         Assert.True(statuses.Keys.All(key => key is "heartbeat 204" or "list 200"), tally);
         Assert.Equal(Sensors, statuses["heartbeat 204"]);
         Assert.True(observed <= Budget, $"The server held {observed} connections at once; its budget is {Budget}.");
-        // The burst did press on the budget: beyond the connections the server always holds.
-        Assert.True(observed > 6, $"The server held at most {observed} connections: the burst never used the pools.");
+        // The burst did press on the budget: an idle server of this budget was seen to hold 6 or 7, the burst all 10.
+        Assert.True(observed >= Budget - 1, $"The server held at most {observed} connections: the burst never filled the pools.");
     }
 
     [Fact]
