@@ -29,13 +29,13 @@ public sealed class HeartbeatCheckpointTests(ThrowawayPostgres postgres)
         await server.WaitUntilReadyAsync();
         using var operatorClient = await server.LoginAsync();
         var (_, token) = await ProvisionAsync(operatorClient, "flat-1");
-        await BeatAsync(server, "flat-1", token);
+        await StoredHeartbeatAsync(server.Http, "flat-1", token);
 
         // From here on, every change to a sensor row is counted, whoever makes it.
         await CountSensorUpdatesAsync(database, "sensor_row_updates", "ROW");
         for (var i = 0; i < 50; i++)
         {
-            await BeatAsync(server, "flat-1", token);
+            await StoredHeartbeatAsync(server.Http, "flat-1", token);
         }
 
         Assert.Equal(0, await Sql.ScalarAsync(database, "SELECT n FROM sensor_row_updates"));
@@ -80,7 +80,7 @@ public sealed class HeartbeatCheckpointTests(ThrowawayPostgres postgres)
             (_, token) = await ProvisionAsync(operatorClient, "crash-1");
             for (var i = 0; i < 20; i++)
             {
-                await BeatAsync(crashing, "crash-1", token);
+                await StoredHeartbeatAsync(crashing.Http, "crash-1", token);
                 accepted++;
             }
 
@@ -105,7 +105,7 @@ public sealed class HeartbeatCheckpointTests(ThrowawayPostgres postgres)
         // looking every second: a sweep or fallback that trusted the checkpoint would raise an alert here.
         while (DateTimeOffset.UtcNow < overdueByCheckpoint + TimeSpan.FromSeconds(5))
         {
-            await BeatAsync(restarted, "crash-1", token);
+            await StoredHeartbeatAsync(restarted.Http, "crash-1", token);
             accepted++;
             await Task.Delay(TimeSpan.FromMilliseconds(500), TestContext.Current.CancellationToken);
         }
@@ -133,7 +133,7 @@ public sealed class HeartbeatCheckpointTests(ThrowawayPostgres postgres)
         var (_, token) = await ProvisionAsync(operatorClient, "hist-1");
         for (var i = 0; i < 5; i++)
         {
-            await BeatAsync(server, "hist-1", token);
+            await StoredHeartbeatAsync(server.Http, "hist-1", token);
         }
 
         // Only the first heartbeat is checkpointed: no interval ends at or before it.
@@ -183,7 +183,7 @@ public sealed class HeartbeatCheckpointTests(ThrowawayPostgres postgres)
         const string Reminder = "FROM orleans_reminder WHERE reminder_name = 'silence' AND grain_id LIKE '%steady-1'";
         for (var i = 0; i < 31; i++)
         {
-            await BeatAsync(server, "steady-1", token);
+            await StoredHeartbeatAsync(server.Http, "steady-1", token);
             Assert.Equal(0, await Sql.ScalarAsync(database, $"SELECT count(*) {Reminder}"));
         }
 
@@ -215,7 +215,7 @@ public sealed class HeartbeatCheckpointTests(ThrowawayPostgres postgres)
         await CountSensorUpdatesAsync(database, "sensor_update_statements", "STATEMENT");
         var writesBefore = (await Scrape.ReadAsync(server.Http, TestContext.Current.CancellationToken)).Sum("sensors360_checkpoint_writes_total");
 
-        await Task.WhenAll(Enumerable.Range(0, Sensors).Select(index => BeatAsync(server, $"first-{index}", tokens[index])));
+        await Task.WhenAll(Enumerable.Range(0, Sensors).Select(index => StoredHeartbeatAsync(server.Http, $"first-{index}", tokens[index])));
 
         // Answered means checkpointed: each row holds its one heartbeat, as the heartbeat rows say.
         Assert.Equal(Sensors, await Sql.ScalarAsync(database, """
@@ -236,12 +236,6 @@ public sealed class HeartbeatCheckpointTests(ThrowawayPostgres postgres)
             var fleet = JsonDocument.Parse(await admin.GetStringAsync(new Uri("/api/fleet", UriKind.Relative))).RootElement.GetProperty("sensors");
             return fleet.GetProperty("online").GetInt32() == Sensors && fleet.GetProperty("pending").GetInt32() == 0;
         }, TimeSpan.FromSeconds(10), $"the fleet counts all {Sensors} sensors online");
-    }
-
-    private static async Task BeatAsync(ServerProcess server, string id, string token)
-    {
-        using var response = await HeartbeatAsync(server.Http, id, token);
-        Assert.Equal(HttpStatusCode.NoContent, response.StatusCode);
     }
 
     private static async Task<long> HeartbeatCountAsync(HttpClient operatorClient, string id)

@@ -45,8 +45,7 @@ public sealed class NoMissedSilenceTests(ThrowawayPostgres postgres)
         foreach (var id in sensors)
         {
             var (_, token) = await ProvisionAsync(operatorClient, id);
-            using var beat = await HeartbeatAsync(doomed.Http, id, token);
-            Assert.Equal(HttpStatusCode.NoContent, beat.StatusCode);
+            await StoredHeartbeatAsync(doomed.Http, id, token);
         }
 
         var killedAt = DateTimeOffset.UtcNow;
@@ -85,10 +84,7 @@ public sealed class NoMissedSilenceTests(ThrowawayPostgres postgres)
 
         // One sensor reports (an hour's threshold keeps it online); the other never does.
         var (_, talkerToken) = await ProvisionAsync(operatorClient, "talker", new { id = "talker", silenceThresholdSeconds = 3600 });
-        using (var beat = await HeartbeatAsync(server.Http, "talker", talkerToken))
-        {
-            Assert.Equal(HttpStatusCode.NoContent, beat.StatusCode);
-        }
+        await StoredHeartbeatAsync(server.Http, "talker", talkerToken);
 
         var (provisioned, muteToken) = await ProvisionAsync(operatorClient, "mute");
         var createdAt = provisioned.GetProperty("createdAt").GetDateTimeOffset();
@@ -115,10 +111,7 @@ public sealed class NoMissedSilenceTests(ThrowawayPostgres postgres)
         await feed.WaitForAsync("snapshot", message => message.GetProperty("fleet").GetProperty("silentPercent").GetDouble() == 50, TimeSpan.FromSeconds(20));
 
         // Its first heartbeat resolves it.
-        using (var first = await HeartbeatAsync(server.Http, "mute", muteToken))
-        {
-            Assert.Equal(HttpStatusCode.NoContent, first.StatusCode);
-        }
+        await StoredHeartbeatAsync(server.Http, "mute", muteToken);
 
         Assert.Empty(await AlertsAsync(operatorClient, "open", "mute"));
         Assert.NotEqual(JsonValueKind.Null, Assert.Single(await AlertsAsync(operatorClient, "resolved", "mute")).GetProperty("resolvedAt").ValueKind);
@@ -144,12 +137,12 @@ public sealed class NoMissedSilenceTests(ThrowawayPostgres postgres)
         {
             var id = $"retry-{i}";
             var (_, token) = await ProvisionAsync(operatorClient, id);
-            await BeatOnceAsync(server, id, token);
+            await StoredHeartbeatAsync(server.Http, id, token);
             senders.Add(SendEveryAsync(server, id, token, TimeSpan.FromSeconds(0.5 * (i + 1)), answers.GetOrAdd(id, _ => new()), stopSending.Token));
         }
 
         var (_, stoppedToken) = await ProvisionAsync(operatorClient, "stopped");
-        await BeatOnceAsync(server, "stopped", stoppedToken);
+        await StoredHeartbeatAsync(server.Http, "stopped", stoppedToken);
         Assert.True(
             await Sql.ScalarAsync(database, "SELECT count(*) FROM alert") == 0,
             "an alert was raised before the outage: the set-up took longer than the threshold");
@@ -205,12 +198,6 @@ public sealed class NoMissedSilenceTests(ThrowawayPostgres postgres)
         Assert.NotEqual(0, await server.WaitForExitAsync(TimeSpan.FromSeconds(60)));
         Assert.Single(server.Output, line => line.Contains("Sensors360:Monitoring:SweepPeriod must be at least 00:00:01", StringComparison.Ordinal));
         Assert.DoesNotContain(server.Output, line => line.TrimStart().StartsWith("at ", StringComparison.Ordinal));
-    }
-
-    private static async Task BeatOnceAsync(ServerProcess server, string id, string token)
-    {
-        using var beat = await HeartbeatAsync(server.Http, id, token);
-        Assert.Equal(HttpStatusCode.NoContent, beat.StatusCode);
     }
 
     private static async Task SendEveryAsync(

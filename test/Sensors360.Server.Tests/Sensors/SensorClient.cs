@@ -35,6 +35,13 @@ internal static class SensorClient
         return await client.SendAsync(request);
     }
 
+    /// <summary>Sends a heartbeat that must be stored: fails unless it is answered 204.</summary>
+    public static async Task StoredHeartbeatAsync(HttpClient client, string id, string token)
+    {
+        using var response = await HeartbeatAsync(client, id, token);
+        Assert.Equal(System.Net.HttpStatusCode.NoContent, response.StatusCode);
+    }
+
     /// <summary>Asserts an error response: the status and an RFC 9457 problem body.</summary>
     public static async Task AssertProblemAsync(HttpResponseMessage response, int status)
     {
