@@ -7,8 +7,8 @@ namespace Sensors360.Server.Database;
 /// How <see cref="DatabaseOptions.MaxConnections"/> is shared among the process's connection pools, so that the
 /// process never holds more connections to PostgreSQL than that, however busy it is: Orleans' providers
 /// (membership, grain state, reminders: one ADO.NET pool, as they share one connection string) get a fixed share,
-/// the readiness check one connection of its own (<see cref="ReadinessDatabase"/>), and the server the rest: the change
-/// listener's LISTEN connection (<see cref="ListenerDatabase"/>) and its <see cref="NpgsqlDataSource"/> (heartbeat writers,
+/// the readiness check one connection of its own (<see cref="OwnDataSource.Readiness"/>), and the server the rest: the change
+/// listener's LISTEN connection (<see cref="OwnDataSource.Listener"/>) and its <see cref="NpgsqlDataSource"/> (heartbeat writers,
 /// every read and write of requests and grains). A pool that is full makes the next caller wait for a connection (up to the
 /// connection string's <c>Timeout</c>) instead of opening one more. docs/operations.md has the formula.
 /// </summary>
@@ -93,20 +93,17 @@ public sealed record ConnectionBudget(int Total, int Orleans, int Server)
 }
 
 /// <summary>
-/// The readiness check's own pool of one connection: a busy server whose pool is full (requests waiting their turn)
-/// still answers <c>/readyz</c>, so a load balancer does not take it out, and its load onto the others, for being busy.
+/// Service keys of the data sources that hold connections of their own beside the server's pool (each a keyed
+/// <see cref="NpgsqlDataSource"/> singleton, disposed with the container).
 /// </summary>
-public sealed class ReadinessDatabase(NpgsqlDataSource dataSource) : IAsyncDisposable
+public static class OwnDataSource
 {
-    public NpgsqlDataSource DataSource { get; } = dataSource;
+    /// <summary>
+    /// The readiness check's pool of one connection: a busy server whose pool is full (requests waiting their turn)
+    /// still answers <c>/readyz</c>, so a load balancer does not take it out, and its load onto the others, for being busy.
+    /// </summary>
+    public const string Readiness = "readiness";
 
-    public ValueTask DisposeAsync() => DataSource.DisposeAsync();
-}
-
-/// <summary>The change listener's own data source (<see cref="ConnectionBudget.ForListener"/>): its one connection, opened per listen.</summary>
-public sealed class ListenerDatabase(NpgsqlDataSource dataSource) : IAsyncDisposable
-{
-    public NpgsqlDataSource DataSource { get; } = dataSource;
-
-    public ValueTask DisposeAsync() => DataSource.DisposeAsync();
+    /// <summary>The change listener's one connection (<see cref="ConnectionBudget.ForListener"/>), opened per listen.</summary>
+    public const string Listener = "listener";
 }

@@ -31,11 +31,11 @@ public static partial class DatabaseHosting
 
             return NpgsqlDataSource.Create(WithAutoPrepare(budget.ForServer(connectionString)));
         });
-        builder.Services.AddSingleton(provider => new ReadinessDatabase(NpgsqlDataSource.Create(
+        builder.Services.AddKeyedSingleton(OwnDataSource.Readiness, (provider, _) => NpgsqlDataSource.Create(
             ConnectionBudget.Of(provider.GetRequiredService<IOptions<DatabaseOptions>>().Value.MaxConnections)
-                .ForReadiness(builder.Configuration.GetPostgresConnectionString()))));
-        builder.Services.AddSingleton(_ => new ListenerDatabase(NpgsqlDataSource.Create(
-            ConnectionBudget.ForListener(builder.Configuration.GetPostgresConnectionString()))));
+                .ForReadiness(builder.Configuration.GetPostgresConnectionString())));
+        builder.Services.AddKeyedSingleton(OwnDataSource.Listener, (_, _) => NpgsqlDataSource.Create(
+            ConnectionBudget.ForListener(builder.Configuration.GetPostgresConnectionString())));
         builder.Services.AddSingleton<DatabaseSetup>();
         builder.Services.AddHostedService<HeartbeatPartitions>();
         builder.Services.AddOptions<RetentionOptions>().Bind(builder.Configuration.GetSection(RetentionOptions.Section))

@@ -8,7 +8,7 @@ namespace Sensors360.Server.Health;
 /// Healthy when the database answers a trivial query within a couple of seconds, on a connection of its own: a full
 /// pool means a busy server, not a database that does not answer.
 /// </summary>
-internal sealed class PostgresCheck(ReadinessDatabase database) : IHealthCheck
+internal sealed class PostgresCheck([FromKeyedServices(OwnDataSource.Readiness)] NpgsqlDataSource database) : IHealthCheck
 {
     private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(2);
 
@@ -18,7 +18,7 @@ internal sealed class PostgresCheck(ReadinessDatabase database) : IHealthCheck
         deadline.CancelAfter(Timeout);
         try
         {
-            await using var command = database.DataSource.CreateCommand("SELECT 1");
+            await using var command = database.CreateCommand("SELECT 1");
             await command.ExecuteScalarAsync(deadline.Token);
             return HealthCheckResult.Healthy("database answers");
         }

@@ -17,7 +17,7 @@ namespace Sensors360.Server.Sensors;
 /// the notification outbox's announcements, which wake the dispatcher (no connection more).
 /// </summary>
 internal sealed partial class SensorChangeListener(
-    NpgsqlDataSource dataSource, ListenerDatabase listenerDatabase, HeartbeatGate gate, MaintenanceCalendar maintenance,
+    NpgsqlDataSource dataSource, [FromKeyedServices(OwnDataSource.Listener)] NpgsqlDataSource listenerDataSource, HeartbeatGate gate, MaintenanceCalendar maintenance,
     NotificationWake notificationWake, TimeProvider time, IOptions<DatabaseOptions> options, ILogger<SensorChangeListener> logger) : BackgroundService
 {
     private static readonly TimeSpan RetryEvery = TimeSpan.FromSeconds(5);
@@ -68,7 +68,7 @@ internal sealed partial class SensorChangeListener(
     {
         // Not pooled: closed when the listen ends, so a connection the probe gave up on is never lent out again (Npgsql
         // keeps one whose wait was cancelled).
-        await using var connection = await listenerDatabase.DataSource.OpenConnectionAsync(cancellationToken);
+        await using var connection = await listenerDataSource.OpenConnectionAsync(cancellationToken);
         var answers = new ProbeAnswers();
         // Cancelled when this listen ends: the silo stops, the connection fails, or a probe goes unanswered.
         using var ended = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
