@@ -41,10 +41,7 @@ public sealed class AuditApiTests(RunningServer running) : IClassFixture<Running
 
         // The operator's own sensor work, so the actor is theirs and not the admin's.
         var (_, token) = await ProvisionAsync(user, "aud-sensor", new { id = "aud-sensor", silenceThresholdSeconds = 1 });
-        using (var beat = await HeartbeatAsync(running.Server.Http, "aud-sensor", token))
-        {
-            Assert.Equal(HttpStatusCode.NoContent, beat.StatusCode);
-        }
+        await StoredHeartbeatAsync(running.Server.Http, "aud-sensor", token);
 
         var alertId = await Eventually.MatchesAsync(
             async () => (await user.GetFromJsonAsync<JsonElement>(new Uri("/api/alerts?sensor=aud-sensor", UriKind.Relative), Cancel)).GetProperty("items"),

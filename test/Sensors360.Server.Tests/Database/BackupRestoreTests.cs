@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using System.Net;
 using System.Text.Json;
 using Npgsql;
 using Sensors360.Testing;
@@ -34,8 +33,7 @@ public sealed class BackupRestoreTests(ThrowawayPostgres postgres, ITestOutputHe
                 tokens[id] = (await ProvisionAsync(admin, id, new { id, silenceThresholdSeconds = 86400 })).Token;
                 for (var i = 0; i < 3; i++)
                 {
-                    using var beat = await HeartbeatAsync(server.Http, id, tokens[id]);
-                    Assert.Equal(HttpStatusCode.NoContent, beat.StatusCode);
+                    await StoredHeartbeatAsync(server.Http, id, tokens[id]);
                 }
             }
 
@@ -92,10 +90,7 @@ public sealed class BackupRestoreTests(ThrowawayPostgres postgres, ITestOutputHe
         var ids = listed.GetProperty("items").EnumerateArray().Select(sensor => sensor.GetProperty("id").GetString()).ToList();
         Assert.Contains("backup-a", ids);
         Assert.Contains("backup-b", ids);
-        using (var beat = await HeartbeatAsync(restored.Http, "backup-a", tokens["backup-a"]))
-        {
-            Assert.Equal(HttpStatusCode.NoContent, beat.StatusCode);
-        }
+        await StoredHeartbeatAsync(restored.Http, "backup-a", tokens["backup-a"]);
 
         var sensor = JsonDocument.Parse(await operatorClient.GetStringAsync(new Uri("/api/sensors/backup-a", UriKind.Relative))).RootElement;
         Assert.Equal(4, sensor.GetProperty("heartbeatCount").GetInt64());

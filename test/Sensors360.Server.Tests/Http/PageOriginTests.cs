@@ -52,10 +52,7 @@ public sealed class PageOriginTests(RunningServer running) : IClassFixture<Runni
         // Nothing changed: the sensor is not retired, its token still works, the alert is unacknowledged, the session lives.
         var sensor = await running.Operator.GetFromJsonAsync<JsonElement>(new Uri($"/api/sensors/{id}", UriKind.Relative), Cancel);
         Assert.NotEqual("retired", sensor.GetProperty("status").GetString());
-        using (var beat = await HeartbeatAsync(running.Server.Http, id, token))
-        {
-            Assert.Equal(HttpStatusCode.NoContent, beat.StatusCode);
-        }
+        await StoredHeartbeatAsync(running.Server.Http, id, token);
 
         Assert.Equal(JsonValueKind.Null, (await ReadAlertAsync(id, alertId)).GetProperty("acknowledgedBy").ValueKind);
         using var me = await forged.GetAsync(new Uri("/api/auth/me", UriKind.Relative), Cancel);
@@ -138,10 +135,7 @@ public sealed class PageOriginTests(RunningServer running) : IClassFixture<Runni
 
     private async Task<long> RaiseAlertAsync(string id, string token)
     {
-        using (var beat = await HeartbeatAsync(running.Server.Http, id, token))
-        {
-            Assert.Equal(HttpStatusCode.NoContent, beat.StatusCode);
-        }
+        await StoredHeartbeatAsync(running.Server.Http, id, token);
 
         var alert = await Eventually.MatchesAsync(
             () => ReadAlertsAsync(id),
