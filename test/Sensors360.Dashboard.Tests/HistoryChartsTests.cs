@@ -137,7 +137,8 @@ public sealed class HistoryChartsTests
 
     /// <summary>
     /// Before asserting that the page read nothing: a read the page started earlier reaches the route before this one
-    /// is answered, so a wrong read would be counted by now.
+    /// is answered, so a wrong read would be counted by now. That holds because the route's handler counts a read
+    /// before its first await.
     /// </summary>
     private static async Task ReadsSettledAsync(IPage page) => await page.EvaluateAsync("() => fetch('/api/sentinel')");
 
