@@ -13,7 +13,8 @@
     test   Builds everything and runs every test project; ends with "N passed, N failed, N skipped".
     bench  Runs the benchmarks: ingest (bench/results/latest.md and latest.json: every ingest goal as a ratio
            with pass/miss, wrk as the client, a bare Kestrel and a bare ingest beside the server, the peaks in three
-           interleaved rounds whose medians the ratios are (-Quick: one round), the live feed's cost in
+           interleaved rounds whose medians the ratios are (-Quick: one round), p99 at 70% of the peak in as
+           many rounds (each at 70% of a peak run right before it), the live feed's cost in
            rounds of a run without and a run with the sockets), then
            analytics: the fleet's answers and the failure model's training at 100,000 sensors
            (bench/results/analytics.md and analytics.json). -Part ingest or -Part analytics runs one of them;

@@ -18,7 +18,7 @@ internal sealed record BenchSettings(
 
 /// <summary>
 /// The ingest benchmark: noop, grain, naive and sensors360 side by side against one server, a bare Kestrel and a bare
-/// durable ingest beside it, in interleaved rounds whose medians the ratios are, then p99 at 70% of the sensors360 peak, the ingest peak with and without many dashboard sockets, then memory
+/// durable ingest beside it, in interleaved rounds whose medians the ratios are, then p99 at 70% of the sensors360 peak in rounds (each at 70% of a peak run right before it), the ingest peak with and without many dashboard sockets, then memory
 /// per active sensor grain. Ratios, not absolute numbers, are what to compare: the machine is shared and noisy.
 /// </summary>
 internal sealed class IngestBenchmark(BenchSettings settings)
@@ -64,41 +64,8 @@ internal sealed class IngestBenchmark(BenchSettings settings)
             var runs = peaks.Runs;
 
             await PrintTopStatementsAsync(database, cancellationToken);
-            var peak = runs.Single(run => run.Name == "sensors360").HeartbeatsPerSecond;
 
-            // 70% of the route's peak, open loop, from the bench's lean client (OpenLoopHeartbeats: wrk cannot hold a rate, and
-            // the simulator's HttpClient could not keep its schedule on the cores it shares with the server).
-            var rate = Math.Round(peak * 0.7);
-            Console.WriteLine($"Measuring sensors360 at 70% of its peak ({rate}/s, open loop, after {settings.WarmUp.TotalSeconds:0} s at that rate)...");
-            const string HeartbeatRoute = "/api/sensors/{id}/heartbeat";
-            // The warm-up runs on the connections the measured requests use: without it, the first half second (a server
-            // going from idle to the rate on a thousand fresh connections) set the p99 (docs/performance.md).
-            var measuring = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-            var steadyRun = OpenLoopHeartbeats.RunAsync(
-                server.BaseAddress, HeartbeatRoute, sensors, rate, settings.WarmUp, settings.RunLength,
-                // One request in flight a connection, room for 100 ms of them: twice the goal, so a request can wait for a
-                // free connection only in a run that misses anyway.
-                connections: (int)Math.Ceiling(rate / 10), measuring, cancellationToken);
-            // The server's counters are read just before the measured requests begin.
-            if (await Task.WhenAny(measuring.Task, steadyRun) == steadyRun)
-            {
-                // It failed, or gave up before the measured requests (each then an error): a failure is thrown here.
-                await steadyRun;
-            }
-
-            var durationsBefore = await RouteDurations.ReadAsync(server.Http, HeartbeatRoute, 204, cancellationToken);
-            var upkeepBefore = await DatabaseActivity.ReadAsync(database);
-            var openLoopMeter = new ProcessMeter(Environment.ProcessId);
-            var (serverCpuBefore, clientCpuBefore, steadyStarted) = (meter.CpuSeconds(), openLoopMeter.CpuSeconds(), Stopwatch.GetTimestamp());
-            var steady = await steadyRun;
-            var steadySeconds = Stopwatch.GetElapsedTime(steadyStarted).TotalSeconds;
-            var (serverCores, clientCores) = ((meter.CpuSeconds() - serverCpuBefore) / steadySeconds, (openLoopMeter.CpuSeconds() - clientCpuBefore) / steadySeconds);
-            var serverDurations = (await RouteDurations.ReadAsync(server.Http, HeartbeatRoute, 204, cancellationToken)).Since(durationsBefore);
-            Console.WriteLine($"  p99 {steady.P99Ms:0.00} ms, {steady.SucceededRate:0}/s, {steady.Errors} errors; " +
-                $"the server's own account: {serverDurations.ShareWithin(0.05):P2} of {serverDurations.Count:N0} answered within 50 ms, p99 ≤ {serverDurations.BoundOf(0.99) * 1000:0} ms; " +
-                $"the client's: send to answer p99 {steady.ServiceP99Ms:0.00} ms, worst send {steady.MaxLagMs:0.00} ms behind schedule; " +
-                $"server {serverCores:0.00} cores, client {clientCores:0.00} cores");
-            PrintUpkeep((await DatabaseActivity.ReadAsync(database)).Since(upkeepBefore), "  ");
+            var steadyRounds = await MeasureSteadyRoundsAsync(server, database, meter, sensors, PeakAsync, cancellationToken);
 
             // A trickle of heartbeats, so the fleet's numbers change and every tick has a new snapshot to send.
             Task<LoadNumbers> TrickleAsync(TimeSpan length) => load.RunAsync(
@@ -131,10 +98,7 @@ internal sealed class IngestBenchmark(BenchSettings settings)
                 settings.Sensors,
                 runs,
                 BenchRound.MedianRatios(peaks.Rounds),
-                rate,
-                steady.P99Ms,
-                new ServerLatency(serverDurations.Count, Math.Round(serverDurations.ShareWithin(0.05), 4), serverDurations.BoundOf(0.99) * 1000),
-                new ClientLatency(steady.ServiceP99Ms ?? double.NaN, steady.MaxLagMs ?? double.NaN, steady.Errors),
+                steadyRounds,
                 settings.ActiveSensors,
                 Math.Round(bytes),
                 Math.Round(managed),
@@ -149,6 +113,64 @@ internal sealed class IngestBenchmark(BenchSettings settings)
         {
             work.Delete(recursive: true);
         }
+    }
+
+    /// <summary>
+    /// p99 at 70% of the route's peak in <see cref="BenchSettings.Rounds"/> rounds: each a closed-loop peak run of the
+    /// route (after its warm-up) and right after it, at 70% of that run's rate, open loop, a warm-up and the measured
+    /// requests from the bench's lean client (<see cref="OpenLoopHeartbeats"/>: wrk cannot hold a rate, and the simulator's
+    /// HttpClient could not keep its schedule on the cores it shares with the server). The rate comes from the run next
+    /// to it, so it is 70% of what the machine gave the route in the same minute (docs/performance.md, the sixteenth pass).
+    /// </summary>
+    private async Task<IReadOnlyList<SteadyRound>> MeasureSteadyRoundsAsync(
+        ServerProcess server, string database, ProcessMeter meter, IReadOnlyList<LoadSensor> sensors,
+        Func<Uri, string, bool, TimeSpan, Task<LoadNumbers>> peakAsync, CancellationToken cancellationToken)
+    {
+        const string HeartbeatRoute = "/api/sensors/{id}/heartbeat";
+        var rounds = new List<SteadyRound>();
+        for (var round = 1; round <= settings.Rounds; round++)
+        {
+            Console.WriteLine($"p99 round {round} of {settings.Rounds}: the sensors360 peak, then 70% of it...");
+            await peakAsync(server.BaseAddress, HeartbeatRoute, true, settings.WarmUp);
+            var peak = await peakAsync(server.BaseAddress, HeartbeatRoute, true, settings.RunLength);
+            var rate = Math.Round(peak.SucceededRate * 0.7);
+            Console.WriteLine($"  peak {peak.SucceededRate:0}/s; at {rate}/s, open loop, after {settings.WarmUp.TotalSeconds:0} s at that rate...");
+            // The warm-up runs on the connections the measured requests use: without it, the first half second (a server
+            // going from idle to the rate on a thousand fresh connections) set the p99 (docs/performance.md).
+            var measuring = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            var steadyRun = OpenLoopHeartbeats.RunAsync(
+                server.BaseAddress, HeartbeatRoute, sensors, rate, settings.WarmUp, settings.RunLength,
+                // One request in flight a connection, room for 100 ms of them: twice the goal, so a request can wait for a
+                // free connection only in a run that misses anyway.
+                connections: (int)Math.Ceiling(rate / 10), measuring, cancellationToken);
+            // The server's counters are read just before the measured requests begin.
+            if (await Task.WhenAny(measuring.Task, steadyRun) == steadyRun)
+            {
+                // It failed, or gave up before the measured requests (each then an error): a failure is thrown here.
+                await steadyRun;
+            }
+
+            var durationsBefore = await RouteDurations.ReadAsync(server.Http, HeartbeatRoute, 204, cancellationToken);
+            var upkeepBefore = await DatabaseActivity.ReadAsync(database);
+            var openLoopMeter = new ProcessMeter(Environment.ProcessId);
+            var (serverCpuBefore, clientCpuBefore, steadyStarted) = (meter.CpuSeconds(), openLoopMeter.CpuSeconds(), Stopwatch.GetTimestamp());
+            var steady = await steadyRun;
+            var steadySeconds = Stopwatch.GetElapsedTime(steadyStarted).TotalSeconds;
+            var (serverCores, clientCores) = ((meter.CpuSeconds() - serverCpuBefore) / steadySeconds, (openLoopMeter.CpuSeconds() - clientCpuBefore) / steadySeconds);
+            var serverDurations = (await RouteDurations.ReadAsync(server.Http, HeartbeatRoute, 204, cancellationToken)).Since(durationsBefore);
+            Console.WriteLine($"  p99 {steady.P99Ms:0.00} ms, {steady.SucceededRate:0}/s, {steady.Errors} errors; " +
+                $"the server's own account: {serverDurations.ShareWithin(0.05):P2} of {serverDurations.Count:N0} answered within 50 ms, p99 ≤ {serverDurations.BoundOf(0.99) * 1000:0} ms; " +
+                $"the client's: send to answer p99 {steady.ServiceP99Ms:0.00} ms, worst send {steady.MaxLagMs:0.00} ms behind schedule; " +
+                $"server {serverCores:0.00} cores, client {clientCores:0.00} cores");
+            PrintUpkeep((await DatabaseActivity.ReadAsync(database)).Since(upkeepBefore), "  ");
+            rounds.Add(new SteadyRound(
+                round, Math.Round(peak.SucceededRate), rate, steady.P99Ms,
+                new ServerLatency(serverDurations.Count, Math.Round(serverDurations.ShareWithin(0.05), 4), serverDurations.BoundOf(0.99) * 1000),
+                new ClientLatency(steady.ServiceP99Ms ?? double.NaN, steady.MaxLagMs ?? double.NaN, steady.Errors),
+                Math.Round(serverCores, 2), Math.Round(clientCores, 2)));
+        }
+
+        return rounds;
     }
 
     /// <summary>What the peak phase measured: per target the medians over the rounds, every round, and the reminder writes of every sensors360 run.</summary>
