@@ -11,7 +11,7 @@ namespace Sensors360.Bench;
 /// <summary>
 /// Settings of one benchmark run. <paramref name="Wrk"/>: the wrk executable for the closed-loop runs (null: the
 /// simulator's load mode runs them); <paramref name="FeedSockets"/>: dashboard sockets of the live-feed step;
-/// <paramref name="Rounds"/>: interleaved rounds of the peak runs, each measuring every target once.
+/// <paramref name="Rounds"/>: interleaved rounds of the peak runs, each measuring every target once, and as many rounds of the p99 step.
 /// </summary>
 internal sealed record BenchSettings(
     TimeSpan RunLength, TimeSpan WarmUp, int Concurrency, int Sensors, int ActiveSensors, string ResultsDirectory, string? Wrk, int FeedSockets, int Rounds);

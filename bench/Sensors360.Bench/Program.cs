@@ -5,7 +5,7 @@ using Sensors360.Bench;
 //     [--part all|ingest|analytics] [--wrk PATH] [--feed-sockets N] [--rounds N] [--quick true] [--concurrency N]
 //     [--fleet-sensors N] [--heartbeats-per-sensor N] [--requests N]
 // --quick true: short runs and small counts, to see that the machinery works (its numbers mean little).
-// --rounds N: interleaved rounds of the ingest peaks and of the feed step (3; --quick 1), every ratio the median of the rounds'.
+// --rounds N: interleaved rounds of the ingest peaks, and rounds of the p99 step and of the feed step (3; --quick 1), every ratio the median of the rounds'.
 // --concurrency N: the connections of the closed-loop peaks, ingest's, pipeline's and scale's (256; the positional argument's
 // twin; 64 until 2026-12-06). docs/performance.md, "The default count 256", says why.
 // dotnet Sensors360.Bench.dll [results-directory] --part pipeline --wrk PATH [--rounds 5] [--quick true]   (not in all)
