@@ -25,6 +25,9 @@ internal sealed class IngestBenchmark(BenchSettings settings)
 {
     private const string LoadPrefix = "load-";
 
+    // The real heartbeat route, as every step that drives it names it.
+    private const string HeartbeatRoute = "/api/sensors/{id}/heartbeat";
+
     // The feed step's quiet measurement: enough heartbeats that the fleet's numbers change every tick, few enough to cost little.
     private const int QuietHeartbeatsPerSecond = 100;
 
@@ -126,7 +129,7 @@ internal sealed class IngestBenchmark(BenchSettings settings)
         ServerProcess server, string database, ProcessMeter meter, IReadOnlyList<LoadSensor> sensors,
         Func<Uri, string, bool, TimeSpan, Task<LoadNumbers>> peakAsync, CancellationToken cancellationToken)
     {
-        const string HeartbeatRoute = "/api/sensors/{id}/heartbeat";
+        var clientMeter = new ProcessMeter(Environment.ProcessId);
         var rounds = new List<SteadyRound>();
         for (var round = 1; round <= settings.Rounds; round++)
         {
@@ -152,11 +155,10 @@ internal sealed class IngestBenchmark(BenchSettings settings)
 
             var durationsBefore = await RouteDurations.ReadAsync(server.Http, HeartbeatRoute, 204, cancellationToken);
             var upkeepBefore = await DatabaseActivity.ReadAsync(database);
-            var openLoopMeter = new ProcessMeter(Environment.ProcessId);
-            var (serverCpuBefore, clientCpuBefore, steadyStarted) = (meter.CpuSeconds(), openLoopMeter.CpuSeconds(), Stopwatch.GetTimestamp());
+            var (serverCpuBefore, clientCpuBefore, steadyStarted) = (meter.CpuSeconds(), clientMeter.CpuSeconds(), Stopwatch.GetTimestamp());
             var steady = await steadyRun;
             var steadySeconds = Stopwatch.GetElapsedTime(steadyStarted).TotalSeconds;
-            var (serverCores, clientCores) = ((meter.CpuSeconds() - serverCpuBefore) / steadySeconds, (openLoopMeter.CpuSeconds() - clientCpuBefore) / steadySeconds);
+            var (serverCores, clientCores) = ((meter.CpuSeconds() - serverCpuBefore) / steadySeconds, (clientMeter.CpuSeconds() - clientCpuBefore) / steadySeconds);
             var serverDurations = (await RouteDurations.ReadAsync(server.Http, HeartbeatRoute, 204, cancellationToken)).Since(durationsBefore);
             Console.WriteLine($"  p99 {steady.P99Ms:0.00} ms, {steady.SucceededRate:0}/s, {steady.Errors} errors; " +
                 $"the server's own account: {serverDurations.ShareWithin(0.05):P2} of {serverDurations.Count:N0} answered within 50 ms, p99 ≤ {serverDurations.BoundOf(0.99) * 1000:0} ms; " +
@@ -199,7 +201,7 @@ internal sealed class IngestBenchmark(BenchSettings settings)
             new("noop", "/bench/noop/{id}", false, server.BaseAddress, serverMeter, true),
             new("grain", "/bench/grain/{id}", true, server.BaseAddress, serverMeter, true),
             new("naive", "/bench/naive/{id}", false, server.BaseAddress, serverMeter, true),
-            new("sensors360", "/api/sensors/{id}/heartbeat", true, server.BaseAddress, serverMeter, true),
+            new("sensors360", HeartbeatRoute, true, server.BaseAddress, serverMeter, true),
             new("bare-kestrel", "/bench/noop/{id}", false, bareKestrel.BaseAddress, new ProcessMeter(bareKestrel.ProcessId), false),
             new("bare-ingest", "/bare/{id}", false, bareIngest.BaseAddress, new ProcessMeter(bareIngest.ProcessId), false),
         ];
@@ -318,7 +320,6 @@ internal sealed class IngestBenchmark(BenchSettings settings)
     private async Task<FeedCost> MeasureFeedCostAsync(
         ServerProcess server, Func<Uri, string, bool, TimeSpan, Task<LoadNumbers>> peak, Func<TimeSpan, Task<LoadNumbers>> trickle, CancellationToken cancellationToken)
     {
-        const string Path = "/api/sensors/{id}/heartbeat";
         var serverMeter = new ProcessMeter(server.ProcessId);
         var clientMeter = new ProcessMeter(Environment.ProcessId);
 
@@ -326,11 +327,11 @@ internal sealed class IngestBenchmark(BenchSettings settings)
         // and with the sockets open, the snapshots a socket received a second and their size, counted over the run only.
         async Task<(FeedRun Run, double PerSocket, double BytesPerSnapshot)> MeteredPeakAsync(string name, FeedSockets? sockets)
         {
-            await peak(server.BaseAddress, Path, true, settings.WarmUp);
+            await peak(server.BaseAddress, HeartbeatRoute, true, settings.WarmUp);
             Console.WriteLine($"Measuring sensors360 {name}...");
             var tallyBefore = sockets is null ? null : await sockets.NextTallyAsync(cancellationToken);
             var (serverBefore, clientBefore) = (serverMeter.CpuSeconds(), clientMeter.CpuSeconds());
-            var numbers = await peak(server.BaseAddress, Path, true, settings.RunLength);
+            var numbers = await peak(server.BaseAddress, HeartbeatRoute, true, settings.RunLength);
             var run = new FeedRun(Math.Round(numbers.SucceededRate), Math.Round((serverMeter.CpuSeconds() - serverBefore) / numbers.ElapsedSeconds, 2),
                 Math.Round((clientMeter.CpuSeconds() - clientBefore) / numbers.ElapsedSeconds, 2));
             Console.WriteLine($"  {run.PerSecond:0}/s (p50 {numbers.P50Ms:0.0} ms, p99 {numbers.P99Ms:0.0} ms), server {run.ServerCores:0.00} cores, bench client {run.ClientCores:0.00} cores");
@@ -398,7 +399,7 @@ internal sealed class IngestBenchmark(BenchSettings settings)
                 // step measures. So the load runs until they are online again and every socket has received the frames that caused.
                 for (var round = 0; round == 0 || (await OpenAlertsAsync() > openAlerts && round < 10); round++)
                 {
-                    await peak(server.BaseAddress, Path, true, settings.WarmUp);
+                    await peak(server.BaseAddress, HeartbeatRoute, true, settings.WarmUp);
                 }
 
                 await sockets.WaitUntilOnlySnapshotsArriveAsync(TimeSpan.FromMinutes(5), cancellationToken);
