@@ -1,5 +1,4 @@
 using System.Net;
-using System.Net.Http.Headers;
 using System.Net.Http.Json;
 using System.Text.Json;
 using Microsoft.Playwright;
@@ -94,9 +93,9 @@ public sealed class DashboardPageTests(ThrowawayPostgres postgres) : IAsyncLifet
             await row.Locator("button.link").ClickAsync();
             await Expect(page.Locator("#sensor-detail")).ToBeVisibleAsync();
             await Expect(page.Locator("#detail-fields")).ToContainTextAsync("pending");
-            await SendHeartbeatAsync(token);
+            await SensorHeartbeats.StoredAsync(_server.Http, SensorId, token);
             await Expect(page.Locator("#detail-heartbeats li[data-heartbeat-count='1']")).ToBeVisibleAsync(new() { Timeout = Ms(Patience) });
-            await SendHeartbeatAsync(token);
+            await SensorHeartbeats.StoredAsync(_server.Http, SensorId, token);
             await Expect(page.Locator("#detail-heartbeats li[data-heartbeat-count='2']")).ToBeVisibleAsync(new() { Timeout = Ms(Patience) });
             await page.ClickAsync("#detail-close");
             await Expect(page.Locator("#sensor-detail")).ToBeHiddenAsync();
@@ -170,14 +169,6 @@ public sealed class DashboardPageTests(ThrowawayPostgres postgres) : IAsyncLifet
             tiles => tiles.Expected == tiles.Shown,
             Patience,
             "the KPI tiles show GET /api/fleet");
-    }
-
-    private async Task SendHeartbeatAsync(string token)
-    {
-        using var request = new HttpRequestMessage(HttpMethod.Post, $"/api/sensors/{SensorId}/heartbeat");
-        request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", token);
-        using var response = await _server.Http.SendAsync(request);
-        Assert.Equal(HttpStatusCode.NoContent, response.StatusCode);
     }
 
     /// <summary>The dashboard at 1280×800 and at a phone's 390×844, for a person to look at.</summary>

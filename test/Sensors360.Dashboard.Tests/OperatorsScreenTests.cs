@@ -1,5 +1,4 @@
 using System.Net;
-using System.Net.Http.Headers;
 using System.Net.Http.Json;
 using System.Text.Json;
 using Microsoft.Playwright;
@@ -162,12 +161,7 @@ public sealed class OperatorsScreenTests(ThrowawayPostgres postgres) : IAsyncLif
         using var provisioned = await _admin.PostAsJsonAsync(new Uri("/api/sensors", UriKind.Relative), new { id = SensorId, silenceThresholdSeconds = 1 });
         Assert.Equal(HttpStatusCode.Created, provisioned.StatusCode);
         var token = (await provisioned.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("token").GetString();
-        using var beat = new HttpRequestMessage(HttpMethod.Post, new Uri($"/api/sensors/{SensorId}/heartbeat", UriKind.Relative));
-        beat.Headers.Authorization = new AuthenticationHeaderValue("Bearer", token);
-        using (var response = await _admin.SendAsync(beat))
-        {
-            Assert.Equal(HttpStatusCode.NoContent, response.StatusCode);
-        }
+        await SensorHeartbeats.StoredAsync(_admin, SensorId, token!);
 
         await Eventually.TrueAsync(
             async () => (await _admin.GetFromJsonAsync<JsonElement>(new Uri($"/api/alerts?sensor={SensorId}", UriKind.Relative))).GetProperty("items").GetArrayLength() == 1,

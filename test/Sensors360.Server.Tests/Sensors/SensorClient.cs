@@ -1,7 +1,6 @@
-using System.Net.Http.Headers;
 using System.Net.Http.Json;
-using System.Text;
 using System.Text.Json;
+using Sensors360.Testing;
 
 namespace Sensors360.Server.Tests.Sensors;
 
@@ -17,30 +16,13 @@ internal static class SensorClient
         return (sensor, sensor.GetProperty("token").GetString()!);
     }
 
-    public static async Task<HttpResponseMessage> HeartbeatAsync(
-        HttpClient client, string id, string? token, string? body = null, string contentType = "application/json")
-    {
-        using var request = new HttpRequestMessage(HttpMethod.Post, new Uri($"/api/sensors/{id}/heartbeat", UriKind.Relative));
-        if (token is not null)
-        {
-            request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", token);
-        }
-
-        if (body is not null)
-        {
-            request.Content = new StringContent(body, Encoding.UTF8);
-            request.Content.Headers.ContentType = MediaTypeHeaderValue.Parse(contentType);
-        }
-
-        return await client.SendAsync(request);
-    }
+    /// <summary>A heartbeat as a sensor sends it (<see cref="SensorHeartbeats.SendAsync"/>): the answer, whatever it is.</summary>
+    public static Task<HttpResponseMessage> HeartbeatAsync(
+        HttpClient client, string id, string? token, string? body = null, string contentType = "application/json") =>
+        SensorHeartbeats.SendAsync(client, id, token, body, contentType);
 
     /// <summary>Sends a heartbeat that must be stored: fails unless it is answered 204.</summary>
-    public static async Task StoredHeartbeatAsync(HttpClient client, string id, string token)
-    {
-        using var response = await HeartbeatAsync(client, id, token);
-        Assert.Equal(System.Net.HttpStatusCode.NoContent, response.StatusCode);
-    }
+    public static Task StoredHeartbeatAsync(HttpClient client, string id, string token) => SensorHeartbeats.StoredAsync(client, id, token);
 
     /// <summary>Asserts an error response: the status and an RFC 9457 problem body.</summary>
     public static async Task AssertProblemAsync(HttpResponseMessage response, int status)
