@@ -160,8 +160,8 @@ public sealed class OperatorsScreenTests(ThrowawayPostgres postgres) : IAsyncLif
     {
         using var provisioned = await _admin.PostAsJsonAsync(new Uri("/api/sensors", UriKind.Relative), new { id = SensorId, silenceThresholdSeconds = 1 });
         Assert.Equal(HttpStatusCode.Created, provisioned.StatusCode);
-        var token = (await provisioned.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("token").GetString();
-        await SensorHeartbeats.StoredAsync(_admin, SensorId, token!);
+        var token = (await provisioned.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("token").GetString()!;
+        await SensorHeartbeats.StoredAsync(_admin, SensorId, token);
 
         await Eventually.TrueAsync(
             async () => (await _admin.GetFromJsonAsync<JsonElement>(new Uri($"/api/alerts?sensor={SensorId}", UriKind.Relative))).GetProperty("items").GetArrayLength() == 1,

@@ -12,7 +12,8 @@ public static class SensorHeartbeats
     /// <paramref name="body"/> (none when null) of <paramref name="contentType"/>; the answer, whatever it is.
     /// </summary>
     public static async Task<HttpResponseMessage> SendAsync(
-        HttpClient client, string id, string? token, string? body = null, string contentType = "application/json")
+        HttpClient client, string id, string? token, string? body = null, string contentType = "application/json",
+        CancellationToken cancellationToken = default)
     {
         using var request = new HttpRequestMessage(HttpMethod.Post, new Uri($"/api/sensors/{id}/heartbeat", UriKind.Relative));
         if (token is not null)
@@ -26,7 +27,7 @@ public static class SensorHeartbeats
             request.Content.Headers.ContentType = MediaTypeHeaderValue.Parse(contentType);
         }
 
-        return await client.SendAsync(request);
+        return await client.SendAsync(request, cancellationToken);
     }
 
     /// <summary>Sends a heartbeat that must be stored: throws, with the answer's status and body, unless it is a 204.</summary>

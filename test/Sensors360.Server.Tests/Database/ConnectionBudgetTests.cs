@@ -1,5 +1,4 @@
 using System.Net;
-using System.Net.Http.Headers;
 using Npgsql;
 using Sensors360.Grains.Sensors;
 using Sensors360.Testing;
@@ -50,9 +49,7 @@ public sealed class ConnectionBudgetTests(ThrowawayPostgres postgres)
             int item;
             while ((item = Interlocked.Increment(ref next)) <= Sensors)
             {
-                using var request = new HttpRequestMessage(HttpMethod.Post, new Uri($"/api/sensors/budget-{item}/heartbeat", UriKind.Relative));
-                request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", token);
-                using var beat = await sensorClient.SendAsync(request, Cancel);
+                using var beat = await SensorHeartbeats.SendAsync(sensorClient, $"budget-{item}", token, cancellationToken: Cancel);
                 statuses.AddOrUpdate($"heartbeat {(int)beat.StatusCode}", 1, (_, n) => n + 1);
                 if (sender % 4 == 0)
                 {

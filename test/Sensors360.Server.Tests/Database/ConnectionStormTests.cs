@@ -1,7 +1,6 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Net;
-using System.Net.Http.Headers;
 using System.Net.Http.Json;
 using System.Net.WebSockets;
 using Sensors360.Grains.Sensors;
@@ -141,12 +140,11 @@ public sealed class ConnectionStormTests
                 while ((item = Interlocked.Increment(ref next)) < Sensors * HeartbeatsPerSensor)
                 {
                     var (round, sensor) = Math.DivRem(item, Sensors);
-                    using var request = new HttpRequestMessage(HttpMethod.Post, new Uri($"/api/sensors/storm-{sensor + 1}/heartbeat", UriKind.Relative));
-                    request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", token);
                     int status;
                     try
                     {
-                        using var response = await clients[(sensor + round) % Silos].SendAsync(request, TestContext.Current.CancellationToken);
+                        using var response = await SensorHeartbeats.SendAsync(
+                            clients[(sensor + round) % Silos], $"storm-{sensor + 1}", token, cancellationToken: TestContext.Current.CancellationToken);
                         status = (int)response.StatusCode;
                     }
                     catch (Exception e) when (e is HttpRequestException or TaskCanceledException)

@@ -1,6 +1,5 @@
 using System.Collections.Concurrent;
 using System.Net;
-using System.Net.Http.Headers;
 using Npgsql;
 using Sensors360.Grains.Sensors;
 using Sensors360.Testing;
@@ -123,9 +122,7 @@ public sealed class HeartbeatBatchIsolationTests(ThrowawayPostgres postgres)
             while ((item = Interlocked.Increment(ref next)) < names.Length)
             {
                 var name = names[item];
-                using var request = new HttpRequestMessage(HttpMethod.Post, new Uri($"/api/sensors/{name}/heartbeat", UriKind.Relative));
-                request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", token);
-                using var response = await client.SendAsync(request, Cancel);
+                using var response = await SensorHeartbeats.SendAsync(client, name, token, cancellationToken: Cancel);
                 if (name == odd)
                 {
                     oddAnswer = (response.StatusCode, response.Headers.RetryAfter is not null);
