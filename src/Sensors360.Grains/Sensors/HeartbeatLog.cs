@@ -47,14 +47,16 @@ public sealed partial class HeartbeatLog : BackgroundService, IHeartbeatWriter
     public const string QueueDepthInstrument = "sensors360.heartbeats.queue_depth";
 
     private readonly NpgsqlDataSource _db;
+    private readonly TimeProvider _time;
     private readonly SensorCheckpoint _checkpoint;
     private readonly ILogger<HeartbeatLog> _logger;
     private readonly Histogram<int> _batchSizes;
     private readonly Counter<long> _stored;
 
-    public HeartbeatLog(NpgsqlDataSource db, SensorCheckpoint checkpoint, ILogger<HeartbeatLog> logger, IMeterFactory meters)
+    public HeartbeatLog(NpgsqlDataSource db, TimeProvider time, SensorCheckpoint checkpoint, ILogger<HeartbeatLog> logger, IMeterFactory meters)
     {
         _db = db;
+        _time = time;
         _checkpoint = checkpoint;
         _logger = logger;
         var meter = meters.Create(MeterName);
@@ -79,6 +81,14 @@ public sealed partial class HeartbeatLog : BackgroundService, IHeartbeatWriter
     /// stored, so one held row delays the rest of its batch by this much and fails no one else.
     /// </summary>
     public static readonly TimeSpan LockTimeout = TimeSpan.FromSeconds(2);
+
+    /// <summary>
+    /// A writer whose connection has been idle this long asks the database whether it is still there before writing on
+    /// it: a restart or failover closes idle connections unseen, and a batch written on one would fail. The question is
+    /// a round trip with nothing written, so a dead connection is replaced with no doubt about what was stored. Busy
+    /// writers are never idle this long, so only a lightly loaded silo pays for it.
+    /// </summary>
+    public static readonly TimeSpan IdleCheckAfter = TimeSpan.FromMilliseconds(250);
 
     private readonly Channel<Pending> _queue = Channel.CreateBounded<Pending>(
         new BoundedChannelOptions(MaxQueued) { SingleReader = false, FullMode = BoundedChannelFullMode.Wait });
@@ -118,7 +128,7 @@ public sealed partial class HeartbeatLog : BackgroundService, IHeartbeatWriter
     private async Task WriteBatchesAsync(CancellationToken stoppingToken)
     {
         var batch = new List<Pending>(MaxBatch);
-        var writer = new BatchWriter(_db);
+        var writer = new BatchWriter(_db, _time, _logger);
         try
         {
             while (await _queue.Reader.WaitToReadAsync(stoppingToken))
@@ -385,19 +395,30 @@ public sealed partial class HeartbeatLog : BackgroundService, IHeartbeatWriter
     [LoggerMessage(Level = LogLevel.Warning, Message = "A heartbeat of sensor row {SensorId} not stored: the database refused it: {Reason}")]
     private static partial void LogHeartbeatRefused(ILogger logger, long sensorId, string reason);
 
+    [LoggerMessage(Level = LogLevel.Information, Message = "A heartbeat writer's idle connection was closed ({Reason}); writing on a new one")]
+    private static partial void LogIdleConnectionLost(ILogger logger, string reason);
+
     private readonly record struct Pending(HeartbeatRecord Record, TaskCompletionSource Done);
 
     /// <summary>
     /// A writer's own connection, kept open between batches: returning it to the pool after every batch
-    /// would cost a session reset (DISCARD ALL) per batch. Dropped after a failure and opened again.
+    /// would cost a session reset (DISCARD ALL) per batch. Dropped after a failure and opened again, and
+    /// checked before use after <see cref="IdleCheckAfter"/> of idleness.
     /// </summary>
-    private sealed class BatchWriter(NpgsqlDataSource db) : IAsyncDisposable
+    private sealed class BatchWriter(NpgsqlDataSource db, TimeProvider time, ILogger logger) : IAsyncDisposable
     {
         private NpgsqlConnection? _connection;
+        private long _lastUsed;
 
         /// <summary>The writer's connection, opened (with the writer's <see cref="LockTimeout"/>) if it is not.</summary>
         public async Task<NpgsqlConnection> OpenAsync(CancellationToken cancellationToken)
         {
+            if (_connection is not null && time.GetElapsedTime(_lastUsed) >= IdleCheckAfter)
+            {
+                await DropIfClosedAsync(_connection, cancellationToken);
+            }
+
+            _lastUsed = time.GetTimestamp();
             if (_connection is null)
             {
                 var connection = await db.OpenConnectionAsync(cancellationToken);
@@ -418,6 +439,22 @@ public sealed partial class HeartbeatLog : BackgroundService, IHeartbeatWriter
             }
 
             return _connection;
+        }
+
+        private async Task DropIfClosedAsync(NpgsqlConnection connection, CancellationToken cancellationToken)
+        {
+            try
+            {
+                await using var ping = new NpgsqlCommand("SELECT 1", connection);
+                await ping.ExecuteScalarAsync(cancellationToken);
+            }
+            catch (Exception e) when (IsUnavailable(e) && !cancellationToken.IsCancellationRequested)
+            {
+                var reason = e.Message.ReplaceLineEndings(" ");
+                LogIdleConnectionLost(logger, reason);
+
+                await ResetAsync();
+            }
         }
 
         public async Task ResetAsync()

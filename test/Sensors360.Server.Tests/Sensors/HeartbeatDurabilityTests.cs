@@ -1,4 +1,5 @@
 using System.Net;
+using Sensors360.Grains.Sensors;
 using Sensors360.Testing;
 using static Sensors360.Server.Tests.Sensors.SensorClient;
 
@@ -59,6 +60,57 @@ public sealed class HeartbeatDurabilityTests(ThrowawayPostgres postgres)
         Assert.Equal(accepted, await Sql.ScalarAsync(database, "SELECT count(*) FROM heartbeat"));
         Assert.Equal(accepted, await Sql.ScalarAsync(database, "SELECT heartbeat_count FROM sensor_status_rebuilt WHERE name = 'outage-1'"));
         Assert.False(server.HasExited);
+    }
+
+    [Fact]
+    public async Task Once_PostgreSQL_is_back_after_a_quiet_restart_the_first_heartbeats_and_reads_succeed()
+    {
+        await using var ownPostgres = await ThrowawayPostgres.StartAsync();
+        var database = await ownPostgres.CreateDatabaseAsync("quiet-restart");
+        await using var server = ServerProcess.Start(database, "quiet-restart");
+        await server.WaitUntilReadyAsync();
+        using var operatorClient = await server.LoginAsync();
+        var sensors = new List<(string Id, string Token)>();
+        for (var i = 0; i < 8; i++)
+        {
+            var (_, token) = await ProvisionAsync(operatorClient, $"quiet-{i}");
+            sensors.Add(($"quiet-{i}", token));
+        }
+
+        // Every heartbeat writer and several pooled connections have been used before the restart.
+        await Task.WhenAll(sensors.Select(sensor => StoredHeartbeatAsync(server.Http, sensor.Id, sensor.Token)));
+        await Task.WhenAll(Enumerable.Range(0, 4).Select(async _ =>
+        {
+            using var list = await operatorClient.GetAsync(new Uri("/api/sensors", UriKind.Relative));
+            list.EnsureSuccessStatusCode();
+        }));
+
+        // The database restarts while nothing asks the server for anything: every connection it held is gone. The
+        // outage lasts at least as long as a writer trusts its idle connection (a quicker restart can still fail one
+        // batch, which its sensors retry).
+        await ownPostgres.StopServerAsync();
+        await Task.Delay(HeartbeatLog.IdleCheckAfter);
+        await ownPostgres.StartServerAsync();
+        await server.WaitUntilReadyAsync();
+
+        var answers = new List<string>();
+        foreach (var sensor in sensors)
+        {
+            using var response = await HeartbeatAsync(server.Http, sensor.Id, sensor.Token);
+            answers.Add($"heartbeat {sensor.Id}: {(int)response.StatusCode} {await response.Content.ReadAsStringAsync()}");
+        }
+
+        for (var i = 0; i < 4; i++)
+        {
+            using var list = await operatorClient.GetAsync(new Uri("/api/sensors", UriKind.Relative));
+            answers.Add($"sensor list: {(int)list.StatusCode} {(list.IsSuccessStatusCode ? "" : await list.Content.ReadAsStringAsync())}");
+        }
+
+        Assert.True(
+            answers.Take(sensors.Count).All(answer => answer.Contains(": 204 ", StringComparison.Ordinal))
+                && answers.Skip(sensors.Count).All(answer => answer.Contains(": 200 ", StringComparison.Ordinal)),
+            "a request failed on a connection the restart had closed:\n" + string.Join('\n', answers));
+        Assert.Equal(2 * sensors.Count, await Sql.ScalarAsync(database, "SELECT count(*) FROM heartbeat"));
     }
 
     [Fact]
