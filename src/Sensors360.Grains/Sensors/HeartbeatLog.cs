@@ -83,10 +83,8 @@ public sealed partial class HeartbeatLog : BackgroundService, IHeartbeatWriter
     public static readonly TimeSpan LockTimeout = TimeSpan.FromSeconds(2);
 
     /// <summary>
-    /// A writer whose connection has been idle this long asks the database whether it is still there before writing on
-    /// it: a restart or failover closes idle connections unseen, and a batch written on one would fail. The question is
-    /// a round trip with nothing written, so a dead connection is replaced with no doubt about what was stored. Busy
-    /// writers are never idle this long, so only a lightly loaded silo pays for it.
+    /// A writer whose connection has been idle this long pings it before writing a batch on it: a database restart closes
+    /// idle connections unseen, and a ping stores nothing, so a dead one is replaced with no doubt about what was stored.
     /// </summary>
     public static readonly TimeSpan IdleCheckAfter = TimeSpan.FromMilliseconds(250);
 
@@ -237,7 +235,18 @@ public sealed partial class HeartbeatLog : BackgroundService, IHeartbeatWriter
     /// </summary>
     private static async Task<(List<Pending> Written, List<Pending> LockedOut)> CommitSkippingLockedAsync(BatchWriter writer, List<Pending> rows, CancellationToken cancellationToken)
     {
-        var connection = await writer.OpenAsync(cancellationToken);
+        try
+        {
+            return await WriteSkippingLockedAsync(await writer.OpenAsync(cancellationToken), rows, cancellationToken);
+        }
+        finally
+        {
+            writer.MarkUsed();
+        }
+    }
+
+    private static async Task<(List<Pending> Written, List<Pending> LockedOut)> WriteSkippingLockedAsync(NpgsqlConnection connection, List<Pending> rows, CancellationToken cancellationToken)
+    {
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
         var free = new HashSet<long>();
         await using (var lockFree = new NpgsqlCommand("SELECT id FROM sensor WHERE id = ANY ($1) ORDER BY id FOR NO KEY UPDATE SKIP LOCKED", connection, transaction))
@@ -325,9 +334,16 @@ public sealed partial class HeartbeatLog : BackgroundService, IHeartbeatWriter
     private static async Task CommitAsync(BatchWriter writer, List<Pending> batch, CancellationToken cancellationToken)
     {
         var connection = await writer.OpenAsync(cancellationToken);
-        await using var write = connection.CreateBatch();
-        AddWriteCommands(write, batch);
-        await write.ExecuteNonQueryAsync(cancellationToken);
+        try
+        {
+            await using var write = connection.CreateBatch();
+            AddWriteCommands(write, batch);
+            await write.ExecuteNonQueryAsync(cancellationToken);
+        }
+        finally
+        {
+            writer.MarkUsed();
+        }
     }
 
     /// <summary>The statements that store <paramref name="batch"/>: heartbeats and alert resolutions.</summary>
@@ -395,7 +411,7 @@ public sealed partial class HeartbeatLog : BackgroundService, IHeartbeatWriter
     [LoggerMessage(Level = LogLevel.Warning, Message = "A heartbeat of sensor row {SensorId} not stored: the database refused it: {Reason}")]
     private static partial void LogHeartbeatRefused(ILogger logger, long sensorId, string reason);
 
-    [LoggerMessage(Level = LogLevel.Information, Message = "A heartbeat writer's idle connection was closed ({Reason}); writing on a new one")]
+    [LoggerMessage(Level = LogLevel.Information, Message = "A heartbeat writer's idle connection did not answer ({Reason}); opening a new one")]
     private static partial void LogIdleConnectionLost(ILogger logger, string reason);
 
     private readonly record struct Pending(HeartbeatRecord Record, TaskCompletionSource Done);
@@ -403,7 +419,7 @@ public sealed partial class HeartbeatLog : BackgroundService, IHeartbeatWriter
     /// <summary>
     /// A writer's own connection, kept open between batches: returning it to the pool after every batch
     /// would cost a session reset (DISCARD ALL) per batch. Dropped after a failure and opened again, and
-    /// checked before use after <see cref="IdleCheckAfter"/> of idleness.
+    /// pinged before use once idle for <see cref="IdleCheckAfter"/> since its last batch ended.
     /// </summary>
     private sealed class BatchWriter(NpgsqlDataSource db, TimeProvider time, ILogger logger) : IAsyncDisposable
     {
@@ -418,7 +434,6 @@ public sealed partial class HeartbeatLog : BackgroundService, IHeartbeatWriter
                 await DropIfClosedAsync(_connection, cancellationToken);
             }
 
-            _lastUsed = time.GetTimestamp();
             if (_connection is null)
             {
                 var connection = await db.OpenConnectionAsync(cancellationToken);
@@ -436,10 +451,14 @@ public sealed partial class HeartbeatLog : BackgroundService, IHeartbeatWriter
                 }
 
                 _connection = connection;
+                MarkUsed();
             }
 
             return _connection;
         }
+
+        /// <summary>Notes that the connection has just answered: its idle time starts now.</summary>
+        public void MarkUsed() => _lastUsed = time.GetTimestamp();
 
         private async Task DropIfClosedAsync(NpgsqlConnection connection, CancellationToken cancellationToken)
         {
@@ -452,7 +471,6 @@ public sealed partial class HeartbeatLog : BackgroundService, IHeartbeatWriter
             {
                 var reason = e.Message.ReplaceLineEndings(" ");
                 LogIdleConnectionLost(logger, reason);
-
                 await ResetAsync();
             }
         }
