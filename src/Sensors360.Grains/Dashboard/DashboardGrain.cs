@@ -31,6 +31,8 @@ public sealed partial class DashboardGrain(
     private const int ReconcileRest = 3;
     // Bounds that wait when a read hung on a failing database before it gave up.
     private static readonly TimeSpan MaxReconcileRest = TimeSpan.FromSeconds(10);
+    // A database that is down fails a reconcile at once: without this wait, every tick would try again and log a warning.
+    private static readonly TimeSpan RestAfterFailure = TimeSpan.FromSeconds(5);
 
     private static readonly TimeSpan Tick = TimeSpan.FromMilliseconds(250);
     private static readonly TimeSpan ReconcileEvery = TimeSpan.FromSeconds(5);
@@ -63,6 +65,7 @@ public sealed partial class DashboardGrain(
     // The last whole-fleet count's duration and end, on the silo's clock (the monitoring clock may be a test's).
     private TimeSpan _reconcileTook;
     private long _reconcileEnded;
+    private bool _reconcileFailed;
     private DateTimeOffset _pushedAt;
     private FleetSnapshot? _pushed;
     private bool _alertsChanged;
@@ -188,10 +191,12 @@ public sealed partial class DashboardGrain(
             try
             {
                 await ReconcileAsync(now);
+                _reconcileFailed = false;
             }
             catch (Exception e) when (e is Npgsql.NpgsqlException or TimeoutException or OrleansException)
             {
-                // Keep serving the last known numbers; the next tick tries again.
+                // Keep serving the last known numbers; a tick after RestAfterFailure tries again.
+                _reconcileFailed = true;
                 LogReconcileFailed(logger, e.Message);
             }
         }
@@ -215,7 +220,7 @@ public sealed partial class DashboardGrain(
 
     private bool Rested()
     {
-        var rest = _reconcileTook * ReconcileRest;
+        var rest = _reconcileFailed ? RestAfterFailure : _reconcileTook * ReconcileRest;
         return silo.GetElapsedTime(_reconcileEnded) >= (rest < MaxReconcileRest ? rest : MaxReconcileRest);
     }
 
