@@ -50,6 +50,7 @@ public sealed partial class HeartbeatLog : BackgroundService, IHeartbeatWriter
     private readonly TimeProvider _time;
     private readonly SensorCheckpoint _checkpoint;
     private readonly ILogger<HeartbeatLog> _logger;
+    private readonly WarningPace _batchFailureWarnings;
     private readonly Histogram<int> _batchSizes;
     private readonly Counter<long> _stored;
 
@@ -57,6 +58,7 @@ public sealed partial class HeartbeatLog : BackgroundService, IHeartbeatWriter
     {
         _db = db;
         _time = time;
+        _batchFailureWarnings = new WarningPace(WarningPace.Every, time);
         _checkpoint = checkpoint;
         _logger = logger;
         var meter = meters.Create(MeterName);
@@ -300,7 +302,17 @@ public sealed partial class HeartbeatLog : BackgroundService, IHeartbeatWriter
     private async Task FailAsync(BatchWriter writer, List<Pending> rows, Exception e)
     {
         await writer.ResetAsync();
-        LogBatchFailed(_logger, rows.Count, e.Message.ReplaceLineEndings(" "));
+        // In an outage every batch fails the same way: one warning every few seconds says it.
+        var reason = e.Message.ReplaceLineEndings(" ");
+        if (_batchFailureWarnings.TakeTurn())
+        {
+            LogBatchFailed(_logger, rows.Count, reason);
+        }
+        else
+        {
+            LogBatchFailedAgain(_logger, rows.Count, reason);
+        }
+
         var unavailable = new HeartbeatLogUnavailableException("The database could not store the heartbeats.", e);
         foreach (var pending in rows)
         {
@@ -399,8 +411,11 @@ public sealed partial class HeartbeatLog : BackgroundService, IHeartbeatWriter
         return command;
     }
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Could not store a batch of {Count} heartbeats: {Reason}")]
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Could not store a batch of {Count} heartbeats (other batches' failures in the next 10 s are logged at Debug): {Reason}")]
     private static partial void LogBatchFailed(ILogger logger, int count, string reason);
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "Could not store a batch of {Count} heartbeats: {Reason}")]
+    private static partial void LogBatchFailedAgain(ILogger logger, int count, string reason);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "A batch of {Count} heartbeats failed for some of its rows, storing the others without them: {Reason}")]
     private static partial void LogBatchIsolating(ILogger logger, int count, string reason);

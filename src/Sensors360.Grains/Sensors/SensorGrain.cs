@@ -729,9 +729,7 @@ public sealed partial class SensorGrain(
         catch (Exception e) when (IsDatabaseFailure(e))
         {
             // In an outage every sensor's every heartbeat fails to load: one warning every few seconds per silo says it.
-            var now = Environment.TickCount64;
-            var last = Interlocked.Read(ref s_lastLoadWarning);
-            if (now - last >= LoadWarningEveryMilliseconds && Interlocked.CompareExchange(ref s_lastLoadWarning, now, last) == last)
+            if (s_loadWarnings.TakeTurn())
             {
                 LogLoadFailed(logger, Name, e.Message);
             }
@@ -744,8 +742,8 @@ public sealed partial class SensorGrain(
         }
     }
 
-    private const long LoadWarningEveryMilliseconds = 10_000;
-    private static long s_lastLoadWarning = -LoadWarningEveryMilliseconds;
+    // Shared by the process's sensor grains, and paced on the machine's time: the monitoring clock may be a test's.
+    private static readonly WarningPace s_loadWarnings = new(WarningPace.Every, TimeProvider.System);
 
     /// <summary>Loads the sensor, with its status from the view, once per activation and again after doubt.</summary>
     private async Task EnsureLoadedAsync()

@@ -154,12 +154,17 @@ public sealed class NoMissedSilenceTests(ThrowawayPostgres postgres)
         await Task.Delay(TimeSpan.FromSeconds(2 * ThresholdSeconds), Cancel);
         var outageSeconds = outage.Elapsed.TotalSeconds;
         var reconcileWarnings = server.Output.Skip(outputBeforeOutage).Count(line => line.Contains("Could not reconcile the fleet", StringComparison.Ordinal));
+        var batchWarnings = server.Output.Skip(outputBeforeOutage).Count(line => line.Contains("Could not store a batch", StringComparison.Ordinal));
         await ownPostgres.StartServerAsync();
         Assert.All(answers.Values, sent => Assert.Contains(HttpStatusCode.ServiceUnavailable, sent));
         // The dashboard tries the database again every 5 s while it is down, not at every tick (4 a second).
         Assert.True(
             reconcileWarnings <= 1 + (int)(outageSeconds / 5),
             $"{reconcileWarnings} warnings that the dashboard could not reconcile in an outage of {outageSeconds:F1} s");
+        // Every heartbeat's batch fails; one warning every 10 s says so, the rest are at Debug.
+        Assert.True(
+            batchWarnings is >= 1 && batchWarnings <= 1 + (int)(outageSeconds / 10),
+            $"{batchWarnings} warnings that a batch could not be stored in an outage of {outageSeconds:F1} s");
         var recovered = Stopwatch.StartNew();
         var sentBeforeRecovery = answers.ToDictionary(pair => pair.Key, pair => pair.Value.Count);
 
