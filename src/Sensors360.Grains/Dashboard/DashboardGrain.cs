@@ -31,7 +31,7 @@ public sealed partial class DashboardGrain(
     private const int ReconcileRest = 3;
     // Bounds that wait when a read hung on a failing database before it gave up.
     private static readonly TimeSpan MaxReconcileRest = TimeSpan.FromSeconds(10);
-    // A database that is down fails a reconcile at once: without this wait, every tick would try again and log a warning.
+    // A database that is down fails a reconcile at once: without this least wait, every tick would try again and log it.
     private static readonly TimeSpan RestAfterFailure = TimeSpan.FromSeconds(5);
 
     private static readonly TimeSpan Tick = TimeSpan.FromMilliseconds(250);
@@ -188,15 +188,18 @@ public sealed partial class DashboardGrain(
         var now = clock.GetUtcNow();
         if ((_dirty || now - _reconciledAt >= ReconcileEvery) && Rested())
         {
+            // Until it succeeds: a failure of any kind rests before the next try.
+            _reconcileFailed = true;
             try
             {
                 await ReconcileAsync(now);
                 _reconcileFailed = false;
             }
-            catch (Exception e) when (e is Npgsql.NpgsqlException or TimeoutException or OrleansException)
+            catch (Exception e) when (e is Npgsql.NpgsqlException or TimeoutException or OrleansException
+                or InvalidOperationException { InnerException: Npgsql.NpgsqlException })
             {
-                // Keep serving the last known numbers; a tick after RestAfterFailure tries again.
-                _reconcileFailed = true;
+                // Keep serving the last known numbers, and the change that asked for this reconcile: a later tick tries again.
+                _dirty = true;
                 LogReconcileFailed(logger, e.Message);
             }
         }
@@ -220,7 +223,12 @@ public sealed partial class DashboardGrain(
 
     private bool Rested()
     {
-        var rest = _reconcileFailed ? RestAfterFailure : _reconcileTook * ReconcileRest;
+        var rest = _reconcileTook * ReconcileRest;
+        if (_reconcileFailed && rest < RestAfterFailure)
+        {
+            rest = RestAfterFailure;
+        }
+
         return silo.GetElapsedTime(_reconcileEnded) >= (rest < MaxReconcileRest ? rest : MaxReconcileRest);
     }
 

@@ -35,8 +35,12 @@ public sealed partial class SensorGrain(
     SilenceSchedule schedule,
     IOptions<MonitoringOptions> options,
     [FromKeyedServices(MonitoringClock.Key)] TimeProvider clock,
+    [FromKeyedServices(SensorGrain.LoadWarningsKey)] WarningPace loadWarnings,
     ILogger<SensorGrain> logger) : Grain, ISensorGrain, IRemindable
 {
+    /// <summary>The key of the silo's one <see cref="WarningPace"/> for sensors that could not be loaded, shared by its grains.</summary>
+    public const string LoadWarningsKey = "sensors360.sensor-load-warnings";
+
     // How soon to try again when the database refused to record a silence, or could not be read when one came due.
     private static readonly TimeSpan RetryDelay = TimeSpan.FromSeconds(5);
 
@@ -257,7 +261,7 @@ public sealed partial class SensorGrain(
         {
             // The next call (or the reminder) loads the sensor again and judges it then.
             _loaded = false;
-            LogLoadFailed(logger, Name, e.Message);
+            LogLoadFailure(e);
         }
     }
 
@@ -728,22 +732,23 @@ public sealed partial class SensorGrain(
         }
         catch (Exception e) when (IsDatabaseFailure(e))
         {
-            // In an outage every sensor's every heartbeat fails to load: one warning every few seconds per silo says it.
-            if (s_loadWarnings.TakeTurn())
-            {
-                LogLoadFailed(logger, Name, e.Message);
-            }
-            else
-            {
-                LogLoadFailedAgain(logger, Name, e.Message);
-            }
-
+            LogLoadFailure(e);
             return false;
         }
     }
 
-    // Shared by the process's sensor grains, and paced on the machine's time: the monitoring clock may be a test's.
-    private static readonly WarningPace s_loadWarnings = new(WarningPace.Every, TimeProvider.System);
+    private void LogLoadFailure(Exception e)
+    {
+        // In an outage every sensor's every heartbeat fails to load: one warning every few seconds per silo says it.
+        if (loadWarnings.TakeTurn())
+        {
+            LogLoadFailed(logger, Name, e.Message);
+        }
+        else
+        {
+            LogLoadFailedAgain(logger, Name, e.Message);
+        }
+    }
 
     /// <summary>Loads the sensor, with its status from the view, once per activation and again after doubt.</summary>
     private async Task EnsureLoadedAsync()

@@ -33,6 +33,8 @@ public static class SensorMonitoring
         services.TryAddSingleton(TimeProvider.System);
         // One timer per silo for every sensor grain's silence wake-up, not one per grain.
         services.AddSingleton<SilenceSchedule>();
+        // Paced on the silo's own time: the monitoring clock may be a test's.
+        services.AddKeyedSingleton(SensorGrain.LoadWarningsKey, (provider, _) => new WarningPace(WarningPace.Every, provider.GetRequiredService<TimeProvider>()));
         services.AddSingleton<SensorStore>();
         services.AddSingleton<SensorDirectory>();
         services.AddSingleton<UptimeStore>();

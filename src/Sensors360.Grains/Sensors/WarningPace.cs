@@ -9,7 +9,10 @@ public sealed class WarningPace(TimeSpan period, TimeProvider time)
     /// <summary>The period of the server's paced warnings, which their messages name.</summary>
     public static readonly TimeSpan Every = TimeSpan.FromSeconds(10);
 
-    private readonly long _periodTicks = (long)(period.TotalSeconds * time.TimestampFrequency);
+    // At most a day, so a timestamp plus the period cannot overflow.
+    private readonly long _periodTicks = period > TimeSpan.Zero && period <= TimeSpan.FromDays(1)
+        ? (long)((Int128)period.Ticks * time.TimestampFrequency / TimeSpan.TicksPerSecond)
+        : throw new ArgumentOutOfRangeException(nameof(period), period, "A warning pace's period is more than zero and at most a day.");
     private long _next = long.MinValue;
 
     /// <summary>True for the first call of each period, for one caller only.</summary>

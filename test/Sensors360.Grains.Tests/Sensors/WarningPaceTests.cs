@@ -28,21 +28,33 @@ public sealed class WarningPaceTests
     }
 
     [Fact]
-    public async Task Of_many_failures_at_the_same_moment_exactly_one_is_warned()
+    public async Task Of_many_failures_at_the_same_moment_exactly_one_is_warned_each_period()
     {
-        var pace = new WarningPace(TimeSpan.FromSeconds(10), new FakeTimeProvider());
-        using var start = new Barrier(8);
+        const int Threads = 8;
+        const int Periods = 200;
+        var clock = new FakeTimeProvider();
+        var period = TimeSpan.FromSeconds(10);
+        var pace = new WarningPace(period, clock);
+        // Every thread tries at once, many times, in each period; the clock moves on only when all are done with it.
+        using var periodOver = new Barrier(Threads, _ => clock.Advance(period));
 
-        var turns = await Task.WhenAll(Enumerable.Range(0, 8).Select(_ => Task.Factory.StartNew(
+        var turns = await Task.WhenAll(Enumerable.Range(0, Threads).Select(_ => Task.Factory.StartNew(
             () =>
             {
-                start.SignalAndWait();
-                return Enumerable.Range(0, 1_000).Count(_ => pace.TakeTurn());
+                var taken = 0;
+                for (var i = 0; i < Periods; i++)
+                {
+                    taken += Enumerable.Range(0, 20).Count(_ => pace.TakeTurn());
+                    periodOver.SignalAndWait();
+                }
+
+                return taken;
             },
             CancellationToken.None,
             TaskCreationOptions.LongRunning,
             TaskScheduler.Default)));
 
-        Assert.Equal(1, turns.Sum());
+        // Each period has at least one turn (its clock is past the last turn's period), so this many means one each.
+        Assert.Equal(Periods, turns.Sum());
     }
 }
