@@ -195,8 +195,7 @@ public sealed partial class DashboardGrain(
                 await ReconcileAsync(now);
                 _reconcileFailed = false;
             }
-            catch (Exception e) when (e is Npgsql.NpgsqlException or TimeoutException or OrleansException
-                or InvalidOperationException { InnerException: Npgsql.NpgsqlException })
+            catch (Exception e) when (DatabaseFailure.Is(e) || e is OrleansException)
             {
                 // Keep serving the last known numbers, and the change that asked for this reconcile: a later tick tries again.
                 _dirty = true;

@@ -235,17 +235,8 @@ public sealed partial class HeartbeatLog : BackgroundService, IHeartbeatWriter
     /// In one transaction: locks the rows of the batch's sensors that no one else holds, writes the heartbeats of
     /// those sensors, commits. Returns the heartbeats written and those left out.
     /// </summary>
-    private static async Task<(List<Pending> Written, List<Pending> LockedOut)> CommitSkippingLockedAsync(BatchWriter writer, List<Pending> rows, CancellationToken cancellationToken)
-    {
-        try
-        {
-            return await WriteSkippingLockedAsync(await writer.OpenAsync(cancellationToken), rows, cancellationToken);
-        }
-        finally
-        {
-            writer.MarkUsed();
-        }
-    }
+    private static Task<(List<Pending> Written, List<Pending> LockedOut)> CommitSkippingLockedAsync(BatchWriter writer, List<Pending> rows, CancellationToken cancellationToken) =>
+        writer.WriteAsync(connection => WriteSkippingLockedAsync(connection, rows, cancellationToken), cancellationToken);
 
     private static async Task<(List<Pending> Written, List<Pending> LockedOut)> WriteSkippingLockedAsync(NpgsqlConnection connection, List<Pending> rows, CancellationToken cancellationToken)
     {
@@ -278,13 +269,6 @@ public sealed partial class HeartbeatLog : BackgroundService, IHeartbeatWriter
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken);
         timeout.CancelAfter(CommitTimeout);
         return await attempt(timeout.Token);
-    }
-
-    private static async Task WithCommitTimeoutAsync(Func<CancellationToken, Task> attempt, CancellationToken stoppingToken)
-    {
-        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken);
-        timeout.CancelAfter(CommitTimeout);
-        await attempt(timeout.Token);
     }
 
     /// <summary>
@@ -343,20 +327,15 @@ public sealed partial class HeartbeatLog : BackgroundService, IHeartbeatWriter
     /// against binary COPY (docs/performance.md): with the small batches a busy server actually forms,
     /// the round trips around a COPY (start, finish, then the updates, then COMMIT) cost more than COPY saves.
     /// </summary>
-    private static async Task CommitAsync(BatchWriter writer, List<Pending> batch, CancellationToken cancellationToken)
-    {
-        var connection = await writer.OpenAsync(cancellationToken);
-        try
-        {
-            await using var write = connection.CreateBatch();
-            AddWriteCommands(write, batch);
-            await write.ExecuteNonQueryAsync(cancellationToken);
-        }
-        finally
-        {
-            writer.MarkUsed();
-        }
-    }
+    private static Task<int> CommitAsync(BatchWriter writer, List<Pending> batch, CancellationToken cancellationToken) =>
+        writer.WriteAsync(
+            async connection =>
+            {
+                await using var write = connection.CreateBatch();
+                AddWriteCommands(write, batch);
+                return await write.ExecuteNonQueryAsync(cancellationToken);
+            },
+            cancellationToken);
 
     /// <summary>The statements that store <paramref name="batch"/>: heartbeats and alert resolutions.</summary>
     private static void AddWriteCommands(NpgsqlBatch write, List<Pending> batch)
@@ -441,8 +420,22 @@ public sealed partial class HeartbeatLog : BackgroundService, IHeartbeatWriter
         private NpgsqlConnection? _connection;
         private long _lastUsed;
 
+        /// <summary>Runs <paramref name="write"/> on the writer's connection; its idle time starts when the write ends.</summary>
+        public async Task<T> WriteAsync<T>(Func<NpgsqlConnection, Task<T>> write, CancellationToken cancellationToken)
+        {
+            var connection = await OpenAsync(cancellationToken);
+            try
+            {
+                return await write(connection);
+            }
+            finally
+            {
+                MarkUsed();
+            }
+        }
+
         /// <summary>The writer's connection, opened (with the writer's <see cref="LockTimeout"/>) if it is not.</summary>
-        public async Task<NpgsqlConnection> OpenAsync(CancellationToken cancellationToken)
+        private async Task<NpgsqlConnection> OpenAsync(CancellationToken cancellationToken)
         {
             if (_connection is not null && time.GetElapsedTime(_lastUsed) >= IdleCheckAfter)
             {
@@ -473,7 +466,7 @@ public sealed partial class HeartbeatLog : BackgroundService, IHeartbeatWriter
         }
 
         /// <summary>Notes that the connection has just answered: its idle time starts now.</summary>
-        public void MarkUsed() => _lastUsed = time.GetTimestamp();
+        private void MarkUsed() => _lastUsed = time.GetTimestamp();
 
         private async Task DropIfClosedAsync(NpgsqlConnection connection, CancellationToken cancellationToken)
         {

@@ -1,7 +1,6 @@
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
-using Npgsql;
 using Orleans.Utilities;
 using Sensors360.Abstractions.Alerts;
 using Sensors360.Abstractions.Dashboard;
@@ -118,7 +117,7 @@ public sealed partial class SensorGrain(
             await Dashboard.SensorChanged();
             return ProvisionResult.Created;
         }
-        catch (Exception e) when (IsDatabaseFailure(e))
+        catch (Exception e) when (DatabaseFailure.Is(e))
         {
             return ProvisionResult.Unavailable;
         }
@@ -238,7 +237,7 @@ public sealed partial class SensorGrain(
                 [.. buffered.Select(heartbeat => new PastHeartbeat(sensor.Id, HeartbeatTimes.ToStoredPrecision(heartbeat.At), heartbeat.MetricsJson))],
                 CancellationToken.None);
         }
-        catch (Exception e) when (IsDatabaseFailure(e))
+        catch (Exception e) when (DatabaseFailure.Is(e))
         {
             // The sender is alive; the write may have committed all the same, so the sensor is read again.
             _loaded = false;
@@ -257,7 +256,7 @@ public sealed partial class SensorGrain(
         {
             await ReloadAfterImportAsync();
         }
-        catch (Exception e) when (IsDatabaseFailure(e))
+        catch (Exception e) when (DatabaseFailure.Is(e))
         {
             // The next call (or the reminder) loads the sensor again and judges it then.
             _loaded = false;
@@ -326,7 +325,7 @@ public sealed partial class SensorGrain(
             await Silence.RemoveReminderAsync();
             return SensorCommandResult.Done;
         }
-        catch (Exception e) when (IsDatabaseFailure(e))
+        catch (Exception e) when (DatabaseFailure.Is(e))
         {
             return SensorCommandResult.Unavailable;
         }
@@ -384,7 +383,7 @@ public sealed partial class SensorGrain(
             await change(sensor);
             return SensorCommandResult.Done;
         }
-        catch (Exception e) when (IsDatabaseFailure(e))
+        catch (Exception e) when (DatabaseFailure.Is(e))
         {
             _loaded = false;
             return SensorCommandResult.Unavailable;
@@ -422,7 +421,7 @@ public sealed partial class SensorGrain(
 
             return new AlertAcknowledgement(SensorCommandResult.Done, alert);
         }
-        catch (Exception e) when (IsDatabaseFailure(e))
+        catch (Exception e) when (DatabaseFailure.Is(e))
         {
             return new AlertAcknowledgement(SensorCommandResult.Unavailable, null);
         }
@@ -548,7 +547,7 @@ public sealed partial class SensorGrain(
             {
                 await maintenance.EnsureLoadedAsync();
             }
-            catch (Exception e) when (IsDatabaseFailure(e))
+            catch (Exception e) when (DatabaseFailure.Is(e))
             {
                 // Without the windows a raise could fall inside one; the database is needed to raise anyway.
                 Silence.Arm(now + RetryDelay, force: true);
@@ -690,7 +689,7 @@ public sealed partial class SensorGrain(
         {
             alert = await alerts.RaiseSilenceAsync(sensor.Id, Name, kind, silentSince, clock.GetUtcNow(), CancellationToken.None);
         }
-        catch (Exception e) when (IsDatabaseFailure(e))
+        catch (Exception e) when (DatabaseFailure.Is(e))
         {
             // Stay as we are so the timer (soon) and the reminder or the sweep (at the latest) try again. The raise
             // may have committed all the same (a lost reply): the next call reads the sensor again before acting.
@@ -730,7 +729,7 @@ public sealed partial class SensorGrain(
             await EnsureLoadedAsync();
             return true;
         }
-        catch (Exception e) when (IsDatabaseFailure(e))
+        catch (Exception e) when (DatabaseFailure.Is(e))
         {
             LogLoadFailure(e);
             return false;
@@ -770,9 +769,6 @@ public sealed partial class SensorGrain(
         var utc = HeartbeatTimes.ToStoredPrecision(receivedAt);
         return previous is { } last && utc <= last ? last + HeartbeatTimes.Resolution : utc;
     }
-
-    private static bool IsDatabaseFailure(Exception e) =>
-        e is NpgsqlException or TimeoutException or InvalidOperationException { InnerException: NpgsqlException };
 
     [LoggerMessage(Level = LogLevel.Debug, Message = "Sensor grain {Sensor} activated")]
     private static partial void LogActivated(ILogger logger, string sensor);

@@ -153,8 +153,9 @@ public sealed class NoMissedSilenceTests(ThrowawayPostgres postgres)
         // The outage lasts two thresholds: its length is the scenario, not a wait for something to happen.
         await Task.Delay(TimeSpan.FromSeconds(2 * ThresholdSeconds), Cancel);
         var outageSeconds = outage.Elapsed.TotalSeconds;
-        var reconcileWarnings = server.Output.Skip(outputBeforeOutage).Count(line => line.Contains("Could not reconcile the fleet", StringComparison.Ordinal));
-        var batchWarnings = server.Output.Skip(outputBeforeOutage).Count(line => line.Contains("Could not store a batch", StringComparison.Ordinal));
+        var outageOutput = server.Output.Skip(outputBeforeOutage).ToList();
+        var reconcileWarnings = outageOutput.Count(line => line.Contains("Could not reconcile the fleet", StringComparison.Ordinal));
+        var batchWarnings = outageOutput.Count(line => line.Contains("Could not store a batch", StringComparison.Ordinal));
         await ownPostgres.StartServerAsync();
         Assert.All(answers.Values, sent => Assert.Contains(HttpStatusCode.ServiceUnavailable, sent));
         // The dashboard tries the database again every 5 s while it is down, not at every tick (4 a second).
