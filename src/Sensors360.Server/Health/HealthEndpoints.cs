@@ -1,6 +1,7 @@
 using System.Text.Json;
 using Microsoft.AspNetCore.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
+using Sensors360.Server.Operators;
 
 namespace Sensors360.Server.Health;
 
@@ -25,7 +26,8 @@ public static class HealthEndpoints
     public static IEndpointRouteBuilder MapHealth(this IEndpointRouteBuilder app)
     {
         app.MapHealthChecks("/healthz", new HealthCheckOptions { Predicate = _ => false, ResponseWriter = (context, report) => WriteJsonAsync(context, report, withChecks: true) })
-            .AllowAnonymous();
+            .AllowAnonymous()
+            .WithMetadata(ReadsNoOperatorSession.Instance);
         app.MapHealthChecks("/readyz", new HealthCheckOptions
         {
             Predicate = check => check.Tags.Contains(ReadyTag),

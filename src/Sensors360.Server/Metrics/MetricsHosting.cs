@@ -4,6 +4,7 @@ using Npgsql;
 using OpenTelemetry.Metrics;
 using OpenTelemetry.Resources;
 using Sensors360.Grains.Sensors;
+using Sensors360.Server.Operators;
 
 namespace Sensors360.Server.Metrics;
 
@@ -63,7 +64,8 @@ public static class MetricsHosting
     {
         // Created now, so the gauges exist from the first scrape.
         _ = app.Services.GetRequiredService<ServerInstruments>();
-        app.MapPrometheusScrapingEndpoint(Path).RequireAuthorization(MetricsScraper.Policy);
+        app.MapPrometheusScrapingEndpoint(Path).RequireAuthorization(MetricsScraper.Policy)
+            .WithMetadata(ReadsNoOperatorSession.Instance);
         return app;
     }
 }

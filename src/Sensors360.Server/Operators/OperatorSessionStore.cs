@@ -170,6 +170,13 @@ internal sealed partial class OperatorSessionStore(
 
     private async Task<AuthenticationTicket?> RetrieveCoreAsync(string key, HttpContext? httpContext, CancellationToken cancellationToken)
     {
+        if (httpContext?.GetEndpoint()?.Metadata.GetMetadata<ReadsNoOperatorSession>() is not null)
+        {
+            // Liveness and metrics never look at who calls, and must answer while the database cannot: a browser
+            // that sends its cookie along is served as anonymous, its session left as it is.
+            return null;
+        }
+
         if (httpContext?.GetEndpoint()?.Metadata.GetMetadata<StartsNewOperatorSession>() is not null)
         {
             // A login never continues the session it came with: otherwise the cookie framework would put the new
@@ -301,6 +308,19 @@ internal sealed class StartsNewOperatorSession
     public static readonly StartsNewOperatorSession Instance = new();
 
     private StartsNewOperatorSession()
+    {
+    }
+}
+
+/// <summary>
+/// Endpoint metadata: this endpoint never looks at an operator's session (liveness, metrics), so none is read for it
+/// and it answers whatever the database does (see <see cref="OperatorSessionStore"/>).
+/// </summary>
+internal sealed class ReadsNoOperatorSession
+{
+    public static readonly ReadsNoOperatorSession Instance = new();
+
+    private ReadsNoOperatorSession()
     {
     }
 }
