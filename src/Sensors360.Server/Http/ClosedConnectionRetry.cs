@@ -4,9 +4,10 @@ namespace Sensors360.Server.Http;
 
 /// <summary>
 /// A read (<c>GET</c>, <c>HEAD</c>) that failed on a connection the database had closed while it sat in a pool is
-/// served once more before anything is written: after a database restart every pool (the server's, Orleans', the
-/// session reads') holds such connections, and the first request to meet one would otherwise get a 503 although
-/// the database is back. A read changes nothing, so running it twice is safe; other methods are not tried again.
+/// served once more before anything is written: after a database restart the pools (the server's, Orleans') may hold
+/// such connections, and the first request to meet one would otherwise get a 503 although the database is back. A read
+/// changes nothing, so running it twice is safe; other methods are not tried again. The session is not read again here
+/// (the cookie handler keeps its first result for the request): <see cref="Operators.OperatorSessionStore"/> does that.
 /// </summary>
 internal static partial class ClosedConnectionRetry
 {
@@ -29,7 +30,9 @@ internal static partial class ClosedConnectionRetry
             {
                 var (path, reason) = (context.Request.Path.Value ?? "/", e.Message.ReplaceLineEndings(" "));
                 LogReadAgain(logger, path, reason);
-                context.Response.Clear();
+                // Nothing was written; the headers set in front of this step (HSTS) stay, as do those of the first
+                // attempt, which the second sets again.
+                context.Response.StatusCode = StatusCodes.Status200OK;
                 await next(context);
             }
         });

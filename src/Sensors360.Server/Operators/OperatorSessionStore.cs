@@ -9,6 +9,7 @@ using Microsoft.AspNetCore.DataProtection;
 using Microsoft.Extensions.Options;
 using Npgsql;
 using NpgsqlTypes;
+using Sensors360.Server.Database;
 
 namespace Sensors360.Server.Operators;
 
@@ -200,6 +201,22 @@ internal sealed partial class OperatorSessionStore(
     {
         // At Debug level this shows how often sessions are read from the database (the cache should make it rare).
         LogSessionRead(logger);
+        try
+        {
+            return await ReadSessionOnceAsync(key, cancellationToken);
+        }
+        catch (Exception e) when (ClosedConnection.Is(e))
+        {
+            // Every operator request reads its session before anything else, so after a database restart this read
+            // is the one that meets a connection the restart closed. Npgsql has emptied the pool: a new one reads it.
+            var reason = e.Message.ReplaceLineEndings(" ");
+            LogSessionReadAgain(logger, reason);
+            return await ReadSessionOnceAsync(key, cancellationToken);
+        }
+    }
+
+    private async Task<CachedSession?> ReadSessionOnceAsync(string key, CancellationToken cancellationToken)
+    {
         await using var command = dataSource.CreateCommand(
             """
             SELECT s.ticket, u.role, s.expires_at FROM operator_session s JOIN app_user u ON u.id = s.user_id
@@ -294,6 +311,9 @@ internal sealed partial class OperatorSessionStore(
 
     [LoggerMessage(Level = LogLevel.Debug, Message = "Operator session read from the database")]
     private static partial void LogSessionRead(ILogger logger);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "An operator session's read met a connection the database had closed ({Reason}); reading it on a new one")]
+    private static partial void LogSessionReadAgain(ILogger logger, string reason);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "An operator session's ticket cannot be decrypted, so that session is refused: {Reason}")]
     private static partial void LogUnreadableTicket(ILogger logger, string reason);

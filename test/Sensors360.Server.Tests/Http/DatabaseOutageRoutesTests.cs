@@ -76,7 +76,8 @@ public sealed partial class DatabaseOutageRoutesTests
                 }
                 else if (route.Key == "GET /readyz")
                 {
-                    // The balancer's probe: unready, with its health report rather than a problem.
+                    // Unready. (A balancer's probe sends no cookie and gets its health report; this session's
+                    // cookie cannot be read, so a problem body.)
                     if (response.StatusCode != HttpStatusCode.ServiceUnavailable)
                     {
                         wrong.Add(answer);
@@ -159,7 +160,10 @@ public sealed partial class DatabaseOutageRoutesTests
         public override string ToString() => Key;
     }
 
-    /// <summary>Each route's request as its caller sends it: a body that passes validation, so the route reaches the database.</summary>
+    /// <summary>
+    /// Each route's request as its caller sends it, with a body that passes validation, so that only the database can
+    /// refuse it: an operator's route first needs its session read, a sensor's its grain, a login the operator's row.
+    /// </summary>
     private sealed record RouteCalls(string SensorToken, long ChannelId, long MaintenanceId)
     {
         private static readonly string Future = DateTimeOffset.UtcNow.AddDays(1).ToString("O");

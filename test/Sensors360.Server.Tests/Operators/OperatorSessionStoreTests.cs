@@ -146,6 +146,33 @@ public sealed class OperatorSessionStoreTests(ThrowawayPostgres postgres)
         }
     }
 
+    [Fact]
+    public async Task A_session_read_that_meets_a_connection_the_database_closed_is_read_on_a_new_one()
+    {
+        var database = await PreparedDatabase.CreateAsync(postgres, nameof(A_session_read_that_meets_a_connection_the_database_closed_is_read_on_a_new_one));
+        await using var dataSource = NpgsqlDataSource.Create(database);
+        var clock = new FakeTimeProvider(new DateTimeOffset(2026, 3, 1, 8, 0, 0, TimeSpan.Zero));
+        var store = Store(dataSource, clock);
+        var userId = await CreateOperatorAsync(database, "after-restart");
+        var key = await store.StoreAsync(Ticket(userId, "after-restart", clock), Cancel);
+
+        // The pool's one idle connection, ended by the database as a restart ends them all.
+        int backend;
+        await using (var idle = await dataSource.OpenConnectionAsync(Cancel))
+        {
+            backend = idle.ProcessID;
+        }
+
+        Assert.Equal(1, await Sql.ScalarAsync(database, "SELECT pg_terminate_backend($1)::int", backend));
+        await Eventually.TrueAsync(
+            async () => await Sql.ScalarAsync(database, "SELECT count(*) FROM pg_stat_activity WHERE pid = $1", backend) == 0,
+            TimeSpan.FromSeconds(10),
+            "the backend is gone");
+
+        var retrieved = await store.RetrieveAsync(key, Cancel);
+        Assert.Equal("after-restart", retrieved?.Principal.FindFirstValue(ClaimTypes.Name));
+    }
+
     private static OperatorSessionStore Store(
         NpgsqlDataSource dataSource, TimeProvider clock, IDataProtectionProvider? protection = null, TimeSpan? lifetime = null) =>
         new(dataSource, new OperatorSessionCache(clock), protection ?? SharedProtection, clock,
