@@ -18,13 +18,28 @@ internal sealed class PostgresCheck([FromKeyedServices(OwnDataSource.Readiness)]
         deadline.CancelAfter(Timeout);
         try
         {
-            await using var command = database.CreateCommand("SELECT 1");
-            await command.ExecuteScalarAsync(deadline.Token);
+            try
+            {
+                await AnswerAsync(deadline.Token);
+            }
+            catch (Exception e) when (ClosedConnection.Is(e))
+            {
+                // A connection the database closed while it sat in the pool (after a restart) says nothing of the
+                // database now: the pool is emptied on finding it, so ask on a new one.
+                await AnswerAsync(deadline.Token);
+            }
+
             return HealthCheckResult.Healthy("database answers");
         }
         catch (Exception e) when (e is NpgsqlException or OperationCanceledException or TimeoutException)
         {
             return HealthCheckResult.Unhealthy($"database unreachable: {e.Message.ReplaceLineEndings(" ")}");
         }
+    }
+
+    private async Task AnswerAsync(CancellationToken cancellationToken)
+    {
+        await using var command = database.CreateCommand("SELECT 1");
+        await command.ExecuteScalarAsync(cancellationToken);
     }
 }

@@ -20,7 +20,7 @@ internal sealed partial class DatabaseUnavailableHandler(IProblemDetailsService 
         var reason = exception.Message.ReplaceLineEndings(" ");
         LogUnavailable(logger, httpContext.Request.Path, reason);
         httpContext.Response.StatusCode = StatusCodes.Status503ServiceUnavailable;
-        httpContext.Response.Headers.RetryAfter = "5";
+        httpContext.Response.Headers.RetryAfter = HttpProblems.UnavailableRetryAfterSeconds;
         return await problems.TryWriteAsync(new ProblemDetailsContext
         {
             HttpContext = httpContext,

@@ -1,6 +1,7 @@
 using System.Globalization;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Mvc;
+using Microsoft.Net.Http.Headers;
 
 namespace Sensors360.Server.Http;
 
@@ -10,9 +11,23 @@ namespace Sensors360.Server.Http;
 /// </summary>
 public static class HttpProblems
 {
+    /// <summary>
+    /// What a 503 tells its client to wait (<c>Retry-After</c>) unless its endpoint knows better: the database could
+    /// not take the request, and most outages a client rides out are restarts and failovers of seconds.
+    /// </summary>
+    public const string UnavailableRetryAfterSeconds = "5";
+
     public static WebApplicationBuilder AddSensors360Problems(this WebApplicationBuilder builder)
     {
-        builder.Services.AddProblemDetails();
+        // Every 503 says when to try again, whichever way its problem was made (an endpoint's result, the exception handler).
+        builder.Services.AddProblemDetails(options => options.CustomizeProblemDetails = context =>
+        {
+            var response = context.HttpContext.Response;
+            if (response.StatusCode == StatusCodes.Status503ServiceUnavailable && !response.Headers.ContainsKey(HeaderNames.RetryAfter))
+            {
+                response.Headers.RetryAfter = UnavailableRetryAfterSeconds;
+            }
+        });
         builder.Services.AddExceptionHandler<DatabaseUnavailableHandler>();
         return builder;
     }

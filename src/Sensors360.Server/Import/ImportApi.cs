@@ -20,8 +20,6 @@ public static class ImportApi
 {
     public const string NdjsonMediaType = "application/x-ndjson";
 
-    private const string RetryAfterSeconds = "5";
-
     public static IEndpointRouteBuilder MapImport(this IEndpointRouteBuilder app)
     {
         // Rewriting a fleet's history is an administrator's act; operators and viewers get 403.
@@ -74,7 +72,7 @@ public static class ImportApi
         }
         catch (Exception e) when (e is NpgsqlException or TimeoutException)
         {
-            http.Response.Headers.RetryAfter = RetryAfterSeconds;
+            http.Response.Headers.RetryAfter = UnavailableRetryAfterSeconds;
             return Problem(503, "Import interrupted", $"""
                 The database failed after {import.Imported} heartbeats were imported ({import.Duplicates} duplicates) up to line {import.CommittedThroughLine}; nothing after that line was stored. Sending the whole body again is safe: what is stored counts as duplicates.
                 """);

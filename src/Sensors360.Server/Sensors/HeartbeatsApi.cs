@@ -17,8 +17,6 @@ namespace Sensors360.Server.Sensors;
 /// </summary>
 public static class HeartbeatsApi
 {
-    private const string RetryAfterSeconds = "5";
-
     public static IEndpointRouteBuilder MapHeartbeats(this IEndpointRouteBuilder app)
     {
         var ingest = HeartbeatIngest.From(app.ServiceProvider);
@@ -257,7 +255,7 @@ public static class HeartbeatsApi
             case HeartbeatResult.Retired:
                 return Problem(410, "Sensor retired", $"Sensor '{id}' is retired and takes no more heartbeats.");
             case HeartbeatResult.Unavailable:
-                http.Response.Headers.RetryAfter = RetryAfterSeconds;
+                http.Response.Headers.RetryAfter = UnavailableRetryAfterSeconds;
                 return Problem(503, "Heartbeat not stored", "The database cannot take the write right now; nothing was stored. Retry later.");
             default:
                 http.Response.Headers.WWWAuthenticate = "Bearer";

@@ -1,18 +1,21 @@
+using System.Globalization;
 using System.Net;
 using System.Net.Http.Headers;
 using System.Text;
 using System.Text.Json;
 using System.Text.RegularExpressions;
+using Npgsql;
 using Sensors360.Testing;
 using static Sensors360.Server.Tests.Sensors.SensorClient;
 
 namespace Sensors360.Server.Tests.Http;
 
 /// <summary>
-/// Every route docs/api.md documents, called as its callers call it while PostgreSQL is down: a 503 with a problem body
-/// and <c>Retry-After</c>, never a 500 or a 401 (which would send the page to its login); liveness and metrics answer
-/// whatever cookie comes along. Once it is back, the first read of each route is answered on the same session, though
-/// the pools still hold connections the restart closed (Orleans' membership reads meet one).
+/// Every route docs/api.md documents, called as its callers call it while the database fails, two ways. Down: a 503
+/// with a problem body and <c>Retry-After</c>, never a 500 or a 401 (which would send the page to its login); liveness
+/// and metrics answer whatever cookie comes along; once it is back, the first read of each route is answered on the same
+/// session, though the pools still hold connections the restart closed (Orleans' membership reads meet one).
+/// Refusing writes (read only, as a standby is): reads answer, and no change answers success without being stored.
 /// </summary>
 public sealed partial class DatabaseOutageRoutesTests
 {
@@ -25,27 +28,20 @@ public sealed partial class DatabaseOutageRoutesTests
         ["GET /metrics"] = HttpStatusCode.OK,
     };
 
+    // Changes that store nothing in the calls below, so a database that refuses writes does not refuse them.
+    private static readonly Dictionary<string, string> StoringNothing = new(StringComparer.Ordinal)
+    {
+        ["POST /api/channels/{id}/test"] = "sends to the receiver, outside the outbox",
+        ["POST /api/sensors/{id}/resume"] = "the sensor is not paused (its pause just failed), so it is answered as it is",
+    };
+
     [Fact]
     public async Task While_PostgreSQL_is_down_every_documented_route_answers_503_with_a_problem_and_reads_recover()
     {
         var routes = DocumentedRoutes();
-        Assert.True(routes.Count >= 40, $"docs/api.md documents {routes.Count} routes; its headings were not read");
+        await using var scene = await Scene.StartAsync("outage-routes");
 
-        await using var ownPostgres = await ThrowawayPostgres.StartAsync();
-        var database = await ownPostgres.CreateDatabaseAsync("outage-routes");
-        await using var server = ServerProcess.Start(database, "outage-routes");
-        await server.WaitUntilReadyAsync();
-        using var admin = await server.LoginAsync();
-        using var leaving = await server.LoginAsync();
-        var (_, token) = await ProvisionAsync(admin, SensorId);
-        await StoredHeartbeatAsync(server.Http, SensorId, token);
-        var calls = new RouteCalls(
-            token,
-            ChannelId: await CreatedIdAsync(admin, "/api/channels", """{"name":"outage-hook","kind":"webhook","url":"http://127.0.0.1:9/hook"}"""),
-            MaintenanceId: await CreatedIdAsync(
-                admin, "/api/maintenance", $$"""{"end":"{{DateTimeOffset.UtcNow.AddDays(2):O}}","tags":["outage-tag"]}"""));
-
-        await ownPostgres.StopServerAsync();
+        await scene.Postgres.StopServerAsync();
         var wrong = new List<string>();
         try
         {
@@ -54,7 +50,7 @@ public sealed partial class DatabaseOutageRoutesTests
             await Eventually.MatchesAsync(
                 async () =>
                 {
-                    using var me = await admin.GetAsync(new Uri("/api/auth/me", UriKind.Relative));
+                    using var me = await scene.Admin.GetAsync(new Uri("/api/auth/me", UriKind.Relative));
                     return $"{(int)me.StatusCode} {await me.Content.ReadAsStringAsync()}";
                 },
                 answer => answer.StartsWith("503 ", StringComparison.Ordinal),
@@ -63,63 +59,68 @@ public sealed partial class DatabaseOutageRoutesTests
 
             foreach (var route in routes)
             {
-                var client = route.Key == "POST /api/auth/logout" ? leaving : admin;
-                using var response = await client.SendAsync(calls.Request(route));
-                var body = await response.Content.ReadAsStringAsync();
-                var answer = $"{route}: {(int)response.StatusCode} {body}";
-                if (WithoutDatabase.TryGetValue(route.Key, out var expected))
+                var (response, body) = await scene.SendAsync(route);
+                using (response)
                 {
-                    if (response.StatusCode != expected)
+                    var right = WithoutDatabase.TryGetValue(route.Key, out var expected) ? response.StatusCode == expected
+                        // Unready. (A balancer's probe sends no cookie and gets its health report; this session's
+                        // cookie cannot be read, so a problem body.)
+                        : route.Key == "GET /readyz" ? response.StatusCode == HttpStatusCode.ServiceUnavailable
+                        : IsUnavailableProblem(response, body);
+                    if (!right)
                     {
-                        wrong.Add(answer);
+                        wrong.Add($"{route}: {(int)response.StatusCode} {body}");
                     }
-                }
-                else if (route.Key == "GET /readyz")
-                {
-                    // Unready. (A balancer's probe sends no cookie and gets its health report; this session's
-                    // cookie cannot be read, so a problem body.)
-                    if (response.StatusCode != HttpStatusCode.ServiceUnavailable)
-                    {
-                        wrong.Add(answer);
-                    }
-                }
-                else if (!IsUnavailableProblem(response, body))
-                {
-                    wrong.Add(answer);
                 }
             }
         }
         finally
         {
             // Back before anything is asserted: a server left without its database does not stop in time.
-            await ownPostgres.StartServerAsync();
+            await scene.Postgres.StartServerAsync();
         }
 
         Assert.True(wrong.Count == 0, "answers while PostgreSQL was down:\n" + string.Join('\n', wrong));
 
-        await server.WaitUntilReadyAsync();
+        await scene.Server.WaitUntilReadyAsync();
+        Assert.Empty(await scene.FailedReadsAsync(routes));
+        await scene.AssertChangesAreTakenAsync();
+    }
 
-        var unread = new List<string>();
-        foreach (var route in routes.Where(route => route.Method == HttpMethod.Get))
+    [Fact]
+    public async Task While_the_database_refuses_writes_reads_answer_and_every_documented_change_answers_503()
+    {
+        var routes = DocumentedRoutes();
+        await using var scene = await Scene.StartAsync("read-only-routes");
+
+        await scene.RefuseWritesAsync(true);
+        List<string> unread;
+        var wrong = new List<string>();
+        try
         {
-            using var response = await admin.SendAsync(calls.Request(route));
-            var body = await response.Content.ReadAsStringAsync();
-            // The ranking's documented answer while there is no history to learn from, as in this database.
-            var noModelYet = route.Key == "GET /api/analytics/at-risk" && body.Contains("\"No failure model yet\"", StringComparison.Ordinal);
-            if (!response.IsSuccessStatusCode && !noModelYet)
+            unread = await scene.FailedReadsAsync(routes);
+            foreach (var route in routes.Where(route => route.Method != HttpMethod.Get))
             {
-                unread.Add($"{route}: {(int)response.StatusCode} {body}");
+                var (response, body) = await scene.SendAsync(route);
+                using (response)
+                {
+                    var right = StoringNothing.ContainsKey(route.Key) ? response.IsSuccessStatusCode : IsUnavailableProblem(response, body);
+                    if (!right)
+                    {
+                        wrong.Add($"{route}: {(int)response.StatusCode} {body}");
+                    }
+                }
             }
         }
-
-        Assert.True(unread.Count == 0, "reads that failed once PostgreSQL was back:\n" + string.Join('\n', unread));
-
-        // Changes are taken again too, on the same session.
-        using (var change = await admin.PostAsync(
-            new Uri("/api/sensors", UriKind.Relative), new StringContent("""{"id":"outage-routes-4"}""", Encoding.UTF8, "application/json")))
+        finally
         {
-            Assert.True(change.StatusCode == HttpStatusCode.Created, $"a change once PostgreSQL was back: {(int)change.StatusCode} {await change.Content.ReadAsStringAsync()}");
+            await scene.RefuseWritesAsync(false);
         }
+
+        Assert.True(unread.Count == 0, "reads that failed while the database refused writes:\n" + string.Join('\n', unread));
+        Assert.True(wrong.Count == 0, "changes while the database refused writes:\n" + string.Join('\n', wrong));
+        Assert.Empty(await scene.FailedReadsAsync(routes));
+        await scene.AssertChangesAreTakenAsync();
     }
 
     private static bool IsUnavailableProblem(HttpResponseMessage response, string body)
@@ -136,19 +137,14 @@ public sealed partial class DatabaseOutageRoutesTests
             && !string.IsNullOrEmpty(problem.RootElement.GetProperty("title").GetString());
     }
 
-    private static async Task<long> CreatedIdAsync(HttpClient admin, string path, string json)
-    {
-        using var response = await admin.PostAsync(new Uri(path, UriKind.Relative), new StringContent(json, Encoding.UTF8, "application/json"));
-        var body = await response.Content.ReadAsStringAsync();
-        Assert.True(response.StatusCode == HttpStatusCode.Created, $"{path}: {(int)response.StatusCode} {body}");
-        using var created = JsonDocument.Parse(body);
-        return created.RootElement.GetProperty("id").GetInt64();
-    }
-
     /// <summary>The routes of docs/api.md's headings (<c>### `GET /path?query`</c>), their queries left off.</summary>
-    private static List<Route> DocumentedRoutes() =>
-        [.. RouteHeading().Matches(File.ReadAllText(Repository.PathOf("docs", "api.md")))
+    private static List<Route> DocumentedRoutes()
+    {
+        List<Route> routes = [.. RouteHeading().Matches(File.ReadAllText(Repository.PathOf("docs", "api.md")))
             .Select(match => new Route(HttpMethod.Parse(match.Groups["method"].Value), match.Groups["path"].Value))];
+        Assert.True(routes.Count >= 40, $"docs/api.md documents {routes.Count} routes; its headings were not read");
+        return routes;
+    }
 
     [GeneratedRegex(@"^#{2,4} `(?<method>GET|POST|PUT|PATCH|DELETE) (?<path>/[^`?\s]*)[^`]*`", RegexOptions.Multiline)]
     private static partial Regex RouteHeading();
@@ -161,18 +157,152 @@ public sealed partial class DatabaseOutageRoutesTests
     }
 
     /// <summary>
-    /// Each route's request as its caller sends it, with a body that passes validation, so that only the database can
-    /// refuse it: an operator's route first needs its session read, a sensor's its grain, a login the operator's row.
+    /// A server on a PostgreSQL of its own, with one of each thing a route names: a sensor that reported, an open alert,
+    /// a channel, a maintenance window and a second operator, and the admin's session (plus a second one to log out).
     /// </summary>
-    private sealed record RouteCalls(string SensorToken, long ChannelId, long MaintenanceId)
+    private sealed class Scene : IAsyncDisposable
+    {
+        private Scene(ThrowawayPostgres postgres, string database, ServerProcess server)
+        {
+            Postgres = postgres;
+            Database = database;
+            Server = server;
+        }
+
+        public ThrowawayPostgres Postgres { get; }
+
+        public string Database { get; }
+
+        public ServerProcess Server { get; }
+
+        public HttpClient Admin { get; private set; } = null!;
+
+        private HttpClient Leaving { get; set; } = null!;
+
+        private RouteCalls Calls { get; set; } = null!;
+
+        public static async Task<Scene> StartAsync(string purpose)
+        {
+            var postgres = await ThrowawayPostgres.StartAsync();
+            var database = await postgres.CreateDatabaseAsync(purpose);
+            var scene = new Scene(postgres, database, ServerProcess.Start(database, purpose));
+            try
+            {
+                await scene.Server.WaitUntilReadyAsync();
+                scene.Admin = await scene.Server.LoginAsync();
+                scene.Leaving = await scene.Server.LoginAsync();
+                var (_, token) = await ProvisionAsync(scene.Admin, SensorId);
+                await StoredHeartbeatAsync(scene.Server.Http, SensorId, token);
+                await ProvisionAsync(scene.Admin, "outage-routes-silent", new { id = "outage-routes-silent", silenceThresholdSeconds = 1 });
+                await scene.CreatedAsync("/api/operators", """{"username":"ana","password":"a-password-of-length","role":"viewer"}""");
+                var channel = await scene.CreatedAsync("/api/channels", """{"name":"outage-hook","kind":"webhook","url":"http://127.0.0.1:9/hook"}""");
+                var window = await scene.CreatedAsync("/api/maintenance", $$"""{"end":"{{DateTimeOffset.UtcNow.AddDays(2):O}}","tags":["outage-tag"]}""");
+                var alert = await Eventually.MatchesAsync(scene.OpenAlertIdAsync, id => id is not null, TimeSpan.FromSeconds(30), "the silent sensor's alert is open");
+                scene.Calls = new RouteCalls(
+                    token, scene.Server.AdminPassword, alert!.Value, channel.GetProperty("id").GetInt64(), window.GetProperty("id").GetInt64());
+                return scene;
+            }
+            catch
+            {
+                await scene.DisposeAsync();
+                throw;
+            }
+        }
+
+        public async Task<(HttpResponseMessage Response, string Body)> SendAsync(Route route)
+        {
+            using var request = Calls.Request(route);
+            var response = await (route.Key == "POST /api/auth/logout" ? Leaving : Admin).SendAsync(request);
+            return (response, await response.Content.ReadAsStringAsync());
+        }
+
+        /// <summary>Every documented read, once each, on the admin's session: those that did not answer 2xx.</summary>
+        public async Task<List<string>> FailedReadsAsync(IEnumerable<Route> routes)
+        {
+            var failed = new List<string>();
+            foreach (var route in routes.Where(route => route.Method == HttpMethod.Get))
+            {
+                var (response, body) = await SendAsync(route);
+                using (response)
+                {
+                    // The ranking's documented answer while there is no history to learn from, as in this database.
+                    var noModelYet = route.Key == "GET /api/analytics/at-risk" && body.Contains("\"No failure model yet\"", StringComparison.Ordinal);
+                    if (!response.IsSuccessStatusCode && !noModelYet)
+                    {
+                        failed.Add($"{route}: {(int)response.StatusCode} {body}");
+                    }
+                }
+            }
+
+            return failed;
+        }
+
+        /// <summary>Changes are taken again, on the same session.</summary>
+        public async Task AssertChangesAreTakenAsync()
+        {
+            using var change = await Admin.PostAsync(
+                new Uri("/api/sensors", UriKind.Relative), new StringContent("""{"id":"outage-routes-4"}""", Encoding.UTF8, "application/json"));
+            Assert.True(change.StatusCode == HttpStatusCode.Created, $"a change once the database took them again: {(int)change.StatusCode} {await change.Content.ReadAsStringAsync()}");
+        }
+
+        /// <summary>
+        /// The database read only for new sessions (as a standby is), or writable again, and every session the server
+        /// holds on it ended, so its next connections are new ones.
+        /// </summary>
+        public async Task RefuseWritesAsync(bool refuse)
+        {
+            // From the server's own database, which a read-only session could not alter back.
+            var name = new NpgsqlConnectionStringBuilder(Database).Database;
+            await using var connection = new NpgsqlConnection(new NpgsqlConnectionStringBuilder(Postgres.AdminConnectionString) { Pooling = false }.ConnectionString);
+            await connection.OpenAsync();
+            await using (var alter = new NpgsqlCommand($"ALTER DATABASE \"{name}\" SET default_transaction_read_only = {(refuse ? "on" : "off")}", connection))
+            {
+                await alter.ExecuteNonQueryAsync();
+            }
+
+            await using var end = new NpgsqlCommand("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = $1", connection);
+            end.Parameters.AddWithValue(name!);
+            await end.ExecuteScalarAsync();
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            Admin?.Dispose();
+            Leaving?.Dispose();
+            await Server.DisposeAsync();
+            await Postgres.DisposeAsync();
+        }
+
+        private async Task<long?> OpenAlertIdAsync()
+        {
+            using var response = await Admin.GetAsync(new Uri("/api/alerts?state=open", UriKind.Relative));
+            using var alerts = JsonDocument.Parse(await response.Content.ReadAsStringAsync());
+            return alerts.RootElement.GetProperty("items").EnumerateArray().Select(alert => (long?)alert.GetProperty("id").GetInt64()).FirstOrDefault();
+        }
+
+        private async Task<JsonElement> CreatedAsync(string path, string json)
+        {
+            using var response = await Admin.PostAsync(new Uri(path, UriKind.Relative), new StringContent(json, Encoding.UTF8, "application/json"));
+            var body = await response.Content.ReadAsStringAsync();
+            Assert.True(response.StatusCode == HttpStatusCode.Created, $"{path}: {(int)response.StatusCode} {body}");
+            return JsonDocument.Parse(body).RootElement.Clone();
+        }
+    }
+
+    /// <summary>
+    /// Each route's request as its caller sends it, with a body that passes validation and names things that exist,
+    /// so that only the database can refuse it: an operator's route first needs its session read, a sensor's its
+    /// grain, a login the operator's row. <c>{username}</c> is the second operator, so no change touches the admin.
+    /// </summary>
+    private sealed record RouteCalls(string SensorToken, string AdminPassword, long AlertId, long ChannelId, long MaintenanceId)
     {
         private static readonly string Future = DateTimeOffset.UtcNow.AddDays(1).ToString("O");
 
-        private static readonly Dictionary<string, (string Body, string ContentType)> Bodies = new(StringComparer.Ordinal)
+        private Dictionary<string, (string Body, string ContentType)> Bodies => new(StringComparer.Ordinal)
         {
-            ["POST /api/auth/login"] = ("""{"username":"admin","password":"not-the-password"}""", "application/json"),
-            ["POST /api/auth/password"] = ("""{"current":"not-the-password","new":"a-new-password-of-length"}""", "application/json"),
-            ["POST /api/operators"] = ("""{"username":"ana","password":"a-password-of-length","role":"viewer"}""", "application/json"),
+            ["POST /api/auth/login"] = ($$"""{"username":"admin","password":{{JsonSerializer.Serialize(AdminPassword)}}}""", "application/json"),
+            ["POST /api/auth/password"] = ($$"""{"current":{{JsonSerializer.Serialize(AdminPassword)}},"new":"a-new-password-of-length"}""", "application/json"),
+            ["POST /api/operators"] = ("""{"username":"bea","password":"a-password-of-length","role":"viewer"}""", "application/json"),
             ["PATCH /api/operators/{username}"] = ("""{"role":"operator"}""", "application/json"),
             ["POST /api/operators/{username}/password"] = ("""{"password":"another-password-1"}""", "application/json"),
             ["POST /api/sensors"] = ("""{"id":"outage-routes-2"}""", "application/json"),
@@ -190,7 +320,7 @@ public sealed partial class DatabaseOutageRoutesTests
         public HttpRequestMessage Request(Route route)
         {
             var path = route.Path
-                .Replace("{username}", "admin", StringComparison.Ordinal)
+                .Replace("{username}", "ana", StringComparison.Ordinal)
                 .Replace("{id}", IdFor(route.Path), StringComparison.Ordinal);
             var request = new HttpRequestMessage(route.Method, new Uri(path, UriKind.Relative));
             if (Bodies.TryGetValue(route.Key, out var body))
@@ -209,9 +339,9 @@ public sealed partial class DatabaseOutageRoutesTests
         }
 
         private string IdFor(string path) =>
-            path.StartsWith("/api/channels/", StringComparison.Ordinal) ? ChannelId.ToString(System.Globalization.CultureInfo.InvariantCulture)
-            : path.StartsWith("/api/maintenance/", StringComparison.Ordinal) ? MaintenanceId.ToString(System.Globalization.CultureInfo.InvariantCulture)
-            : path.StartsWith("/api/alerts/", StringComparison.Ordinal) ? "1"
+            path.StartsWith("/api/channels/", StringComparison.Ordinal) ? ChannelId.ToString(CultureInfo.InvariantCulture)
+            : path.StartsWith("/api/maintenance/", StringComparison.Ordinal) ? MaintenanceId.ToString(CultureInfo.InvariantCulture)
+            : path.StartsWith("/api/alerts/", StringComparison.Ordinal) ? AlertId.ToString(CultureInfo.InvariantCulture)
             : SensorId;
     }
 }
