@@ -59,6 +59,7 @@ app.UseSensors360Problems();
 // Routing here, after the edge and the problem bodies: endpoints marked ShortCircuit (the heartbeat routes) run
 // from this point and skip the page, cookie, origin and authorization steps below, which they do not use.
 app.UseRouting();
+app.UseUnavailableRetryAfter();
 app.UseClosedConnectionRetry();
 app.UseDashboardPage();
 app.UsePageOriginCheck();

@@ -1,5 +1,4 @@
 using Microsoft.AspNetCore.Diagnostics;
-using Microsoft.AspNetCore.Mvc;
 using Npgsql;
 
 namespace Sensors360.Server.Http;
@@ -8,7 +7,7 @@ namespace Sensors360.Server.Http;
 /// A request that failed because the database did not answer gets 503 with <c>Retry-After</c>, not 500:
 /// the request was fine, and trying again later will work.
 /// </summary>
-internal sealed partial class DatabaseUnavailableHandler(IProblemDetailsService problems, ILogger<DatabaseUnavailableHandler> logger) : IExceptionHandler
+internal sealed partial class DatabaseUnavailableHandler(ILogger<DatabaseUnavailableHandler> logger) : IExceptionHandler
 {
     public async ValueTask<bool> TryHandleAsync(HttpContext httpContext, Exception exception, CancellationToken cancellationToken)
     {
@@ -19,19 +18,15 @@ internal sealed partial class DatabaseUnavailableHandler(IProblemDetailsService 
 
         var reason = exception.Message.ReplaceLineEndings(" ");
         LogUnavailable(logger, httpContext.Request.Path, reason);
-        httpContext.Response.StatusCode = StatusCodes.Status503ServiceUnavailable;
         httpContext.Response.Headers.RetryAfter = HttpProblems.UnavailableRetryAfterSeconds;
-        return await problems.TryWriteAsync(new ProblemDetailsContext
-        {
-            HttpContext = httpContext,
-            Exception = exception,
-            ProblemDetails = new ProblemDetails
-            {
-                Status = StatusCodes.Status503ServiceUnavailable,
-                Title = "Database unavailable",
-                Detail = "The database did not answer; nothing was changed. Try again shortly.",
-            },
-        });
+        // Written as a problem result, which writes its JSON itself when the caller accepts no JSON (where the
+        // problem service alone would refuse, and the caller would get an empty 503).
+        await HttpProblems.Problem(
+            StatusCodes.Status503ServiceUnavailable,
+            "Database unavailable",
+            "The database could not take the request (it did not answer, or refused a write); nothing was changed. Try again shortly.")
+            .ExecuteAsync(httpContext);
+        return true;
     }
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "{Path}: database unavailable: {Reason}")]

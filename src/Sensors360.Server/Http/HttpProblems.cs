@@ -19,17 +19,35 @@ public static class HttpProblems
 
     public static WebApplicationBuilder AddSensors360Problems(this WebApplicationBuilder builder)
     {
-        // Every 503 says when to try again, whichever way its problem was made (an endpoint's result, the exception handler).
-        builder.Services.AddProblemDetails(options => options.CustomizeProblemDetails = context =>
-        {
-            var response = context.HttpContext.Response;
-            if (response.StatusCode == StatusCodes.Status503ServiceUnavailable && !response.Headers.ContainsKey(HeaderNames.RetryAfter))
-            {
-                response.Headers.RetryAfter = UnavailableRetryAfterSeconds;
-            }
-        });
+        builder.Services.AddProblemDetails();
         builder.Services.AddExceptionHandler<DatabaseUnavailableHandler>();
         return builder;
+    }
+
+    /// <summary>
+    /// Every 503 of a routed request says when to try again, however it was written (a problem result, which writes
+    /// itself when the caller accepts no JSON; a bare status). After routing, so the short-circuited heartbeat routes,
+    /// which set their own, pay nothing for it.
+    /// </summary>
+    public static WebApplication UseUnavailableRetryAfter(this WebApplication app)
+    {
+        app.Use((context, next) =>
+        {
+            context.Response.OnStarting(
+                static state =>
+                {
+                    var response = (HttpResponse)state;
+                    if (response.StatusCode == StatusCodes.Status503ServiceUnavailable && !response.Headers.ContainsKey(HeaderNames.RetryAfter))
+                    {
+                        response.Headers.RetryAfter = UnavailableRetryAfterSeconds;
+                    }
+
+                    return Task.CompletedTask;
+                },
+                context.Response);
+            return next(context);
+        });
+        return app;
     }
 
     public static WebApplication UseSensors360Problems(this WebApplication app)
