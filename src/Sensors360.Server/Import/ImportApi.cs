@@ -72,7 +72,6 @@ public static class ImportApi
         }
         catch (Exception e) when (e is NpgsqlException or TimeoutException)
         {
-            http.Response.Headers.RetryAfter = UnavailableRetryAfterSeconds;
             return Problem(503, "Import interrupted", $"""
                 The database failed after {import.Imported} heartbeats were imported ({import.Duplicates} duplicates) up to line {import.CommittedThroughLine}; nothing after that line was stored. Sending the whole body again is safe: what is stored counts as duplicates.
                 """);

@@ -171,14 +171,15 @@ internal sealed partial class OperatorSessionStore(
 
     private async Task<AuthenticationTicket?> RetrieveCoreAsync(string key, HttpContext? httpContext, CancellationToken cancellationToken)
     {
-        if (httpContext?.GetEndpoint()?.Metadata.GetMetadata<ReadsNoOperatorSession>() is not null)
+        var metadata = httpContext?.GetEndpoint()?.Metadata;
+        if (metadata?.GetMetadata<ReadsNoOperatorSession>() is not null)
         {
             // Liveness and metrics never look at who calls, and must answer while the database cannot: a browser
             // that sends its cookie along is served as anonymous, its session left as it is.
             return null;
         }
 
-        if (httpContext?.GetEndpoint()?.Metadata.GetMetadata<StartsNewOperatorSession>() is not null)
+        if (httpContext is not null && metadata?.GetMetadata<StartsNewOperatorSession>() is not null)
         {
             // A login never continues the session it came with: otherwise the cookie framework would put the new
             // operator into the old key (it renews a known key instead of storing a new one), and whoever had
