@@ -20,7 +20,6 @@ public static class HttpProblems
     public static WebApplicationBuilder AddSensors360Problems(this WebApplicationBuilder builder)
     {
         builder.Services.AddProblemDetails();
-        builder.Services.AddExceptionHandler<DatabaseUnavailableHandler>();
         return builder;
     }
 
@@ -52,8 +51,9 @@ public static class HttpProblems
 
     public static WebApplication UseSensors360Problems(this WebApplication app)
     {
-        app.UseExceptionHandler();
-        app.UseStatusCodePages();
+        app.UseExceptionHandler(FailedRequestProblems.Options(app));
+        // A problem result, not the problem service alone, so a caller that accepts no JSON gets the problem too.
+        app.UseStatusCodePages(static context => TypedResults.Problem(statusCode: context.HttpContext.Response.StatusCode).ExecuteAsync(context.HttpContext));
         return app;
     }
 

@@ -23,7 +23,7 @@ namespace Sensors360.Server.Operators;
 /// </summary>
 /// <remarks>
 /// A database outage while a session is read is not caught here: authentication runs inside the exception
-/// handler, so <see cref="Http.DatabaseUnavailableHandler"/> answers 503 (the session may well be valid, and a
+/// handler, so <see cref="Http.FailedRequestProblems"/> answers 503 (the session may well be valid, and a
 /// 401 would send the operator to a login that cannot work either).
 /// </remarks>
 internal sealed partial class OperatorSessionStore(

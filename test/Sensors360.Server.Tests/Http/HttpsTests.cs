@@ -45,6 +45,38 @@ public sealed class HttpsTests(ThrowawayPostgres postgres)
     }
 
     [Fact]
+    public async Task Over_https_errors_carry_HSTS_too_even_those_the_exception_handler_writes()
+    {
+        using var certificate = SelfSignedCertificate.Create();
+        var database = await postgres.CreateDatabaseAsync(nameof(Over_https_errors_carry_HSTS_too_even_those_the_exception_handler_writes));
+        await using var server = ServerProcess.Start(database, "https-errors", https: certificate);
+        await server.WaitUntilReadyAsync();
+        using var client = new HttpClient(server.NewHandler()) { BaseAddress = server.BaseAddress, Timeout = TimeSpan.FromSeconds(30) };
+        using var login = await PostLoginAsync(client, server.Origin, server.AdminPassword);
+        var cookie = Assert.Single(login.Headers.GetValues("Set-Cookie")).Split(';')[0];
+
+        using (var unknown = await SendAsync(client, HttpMethod.Get, "/api/no-such-route", cookie, origin: null))
+        {
+            Assert.Equal(HttpStatusCode.NotFound, unknown.StatusCode);
+            Assert.True(unknown.Headers.Contains("Strict-Transport-Security"), "HSTS on a status-code page");
+        }
+
+        // The server's database refuses connections: the audit read throws, and the exception handler answers.
+        await AllowConnectionsAsync(database, allow: false);
+        try
+        {
+            using var unavailable = await SendAsync(client, HttpMethod.Get, "/api/audit", cookie, origin: null);
+            await Sensors.SensorClient.AssertProblemAsync(unavailable, 503);
+            Assert.True(unavailable.Headers.Contains("Strict-Transport-Security"), "HSTS on the exception handler's 503");
+            Assert.True(unavailable.Headers.Contains("Retry-After"));
+        }
+        finally
+        {
+            await AllowConnectionsAsync(database, allow: true);
+        }
+    }
+
+    [Fact]
     public async Task Behind_a_trusted_proxy_the_cookie_is_Secure_and_the_login_limit_keys_on_the_forwarded_client()
     {
         var database = await postgres.CreateDatabaseAsync(nameof(Behind_a_trusted_proxy_the_cookie_is_Secure_and_the_login_limit_keys_on_the_forwarded_client));
@@ -241,6 +273,22 @@ public sealed class HttpsTests(ThrowawayPostgres postgres)
         request.Headers.Add(ForwardedFor, forwardedFor);
         request.Headers.Add(ForwardedProto, "https");
         return await client.SendAsync(request, Cancel);
+    }
+
+    /// <summary>The database refusing new connections (or taking them again), every session the server holds on it ended.</summary>
+    private async Task AllowConnectionsAsync(string database, bool allow)
+    {
+        var name = new Npgsql.NpgsqlConnectionStringBuilder(database).Database;
+        await using var connection = new Npgsql.NpgsqlConnection(new Npgsql.NpgsqlConnectionStringBuilder(postgres.AdminConnectionString) { Pooling = false }.ConnectionString);
+        await connection.OpenAsync(Cancel);
+        await using (var alter = new Npgsql.NpgsqlCommand($"ALTER DATABASE \"{name}\" ALLOW_CONNECTIONS {(allow ? "true" : "false")}", connection))
+        {
+            await alter.ExecuteNonQueryAsync(Cancel);
+        }
+
+        await using var end = new Npgsql.NpgsqlCommand("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = $1", connection);
+        end.Parameters.AddWithValue(name!);
+        await end.ExecuteScalarAsync(Cancel);
     }
 
     private static async Task<HttpResponseMessage> SendAsync(HttpClient client, HttpMethod method, string path, string cookie, string? origin)

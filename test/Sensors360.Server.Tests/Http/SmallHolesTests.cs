@@ -102,6 +102,56 @@ public sealed class SmallHolesTests(RunningServer running) : IClassFixture<Runni
         Assert.Contains("is active", detailed.GetProperty("checks").GetProperty("silo").GetProperty("description").GetString(), StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData(null)]
+    [InlineData("text/html")]
+    [InlineData("text/plain")]
+    public async Task Errors_the_framework_writes_are_problem_bodies_whatever_the_caller_accepts(string? accept)
+    {
+        foreach (var (method, path, contentType, body, status) in new (HttpMethod, string, string?, string?, int)[]
+        {
+            (HttpMethod.Get, "/api/no-such-route", null, null, 404),
+            (HttpMethod.Put, "/api/channels", "application/json", "{}", 405),
+            (HttpMethod.Post, "/api/channels", "application/json", "{\"name\":", 400),
+            (HttpMethod.Post, "/api/channels", "text/plain", "name", 415),
+        })
+        {
+            using var request = new HttpRequestMessage(method, new Uri(path, UriKind.Relative));
+            if (accept is not null)
+            {
+                request.Headers.Add("Accept", accept);
+            }
+
+            if (body is not null)
+            {
+                request.Content = new StringContent(body, Encoding.UTF8, contentType!);
+            }
+
+            using var response = await running.Operator.SendAsync(request, Cancel);
+            await AssertProblemAsync(response, status);
+        }
+    }
+
+    [Fact]
+    public async Task A_heartbeat_whose_body_is_broken_on_the_wire_is_a_400_problem_not_a_500()
+    {
+        const string id = "broken-body";
+        var (_, token) = await ProvisionAsync(running.Operator, id);
+        using var client = new System.Net.Sockets.TcpClient();
+        await client.ConnectAsync(running.Server.BaseAddress.Host, running.Server.BaseAddress.Port, Cancel);
+        var stream = client.GetStream();
+        // "zz" is no chunk size: Kestrel fails the endpoint's body read with a bad request.
+        var request = $"POST /api/sensors/{id}/heartbeat HTTP/1.1\r\nHost: {running.Server.BaseAddress.Authority}\r\n" +
+            $"Authorization: Bearer {token}\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\nzz\r\n";
+        await stream.WriteAsync(Encoding.ASCII.GetBytes(request), Cancel);
+        using var reader = new StreamReader(stream, Encoding.UTF8);
+        var answer = await reader.ReadToEndAsync(Cancel);
+
+        Assert.StartsWith("HTTP/1.1 400 ", answer, StringComparison.Ordinal);
+        Assert.Contains("Content-Type: application/problem+json", answer, StringComparison.OrdinalIgnoreCase);
+        Assert.Contains("\"status\":400", answer, StringComparison.Ordinal);
+    }
+
     [Fact]
     public async Task The_page_its_files_and_the_API_send_CSP_nosniff_and_Referrer_Policy()
     {
