@@ -100,6 +100,26 @@ public sealed class ThrowawayPostgres : IAsyncLifetime
         return ConnectionStringFor(name);
     }
 
+    /// <summary>
+    /// Alters one of this server's databases (<c>ALTER DATABASE name {alteration}</c>, e.g. <c>ALLOW_CONNECTIONS false</c>)
+    /// and ends every session on it, so what its clients do next meets the change. From the maintenance database: a
+    /// session on the altered one might not be able to alter it back.
+    /// </summary>
+    public async Task AlterDatabaseAsync(string connectionString, string alteration)
+    {
+        var name = new NpgsqlConnectionStringBuilder(connectionString).Database;
+        await using var connection = new NpgsqlConnection(new NpgsqlConnectionStringBuilder(AdminConnectionString) { Pooling = false }.ConnectionString);
+        await connection.OpenAsync();
+        await using (var alter = new NpgsqlCommand($"ALTER DATABASE \"{name}\" {alteration}", connection))
+        {
+            await alter.ExecuteNonQueryAsync();
+        }
+
+        await using var end = new NpgsqlCommand("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = $1", connection);
+        end.Parameters.AddWithValue(name!);
+        await end.ExecuteScalarAsync();
+    }
+
     public async ValueTask DisposeAsync()
     {
         NpgsqlConnection.ClearAllPools();

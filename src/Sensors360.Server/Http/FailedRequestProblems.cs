@@ -6,14 +6,15 @@ namespace Sensors360.Server.Http;
 
 /// <summary>
 /// What a request that threw answers, always as a problem body whatever its caller accepts: 503 with <c>Retry-After</c>
-/// when the database did not answer or refused a write (the request was fine, and trying again later will work), a bad
-/// request's own status when its body broke off or was malformed on the wire (400, 408, 413), otherwise 500.
+/// when the database did not answer or refused the work (the request was fine, and trying again later will work), a bad
+/// request's own status when its body was malformed on the wire or too large (400, 408, 413), otherwise 500: among them
+/// a statement the database rejected for its data or schema, which waiting does not mend.
 /// </summary>
 internal static partial class FailedRequestProblems
 {
     public static ExceptionHandlerOptions Options(IApplicationBuilder app)
     {
-        var logger = app.ApplicationServices.GetRequiredService<ILoggerFactory>().CreateLogger(typeof(FailedRequestProblems).FullName!);
+        var logger = app.ApplicationServices.GetRequiredService<ILoggerFactory>().CreateLogger(typeof(FailedRequestProblems));
         var branch = app.New();
         // The exception handler cleared the response's headers, HSTS among them (every https response carries it).
         branch.UseHsts();
@@ -30,6 +31,9 @@ internal static partial class FailedRequestProblems
 
     private static int StatusOf(Exception exception) => exception switch
     {
+        // SQLSTATE classes 22 (data exception), 23 (integrity constraint) and 42 (syntax or access rule): a bug or a
+        // broken schema or grant, to be logged with its stack.
+        PostgresException { SqlState: ['2', '2' or '3', ..] or ['4', '2', ..] } => StatusCodes.Status500InternalServerError,
         NpgsqlException or TimeoutException => StatusCodes.Status503ServiceUnavailable,
         BadHttpRequestException bad => bad.StatusCode,
         _ => StatusCodes.Status500InternalServerError,

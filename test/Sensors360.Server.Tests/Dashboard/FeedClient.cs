@@ -98,14 +98,18 @@ internal sealed class FeedClient : IAsyncDisposable
         return JsonDocument.Parse(buffer.AsMemory(0, length)).RootElement.Clone();
     }
 
-    /// <summary>Reads until a message of <paramref name="type"/> that <paramref name="accept"/> accepts arrives.</summary>
-    public async Task<JsonElement> WaitForAsync(string type, Func<JsonElement, bool> accept, TimeSpan timeout)
+    /// <summary>
+    /// Reads until a message of <paramref name="type"/> that <paramref name="accept"/> accepts arrives, or with
+    /// <paramref name="orError"/> an <c>error</c> frame, which it returns instead.
+    /// </summary>
+    public async Task<JsonElement> WaitForAsync(string type, Func<JsonElement, bool> accept, TimeSpan timeout, bool orError = false)
     {
         var clock = System.Diagnostics.Stopwatch.StartNew();
         while (clock.Elapsed < timeout)
         {
             var message = await ReceiveAsync(timeout - clock.Elapsed) ?? throw new InvalidOperationException($"The server closed the socket ({_socket.CloseStatus}) while waiting for {type}.");
-            if (message.GetProperty("type").GetString() == type && accept(message))
+            var received = message.GetProperty("type").GetString();
+            if ((received == type && accept(message)) || (orError && received == "error"))
             {
                 return message;
             }

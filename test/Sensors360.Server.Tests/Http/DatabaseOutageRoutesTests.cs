@@ -4,7 +4,6 @@ using System.Net.Http.Headers;
 using System.Text;
 using System.Text.Json;
 using System.Text.RegularExpressions;
-using Npgsql;
 using Sensors360.Testing;
 using static Sensors360.Server.Tests.Sensors.SensorClient;
 
@@ -272,21 +271,8 @@ public sealed partial class DatabaseOutageRoutesTests
         /// The database read only for new sessions (as a standby is), or writable again, and every session the server
         /// holds on it ended, so its next connections are new ones.
         /// </summary>
-        public async Task RefuseWritesAsync(bool refuse)
-        {
-            // From the admin database: a session on the server's own, read only, could not alter it back.
-            var name = new NpgsqlConnectionStringBuilder(Database).Database;
-            await using var connection = new NpgsqlConnection(new NpgsqlConnectionStringBuilder(Postgres.AdminConnectionString) { Pooling = false }.ConnectionString);
-            await connection.OpenAsync();
-            await using (var alter = new NpgsqlCommand($"ALTER DATABASE \"{name}\" SET default_transaction_read_only = {(refuse ? "on" : "off")}", connection))
-            {
-                await alter.ExecuteNonQueryAsync();
-            }
-
-            await using var end = new NpgsqlCommand("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = $1", connection);
-            end.Parameters.AddWithValue(name!);
-            await end.ExecuteScalarAsync();
-        }
+        public Task RefuseWritesAsync(bool refuse) =>
+            Postgres.AlterDatabaseAsync(Database, $"SET default_transaction_read_only = {(refuse ? "on" : "off")}");
 
         public async ValueTask DisposeAsync()
         {

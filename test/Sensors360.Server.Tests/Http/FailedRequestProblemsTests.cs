@@ -27,11 +27,12 @@ public sealed class FailedRequestProblemsTests
         builder.Logging.ClearProviders().AddFakeLogging();
         builder.AddSensors360Problems();
         await using var app = builder.Build();
+        // The problem steps alone: the heartbeat routes skip the later one that adds Retry-After to a 503 lacking it.
         app.UseSensors360Problems();
         app.UseRouting();
-        app.UseUnavailableRetryAfter();
         app.MapGet("/fault", () => ThrowAsync(new InvalidOperationException("a bug")));
         app.MapGet("/outage", () => ThrowAsync(new NpgsqlException("the database did not answer")));
+        app.MapGet("/broken-statement", () => ThrowAsync(new PostgresException("relation \"sensorz\" does not exist", "ERROR", "ERROR", PostgresErrorCodes.UndefinedTable)));
         app.MapGet("/too-large", () => ThrowAsync(new BadHttpRequestException("too large", StatusCodes.Status413PayloadTooLarge)));
         await app.StartAsync(Cancel);
         using var client = new HttpClient { BaseAddress = new Uri(app.Urls.Single()) };
@@ -40,6 +41,13 @@ public sealed class FailedRequestProblemsTests
         {
             await AssertProblemAsync(fault, 500);
             Assert.False(fault.Headers.Contains("Retry-After"), "a bug is not fixed by waiting");
+        }
+
+        // Waiting does not mend a statement the database rejects for its schema: a fault, not an outage.
+        using (var broken = await GetAsync(client, "/broken-statement", accept))
+        {
+            await AssertProblemAsync(broken, 500);
+            Assert.False(broken.Headers.Contains("Retry-After"));
         }
 
         using (var outage = await GetAsync(client, "/outage", accept))
@@ -58,11 +66,14 @@ public sealed class FailedRequestProblemsTests
             await AssertProblemAsync(unknown, 404);
         }
 
-        // The bug is logged as an error with its exception; the outage as one warning line, without its stack.
+        // The faults are logged as errors with their exceptions; the outage as one warning line, without its stack; the
+        // client's bad request not at all.
         var logs = app.Services.GetFakeLogCollector().GetSnapshot();
         Assert.Contains(logs, log => log.Level == LogLevel.Error && log.Exception is InvalidOperationException);
+        Assert.Contains(logs, log => log.Level == LogLevel.Error && log.Exception is PostgresException);
         Assert.Contains(logs, log => log.Level == LogLevel.Warning && log.Message.Contains("/outage: database unavailable: the database did not answer", StringComparison.Ordinal));
-        Assert.DoesNotContain(logs, log => log.Exception is NpgsqlException);
+        Assert.DoesNotContain(logs, log => log.Exception is NpgsqlException and not PostgresException);
+        Assert.DoesNotContain(logs, log => log.Exception is BadHttpRequestException);
         await app.StopAsync(Cancel);
     }
 

@@ -2,6 +2,7 @@ using System.Net;
 using System.Net.Http.Json;
 using Sensors360.Server.Operators;
 using Sensors360.Testing;
+using static Sensors360.Server.Tests.Sensors.SensorClient;
 
 namespace Sensors360.Server.Tests.Http;
 
@@ -62,17 +63,17 @@ public sealed class HttpsTests(ThrowawayPostgres postgres)
         }
 
         // The server's database refuses connections: the audit read throws, and the exception handler answers.
-        await AllowConnectionsAsync(database, allow: false);
+        await postgres.AlterDatabaseAsync(database, "ALLOW_CONNECTIONS false");
         try
         {
             using var unavailable = await SendAsync(client, HttpMethod.Get, "/api/audit", cookie, origin: null);
-            await Sensors.SensorClient.AssertProblemAsync(unavailable, 503);
+            await AssertProblemAsync(unavailable, 503);
             Assert.True(unavailable.Headers.Contains("Strict-Transport-Security"), "HSTS on the exception handler's 503");
             Assert.True(unavailable.Headers.Contains("Retry-After"));
         }
         finally
         {
-            await AllowConnectionsAsync(database, allow: true);
+            await postgres.AlterDatabaseAsync(database, "ALLOW_CONNECTIONS true");
         }
     }
 
@@ -273,22 +274,6 @@ public sealed class HttpsTests(ThrowawayPostgres postgres)
         request.Headers.Add(ForwardedFor, forwardedFor);
         request.Headers.Add(ForwardedProto, "https");
         return await client.SendAsync(request, Cancel);
-    }
-
-    /// <summary>The database refusing new connections (or taking them again), every session the server holds on it ended.</summary>
-    private async Task AllowConnectionsAsync(string database, bool allow)
-    {
-        var name = new Npgsql.NpgsqlConnectionStringBuilder(database).Database;
-        await using var connection = new Npgsql.NpgsqlConnection(new Npgsql.NpgsqlConnectionStringBuilder(postgres.AdminConnectionString) { Pooling = false }.ConnectionString);
-        await connection.OpenAsync(Cancel);
-        await using (var alter = new Npgsql.NpgsqlCommand($"ALTER DATABASE \"{name}\" ALLOW_CONNECTIONS {(allow ? "true" : "false")}", connection))
-        {
-            await alter.ExecuteNonQueryAsync(Cancel);
-        }
-
-        await using var end = new Npgsql.NpgsqlCommand("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = $1", connection);
-        end.Parameters.AddWithValue(name!);
-        await end.ExecuteScalarAsync(Cancel);
     }
 
     private static async Task<HttpResponseMessage> SendAsync(HttpClient client, HttpMethod method, string path, string cookie, string? origin)
