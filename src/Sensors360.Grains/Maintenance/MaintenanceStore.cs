@@ -86,16 +86,16 @@ public sealed class MaintenanceStore(NpgsqlDataSource db)
     }
 
     /// <summary>
-    /// A window not begun is deleted; a running one ends at <paramref name="now"/> (its past stays history, for
-    /// uptime); one already over is left as it is.
+    /// A window not begun (or beginning at <paramref name="now"/>) is deleted; a running one ends at
+    /// <paramref name="now"/> (its past stays history, for uptime); one already over is left as it is.
     /// </summary>
     public async Task<MaintenanceRemoval> RemoveAsync(long id, DateTimeOffset now, CancellationToken cancellationToken)
     {
         await using var command = db.CreateCommand($"""
             WITH target AS (SELECT id, starts_at, ends_at FROM maintenance_window WHERE id = $1 FOR UPDATE),
-                 deleted AS (DELETE FROM maintenance_window w USING target t WHERE w.id = t.id AND t.starts_at > $2 RETURNING w.id),
+                 deleted AS (DELETE FROM maintenance_window w USING target t WHERE w.id = t.id AND t.starts_at >= $2 RETURNING w.id),
                  ended AS (UPDATE maintenance_window w SET ends_at = $2 FROM target t
-                           WHERE w.id = t.id AND t.starts_at <= $2 AND t.ends_at > $2 RETURNING w.id)
+                           WHERE w.id = t.id AND t.starts_at < $2 AND t.ends_at > $2 RETURNING w.id)
             SELECT CASE WHEN EXISTS (SELECT 1 FROM deleted) THEN 'deleted'
                         WHEN EXISTS (SELECT 1 FROM ended) THEN 'ended'
                         WHEN EXISTS (SELECT 1 FROM target) THEN 'alreadyover'

@@ -17,9 +17,13 @@ public static partial class Instants
     public static bool TryParse(string? text, out DateTimeOffset instant)
     {
         instant = default;
+        // The first and last instants .NET can hold are no times at all to PostgreSQL: Npgsql sends them as -infinity
+        // and infinity, which no date arithmetic takes.
         return text is not null
             && WithOffset().IsMatch(text)
-            && DateTimeOffset.TryParse(text, CultureInfo.InvariantCulture, DateTimeStyles.RoundtripKind, out instant);
+            && DateTimeOffset.TryParse(text, CultureInfo.InvariantCulture, DateTimeStyles.RoundtripKind, out instant)
+            && instant.UtcTicks != DateTimeOffset.MinValue.UtcTicks
+            && instant.UtcTicks != DateTimeOffset.MaxValue.UtcTicks;
     }
 
     /// <summary>Whether <paramref name="instant"/> lies beyond <paramref name="now"/> by more than the allowed skew.</summary>

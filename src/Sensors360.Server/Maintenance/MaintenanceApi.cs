@@ -266,8 +266,8 @@ public static class MaintenanceApi
         && tags.Distinct(StringComparer.Ordinal).Count() == tags.Length;
 
     private static ProblemHttpResult? InvalidReason(string? reason) =>
-        reason is { Length: > MaxReasonLength }
-            ? Problem(400, "Invalid reason", $"reason must be at most {MaxReasonLength} characters")
+        reason is { Length: > MaxReasonLength } || !StoredText.IsValid(reason)
+            ? Problem(400, "Invalid reason", $"reason must be at most {MaxReasonLength} characters, {StoredText.Rule}")
             : null;
 
     private static Dictionary<string, object?> Details(MaintenanceWindow window) => new()

@@ -2,6 +2,7 @@ using System.Globalization;
 using Microsoft.AspNetCore.Http.HttpResults;
 using MimeKit;
 using Sensors360.Grains.Sensors;
+using Sensors360.Server.Http;
 using static Sensors360.Server.Http.HttpProblems;
 
 namespace Sensors360.Server.Notifications;
@@ -62,9 +63,9 @@ public static class ChannelRules
     public static (ChannelDraft? Draft, ProblemHttpResult? Problem) Apply(ChannelRequest request, ChannelDraft? existing, string newSecret)
     {
         var name = request.Name ?? existing?.Name;
-        if (string.IsNullOrWhiteSpace(name) || name.Length > MaxName || name.Trim() != name)
+        if (string.IsNullOrWhiteSpace(name) || name.Length > MaxName || name.Trim() != name || !StoredText.IsValid(name))
         {
-            return Fail("Invalid name", $"name must be 1 to {MaxName} characters, without leading or trailing spaces");
+            return Fail("Invalid name", $"name must be 1 to {MaxName} characters, without leading or trailing spaces, {StoredText.Rule}");
         }
 
         var kind = request.Kind ?? existing?.Kind;
@@ -119,7 +120,7 @@ public static class ChannelRules
         // A client that sends back what it read (a PATCH of the whole channel) sends the masked url: it keeps the stored one.
         var url = existing is not null && request.Url is { } sent && sent == ShownUrl(existing.Kind, existing.Url) ? existing.Url : request.Url ?? existing?.Url;
         if (url is null || !Uri.TryCreate(url, UriKind.Absolute, out var parsed) || (parsed.Scheme != Uri.UriSchemeHttp && parsed.Scheme != Uri.UriSchemeHttps)
-            || !string.IsNullOrEmpty(parsed.UserInfo) || url.Length > 2000)
+            || !string.IsNullOrEmpty(parsed.UserInfo) || url.Length > 2000 || !StoredText.IsValid(url))
         {
             return Fail("Invalid url", "url must be an absolute http or https URL without credentials (loopback and private addresses are allowed)");
         }
@@ -190,6 +191,11 @@ public static class ChannelRules
         if (to.Length is 0 or > MaxRecipients || !to.All(IsMailbox))
         {
             return (null, null, Problem(400, "Invalid email", $"email.to must be 1 to {MaxRecipients} email addresses"));
+        }
+
+        if (!StoredText.IsValid(username))
+        {
+            return (null, null, Problem(400, "Invalid email", $"email.username must be {StoredText.Rule}"));
         }
 
         if (string.IsNullOrEmpty(username) != string.IsNullOrEmpty(password))

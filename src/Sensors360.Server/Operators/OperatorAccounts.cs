@@ -69,6 +69,12 @@ internal sealed partial class OperatorAccounts(
 
     private async Task<OperatorAccount?> FindAsync(string username, CancellationToken cancellationToken)
     {
+        if (username.Contains('\0', StringComparison.Ordinal))
+        {
+            // No stored name holds U+0000 (PostgreSQL's text cannot), and the query would fail on it.
+            return null;
+        }
+
         // A disabled operator is looked up like an unknown one: same answer, same time.
         await using var command = dataSource.CreateCommand("SELECT id, username, password_hash, role FROM app_user WHERE username = @username AND NOT disabled");
         command.Parameters.AddWithValue("username", username);

@@ -153,6 +153,52 @@ public sealed class SmallHolesTests(RunningServer running) : IClassFixture<Runni
     }
 
     [Fact]
+    public async Task Text_and_times_the_database_cannot_hold_are_bad_input_not_a_500()
+    {
+        const string id = "unstorable-1";
+        var (_, token) = await ProvisionAsync(running.Operator, id);
+        await StoredHeartbeatAsync(running.Server.Http, id, token);
+        var until = DateTimeOffset.UtcNow.AddDays(1).ToString("O");
+        var wrong = new List<string>();
+        foreach (var (method, path, body) in new (HttpMethod, string, string?)[]
+        {
+            // U+0000, which PostgreSQL's text and jsonb cannot hold, in each free text field that is stored.
+            (HttpMethod.Post, $"/api/sensors/{id}/pause", $$"""{"until":"{{until}}","reason":"pump\u0000"}"""),
+            (HttpMethod.Post, "/api/maintenance", $$"""{"end":"{{until}}","tags":["site-a"],"reason":"pump\u0000"}"""),
+            (HttpMethod.Post, "/api/channels", """{"name":"hook\u0000","kind":"webhook","url":"http://127.0.0.1:9/hook"}"""),
+            (HttpMethod.Post, "/api/channels", """{"name":"hook-url","kind":"webhook","url":"http://127.0.0.1:9/ho\u0000ok"}"""),
+            (HttpMethod.Post, "/api/channels", """{"name":"mail","kind":"email","email":{"host":"127.0.0.1","port":25,"tls":"none","username":"u\u0000","password":"p","from":"a@example.com","to":["b@example.com"]}}"""),
+            // The first instant .NET can hold, which Npgsql sends as -infinity.
+            (HttpMethod.Get, $"/api/sensors/{id}/series?from=0001-01-01T00:00:00Z", null),
+        })
+        {
+            using var request = new HttpRequestMessage(method, new Uri(path, UriKind.Relative));
+            if (body is not null)
+            {
+                request.Content = new StringContent(body, Encoding.UTF8, "application/json");
+            }
+
+            using var response = await running.Operator.SendAsync(request, Cancel);
+            if (response.StatusCode != HttpStatusCode.BadRequest || response.Content.Headers.ContentType?.MediaType != "application/problem+json")
+            {
+                wrong.Add($"{method} {path} {body}: {(int)response.StatusCode} {await response.Content.ReadAsStringAsync(Cancel)}");
+            }
+        }
+
+        Assert.True(wrong.Count == 0, "not a 400 problem:\n" + string.Join('\n', wrong));
+
+        // A login name no account can have is a wrong name, like any other.
+        using var login = new HttpRequestMessage(HttpMethod.Post, new Uri("/api/auth/login", UriKind.Relative))
+        {
+            Content = new StringContent("""{"username":"admin\u0000","password":"not the password"}""", Encoding.UTF8, "application/json"),
+        };
+        login.Headers.Add("Origin", running.Server.Origin);
+        using var refused = await running.Server.Http.SendAsync(login, Cancel);
+        await AssertProblemAsync(refused, 401);
+        Assert.Equal(1, await Sql.ScalarAsync(running.ConnectionString, "SELECT count(*) FROM audit_event WHERE action = 'login.failed' AND target = 'admin\uFFFD'"));
+    }
+
+    [Fact]
     public async Task The_page_its_files_and_the_API_send_CSP_nosniff_and_Referrer_Policy()
     {
         foreach (var path in new[] { "/", "/index.html", "/app.css", "/js/app.js", "/healthz", "/api/auth/me", "/no-such-file" })
