@@ -171,10 +171,10 @@ public static class MaintenanceApi
         var start = request.Start ?? window.Start.ToString("O", CultureInfo.InvariantCulture);
         var end = request.End ?? window.End.ToString("O", CultureInfo.InvariantCulture);
         var tags = request.Tags ?? window.Tags;
-        var reason = request.Reason ?? window.Reason;
-        if (Validate(start, end, tags, reason, now) is not { } valid)
+        // Only a reason sent is checked: one stored before the text rule keeps the window changeable.
+        if (Validate(start, end, tags, request.Reason, now) is not { } valid)
         {
-            return Invalid(start, end, tags, reason, now);
+            return Invalid(start, end, tags, request.Reason, now);
         }
 
         // A running window's start is the past: moving it would rewrite history.
@@ -188,7 +188,7 @@ public static class MaintenanceApi
             return StartInPast();
         }
 
-        if (await store.UpdateAsync(windowId, valid.Start, valid.End, valid.Tags, reason, cancellationToken) is not { } changed)
+        if (await store.UpdateAsync(windowId, valid.Start, valid.End, valid.Tags, request.Reason ?? window.Reason, cancellationToken) is not { } changed)
         {
             return WindowNotFound(id);
         }

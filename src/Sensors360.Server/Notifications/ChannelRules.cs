@@ -63,7 +63,7 @@ public static class ChannelRules
     public static (ChannelDraft? Draft, ProblemHttpResult? Problem) Apply(ChannelRequest request, ChannelDraft? existing, string newSecret)
     {
         var name = request.Name ?? existing?.Name;
-        if (string.IsNullOrWhiteSpace(name) || name.Length > MaxName || name.Trim() != name || !StoredText.IsValid(name))
+        if (string.IsNullOrWhiteSpace(name) || name.Length > MaxName || name.Trim() != name || !StoredText.IsValid(request.Name))
         {
             return Fail("Invalid name", $"name must be 1 to {MaxName} characters, without leading or trailing spaces, {StoredText.Rule}");
         }
@@ -120,7 +120,7 @@ public static class ChannelRules
         // A client that sends back what it read (a PATCH of the whole channel) sends the masked url: it keeps the stored one.
         var url = existing is not null && request.Url is { } sent && sent == ShownUrl(existing.Kind, existing.Url) ? existing.Url : request.Url ?? existing?.Url;
         if (url is null || !Uri.TryCreate(url, UriKind.Absolute, out var parsed) || (parsed.Scheme != Uri.UriSchemeHttp && parsed.Scheme != Uri.UriSchemeHttps)
-            || !string.IsNullOrEmpty(parsed.UserInfo) || url.Length > 2000 || !StoredText.IsValid(url))
+            || !string.IsNullOrEmpty(parsed.UserInfo) || url.Length > 2000 || !StoredText.IsValid(request.Url))
         {
             return Fail("Invalid url", "url must be an absolute http or https URL without credentials (loopback and private addresses are allowed)");
         }
@@ -193,9 +193,11 @@ public static class ChannelRules
             return (null, null, Problem(400, "Invalid email", $"email.to must be 1 to {MaxRecipients} email addresses"));
         }
 
-        if (!StoredText.IsValid(username))
+        // Only what is sent is checked: what was stored before the text rule keeps the channel changeable.
+        if (!StoredText.IsValid(request.Host) || !StoredText.IsValid(request.Username) || !StoredText.IsValid(request.From)
+            || !(request.To ?? []).All(StoredText.IsValid))
         {
-            return (null, null, Problem(400, "Invalid email", $"email.username must be {StoredText.Rule}"));
+            return (null, null, Problem(400, "Invalid email", $"email.host, username, from and to must be {StoredText.Rule}"));
         }
 
         if (string.IsNullOrEmpty(username) != string.IsNullOrEmpty(password))

@@ -154,9 +154,11 @@ public sealed class ChannelSender(IHttpClientFactory httpClients, IOptions<Notif
         return text.Append('.').ToString();
     }
 
+    // A receiver's own words (a reason phrase, an SMTP reply) are stored: one line, no control characters PostgreSQL
+    // could refuse (U+0000), and not cut through a character.
     private static string Shorten(string error)
     {
-        var line = error.ReplaceLineEndings(" ");
-        return line.Length <= MaxError ? line : line[..MaxError];
+        var line = string.Concat(error.ReplaceLineEndings(" ").Select(c => char.IsControl(c) ? ' ' : c));
+        return line.Length <= MaxError ? line : line[..(char.IsHighSurrogate(line[MaxError - 1]) ? MaxError - 1 : MaxError)];
     }
 }

@@ -168,8 +168,11 @@ public sealed class SmallHolesTests(RunningServer running) : IClassFixture<Runni
             (HttpMethod.Post, "/api/channels", """{"name":"hook\u0000","kind":"webhook","url":"http://127.0.0.1:9/hook"}"""),
             (HttpMethod.Post, "/api/channels", """{"name":"hook-url","kind":"webhook","url":"http://127.0.0.1:9/ho\u0000ok"}"""),
             (HttpMethod.Post, "/api/channels", """{"name":"mail","kind":"email","email":{"host":"127.0.0.1","port":25,"tls":"none","username":"u\u0000","password":"p","from":"a@example.com","to":["b@example.com"]}}"""),
-            // The first instant .NET can hold, which Npgsql sends as -infinity.
+            (HttpMethod.Post, "/api/channels", """{"name":"mail-from","kind":"email","email":{"host":"127.0.0.1","port":25,"tls":"none","from":"a@example.com (\u0000)","to":["b@example.com"]}}"""),
+            (HttpMethod.Post, "/api/channels", """{"name":"mail-host","kind":"email","email":{"host":"fe80::1%\u0000","port":25,"tls":"none","from":"a@example.com","to":["b@example.com"]}}"""),
+            // The first instant .NET can hold, which Npgsql sends as -infinity, and a time whose bucket starts there.
             (HttpMethod.Get, $"/api/sensors/{id}/series?from=0001-01-01T00:00:00Z", null),
+            (HttpMethod.Get, $"/api/sensors/{id}/series?from=0001-01-01T00:05:00Z&to=0001-01-02T00:00:00Z", null),
         })
         {
             using var request = new HttpRequestMessage(method, new Uri(path, UriKind.Relative));
@@ -185,7 +188,31 @@ public sealed class SmallHolesTests(RunningServer running) : IClassFixture<Runni
             }
         }
 
+        // A buffered heartbeat in year 1 would be stored in its month's partition, which starts at -infinity.
+        using (var buffered = await PostJsonAsync(running.Server.Http, $"/api/sensors/{id}/heartbeats", token, """{"heartbeats":[{"at":"0001-01-01T00:05:00Z"}]}"""))
+        {
+            if (buffered.StatusCode != HttpStatusCode.BadRequest)
+            {
+                wrong.Add($"a buffered heartbeat in year 1: {(int)buffered.StatusCode} {await buffered.Content.ReadAsStringAsync(Cancel)}");
+            }
+        }
+
         Assert.True(wrong.Count == 0, "not a 400 problem:\n" + string.Join('\n', wrong));
+
+        // A window whose reason was stored before the rule (a line break) can still be changed: only what is sent is checked.
+        using (var created = await running.Operator.PostAsync(
+            new Uri("/api/maintenance", UriKind.Relative), new StringContent($$"""{"end":"{{until}}","tags":["site-old"]}""", Encoding.UTF8, "application/json"), Cancel))
+        {
+            Assert.Equal(HttpStatusCode.Created, created.StatusCode);
+            var windowId = JsonDocument.Parse(await created.Content.ReadAsStringAsync(Cancel)).RootElement.GetProperty("id").GetInt64();
+            await Sql.ScalarAsync(running.ConnectionString, $"UPDATE maintenance_window SET reason = E'line\\nbreak' WHERE id = {windowId} RETURNING 1");
+            using var patch = new HttpRequestMessage(HttpMethod.Patch, new Uri($"/api/maintenance/{windowId}", UriKind.Relative))
+            {
+                Content = new StringContent($$"""{"end":"{{DateTimeOffset.UtcNow.AddDays(2):O}}"}""", Encoding.UTF8, "application/json"),
+            };
+            using var changed = await running.Operator.SendAsync(patch, Cancel);
+            Assert.True(changed.StatusCode == HttpStatusCode.OK, $"{(int)changed.StatusCode} {await changed.Content.ReadAsStringAsync(Cancel)}");
+        }
 
         // A login name no account can have is a wrong name, like any other.
         using var login = new HttpRequestMessage(HttpMethod.Post, new Uri("/api/auth/login", UriKind.Relative))
@@ -196,6 +223,17 @@ public sealed class SmallHolesTests(RunningServer running) : IClassFixture<Runni
         using var refused = await running.Server.Http.SendAsync(login, Cancel);
         await AssertProblemAsync(refused, 401);
         Assert.Equal(1, await Sql.ScalarAsync(running.ConnectionString, "SELECT count(*) FROM audit_event WHERE action = 'login.failed' AND target = 'admin\uFFFD'"));
+
+        // A long name is audited cut to a username's 64 characters, never through the middle of a character.
+        var longName = new string('a', 63) + "\U0001F600";
+        using var longLogin = new HttpRequestMessage(HttpMethod.Post, new Uri("/api/auth/login", UriKind.Relative))
+        {
+            Content = JsonContent.Create(new { username = longName, password = "not the password" }),
+        };
+        longLogin.Headers.Add("Origin", running.Server.Origin);
+        using var longRefused = await running.Server.Http.SendAsync(longLogin, Cancel);
+        await AssertProblemAsync(longRefused, 401);
+        Assert.Equal(1, await Sql.ScalarAsync(running.ConnectionString, $"SELECT count(*) FROM audit_event WHERE action = 'login.failed' AND target = '{new string('a', 63)}'"));
     }
 
     [Fact]
