@@ -10,4 +10,11 @@ public static class StoredText
     public const string Rule = "without control characters";
 
     public static bool IsValid(string? text) => text is null || !text.Any(char.IsControl);
+
+    /// <summary>
+    /// <paramref name="text"/> cut to at most <paramref name="maxLength"/> characters, never through the middle of one:
+    /// a lone half of a surrogate pair is no UTF-8, and PostgreSQL refuses it.
+    /// </summary>
+    public static string Cut(string text, int maxLength) =>
+        text.Length <= maxLength ? text : text[..(char.IsHighSurrogate(text[maxLength - 1]) ? maxLength - 1 : maxLength)];
 }

@@ -8,6 +8,7 @@ using MailKit.Security;
 using Microsoft.Extensions.Options;
 using MimeKit;
 using Sensors360.Abstractions.Alerts;
+using Sensors360.Server.Http;
 
 namespace Sensors360.Server.Notifications;
 
@@ -155,10 +156,7 @@ public sealed class ChannelSender(IHttpClientFactory httpClients, IOptions<Notif
     }
 
     // A receiver's own words (a reason phrase, an SMTP reply) are stored: one line, no control characters PostgreSQL
-    // could refuse (U+0000), and not cut through a character.
-    private static string Shorten(string error)
-    {
-        var line = string.Concat(error.ReplaceLineEndings(" ").Select(c => char.IsControl(c) ? ' ' : c));
-        return line.Length <= MaxError ? line : line[..(char.IsHighSurrogate(line[MaxError - 1]) ? MaxError - 1 : MaxError)];
-    }
+    // could refuse (U+0000).
+    private static string Shorten(string error) =>
+        StoredText.Cut(string.Concat(error.ReplaceLineEndings(" ").Select(c => char.IsControl(c) ? ' ' : c)), MaxError);
 }

@@ -73,10 +73,9 @@ public static class OperatorAuthApi
         return TypedResults.Ok(new OperatorView(account.Username, account.Role));
     }
 
-    // A failed login's name is whatever was typed: kept, but no longer than a username can be (not cutting a character
-    // in two, which PostgreSQL could not store), and without the U+0000 its text cannot hold.
-    private static string AuditTarget(string username) =>
-        (username.Length <= 64 ? username : username[..(char.IsHighSurrogate(username[63]) ? 63 : 64)]).Replace('\0', '\uFFFD');
+    // A failed login's name is whatever was typed: kept, but no longer than a username can be, and without the U+0000
+    // PostgreSQL's text cannot hold.
+    private static string AuditTarget(string username) => StoredText.Cut(username, 64).Replace('\0', '\uFFFD');
 
     // Read here rather than bound by the framework: a bound body makes routing answer a wrong content type
     // with 415, and that answer is not anonymous, so a client without a session would see a misleading 401.
